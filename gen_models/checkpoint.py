@@ -1,0 +1,80 @@
+"""Checkpoint folders: save, load (safetensors only) and list.
+
+A checkpoint is a folder ``checkpoints/<name>/`` with
+
+- ``model.safetensors`` — weights (fp16 storage allowed; loaded as fp32)
+- ``config.json``       — ``{"model_type": ..., "args": {constructor args}, "exhibit": ..., "examples": [...]}``
+- ``vocab.txt``         — one token per line
+- ``metrics.json``      — training curves and test-set metrics
+- ``README.md``         — the model card
+
+The class comes from :data:`MODEL_TYPES` by ``model_type``; nothing is ever unpickled.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .pointer_generator import PointerGenerator
+from .seq2seq import Seq2SeqAttention, Seq2SeqConfig
+from .vocab import Vocab
+
+CHECKPOINT_ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
+WEIGHTS, CONFIG, VOCAB, METRICS = "model.safetensors", "config.json", "vocab.txt", "metrics.json"
+MODEL_TYPES: dict[str, tuple[type, type]] = {
+    "seq2seq": (Seq2SeqAttention, Seq2SeqConfig),
+    "pointer_generator": (PointerGenerator, Seq2SeqConfig),
+}
+
+
+def save_checkpoint(model: Seq2SeqAttention, folder: Path, extra_config: dict | None = None,
+                    fp16: bool = True) -> None:
+    """Write weights, config and vocabulary of ``model`` into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    dtype = torch.float16 if fp16 else torch.float32
+    tensors = {k: v.detach().to(dtype).contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, str(folder / WEIGHTS))
+    config = {"model_type": model.model_type, "args": model.config_dict(), **(extra_config or {})}
+    (folder / CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    model.vocab.save(folder / VOCAB)
+
+
+def read_config(folder: Path) -> dict:
+    """The parsed config.json of a checkpoint folder."""
+    return json.loads((Path(folder) / CONFIG).read_text(encoding="utf-8"))
+
+
+def load_checkpoint(folder: Path) -> Any:
+    """Build the model a checkpoint folder describes, in eval mode (ValueError if malformed)."""
+    folder = Path(folder)
+    weights = folder / WEIGHTS
+    if not weights.is_file():
+        raise ValueError(f"{folder}: no {WEIGHTS} (only safetensors checkpoints are loaded)")
+    config = read_config(folder)
+    model_type = config.get("model_type")
+    if model_type not in MODEL_TYPES:
+        raise ValueError(f"{folder}: unknown model_type {model_type!r}; known: {sorted(MODEL_TYPES)}")
+    model_cls, config_cls = MODEL_TYPES[model_type]
+    model = model_cls(config_cls(**config["args"]), Vocab.load(folder / VOCAB), name=folder.name)
+    state = {k: v.float() for k, v in load_file(str(weights)).items()}
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def read_metrics(folder: Path) -> dict:
+    """metrics.json of a checkpoint folder, or {} if it has none."""
+    path = Path(folder) / METRICS
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def list_checkpoints(root: Path = CHECKPOINT_ROOT) -> list[Path]:
+    """Checkpoint folders under ``root``, sorted by name."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / CONFIG).is_file() and (p / WEIGHTS).is_file())

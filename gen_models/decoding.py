@@ -1,0 +1,366 @@
+"""Generic decoding over the stepper protocol: greedy, beam search and sampling, fully traced.
+
+Nothing here knows which model it drives. Every run returns a :class:`GenerationTrace` whose
+``beam`` is the whole search tree: each hypothesis that was alive at some step (with the internals
+of the step that produced it), the candidates that were scored but pruned, the finished leaves and
+the chosen one. Greedy and sampling record their single path plus each step's pruned alternatives.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+import torch
+
+from .protocol import Encoded, Generator, StepControls, StepOutput
+from .scoring import (
+    ForcedPrefix,
+    GNMTScorer,
+    MinLength,
+    NoRepeatNGram,
+    Temperature,
+    TopK,
+    TopP,
+    apply_processors,
+)
+from .text import detokenize
+from .trace import BeamNode, Candidate, GenerationTrace, Step
+
+STRATEGIES = ("greedy", "beam", "sample")
+LIMITS = {
+    "beam_size": (1, 16),
+    "max_len": (1, 200),
+    "min_len": (0, 200),
+    "length_penalty": (0.0, 5.0),
+    "coverage_penalty": (0.0, 5.0),
+    "no_repeat_ngram": (0, 10),
+    "temperature": (0.05, 10.0),
+    "top_k": (0, 1000),
+    "top_p": (0.01, 1.0),
+    "seed": (0, 2**31 - 1),
+    "num_candidates": (1, 20),
+}
+_PROB_PARTS = ("generate_probs", "copy_probs")
+_STEP_ARRAYS = ("attention", "coverage", "topic_attention", "topic_coverage", "gate", "self_attention")
+
+
+@dataclass
+class DecodeSettings:
+    """Decoding options. ``forced_prefix`` holds extended-vocabulary ids; interventions:
+    ``force_p_gen`` (None = the model's own), ``reset_coverage_at`` (steps before which coverage is
+    zeroed), ``topic_coverage`` ({topic index: value} written at step ``topic_coverage_step``)."""
+
+    strategy: str = "beam"
+    beam_size: int = 4
+    max_len: int = 30
+    min_len: int = 0
+    length_penalty: float = 0.0
+    coverage_penalty: float = 0.0
+    no_repeat_ngram: int = 0
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int = 0
+    num_candidates: int = 5
+    forced_prefix: list[int] = field(default_factory=list)
+    force_p_gen: Optional[float] = None
+    reset_coverage_at: list[int] = field(default_factory=list)
+    topic_coverage: dict[int, float] = field(default_factory=dict)
+    topic_coverage_step: int = 0
+    record: bool = True
+
+    def validate(self) -> "DecodeSettings":
+        """Raise ValueError naming the limit for any out-of-range option; return self."""
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        for name, (low, high) in LIMITS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+                raise ValueError(f"{name} must be a number between {low} and {high}, got {value!r}")
+            if not low <= value <= high:
+                raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+        if self.min_len > self.max_len:
+            raise ValueError(f"min_len ({self.min_len}) must not exceed max_len ({self.max_len})")
+        if len(self.forced_prefix) > self.max_len:
+            raise ValueError(f"forced_prefix is longer than max_len ({self.max_len})")
+        if self.force_p_gen is not None and not 0.0 <= self.force_p_gen <= 1.0:
+            raise ValueError(f"force_p_gen must be between 0 and 1, got {self.force_p_gen}")
+        if any(not 0.0 <= v <= 10.0 for v in self.topic_coverage.values()):
+            raise ValueError("topic_coverage values must be between 0 and 10")
+        return self
+
+    def controls(self, step: int) -> StepControls:
+        """The interventions that apply at ``step``."""
+        return StepControls(
+            step=step,
+            p_gen=self.force_p_gen,
+            reset_coverage=step in self.reset_coverage_at,
+            topic_coverage=self.topic_coverage if step == self.topic_coverage_step else {},
+        )
+
+
+def generate(model: Generator, text: str, settings: Optional[DecodeSettings] = None,
+             topics: Optional[list[str]] = None) -> GenerationTrace:
+    """Encode ``text`` (and ``topics``) and decode it with ``settings``; the full trace."""
+    settings = (settings or DecodeSettings()).validate()
+    start = time.perf_counter()
+    encoded = model.encode(text, topics)
+    _check_forced_ids(model, encoded, settings)
+    encoded_at = time.perf_counter()
+    recorder = TreeRecorder(model, encoded, settings)
+    if settings.strategy == "beam":
+        _beam_search(model, encoded, settings, recorder)
+    else:
+        _single_path(model, encoded, settings, recorder)
+    done = time.perf_counter()
+    timings = {"encode_ms": 1e3 * (encoded_at - start), "decode_ms": 1e3 * (done - encoded_at)}
+    return recorder.trace(timings)
+
+
+def _check_forced_ids(model: Generator, encoded: Encoded, settings: DecodeSettings) -> None:
+    limit = model.vocab_size + len(encoded.oov_words)
+    bad = [i for i in settings.forced_prefix if not 0 <= i < limit]
+    if bad:
+        raise ValueError(f"forced_prefix ids must be in [0, {limit}) for this source, got {bad}")
+
+
+def _processors(model: Generator, settings: DecodeSettings, sampling: bool) -> list:
+    processors: list = [ForcedPrefix(settings.forced_prefix)] if settings.forced_prefix else []
+    if settings.min_len:
+        processors.append(MinLength(settings.min_len, model.eos_id))
+    if settings.no_repeat_ngram:
+        processors.append(NoRepeatNGram(settings.no_repeat_ngram))
+    if sampling:
+        if settings.temperature != 1.0:
+            processors.append(Temperature(settings.temperature))
+        if settings.top_k:
+            processors.append(TopK(settings.top_k))
+        if settings.top_p < 1.0:
+            processors.append(TopP(settings.top_p))
+    return processors
+
+
+def _single_path(model: Generator, encoded: Encoded, settings: DecodeSettings,
+                 recorder: "TreeRecorder") -> None:
+    """Greedy (argmax) or sampling: one hypothesis, each step's alternatives recorded as pruned."""
+    sampling = settings.strategy == "sample"
+    processors = _processors(model, settings, sampling)
+    rng = torch.Generator().manual_seed(settings.seed)
+    state, prev = encoded.state, torch.tensor([model.bos_id])
+    node, history, score = recorder.root, [[]], 0.0
+    for step in range(settings.max_len):
+        out = model.step(state, prev, settings.controls(step))
+        scores = apply_processors(processors, out.log_probs, history, step)  # (1, V_ext)
+        if sampling:
+            token = int(torch.multinomial(scores.exp(), 1, generator=rng)[0, 0])
+        else:
+            token = int(scores[0].argmax())
+        logprob = float(out.log_probs[0, token])
+        score += logprob
+        is_last = token == model.eos_id or step == settings.max_len - 1
+        views = recorder.step_views(out)
+        node = recorder.add_child(node, 0, views, token, logprob, score, score,
+                                  "finished" if is_last else "alive")
+        recorder.add_pruned(node.parent_node, 0, views, scores[0], score - logprob, {token})
+        if is_last:
+            break
+        history[0].append(token)
+        state, prev = out.state, torch.tensor([token])
+    recorder.choose(node)
+
+
+def _beam_search(model: Generator, encoded: Encoded, settings: DecodeSettings,
+                 recorder: "TreeRecorder") -> None:
+    """Beam search ranking candidates by the GNMT-adjusted score; stops when ``beam_size``
+    hypotheses have finished or at ``max_len``."""
+    k = settings.beam_size
+    processors = _processors(model, settings, sampling=False)
+    scorer = GNMTScorer(settings.length_penalty, settings.coverage_penalty)
+    state, prev = encoded.state, torch.tensor([model.bos_id])
+    alive = [recorder.root]
+    alive_scores = torch.zeros(1)  # (B,)
+    attention_sum: Optional[torch.Tensor] = None  # (B, S)
+    finished: list[LiveNode] = []
+    for step in range(settings.max_len):
+        out = model.step(state, prev, settings.controls(step))
+        history = [n.history for n in alive]
+        step_scores = apply_processors(processors, out.log_probs, history, step)  # (B, V_ext)
+        totals = alive_scores[:, None] + step_scores  # (B, V_ext)
+        coverage = _coverage_after(attention_sum, out)
+        adjusted = scorer(totals, step + 1, coverage)  # (B, V_ext)
+        views = recorder.step_views(out)
+        flat = adjusted.view(-1)
+        n_take = min(2 * k, int(torch.isfinite(flat).sum()))
+        top = torch.topk(flat, n_take).indices.tolist()
+        next_alive, parents, is_last_step = [], [], step == settings.max_len - 1
+        selected: list[set] = [set() for _ in alive]
+        for flat_index in top:
+            if len(next_alive) == k:
+                break
+            row, token = divmod(flat_index, adjusted.size(1))
+            ends = token == model.eos_id or is_last_step
+            node = recorder.add_child(
+                alive[row], row, views, token, float(out.log_probs[row, token]),
+                float(totals[row, token]), float(adjusted[row, token]), "finished" if ends else "alive",
+            )
+            selected[row].add(token)
+            (finished if ends else next_alive).append(node)
+            if not ends:
+                parents.append(row)
+        for row, parent in enumerate(alive):
+            recorder.add_pruned(parent, row, views, adjusted[row], float(alive_scores[row]),
+                                selected[row], totals=totals[row])
+        if len(finished) >= k or not next_alive:
+            break
+        index = torch.tensor(parents)
+        state = model.reorder(out.state, index)
+        alive = next_alive
+        alive_scores = torch.tensor([n.score for n in alive])
+        attention_sum = coverage[index] if coverage is not None else None
+        prev = torch.tensor([n.token_id for n in alive])
+    best = max(finished or alive, key=lambda n: n.adjusted_score)
+    recorder.choose(best)
+
+
+def _coverage_after(attention_sum: Optional[torch.Tensor], out: StepOutput) -> Optional[torch.Tensor]:
+    """Running attention sum (B, S) including this step; multi-head attention is averaged."""
+    attention = out.internals.get("attention")
+    if attention is None:
+        return None
+    attention = attention.reshape(attention.size(0), -1, attention.size(-1)).mean(1)  # (B, S)
+    return attention if attention_sum is None else attention_sum + attention
+
+
+@dataclass
+class LiveNode:
+    """Bookkeeping for a recorded node during search."""
+
+    id: int
+    parent_node: Optional["LiveNode"]
+    token_id: int
+    score: float
+    adjusted_score: float
+    history: list[int]
+
+
+class TreeRecorder:
+    """Builds the trace's tree and steps while search runs.
+
+    With ``settings.record`` off only the nodes needed to read back the output are kept (no
+    internals, no candidates, no pruned nodes): the untraced baseline of the benchmark.
+    """
+
+    def __init__(self, model: Generator, encoded: Encoded, settings: DecodeSettings):
+        self.model, self.encoded, self.settings = model, encoded, settings
+        self.record = settings.record
+        self.nodes: dict[int, BeamNode] = {}
+        self.positions: dict[int, list[int]] = {}
+        for pos, tok in enumerate(encoded.source_ids.tolist()):
+            self.positions.setdefault(tok, []).append(pos)
+        self.root = self._new(None, -1, model.bos_id, 0.0, 0.0, 0.0, "alive", None)
+        self.chosen: Optional[LiveNode] = None
+
+    def _new(self, parent: Optional[LiveNode], step: int, token_id: int, logprob: float,
+             score: float, adjusted: float, status: str, internals: Optional[Step]) -> LiveNode:
+        node_id = len(self.nodes)
+        token = self.token(token_id)
+        self.nodes[node_id] = BeamNode(node_id, parent.id if parent else None, step, token, token_id,
+                                       logprob, score, adjusted, status, internals)
+        history = parent.history + [token_id] if parent else []
+        return LiveNode(node_id, parent, token_id, score, adjusted, history)
+
+    def token(self, token_id: int) -> str:
+        """Text of an extended id."""
+        return self.model.id_to_token(token_id, self.encoded.oov_words)
+
+    def step_views(self, out: StepOutput) -> dict:
+        """This step's internals as numpy arrays (one row per live hypothesis), computed once."""
+        if not self.record:
+            return {}
+        views = {k: v.detach().float().numpy() for k, v in out.internals.items() if k not in _PROB_PARTS}
+        c = self.settings.num_candidates
+        top = torch.topk(out.log_probs, min(c, out.log_probs.size(1)), dim=-1)  # (B, C)
+        views["top_ids"] = top.indices.numpy()
+        views["top_logprobs"] = top.values.float().numpy()
+        for part in _PROB_PARTS:
+            if part in out.internals:
+                views[part] = out.internals[part].gather(1, top.indices).float().numpy()  # (B, C)
+        views["log_probs"] = out.log_probs
+        return views
+
+    def _step(self, views: dict, row: int, token_id: int, logprob: float) -> Optional[Step]:
+        if not self.record:
+            return None
+        arrays = {k: views[k][row] for k in _STEP_ARRAYS if k in views}
+        p_gen = float(views["p_gen"][row]) if "p_gen" in views else None
+        return Step(self.token(token_id), token_id, logprob, list(self.positions.get(token_id, [])),
+                    p_gen=p_gen, candidates=self._candidates(views, row), **arrays)
+
+    def _candidates(self, views: dict, row: int) -> list[Candidate]:
+        ids, lps = views["top_ids"][row], views["top_logprobs"][row]
+        gen, copy = views.get("generate_probs"), views.get("copy_probs")
+        return [
+            Candidate(self.token(int(i)), int(i), float(lp),
+                      float(gen[row, j]) if gen is not None else None,
+                      float(copy[row, j]) if copy is not None else None)
+            for j, (i, lp) in enumerate(zip(ids, lps))
+        ]
+
+    def add_child(self, parent: LiveNode, row: int, views: dict, token_id: int, logprob: float,
+                  score: float, adjusted: float, status: str) -> LiveNode:
+        """Record a selected hypothesis (alive or finished) with its step internals."""
+        step = len(parent.history)
+        return self._new(parent, step, token_id, logprob, score, adjusted, status,
+                         self._step(views, row, token_id, logprob))
+
+    def add_pruned(self, parent: LiveNode, row: int, views: dict, adjusted: torch.Tensor,
+                   parent_score: float, selected: set, totals: Optional[torch.Tensor] = None) -> None:
+        """Record the parent's top candidates that search did not keep."""
+        if not self.record:
+            return
+        log_probs = views["log_probs"][row]
+        finite = int(torch.isfinite(adjusted).sum())
+        for token_id in torch.topk(adjusted, min(self.settings.num_candidates, finite)).indices.tolist():
+            if token_id in selected:
+                continue
+            logprob = float(log_probs[token_id])
+            total = float(totals[token_id]) if totals is not None else parent_score + logprob
+            self._new(parent, len(parent.history), token_id, logprob, total,
+                      float(adjusted[token_id]), "pruned", None)
+
+    def choose(self, node: LiveNode) -> None:
+        """Mark the output hypothesis."""
+        self.nodes[node.id].status = "chosen"
+        self.chosen = node
+
+    def trace(self, timings: dict) -> GenerationTrace:
+        """Assemble the trace; ``steps`` follow the chosen path (its last token may be ``</s>``)."""
+        path = []
+        node = self.chosen
+        while node is not None and node.parent_node is not None:
+            path.append(self.nodes[node.id])
+            node = node.parent_node
+        path.reverse()
+        output_tokens = [n.token for n in path]
+        words = [n.token for n in path if n.token_id != self.model.eos_id]
+        settings = asdict(self.settings)
+        settings["topic_coverage"] = {str(k): v for k, v in self.settings.topic_coverage.items()}
+        return GenerationTrace(
+            model=self.model.name,
+            source_tokens=list(self.encoded.source_tokens),
+            output_tokens=output_tokens,
+            output_text=detokenize(words),
+            steps=[n.internals for n in path] if self.record else [],
+            beam=list(self.nodes.values()),
+            settings=settings,
+            timings=timings,
+            topics=list(self.encoded.topics),
+            truncated=self.encoded.truncated,
+            notices=[f"input truncated to {self.model.max_source_len} tokens"] if self.encoded.truncated else [],
+        )
+
+
+def output_ids(trace: GenerationTrace) -> list[int]:
+    """Extended ids of the chosen output (including a final end token if generated)."""
+    return [trace.node(i).token_id for i in trace.chosen_path()[1:]]

@@ -1,0 +1,87 @@
+"""The stepper protocol every generator implements, so that decoding never needs to know the model.
+
+A generator turns text into an :class:`Encoded` source once, then is driven one token at a time:
+
+    encoded = model.encode(source_text, topics)           # batch of one hypothesis
+    out = model.step(state, prev_ids, controls)            # StepOutput for every live hypothesis
+    state = model.reorder(out.state, beam_index)           # keep / duplicate hypotheses
+
+Token ids live in the model's *extended* vocabulary: ``0..V-1`` is the fixed vocabulary and
+``V..V+len(encoded.oov_words)-1`` are this source's out-of-vocabulary words (copy models only).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Protocol
+
+import torch
+
+
+@dataclass
+class Encoded:
+    """A source prepared for decoding.
+
+    ``source_ids``: (S,) extended-vocabulary ids of the (possibly truncated) source tokens.
+    ``state``: the model's decoder state for one hypothesis (opaque to decoding).
+    """
+
+    source_tokens: list[str]
+    source_ids: torch.Tensor  # (S,)
+    oov_words: list[str]
+    state: Any
+    topics: list[str] = field(default_factory=list)
+    truncated: bool = False
+
+
+@dataclass
+class StepControls:
+    """Interventions applied inside ``model.step``; models ignore those they have no signal for.
+
+    ``p_gen``: force the copy/generate switch to this value. ``reset_coverage``: zero the
+    attention coverage before this step. ``topic_coverage``: overwrite topic coverage entries
+    ``{topic index: value}`` before this step.
+    """
+
+    step: int = 0
+    p_gen: Optional[float] = None
+    reset_coverage: bool = False
+    topic_coverage: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass
+class StepOutput:
+    """What one step returns for B live hypotheses.
+
+    ``log_probs``: (B, V_ext) log-probabilities over the extended vocabulary.
+    ``internals``: optional tensors, each with a leading B dimension:
+    ``attention`` (B, S) or (B, L, H, S); ``coverage`` (B, S) before the step; ``p_gen`` (B,);
+    ``generate_probs`` / ``copy_probs`` (B, V_ext) whose sum is ``exp(log_probs)``;
+    ``topic_attention`` (B, K); ``topic_coverage`` (B, K) after the step; ``gate`` (B,) or (B, D);
+    ``self_attention`` (B, L, H, t+1).
+    """
+
+    log_probs: torch.Tensor
+    state: Any
+    internals: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class Generator(Protocol):
+    """What decoding needs from a model."""
+
+    name: str
+    bos_id: int
+    eos_id: int
+    vocab_size: int  # V, the fixed vocabulary
+    max_source_len: int
+
+    def encode(self, text: str, topics: Optional[list[str]] = None) -> Encoded:
+        """Tokenise, truncate to ``max_source_len`` and encode one source."""
+
+    def step(self, state: Any, prev_ids: torch.Tensor, controls: StepControls) -> StepOutput:
+        """Advance every hypothesis by one token; ``prev_ids`` is (B,) in the extended vocabulary."""
+
+    def reorder(self, state: Any, index: torch.Tensor) -> Any:
+        """Select hypotheses ``index`` (B',) from a state of B hypotheses."""
+
+    def id_to_token(self, token_id: int, oov_words: list[str]) -> str:
+        """The text of an extended-vocabulary id."""

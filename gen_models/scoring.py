@@ -1,0 +1,148 @@
+"""Small pluggable scoring rules for decoding.
+
+Two kinds of callables:
+
+- *logits processors* ``(log_probs (B, V), history list[list[int]], step) -> log_probs (B, V)``
+  change a step's distribution before selection (n-gram blocking, minimum length, forced tokens,
+  temperature, top-k, top-p). A banned token gets ``-inf``.
+- *hypothesis scorers* ``(scores (B, V), length, coverage (B, S) | None) -> adjusted (B, V)`` turn
+  cumulative log-probabilities into the scores beam search ranks by (GNMT length and coverage
+  penalties, Wu et al. 2016).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+import torch
+
+LogitsProcessor = Callable[[torch.Tensor, list, int], torch.Tensor]
+HypothesisScorer = Callable[[torch.Tensor, int, Optional[torch.Tensor]], torch.Tensor]
+NEG_INF = float("-inf")
+
+
+@dataclass
+class MinLength:
+    """Forbid end-of-sequence before ``min_len`` tokens have been produced."""
+
+    min_len: int
+    eos_id: int
+
+    def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
+        if step < self.min_len:
+            log_probs = log_probs.clone()
+            log_probs[:, self.eos_id] = NEG_INF
+        return log_probs
+
+
+@dataclass
+class NoRepeatNGram:
+    """Forbid any token that would repeat an n-gram already in the hypothesis."""
+
+    n: int
+
+    def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
+        banned = [(row, tok) for row, hyp in enumerate(history) for tok in self.banned_tokens(hyp)]
+        if not banned:
+            return log_probs
+        log_probs = log_probs.clone()
+        rows, toks = zip(*banned)
+        log_probs[list(rows), list(toks)] = NEG_INF
+        return log_probs
+
+    def banned_tokens(self, hyp: Sequence[int]) -> set[int]:
+        """Tokens that would complete an n-gram already present in ``hyp``."""
+        if self.n <= 0 or len(hyp) < self.n - 1:
+            return set()
+        if self.n == 1:
+            return set(hyp)
+        prefix = tuple(hyp[len(hyp) - self.n + 1 :])
+        return {
+            hyp[i + self.n - 1]
+            for i in range(len(hyp) - self.n + 1)
+            if tuple(hyp[i : i + self.n - 1]) == prefix
+        }
+
+
+@dataclass
+class ForcedPrefix:
+    """Force the first ``len(token_ids)`` tokens (an intervention: "take this token here")."""
+
+    token_ids: Sequence[int]
+
+    def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
+        if step >= len(self.token_ids):
+            return log_probs
+        forced = torch.full_like(log_probs, NEG_INF)
+        tok = self.token_ids[step]
+        forced[:, tok] = log_probs[:, tok]
+        return forced
+
+
+@dataclass
+class Temperature:
+    """Divide log-probabilities by ``temperature`` and renormalise."""
+
+    temperature: float
+
+    def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
+        return torch.log_softmax(log_probs / self.temperature, dim=-1)
+
+
+@dataclass
+class TopK:
+    """Keep only the ``k`` most likely tokens."""
+
+    k: int
+
+    def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
+        k = min(self.k, log_probs.size(-1))
+        kth = torch.topk(log_probs, k, dim=-1).values[:, -1:]  # (B, 1)
+        return log_probs.masked_fill(log_probs < kth, NEG_INF)
+
+
+@dataclass
+class TopP:
+    """Keep the smallest set of most likely tokens whose probability reaches ``p`` (nucleus)."""
+
+    p: float
+
+    def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
+        sorted_lp, order = torch.sort(log_probs, dim=-1, descending=True)  # (B, V)
+        mass_before = torch.cumsum(sorted_lp.exp(), dim=-1) - sorted_lp.exp()  # (B, V)
+        drop_sorted = mass_before >= self.p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        return log_probs.masked_fill(drop, NEG_INF)
+
+
+@dataclass
+class GNMTScorer:
+    """Wu et al. (2016): score / lp(Y) + cp(X; Y).
+
+    lp(Y) = ((5 + |Y|) / 6) ** alpha;  cp = beta · Σ_i log(min(Σ_j a_ij, 1)).
+    With ``alpha == beta == 0`` the score is the plain cumulative log-probability.
+    """
+
+    alpha: float = 0.0
+    beta: float = 0.0
+
+    def __call__(self, scores: torch.Tensor, length: int, coverage: Optional[torch.Tensor]) -> torch.Tensor:
+        adjusted = scores / self.length_penalty(length) if self.alpha else scores
+        if self.beta and coverage is not None:
+            penalty = coverage.clamp(min=1e-6, max=1.0).log().sum(-1, keepdim=True)  # (B, 1)
+            adjusted = adjusted + self.beta * penalty
+        return adjusted
+
+    def length_penalty(self, length: int) -> float:
+        """GNMT's lp(Y) for a hypothesis of ``length`` tokens."""
+        return math.pow((5.0 + length) / 6.0, self.alpha)
+
+
+def apply_processors(
+    processors: Sequence[LogitsProcessor], log_probs: torch.Tensor, history: list, step: int
+) -> torch.Tensor:
+    """Run ``processors`` in order."""
+    for processor in processors:
+        log_probs = processor(log_probs, history, step)
+    return log_probs

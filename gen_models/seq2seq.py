@@ -1,0 +1,206 @@
+"""Sequence-to-sequence with additive (Bahdanau) attention, optionally with coverage.
+
+Encoder: embedding -> bidirectional LSTM, final states reduced to the decoder size.
+Decoder step t (See et al. 2017's ordering, which the pointer-generator inherits):
+
+    x_t   = W_x [emb(y_{t-1}); h*_{t-1}]                  input feeding
+    s_t   = LSTM(x_t, s_{t-1})
+    e_ti  = v · tanh(W_h h_i + W_s s_t + w_c c_ti + b)     attention from the *new* state s_t
+    a_t   = softmax(e_t) over non-pad positions
+    h*_t  = Σ_i a_ti h_i
+    P_vocab = softmax(V' (V [s_t; h*_t] + b) + b')
+
+Coverage (Tu et al. 2016; See et al. 2017): c_t = Σ_{t'<t} a_t' (zeros at t = 0, in training and
+decoding alike) feeds the attention score, and the coverage loss is Σ_i min(a_ti, c_ti).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .protocol import Encoded, StepControls, StepOutput
+from .text import tokenize
+from .vocab import Vocab
+
+EPS = 1e-12
+
+
+@dataclass
+class Seq2SeqConfig:
+    """Constructor arguments stored in a checkpoint's config.json."""
+
+    vocab_size: int
+    emb_dim: int = 128
+    hidden_dim: int = 256
+    coverage: bool = False
+    max_source_len: int = 400
+    lowercase: bool = True
+
+
+@dataclass
+class DecoderState:
+    """Decoder state of B hypotheses over one (or B) encoded sources.
+
+    Encoder tensors keep a leading dim of 1 at decode time and broadcast over hypotheses.
+    """
+
+    h: torch.Tensor  # (B, H)
+    c: torch.Tensor  # (B, H)
+    context: torch.Tensor  # (B, 2H)
+    coverage: torch.Tensor  # (B, S)
+    enc_out: torch.Tensor  # (B|1, S, 2H)
+    enc_feat: torch.Tensor  # (B|1, S, 2H) W_h h_i, precomputed
+    mask: torch.Tensor  # (B|1, S) True on real tokens
+    src_ext: torch.Tensor  # (B|1, S) extended ids
+    n_oov: int = 0
+
+
+class Seq2SeqAttention(nn.Module):
+    """Bahdanau-attention seq2seq; the pointer-generator subclass adds copying."""
+
+    model_type = "seq2seq"
+    copies = False
+
+    def __init__(self, config: Seq2SeqConfig, vocab: Vocab, name: str = "seq2seq"):
+        super().__init__()
+        if len(vocab) != config.vocab_size:
+            raise ValueError(f"vocabulary has {len(vocab)} tokens, config says {config.vocab_size}")
+        self.config, self.vocab, self.name = config, vocab, name
+        E, H = config.emb_dim, config.hidden_dim
+        self.embedding = nn.Embedding(config.vocab_size, E, padding_idx=vocab.pad_id)
+        self.encoder = nn.LSTM(E, H, batch_first=True, bidirectional=True)
+        self.reduce_h = nn.Linear(2 * H, H)
+        self.reduce_c = nn.Linear(2 * H, H)
+        self.input_proj = nn.Linear(E + 2 * H, E)
+        self.cell = nn.LSTMCell(E, H)
+        self.attn_h = nn.Linear(2 * H, 2 * H, bias=False)
+        self.attn_s = nn.Linear(H, 2 * H)
+        self.attn_c = nn.Linear(1, 2 * H, bias=False)
+        self.attn_v = nn.Linear(2 * H, 1, bias=False)
+        self.out_hidden = nn.Linear(3 * H, H)
+        self.out_vocab = nn.Linear(H, config.vocab_size)
+
+    # -- stepper protocol -------------------------------------------------------------------
+    bos_id, eos_id = Vocab.bos_id, Vocab.eos_id
+
+    @property
+    def vocab_size(self) -> int:
+        return self.config.vocab_size
+
+    @property
+    def max_source_len(self) -> int:
+        return self.config.max_source_len
+
+    def source_ids(self, tokens: list[str]) -> tuple[list[int], list[str]]:
+        """Ids of source tokens and the source's OOV words (none: this model cannot copy)."""
+        return [self.vocab.id(t) for t in tokens], []
+
+    @torch.no_grad()
+    def encode(self, text: str, topics: Optional[list[str]] = None) -> Encoded:
+        """Tokenise and encode one source for decoding (ValueError if it has no tokens)."""
+        tokens = tokenize(text, self.config.lowercase)
+        if not tokens:
+            raise ValueError("the input has no tokens")
+        truncated = len(tokens) > self.max_source_len
+        tokens = tokens[: self.max_source_len]
+        ids, oovs = self.source_ids(tokens)
+        src_ext = torch.tensor([ids])  # (1, S)
+        state = self.initial_state(src_ext, torch.ones_like(src_ext, dtype=torch.bool), len(oovs))
+        return Encoded(tokens, src_ext[0], oovs, state, list(topics or []), truncated)
+
+    @torch.no_grad()
+    def step(self, state: DecoderState, prev_ids: torch.Tensor, controls: StepControls) -> StepOutput:
+        """One decoding step for B hypotheses (prev_ids (B,) extended ids)."""
+        if controls.reset_coverage:
+            state = replace(state, coverage=torch.zeros_like(state.coverage))
+        log_probs, new_state, internals = self.decode_step(state, prev_ids, controls.p_gen)
+        return StepOutput(log_probs, new_state, internals)
+
+    def reorder(self, state: DecoderState, index: torch.Tensor) -> DecoderState:
+        """Keep hypotheses ``index`` (B',)."""
+        return replace(state, h=state.h[index], c=state.c[index], context=state.context[index],
+                       coverage=state.coverage[index])
+
+    def id_to_token(self, token_id: int, oov_words: list[str]) -> str:
+        """Text of an extended id."""
+        if token_id < self.vocab_size:
+            return self.vocab.itos[token_id]
+        return oov_words[token_id - self.vocab_size]
+
+    # -- shared by training and decoding ------------------------------------------------------
+    def initial_state(self, src_ext: torch.Tensor, mask: torch.Tensor, n_oov: int) -> DecoderState:
+        """Encode a padded batch (B, S) of extended ids; ``mask`` (B, S) marks real tokens."""
+        ids = self.in_vocab(src_ext)
+        lengths = mask.sum(1).cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(self.embedding(ids), lengths, batch_first=True,
+                                                   enforce_sorted=False)
+        out, (h, c) = self.encoder(packed)
+        enc_out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=ids.size(1))
+        h = torch.relu(self.reduce_h(torch.cat([h[0], h[1]], dim=-1)))  # (B, H)
+        c = torch.relu(self.reduce_c(torch.cat([c[0], c[1]], dim=-1)))  # (B, H)
+        B, S = ids.shape
+        return DecoderState(h, c, enc_out.new_zeros(B, enc_out.size(2)), enc_out.new_zeros(B, S),
+                            enc_out, self.attn_h(enc_out), mask, src_ext, n_oov)
+
+    def in_vocab(self, ids: torch.Tensor) -> torch.Tensor:
+        """Map extended ids (copied OOVs) to UNK for embedding lookup."""
+        return ids.masked_fill(ids >= self.vocab_size, self.vocab.unk_id)
+
+    def attend(self, s: torch.Tensor, state: DecoderState) -> torch.Tensor:
+        """Attention (B, S) from decoder state s (B, H); padding masked before normalising."""
+        feat = state.enc_feat + self.attn_s(s).unsqueeze(1)  # (B, S, 2H)
+        if self.config.coverage:
+            feat = feat + self.attn_c(state.coverage.unsqueeze(-1))  # (B, S, 2H)
+        scores = self.attn_v(torch.tanh(feat)).squeeze(-1)  # (B, S)
+        scores = scores.masked_fill(~state.mask, float("-inf"))
+        return torch.softmax(scores, dim=-1)
+
+    def decode_step(self, state: DecoderState, prev_ids: torch.Tensor, force_p_gen: Optional[float] = None):
+        """(log_probs (B, V_ext), new state, internals) for one step."""
+        x = self.input_proj(torch.cat([self.embedding(self.in_vocab(prev_ids)), state.context], -1))  # (B, E)
+        h, c = self.cell(x, (state.h, state.c))  # (B, H)
+        attention = self.attend(h, state)  # (B, S)
+        context = torch.bmm(attention.unsqueeze(1), state.enc_out.expand(h.size(0), -1, -1)).squeeze(1)  # (B, 2H)
+        vocab_logits = self.out_vocab(self.out_hidden(torch.cat([h, context], -1)))  # (B, V)
+        log_probs, internals = self.output_distribution(vocab_logits, attention, state, x, h, context,
+                                                        force_p_gen)
+        internals["attention"] = attention
+        if self.config.coverage:
+            internals["coverage"] = state.coverage
+        new_state = replace(state, h=h, c=c, context=context, coverage=state.coverage + attention)
+        return log_probs, new_state, internals
+
+    def output_distribution(self, vocab_logits, attention, state, x, h, context, force_p_gen):
+        """Log-probabilities over the vocabulary (no copying in the plain model)."""
+        return torch.log_softmax(vocab_logits, dim=-1), {}
+
+    def forward(self, src_ext, src_mask, n_oov, dec_in, target_ext, target_mask):
+        """Teacher-forced losses for a batch: dict of scalar ``nll``, ``coverage``, ``p_gen``.
+
+        src_ext/src_mask (B, S); dec_in/target_ext/target_mask (B, T).
+        """
+        state = self.initial_state(src_ext, src_mask, n_oov)
+        nll, cov_loss, p_gen_sum = [], [], []
+        for t in range(dec_in.size(1)):
+            coverage_before = state.coverage
+            log_probs, state, internals = self.decode_step(state, dec_in[:, t])
+            nll.append(-log_probs.gather(1, target_ext[:, t : t + 1]).squeeze(1))  # (B,)
+            cov_loss.append(torch.minimum(internals["attention"], coverage_before).sum(-1))  # (B,)
+            if "p_gen" in internals:
+                p_gen_sum.append(internals["p_gen"])
+        mask = target_mask.float()  # (B, T)
+        tokens = mask.sum()
+        losses = {
+            "nll": (torch.stack(nll, 1) * mask).sum() / tokens,
+            "coverage": (torch.stack(cov_loss, 1) * mask).sum() / tokens,
+        }
+        if p_gen_sum:
+            losses["p_gen"] = (torch.stack(p_gen_sum, 1) * mask).sum() / tokens
+        return losses
+
+    def config_dict(self) -> dict:
+        """Constructor arguments for config.json."""
+        return asdict(self.config)

@@ -1,0 +1,54 @@
+"""Text normalisation and tokenisation shared by data preparation, training and the app.
+
+Tokens are lowercased words (letters/digits joined by ``- _ . + '``, e.g. ``libfoo-dev``,
+``python3.11``, ``g++``), single punctuation marks, and single CJK characters.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_DROPPED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn"}
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef"
+_TOKEN_RE = re.compile(
+    rf"[{_CJK}]"  # one CJK character or CJK punctuation mark
+    rf"|(?:(?![{_CJK}])[^\W_])+(?:[-_.+'](?:(?![{_CJK}])[^\W_])+)*\+*"  # a word, e.g. libfoo-dev, g++
+    r"|[^\w\s]"  # one punctuation mark or symbol (emoji included)
+    r"|_+"
+)
+
+
+def normalize(text: str) -> str:
+    """NFKC-normalise, drop control/format/unassigned characters, collapse whitespace."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(
+        " " if ch in "\t\n\r\v\f" else ch
+        for ch in text
+        if ch in "\t\n\r\v\f" or unicodedata.category(ch) not in _DROPPED_CATEGORIES
+    )
+    return " ".join(text.split())
+
+
+def tokenize(text: str, lowercase: bool = True) -> list[str]:
+    """Split text into GenScope tokens (see module docstring)."""
+    text = normalize(text)
+    if lowercase:
+        text = text.lower()
+    return _TOKEN_RE.findall(text)
+
+
+def detokenize(tokens: list[str]) -> str:
+    """Join tokens into readable text: no space before closing punctuation or between CJK chars."""
+    out = ""
+    for tok in tokens:
+        if not out:
+            out = tok
+        elif tok in ",.;:!?)]}%" or out[-1] in "([{" or (_is_cjk(tok) and _is_cjk(out[-1])):
+            out += tok
+        else:
+            out += " " + tok
+    return out
+
+
+def _is_cjk(text: str) -> bool:
+    return bool(text) and bool(re.fullmatch(rf"[{_CJK}]", text[0]))

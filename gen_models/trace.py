@@ -1,0 +1,187 @@
+"""The trace contract: the only thing models hand to views.
+
+A :class:`GenerationTrace` records one decoding run: the source, the chosen output, one
+:class:`Step` per output token with the model's internals at that step, and the whole search tree
+as a flat list of :class:`BeamNode` (every hypothesis that was alive at some step, with its own
+internals, plus the candidates that were scored but pruned).
+
+Arrays are held as numpy arrays while decoding (cheap to record) and become plain lists in JSON.
+``to_json``/``from_json`` round-trip losslessly: floats are rounded to ``FLOAT_DECIMALS`` when a trace
+is first serialised, and a trace read back from JSON serialises to the same text.
+
+Shapes (S = source length, K = number of topics, L = layers, H = heads):
+
+- ``attention``: ``(S,)`` for RNN models; ``(L, H, S)`` for multi-head models.
+- ``coverage``: ``(S,)`` running sum of all *earlier* steps' attention (zeros at step 0).
+- ``topic_attention``: ``(K,)``; ``topic_coverage``: ``(K,)`` coverage *after* the step.
+- ``gate``: a float or ``(D,)`` fusion gate values.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+FLOAT_DECIMALS = 6
+NODE_STATUSES = ("alive", "pruned", "finished", "chosen")
+_ARRAY_FIELDS = ("attention", "coverage", "topic_attention", "topic_coverage", "gate", "self_attention")
+
+
+@dataclass
+class Candidate:
+    """One of the top-k tokens of a step's distribution.
+
+    ``p_generate`` = p_gen·P_vocab(w) and ``p_copy`` = (1 − p_gen)·Σ attention on w, for copy models;
+    ``p_generate + p_copy == exp(logprob)`` there. ``None`` for models without a copy mechanism.
+    """
+
+    token: str
+    token_id: int
+    logprob: float
+    p_generate: Optional[float] = None
+    p_copy: Optional[float] = None
+
+
+@dataclass
+class Step:
+    """One decoding step of one hypothesis: the token it chose and the internals that chose it."""
+
+    token: str
+    token_id: int
+    logprob: float
+    copied_from: list[int] = field(default_factory=list)  # source positions holding this token
+    attention: Any = None  # (S,) or (L, H, S)
+    coverage: Any = None  # (S,) coverage before this step
+    p_gen: Optional[float] = None
+    topic_attention: Any = None  # (K,)
+    topic_coverage: Any = None  # (K,) after this step
+    gate: Any = None  # float or (D,)
+    self_attention: Any = None  # (L, H, t+1) for Transformer decoders
+    candidates: list[Candidate] = field(default_factory=list)
+
+
+@dataclass
+class BeamNode:
+    """A node of the search tree. The root (``parent is None``, ``step == -1``) is the start token.
+
+    ``score`` is the cumulative log-probability (``parent.score + logprob``); ``adjusted_score`` is
+    the score after the scoring rules (length/coverage penalty) that ranked it.
+    ``internals`` is the :class:`Step` that produced this node's token (alive, finished and chosen
+    nodes only; ``None`` for pruned candidates and the root).
+    """
+
+    id: int
+    parent: Optional[int]
+    step: int
+    token: str
+    token_id: int
+    logprob: float
+    score: float
+    adjusted_score: float
+    status: str
+    internals: Optional[Step] = None
+
+
+@dataclass
+class GenerationTrace:
+    """Everything one decoding run produced; see the module docstring for shapes."""
+
+    model: str
+    source_tokens: list[str]
+    output_tokens: list[str]
+    output_text: str
+    steps: list[Step]
+    beam: list[BeamNode]
+    settings: dict
+    timings: dict = field(default_factory=dict)
+    topics: list[str] = field(default_factory=list)
+    truncated: bool = False
+    notices: list[str] = field(default_factory=list)
+
+    def chosen_path(self) -> list[int]:
+        """Node ids from the root to the chosen leaf (empty if nothing was chosen)."""
+        by_id = {node.id: node for node in self.beam}
+        chosen = [node for node in self.beam if node.status == "chosen"]
+        path: list[int] = []
+        node = chosen[0] if chosen else None
+        while node is not None:
+            path.append(node.id)
+            node = by_id.get(node.parent) if node.parent is not None else None
+        return path[::-1]
+
+    def node(self, node_id: int) -> BeamNode:
+        """The beam node with this id (KeyError if absent)."""
+        for node in self.beam:
+            if node.id == node_id:
+                return node
+        raise KeyError(f"no beam node with id {node_id}")
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (arrays become nested lists of rounded floats)."""
+        return _to_plain(self)
+
+    def to_json(self, indent: Optional[int] = None) -> str:
+        """The trace as JSON text."""
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "GenerationTrace":
+        """Rebuild a trace from :meth:`to_dict` output (arrays come back as float64 numpy arrays)."""
+        data = dict(data)
+        data["steps"] = [_step_from_dict(s) for s in data["steps"]]
+        data["beam"] = [_node_from_dict(n) for n in data["beam"]]
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "GenerationTrace":
+        """Rebuild a trace from :meth:`to_json` text."""
+        return cls.from_dict(json.loads(text))
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, np.ndarray):
+        return np.round(value.astype(np.float64), FLOAT_DECIMALS).tolist()
+    if isinstance(value, (np.floating, float)):
+        return _finite(round(float(value), FLOAT_DECIMALS))
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, dict):
+        return {str(k): _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _finite(x: float) -> Optional[float]:
+    """JSON has no infinities: -inf log-probs (impossible tokens) become the most negative float."""
+    if x == float("-inf"):
+        return -1e30
+    if x == float("inf"):
+        return 1e30
+    return None if x != x else x
+
+
+def _array_or_none(value: Any) -> Any:
+    if value is None or isinstance(value, (int, float)):
+        return value
+    return np.asarray(value, dtype=np.float64)
+
+
+def _step_from_dict(data: dict) -> Step:
+    data = dict(data)
+    data["candidates"] = [Candidate(**c) for c in data.get("candidates", [])]
+    for name in _ARRAY_FIELDS:
+        data[name] = _array_or_none(data.get(name))
+    return Step(**data)
+
+
+def _node_from_dict(data: dict) -> BeamNode:
+    data = dict(data)
+    if data.get("internals") is not None:
+        data["internals"] = _step_from_dict(data["internals"])
+    return BeamNode(**data)
