@@ -1,0 +1,183 @@
+"""Train a seq2seq / pointer-generator checkpoint on a prepared corpus (``src``/``tgt`` jsonl.gz).
+
+    python -m training.train_seq2seq --data data/debian --out checkpoints/debian-pointer \
+        --model-type pointer_generator --epochs 6
+
+Coverage is switched on for a final phase by starting from a converged checkpoint
+(See et al. 2017's schedule):
+
+    python -m training.train_seq2seq --data data/debian --init-from checkpoints/debian-pointer \
+        --out checkpoints/debian-pointer-coverage --coverage --epochs 1 --lr 3e-4
+
+Each epoch's train loss, teacher-forced validation NLL, mean p_gen and coverage loss are written to
+``metrics.json`` (``curves``); the best epoch by validation NLL is kept.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from gen_models.checkpoint import MODEL_TYPES, load_checkpoint, read_metrics, save_checkpoint
+from gen_models.seq2seq import Seq2SeqConfig
+from gen_models.text import tokenize
+from gen_models.vocab import Vocab
+
+
+@dataclass
+class Example:
+    """One tokenised training pair."""
+
+    src: list[str]
+    tgt: list[str]
+
+
+def read_split(data_dir: Path, split: str, max_src: int, max_tgt: int) -> list[Example]:
+    """Tokenised, truncated pairs of ``<data_dir>/<split>.jsonl.gz``."""
+    with gzip.open(Path(data_dir) / f"{split}.jsonl.gz", "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    return [Example(tokenize(r["src"])[:max_src], tokenize(r["tgt"])[:max_tgt]) for r in rows]
+
+
+def make_batch(model, examples: list[Example]) -> dict:
+    """Padded tensors for ``model.forward``: extended source ids, decoder inputs, extended targets."""
+    vocab, V = model.vocab, model.vocab_size
+    srcs, oov_lists = zip(*(model.source_ids(ex.src) for ex in examples))
+    S = max(len(s) for s in srcs)
+    T = max(len(ex.tgt) for ex in examples) + 1
+    src_ext = torch.full((len(examples), S), vocab.pad_id)
+    dec_in = torch.full((len(examples), T), vocab.pad_id)
+    target = torch.full((len(examples), T), vocab.pad_id)
+    for b, (ex, ids, oovs) in enumerate(zip(examples, srcs, oov_lists)):
+        src_ext[b, : len(ids)] = torch.tensor(ids)
+        tgt_ids = [vocab.id(t) for t in ex.tgt]
+        tgt_ext = [V + oovs.index(t) if i == vocab.unk_id and t in oovs else i for t, i in zip(ex.tgt, tgt_ids)]
+        dec_in[b, : len(tgt_ids) + 1] = torch.tensor([vocab.bos_id] + tgt_ids)
+        target[b, : len(tgt_ext) + 1] = torch.tensor(tgt_ext + [vocab.eos_id])
+    n_oov = max(len(o) for o in oov_lists)
+    return {"src_ext": src_ext, "src_mask": src_ext != vocab.pad_id, "n_oov": n_oov,
+            "dec_in": dec_in, "target_ext": target, "target_mask": target != vocab.pad_id}
+
+
+def batches(examples: list[Example], batch_size: int, rng: random.Random) -> list[list[Example]]:
+    """Shuffled batches of similar source length (sorted within pools of 50 batches)."""
+    order = list(examples)
+    rng.shuffle(order)
+    pool = batch_size * 50
+    result = []
+    for i in range(0, len(order), pool):
+        chunk = sorted(order[i : i + pool], key=lambda ex: len(ex.src))
+        result += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
+    rng.shuffle(result)
+    return result
+
+
+@torch.no_grad()
+def evaluate(model, examples: list[Example], batch_size: int) -> dict:
+    """Teacher-forced validation: mean NLL per token, coverage loss, p_gen (token-weighted)."""
+    model.eval()
+    totals, tokens = {}, 0
+    for i in range(0, len(examples), batch_size):
+        batch = make_batch(model, examples[i : i + batch_size])
+        n = int(batch["target_mask"].sum())
+        for name, value in model(**batch).items():
+            totals[name] = totals.get(name, 0.0) + float(value) * n
+        tokens += n
+    model.train()
+    return {f"valid_{k}": v / tokens for k, v in totals.items()}
+
+
+def build_model(args, train: list[Example]):
+    """A fresh model with a vocabulary from the training split, or the ``--init-from`` one."""
+    if args.init_from:
+        model = load_checkpoint(Path(args.init_from))
+        model.config.coverage = model.config.coverage or args.coverage
+        return model.train()
+    vocab = Vocab.build((ex.src + ex.tgt for ex in train), args.vocab_size)
+    config = Seq2SeqConfig(len(vocab), args.emb_dim, args.hidden_dim, args.coverage, args.max_source_len)
+    model_cls, _ = MODEL_TYPES[args.model_type]
+    return model_cls(config, vocab, name=Path(args.out).name).train()
+
+
+def train(args) -> None:
+    """Run training and write the checkpoint folder."""
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    rng = random.Random(args.seed)
+    train_set = read_split(args.data, "train", args.train_max_src, args.max_tgt)
+    valid_set = read_split(args.data, "valid", args.train_max_src, args.max_tgt)[: args.valid_size]
+    model = build_model(args, train_set)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    curves = read_metrics(Path(args.init_from)).get("curves", []) if args.init_from else []
+    phase = "coverage" if args.coverage else "main"
+    best, start = math.inf, time.time()
+    print(f"{len(train_set)} train / {len(valid_set)} valid pairs; "
+          f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters; phase {phase}")
+    for epoch in range(1, args.epochs + 1):
+        losses = []
+        for batch_examples in tqdm(batches(train_set, args.batch_size, rng), desc=f"epoch {epoch}"):
+            out = model(**make_batch(model, batch_examples))
+            loss = out["nll"] + (args.coverage_weight * out["coverage"] if model.config.coverage else 0.0)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+            optimizer.step()
+            losses.append(loss.item())
+            if time.time() - start > args.time_budget * 60:
+                break
+        row = {"phase": phase, "epoch": epoch, "train_loss": sum(losses) / len(losses),
+               "minutes": (time.time() - start) / 60, **evaluate(model, valid_set, args.batch_size)}
+        curves.append(row)
+        print(json.dumps(row))
+        if row["valid_nll"] < best:
+            best = row["valid_nll"]
+            save_checkpoint(model, Path(args.out), json.loads(args.extra_config))
+        _write_curves(Path(args.out), curves, args)
+        if time.time() - start > args.time_budget * 60:
+            print(f"time budget of {args.time_budget} min reached")
+            break
+
+
+def _write_curves(folder: Path, curves: list, args) -> None:
+    metrics = read_metrics(folder)
+    metrics["curves"] = curves
+    metrics["training"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--model-type", choices=sorted(MODEL_TYPES), default="pointer_generator")
+    parser.add_argument("--init-from", type=Path)
+    parser.add_argument("--coverage", action="store_true")
+    parser.add_argument("--coverage-weight", type=float, default=1.0)
+    parser.add_argument("--vocab-size", type=int, default=20000)
+    parser.add_argument("--emb-dim", type=int, default=128)
+    parser.add_argument("--hidden-dim", type=int, default=256)
+    parser.add_argument("--max-source-len", type=int, default=400)
+    parser.add_argument("--train-max-src", type=int, default=200)
+    parser.add_argument("--max-tgt", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--clip", type=float, default=2.0)
+    parser.add_argument("--valid-size", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--time-budget", type=float, default=55.0, help="minutes")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--extra-config", default="{}", help="JSON merged into config.json")
+    train(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()
