@@ -1,0 +1,119 @@
+"""Command line: ``python -m gen_models {list,trace,generate}``.
+
+    python -m gen_models list
+    python -m gen_models trace --model debian-pointer --text "hello: a friendly greeter" --beam 4
+    python -m gen_models generate --model debian-pointer --input in.jsonl --output out.jsonl
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .checkpoint import CHECKPOINT_ROOT, list_checkpoints, load_checkpoint, read_config
+from .decoding import DecodeSettings, generate
+
+
+def _model_folder(name: str, root: Path) -> Path:
+    folder = Path(root) / name
+    if not (folder / "config.json").is_file():
+        known = ", ".join(p.name for p in list_checkpoints(root)) or "none"
+        raise SystemExit(f"error: no checkpoint named {name!r} in {root} (known: {known})")
+    return folder
+
+
+def _settings(args: argparse.Namespace) -> DecodeSettings:
+    strategy = args.strategy or ("beam" if args.beam > 1 else "greedy")
+    return DecodeSettings(
+        strategy=strategy, beam_size=args.beam, max_len=args.max_len, min_len=args.min_len,
+        length_penalty=args.length_penalty, coverage_penalty=args.coverage_penalty,
+        no_repeat_ngram=args.no_repeat_ngram, temperature=args.temperature, top_k=args.top_k,
+        top_p=args.top_p, seed=args.seed, force_p_gen=args.force_p_gen,
+        reset_coverage_at=args.reset_coverage_at, forced_prefix=args.forced_prefix,
+    )
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    """One line per checkpoint: name, model type, exhibit."""
+    for folder in list_checkpoints(args.root):
+        config = read_config(folder)
+        print(f"{folder.name}\t{config['model_type']}\t{config.get('exhibit', '')}")
+
+
+def cmd_trace(args: argparse.Namespace) -> None:
+    """Print the full trace JSON of one input."""
+    model = load_checkpoint(_model_folder(args.model, args.root))
+    trace = generate(model, args.text, _settings(args), args.topics)
+    print(trace.to_json(indent=args.indent))
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    """Decode every line ``{"src": ..., "topics": [...]}`` of a jsonl file; add ``"output"``."""
+    model = load_checkpoint(_model_folder(args.model, args.root))
+    settings = _settings(args)
+    settings.record = False
+    rows = [json.loads(line) for line in Path(args.input).read_text(encoding="utf-8").splitlines() if line.strip()]
+    with open(args.output, "w", encoding="utf-8") as out:
+        for row in tqdm(rows, desc=args.model, disable=args.quiet):
+            try:
+                row["output"] = generate(model, row["src"], settings, row.get("topics")).output_text
+            except ValueError as err:
+                row["output"], row["error"] = "", str(err)
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _decoding_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="checkpoint name (see `list`)")
+    parser.add_argument("--strategy", choices=["greedy", "beam", "sample"])
+    parser.add_argument("--beam", type=int, default=4, help="beam size (1 = greedy)")
+    parser.add_argument("--max-len", type=int, default=30)
+    parser.add_argument("--min-len", type=int, default=0)
+    parser.add_argument("--length-penalty", type=float, default=0.0, help="GNMT alpha")
+    parser.add_argument("--coverage-penalty", type=float, default=0.0, help="GNMT beta")
+    parser.add_argument("--no-repeat-ngram", type=int, default=0)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--top-k", type=int, default=0)
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--force-p-gen", type=float, help="intervention: fix p_gen to this value")
+    parser.add_argument("--reset-coverage-at", type=int, nargs="*", default=[], help="steps")
+    parser.add_argument("--forced-prefix", type=int, nargs="*", default=[], help="token ids to force")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the CLI."""
+    parser = argparse.ArgumentParser(prog="python -m gen_models", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, default=CHECKPOINT_ROOT, help="checkpoint folder")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list shipped checkpoints").set_defaults(func=cmd_list)
+    trace = sub.add_parser("trace", help="print the trace JSON of one input")
+    _decoding_options(trace)
+    trace.add_argument("--text", required=True)
+    trace.add_argument("--topics", nargs="*", default=None)
+    trace.add_argument("--indent", type=int, default=None)
+    trace.set_defaults(func=cmd_trace)
+    batch = sub.add_parser("generate", help="batch-decode a jsonl file")
+    _decoding_options(batch)
+    batch.add_argument("--input", type=Path, required=True)
+    batch.add_argument("--output", type=Path, required=True)
+    batch.add_argument("--quiet", action="store_true")
+    batch.set_defaults(func=cmd_generate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point; errors in settings or input exit with status 2 and a one-line message."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from err
+
+
+if __name__ == "__main__":
+    main()

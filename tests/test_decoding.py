@@ -1,0 +1,129 @@
+"""Decoding without a model: beam search against brute force, tree consistency, scoring rules."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gen_models.decoding import DecodeSettings, generate, output_ids
+from gen_models.scoring import GNMTScorer, NoRepeatNGram, TopP
+from tests.helpers import SyntheticStepper, tiny_model
+
+
+def brute_force_best(stepper: SyntheticStepper, max_len: int) -> tuple:
+    """Best complete sequence: ends in EOS, or reaches max_len."""
+    words = [t for t in range(stepper.vocab_size) if t not in (stepper.bos_id, stepper.eos_id)]
+    candidates = []
+    for length in range(0, max_len):
+        candidates += [seq + (stepper.eos_id,) for seq in itertools.product(words, repeat=length)]
+    candidates += list(itertools.product(words, repeat=max_len))
+    return max(candidates, key=stepper.sequence_logprob)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), max_len=st.integers(1, 4))
+def test_exhaustive_beam_finds_brute_force_best(seed, max_len):
+    stepper = SyntheticStepper(vocab_size=4, seed=seed)
+    trace = generate(stepper, "x", DecodeSettings(beam_size=16, max_len=max_len, num_candidates=4))
+    assert tuple(output_ids(trace)) == brute_force_best(stepper, max_len)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), beam=st.integers(1, 5), max_len=st.integers(1, 6))
+def test_tree_is_consistent(seed, beam, max_len):
+    stepper = SyntheticStepper(vocab_size=5, seed=seed)
+    trace = generate(stepper, "x", DecodeSettings(beam_size=beam, max_len=max_len, num_candidates=3))
+    nodes = {n.id: n for n in trace.beam}
+    roots = [n for n in trace.beam if n.parent is None]
+    assert len(roots) == 1 and roots[0].step == -1
+    for node in trace.beam:
+        assert node.status in ("alive", "pruned", "finished", "chosen")
+        if node.parent is None:
+            continue
+        parent = nodes[node.parent]
+        assert parent.status in ("alive",)
+        assert node.step == parent.step + 1
+        assert node.score == pytest.approx(parent.score + node.logprob, abs=1e-4)
+        assert (node.internals is None) == (node.status == "pruned")
+    assert sum(n.status == "chosen" for n in trace.beam) == 1
+    path = trace.chosen_path()
+    assert path[0] == roots[0].id and nodes[path[-1]].status == "chosen"
+    assert [nodes[i].token for i in path[1:]] == trace.output_tokens
+    for step in range(max_len):
+        assert sum(n.step == step and n.status == "alive" for n in trace.beam) <= beam
+    assert len(trace.output_tokens) <= max_len
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), max_len=st.integers(1, 8))
+def test_beam_one_equals_greedy_synthetic(seed, max_len):
+    stepper = SyntheticStepper(vocab_size=6, seed=seed)
+    greedy = generate(stepper, "x", DecodeSettings(strategy="greedy", max_len=max_len))
+    beam = generate(stepper, "x", DecodeSettings(strategy="beam", beam_size=1, max_len=max_len))
+    assert output_ids(greedy) == output_ids(beam)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 3), strategy=st.sampled_from(["greedy", "beam", "sample"]))
+def test_no_repeat_ngram_holds(seed, n, strategy):
+    stepper = SyntheticStepper(vocab_size=8, seed=seed)
+    trace = generate(stepper, "x", DecodeSettings(strategy=strategy, beam_size=3, max_len=6,
+                                                  no_repeat_ngram=n, seed=seed))
+    ids = [i for i in output_ids(trace) if i != stepper.eos_id]
+    grams = [tuple(ids[i : i + n]) for i in range(len(ids) - n + 1)]
+    assert len(grams) == len(set(grams))
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), min_len=st.integers(0, 5), strategy=st.sampled_from(["greedy", "beam"]))
+def test_min_length_holds(seed, min_len, strategy):
+    stepper = SyntheticStepper(vocab_size=4, seed=seed)
+    trace = generate(stepper, "x", DecodeSettings(strategy=strategy, max_len=6, min_len=min_len))
+    ids = output_ids(trace)
+    assert stepper.eos_id not in ids[:min_len]
+    assert len(ids) >= min(min_len, 6)
+
+
+def test_sampling_is_seeded():
+    stepper = SyntheticStepper(vocab_size=8, seed=3)
+    runs = [output_ids(generate(stepper, "x", DecodeSettings(strategy="sample", seed=s, max_len=8))) for s in (1, 1, 2)]
+    assert runs[0] == runs[1]
+
+
+def test_no_repeat_ngram_banned_tokens():
+    assert NoRepeatNGram(2).banned_tokens([5, 6, 5]) == {6}
+    assert NoRepeatNGram(3).banned_tokens([1, 2, 3, 1, 2]) == {3}
+    assert NoRepeatNGram(1).banned_tokens([4, 4, 7]) == {4, 7}
+
+
+def test_top_p_keeps_smallest_nucleus():
+    log_probs = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    kept = torch.isfinite(TopP(0.7)(log_probs, [[]], 0))[0].tolist()
+    assert kept == [True, True, False, False]
+
+
+def test_gnmt_scorer_penalises_uncovered_source():
+    scores = torch.tensor([[-2.0]])
+    covered = GNMTScorer(0.0, 1.0)(scores, 3, torch.tensor([[1.0, 1.2]]))
+    uncovered = GNMTScorer(0.0, 1.0)(scores, 3, torch.tensor([[0.1, 1.0]]))
+    assert float(covered) == pytest.approx(-2.0) and float(uncovered) < float(covered)
+    assert GNMTScorer(1.0, 0.0).length_penalty(1) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("field,value,limit", [
+    ("beam_size", 0, "between 1 and 16"), ("beam_size", 99, "between 1 and 16"),
+    ("max_len", 10_000, "between 1 and 200"), ("top_p", 0.0, "between 0.01 and 1.0"),
+    ("temperature", float("nan"), "temperature"), ("strategy", "nucleus", "strategy must be one of"),
+    ("force_p_gen", 1.5, "between 0 and 1"),
+])
+def test_settings_name_their_limits(field, value, limit):
+    with pytest.raises(ValueError, match=limit):
+        DecodeSettings(**{field: value}).validate()
+
+
+def test_forced_prefix_out_of_range_is_refused():
+    with pytest.raises(ValueError, match="forced_prefix ids must be in"):
+        generate(tiny_model(), "w1 w2", DecodeSettings(forced_prefix=[10_000]))
