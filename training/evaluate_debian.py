@@ -1,0 +1,177 @@
+"""Evaluate the Debian synopsis checkpoints on the held-out test split, beside two baselines.
+
+    python -m training.evaluate_debian [--models debian-seq2seq debian-pointer ...] [--limit N]
+
+Writes each checkpoint's ``metrics.json`` (``test``, ``test_unfamiliar``), its model card
+``README.md`` (data, command, curves, metrics, 10 fixed test examples with every model's output),
+its app examples into ``config.json``, and the results table ``docs/results_debian.md``.
+"Unfamiliar" packages are test pairs whose package-name family (text before the first ``-``)
+never starts a training package name.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+import statistics
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint, read_config, read_metrics
+from gen_models.decoding import DecodeSettings, generate
+from gen_models.text import tokenize
+from training.metrics import duplicate_ngram_rates, novel_ngram_rates, rouge_f1, token_share
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data" / "debian"
+MODELS = ["debian-seq2seq", "debian-pointer", "debian-pointer-coverage"]
+EXAMPLE_EVERY = 199
+
+
+def read_split(split: str) -> list[dict]:
+    """Rows of ``data/debian/<split>.jsonl.gz``."""
+    with gzip.open(DATA / f"{split}.jsonl.gz", "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def family(package: str) -> str:
+    """Package-name family: ``python3-foo`` -> ``python3``."""
+    return package.split("-")[0]
+
+
+def long_description(src: str) -> str:
+    """The source without its ``<package>: `` prefix."""
+    return src.split(": ", 1)[1] if ": " in src else src
+
+
+def first_sentence(text: str) -> str:
+    """Text up to the first sentence end followed by a capital or digit."""
+    return re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])", text, maxsplit=1)[0]
+
+
+BASELINES = {
+    "lead-8 (first 8 tokens)": lambda src: tokenize(long_description(src))[:8],
+    "first sentence": lambda src: tokenize(first_sentence(long_description(src))),
+}
+
+
+def decode_all(model, rows: list[dict], settings: DecodeSettings) -> tuple[list[list[str]], dict]:
+    """Outputs (token lists without ``</s>``) and decoding statistics (p_gen, speed)."""
+    outputs, p_gens, times = [], [], []
+    for row in tqdm(rows, desc=model.name):
+        start = time.perf_counter()
+        trace = generate(model, row["src"], settings)
+        times.append(1e3 * (time.perf_counter() - start))
+        outputs.append([t for t in trace.output_tokens if t != "</s>"])
+        p_gens += [s.p_gen for s in trace.steps if s.p_gen is not None]
+    stats = {"ms_per_input_p50": statistics.median(times), "inputs_per_s": 1e3 * len(times) / sum(times)}
+    if p_gens:
+        stats["mean_p_gen_free"] = statistics.mean(p_gens)
+    return outputs, stats
+
+
+def score(rows: list[dict], outputs: list[list[str]]) -> dict:
+    """All text metrics of ``outputs`` against the rows' references and sources."""
+    refs = [tokenize(r["tgt"]) for r in rows]
+    srcs = [tokenize(r["src"]) for r in rows]
+    return {**rouge_f1(refs, outputs), "mean_length": statistics.mean(len(o) for o in outputs),
+            **duplicate_ngram_rates(outputs), **novel_ngram_rates(srcs, outputs),
+            "unk_rate": token_share(outputs, "<unk>")}
+
+
+def evaluate(names: list[str], rows: list[dict], unfamiliar: set[int], settings: DecodeSettings) -> dict:
+    """{system: {"test": metrics, "test_unfamiliar": metrics, "outputs": [...]}} for baselines and models."""
+    results = {}
+    systems = {name: [fn(r["src"]) for r in rows] for name, fn in BASELINES.items()}
+    systems["reference"] = [tokenize(r["tgt"]) for r in rows]
+    for name in names:
+        systems[name], decode_stats = decode_all(load_checkpoint(CHECKPOINT_ROOT / name), rows, settings)
+        results[name] = {"decoding": decode_stats}
+    for name, outputs in systems.items():
+        subset = sorted(unfamiliar)
+        results.setdefault(name, {}).update(
+            test=score(rows, outputs),
+            test_unfamiliar=score([rows[i] for i in subset], [outputs[i] for i in subset]),
+            outputs=outputs,
+        )
+    return results
+
+
+def results_table(results: dict, n: int, n_unfamiliar: int) -> str:
+    """Markdown table of the main metrics."""
+    lines = [f"Test split: {n} pairs ({n_unfamiliar} from unfamiliar package families). "
+             "ROUGE F1 ×100 (rouge-score, stemmed); rates in %.", "",
+             "| system | R-1 | R-2 | R-L | R-1 unfamiliar | length | dup 1/2/3/4-gram | repeated-trigram outputs "
+             "| novel 1/2-gram | UNK | mean p_gen | ms/input |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, res in results.items():
+        t, u, d = res["test"], res["test_unfamiliar"], res.get("decoding", {})
+        dups = "/".join(f"{100 * t[f'dup_{k}gram']:.1f}" for k in range(1, 5))
+        p_gen = f"{d['mean_p_gen_free']:.2f}" if "mean_p_gen_free" in d else "–"
+        speed = f"{d['ms_per_input_p50']:.0f}" if d else "–"
+        lines.append(
+            f"| {name} | {100 * t['rouge1']:.1f} | {100 * t['rouge2']:.1f} | {100 * t['rougeL']:.1f} | "
+            f"{100 * u['rouge1']:.1f} | {t['mean_length']:.1f} | {dups} | "
+            f"{100 * t['outputs_with_repeated_trigram']:.1f} | {100 * t['novel_1gram']:.1f}/"
+            f"{100 * t['novel_2gram']:.1f} | {100 * t['unk_rate']:.2f} | {p_gen} | {speed} |")
+    return "\n".join(lines) + "\n"
+
+
+def examples_table(rows: list[dict], results: dict, names: list[str]) -> str:
+    """Markdown list of the fixed test examples with every model's output."""
+    parts = []
+    for i in range(0, len(rows), EXAMPLE_EVERY)[:10]:
+        src = rows[i]["src"]
+        parts.append(f"**{rows[i]['package']}** — input: {src[:300]}{'…' if len(src) > 300 else ''}\n")
+        parts.append(f"- reference: {rows[i]['tgt']}")
+        parts += [f"- {name}: {' '.join(results[name]['outputs'][i])}" for name in names]
+        parts.append("")
+    return "\n".join(parts)
+
+
+def write_model_card(name: str, results: dict, table: str, examples: str) -> None:
+    """checkpoints/<name>/README.md from metrics.json and the evaluation."""
+    folder = CHECKPOINT_ROOT / name
+    config, metrics = read_config(folder), read_metrics(folder)
+    curves = "\n".join(
+        f"| {c['phase']} | {c['epoch']} | {c['train_loss']:.3f} | {c['valid_nll']:.3f} | "
+        f"{c.get('valid_p_gen', float('nan')):.3f} | {c['valid_coverage']:.3f} | {c['minutes']:.1f} |"
+        for c in metrics.get("curves", []))
+    card = (ROOT / "training" / "model_card_debian.md").read_text(encoding="utf-8").format(
+        name=name, model_type=config["model_type"], args=json.dumps(config["args"]),
+        coverage="on" if config["args"]["coverage"] else "off", curves=curves, table=table,
+        examples=examples)
+    (folder / "README.md").write_text(card, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="*", default=MODELS)
+    parser.add_argument("--limit", type=int, default=0, help="evaluate on the first N test pairs only")
+    parser.add_argument("--beam", type=int, default=4)
+    args = parser.parse_args()
+    rows = read_split("test")[: args.limit or None]
+    train_families = {family(r["package"]) for r in read_split("train")}
+    unfamiliar = {i for i, r in enumerate(rows) if family(r["package"]) not in train_families}
+    settings = DecodeSettings(beam_size=args.beam, max_len=30)
+    results = evaluate(args.models, rows, unfamiliar, settings)
+    table = results_table(results, len(rows), len(unfamiliar))
+    examples = examples_table(rows, results, args.models)
+    print(table)
+    (ROOT / "docs").mkdir(exist_ok=True)
+    (ROOT / "docs" / "results_debian.md").write_text(table + "\n" + examples, encoding="utf-8")
+    for name in args.models:
+        folder = CHECKPOINT_ROOT / name
+        metrics = read_metrics(folder)
+        metrics.update({k: v for k, v in results[name].items() if k != "outputs"})
+        metrics["baselines"] = {b: results[b]["test"] for b in BASELINES}
+        metrics["decode_settings"] = {"beam_size": args.beam, "max_len": 30}
+        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        write_model_card(name, results, table, examples)
+
+
+if __name__ == "__main__":
+    main()

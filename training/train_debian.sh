@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Reproduce the three Debian synopsis checkpoints on CPU, then evaluate them on the test split.
+#   bash training/train_debian.sh        (about 2 x 58 min of training on a 2-core machine if run
+#                                          one after the other; the first two may run in parallel)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EXTRA="$(cat training/debian_app_config.json)"
+COMMON=(--data data/debian --epochs 8 --train-max-src 150 --time-budget 58 --extra-config "$EXTRA")
+python -m training.train_seq2seq "${COMMON[@]}" --model-type seq2seq --out checkpoints/debian-seq2seq
+python -m training.train_seq2seq "${COMMON[@]}" --model-type pointer_generator --out checkpoints/debian-pointer
+python -m training.train_seq2seq --data data/debian --train-max-src 150 --extra-config "$EXTRA" \
+  --init-from checkpoints/debian-pointer --coverage --epochs 1 --lr 5e-4 --time-budget 20 \
+  --out checkpoints/debian-pointer-coverage
+python -m training.evaluate_debian
