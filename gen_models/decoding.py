@@ -172,8 +172,9 @@ def _single_path(model: Generator, encoded: Encoded, settings: DecodeSettings,
 
 def _beam_search(model: Generator, encoded: Encoded, settings: DecodeSettings,
                  recorder: "TreeRecorder") -> None:
-    """Beam search ranking candidates by the GNMT-adjusted score; stops when ``beam_size``
-    hypotheses have finished or at ``max_len``."""
+    """Beam search ranking candidates by the GNMT-adjusted score; of the top ``2k`` candidates the
+    best ``k`` unfinished ones go on, and end-of-sequence candidates ranked within the top ``k``
+    finish. Stops when ``k`` hypotheses have finished or at ``max_len``."""
     k = settings.beam_size
     processors = _processors(model, settings, sampling=False)
     scorer = GNMTScorer(settings.length_penalty, settings.coverage_penalty)
@@ -195,11 +196,13 @@ def _beam_search(model: Generator, encoded: Encoded, settings: DecodeSettings,
         top = torch.topk(flat, n_take).indices.tolist()
         next_alive, parents, is_last_step = [], [], step == settings.max_len - 1
         selected: list[set] = [set() for _ in alive]
-        for flat_index in top:
+        for rank, flat_index in enumerate(top):
             if len(next_alive) == k:
                 break
             row, token = divmod(flat_index, adjusted.size(1))
             ends = token == model.eos_id or is_last_step
+            if ends and rank >= k:
+                continue  # a hypothesis outside the top k may not finish (as in HF and OpenNMT)
             node = recorder.add_child(
                 alive[row], row, views, token, float(out.log_probs[row, token]),
                 float(totals[row, token]), float(adjusted[row, token]), "finished" if ends else "alive",
