@@ -3,6 +3,7 @@
     python -m gen_models list
     python -m gen_models trace --model debian-pointer --text "hello: a friendly greeter" --beam 4
     python -m gen_models generate --model debian-pointer --input in.jsonl --output out.jsonl
+    python -m gen_models trace --model hf:path/to/local/model --text "..."   (any local HF folder)
 """
 from __future__ import annotations
 
@@ -15,14 +16,18 @@ from tqdm import tqdm
 
 from .checkpoint import CHECKPOINT_ROOT, list_checkpoints, load_checkpoint, read_config
 from .decoding import DecodeSettings, generate
+from .hf_adapter import load_hf
 
 
-def _model_folder(name: str, root: Path) -> Path:
-    folder = Path(root) / name
+def _load_model(args: argparse.Namespace):
+    """A shipped checkpoint by name, or ``hf:PATH`` for a local Hugging Face model folder."""
+    if args.model.startswith("hf:"):
+        return load_hf(args.model[3:], allow_network=args.allow_network)
+    folder = Path(args.root) / args.model
     if not (folder / "config.json").is_file():
-        known = ", ".join(p.name for p in list_checkpoints(root)) or "none"
-        raise SystemExit(f"error: no checkpoint named {name!r} in {root} (known: {known})")
-    return folder
+        known = ", ".join(p.name for p in list_checkpoints(args.root)) or "none"
+        raise SystemExit(f"error: no checkpoint named {args.model!r} in {args.root} (known: {known})")
+    return load_checkpoint(folder)
 
 
 def _settings(args: argparse.Namespace) -> DecodeSettings:
@@ -45,14 +50,14 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 def cmd_trace(args: argparse.Namespace) -> None:
     """Print the full trace JSON of one input."""
-    model = load_checkpoint(_model_folder(args.model, args.root))
+    model = _load_model(args)
     trace = generate(model, args.text, _settings(args), args.topics)
     print(trace.to_json(indent=args.indent))
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
     """Decode every line ``{"src": ..., "topics": [...]}`` of a jsonl file; add ``"output"``."""
-    model = load_checkpoint(_model_folder(args.model, args.root))
+    model = _load_model(args)
     settings = _settings(args)
     settings.record = False
     rows = [json.loads(line) for line in Path(args.input).read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -66,7 +71,10 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def _decoding_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="checkpoint name (see `list`)")
+    parser.add_argument("--model", required=True,
+                        help="checkpoint name (see `list`), or hf:PATH for a local Hugging Face model folder")
+    parser.add_argument("--allow-network", action="store_true",
+                        help="let hf:ID download from the Hugging Face Hub (off by default)")
     parser.add_argument("--strategy", choices=["greedy", "beam", "sample"])
     parser.add_argument("--beam", type=int, default=4, help="beam size (1 = greedy)")
     parser.add_argument("--max-len", type=int, default=30)

@@ -24,7 +24,6 @@ from .scoring import (
     TopP,
     apply_processors,
 )
-from .text import detokenize
 from .trace import BeamNode, Candidate, GenerationTrace, Step
 
 STRATEGIES = ("greedy", "beam", "sample")
@@ -346,14 +345,14 @@ class TreeRecorder:
             node = node.parent_node
         path.reverse()
         output_tokens = [n.token for n in path]
-        words = [n.token for n in path if n.token_id != self.model.eos_id]
+        words = [n.token_id for n in path if n.token_id != self.model.eos_id]
         settings = asdict(self.settings)
         settings["topic_coverage"] = {str(k): v for k, v in self.settings.topic_coverage.items()}
         return GenerationTrace(
             model=self.model.name,
             source_tokens=list(self.encoded.source_tokens),
             output_tokens=output_tokens,
-            output_text=detokenize(words),
+            output_text=self.model.decode_text(words, self.encoded.oov_words),
             steps=[n.internals for n in path] if self.record else [],
             beam=list(self.nodes.values()),
             settings=settings,

@@ -85,3 +85,6 @@ class Generator(Protocol):
 
     def id_to_token(self, token_id: int, oov_words: list[str]) -> str:
         """The text of an extended-vocabulary id."""
+
+    def decode_text(self, token_ids: list[int], oov_words: list[str]) -> str:
+        """Readable text of generated ids (end token excluded by the caller)."""

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .protocol import Encoded, StepControls, StepOutput
-from .text import tokenize
+from .text import detokenize, tokenize
 from .vocab import Vocab
 
 EPS = 1e-12
@@ -129,6 +129,10 @@ class Seq2SeqAttention(nn.Module):
         if token_id < self.vocab_size:
             return self.vocab.itos[token_id]
         return oov_words[token_id - self.vocab_size]
+
+    def decode_text(self, token_ids: list[int], oov_words: list[str]) -> str:
+        """Tokens joined with GenScope's detokeniser."""
+        return detokenize([self.id_to_token(i, oov_words) for i in token_ids])
 
     # -- shared by training and decoding ------------------------------------------------------
     def initial_state(self, src_ext: torch.Tensor, mask: torch.Tensor, n_oov: int) -> DecoderState:

@@ -59,6 +59,9 @@ class SyntheticStepper:
     def id_to_token(self, token_id, oov_words):
         return f"t{token_id}"
 
+    def decode_text(self, token_ids, oov_words):
+        return " ".join(self.id_to_token(i, oov_words) for i in token_ids)
+
     def sequence_logprob(self, seq: tuple) -> float:
         """Total log-probability of ``seq`` (ids after BOS)."""
         return sum(float(self.distribution(seq[:i])[tok]) for i, tok in enumerate(seq))

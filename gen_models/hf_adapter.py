@@ -1,0 +1,134 @@
+"""Drive a Hugging Face ``transformers`` model through GenScope's stepper protocol.
+
+Encoder-decoder models (BART, T5, Marian, …) are encoded once; each step feeds one decoder token
+with the key/value cache and returns cross-attention ``(L, H, S)`` and decoder self-attention
+``(L, H, t+1)`` per hypothesis. Decoder-only models (GPT-2, …) feed the prompt at the first step;
+their ``attention`` is the last position's attention over the prompt ``(L, H, S)`` and
+``self_attention`` its attention over the tokens generated so far ``(L, H, t)``; the two together
+sum to 1 per head. Beam search reorders the cache with ``Cache.reorder_cache``.
+
+Loading is local and safe by default: safetensors only, ``trust_remote_code`` off, eager attention
+(so attentions exist), and no network unless the caller opts in.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from .protocol import Encoded, StepControls, StepOutput
+
+MAX_SOURCE_TOKENS = 512
+
+
+@dataclass
+class HFState:
+    """Decoder state of B hypotheses."""
+
+    cache: Any  # transformers Cache, or None before the first step
+    encoder_hidden: Optional[torch.Tensor]  # (1, S, D) encoder-decoder only
+    prompt_ids: torch.Tensor  # (1, S)
+    generated: int = 0
+
+
+class HFGenerator:
+    """A ``transformers`` seq2seq or causal LM behind the stepper protocol."""
+
+    copies = False
+
+    def __init__(self, model, tokenizer, name: str):
+        self.model, self.tokenizer, self.name = model.eval(), tokenizer, name
+        config, generation = model.config, model.generation_config
+        self.is_encoder_decoder = bool(config.is_encoder_decoder)
+        eos = generation.eos_token_id if generation.eos_token_id is not None else config.eos_token_id
+        self.eos_id = int(eos[0] if isinstance(eos, (list, tuple)) else eos)
+        start = generation.decoder_start_token_id or getattr(config, "decoder_start_token_id", None)
+        self.bos_id = int(start if self.is_encoder_decoder and start is not None else self.eos_id)
+        self.vocab_size = int(model.get_output_embeddings().out_features)
+        positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+        self.max_source_len = min(MAX_SOURCE_TOKENS, positions or MAX_SOURCE_TOKENS)
+
+    @torch.no_grad()
+    def encode(self, text: str, topics: Optional[list[str]] = None) -> Encoded:
+        """Tokenise with the model's tokenizer (special tokens included), truncate, encode."""
+        ids = self.tokenizer(text)["input_ids"]
+        if not text.strip() or not ids:
+            raise ValueError("the input has no tokens")
+        truncated = len(ids) > self.max_source_len
+        ids = ids[: self.max_source_len]
+        prompt = torch.tensor([ids])  # (1, S)
+        hidden = None
+        if self.is_encoder_decoder:
+            hidden = self.model.get_encoder()(input_ids=prompt).last_hidden_state  # (1, S, D)
+        tokens = self.tokenizer.convert_ids_to_tokens(ids)
+        return Encoded(tokens, prompt[0], [], HFState(None, hidden, prompt), list(topics or []), truncated)
+
+    @torch.no_grad()
+    def step(self, state: HFState, prev_ids: torch.Tensor, controls: StepControls) -> StepOutput:
+        """One token for each of B hypotheses (prev_ids (B,))."""
+        B = prev_ids.size(0)
+        if self.is_encoder_decoder:
+            out = self.model(
+                encoder_outputs=(state.encoder_hidden.expand(B, -1, -1),),
+                attention_mask=torch.ones(B, state.prompt_ids.size(1), dtype=torch.long),
+                decoder_input_ids=prev_ids[:, None], past_key_values=state.cache,
+                use_cache=True, output_attentions=True, return_dict=True,
+            )
+            internals = {"attention": _last_query(out.cross_attentions),
+                         "self_attention": _last_query(out.decoder_attentions)}
+        else:
+            first = state.cache is None
+            inputs = state.prompt_ids.expand(B, -1) if first else prev_ids[:, None]  # (B, q)
+            out = self.model(input_ids=inputs, past_key_values=state.cache, use_cache=True,
+                             output_attentions=True, return_dict=True)
+            attention = _last_query(out.attentions)  # (B, L, H, S + t)
+            S = state.prompt_ids.size(1)
+            internals = {"attention": attention[..., :S], "self_attention": attention[..., S:]}
+        log_probs = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # (B, V)
+        new_state = replace(state, cache=out.past_key_values, generated=state.generated + 1)
+        return StepOutput(log_probs, new_state, internals)
+
+    def reorder(self, state: HFState, index: torch.Tensor) -> HFState:
+        """Select hypotheses ``index`` (B',) in the key/value cache (in place)."""
+        state.cache.reorder_cache(index)
+        return state
+
+    def id_to_token(self, token_id: int, oov_words: list[str]) -> str:
+        """The tokenizer's piece for ``token_id``."""
+        return self.tokenizer.convert_ids_to_tokens(int(token_id))
+
+    def decode_text(self, token_ids: list[int], oov_words: list[str]) -> str:
+        """Readable text of generated ids (special tokens dropped)."""
+        return self.tokenizer.decode(token_ids, skip_special_tokens=True)
+
+
+def _last_query(attentions) -> torch.Tensor:
+    """Per-layer attentions [(B, H, q, k)] -> the last query's rows (B, L, H, k)."""
+    return torch.stack([a[:, :, -1, :] for a in attentions], dim=1).float()
+
+
+def load_hf(path_or_id: str, allow_network: bool = False) -> HFGenerator:
+    """Load a local model folder (or a Hub id when ``allow_network``) as an :class:`HFGenerator`.
+
+    Safetensors weights only, ``trust_remote_code=False``. Raises ValueError with a clear message for
+    missing folders and architectures that cannot generate.
+    """
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    local = Path(path_or_id).expanduser()
+    if not local.is_dir() and not allow_network:
+        raise ValueError(f"{path_or_id!r} is not a local model folder (Hub downloads are off; opt in to use a Hub id)")
+    source = str(local) if local.is_dir() else path_or_id
+    options = {"trust_remote_code": False, "local_files_only": not allow_network}
+    config = AutoConfig.from_pretrained(source, **options)
+    auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
+    try:
+        model = auto.from_pretrained(source, attn_implementation="eager", use_safetensors=True, **options)
+    except ValueError as err:
+        raise ValueError(f"{config.model_type!r} models cannot generate text here ({err})") from err
+    except OSError as err:
+        raise ValueError(f"cannot load {path_or_id!r}: only safetensors weights are accepted ({err})") from err
+    tokenizer = AutoTokenizer.from_pretrained(source, **options)
+    return HFGenerator(model, tokenizer, f"hf:{local.name if local.is_dir() else path_or_id}")

@@ -1,0 +1,87 @@
+"""The transformers adapter on tiny random BART, T5, Marian and GPT-2 models built offline."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gen_models.decoding import DecodeSettings, generate, output_ids
+from gen_models.hf_adapter import load_hf
+from tests.hf_tiny import save_tiny
+
+FAMILIES = ["bart", "t5", "marian", "gpt2"]
+TEXTS = ["w1 w5 w7 w9 w2", "w30 w3 w3 w12", "w8"]
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def tiny(request, tmp_path_factory):
+    folder = save_tiny(request.param, tmp_path_factory.mktemp(request.param) / "model", seed=1)
+    return load_hf(str(folder))
+
+
+def hf_beam(generator, text: str, k: int, max_new: int) -> list[int]:
+    """``model.generate`` with canonical beam search settings, new tokens only (padding dropped)."""
+    ids = generator.tokenizer(text, return_tensors="pt")["input_ids"]
+    out = generator.model.generate(ids, num_beams=k, max_new_tokens=max_new, length_penalty=0.0,
+                                   early_stopping=True, do_sample=False)[0].tolist()
+    new = out[1:] if generator.is_encoder_decoder else out[ids.size(1):]
+    if generator.eos_id in new:
+        new = new[: new.index(generator.eos_id) + 1]
+    return new
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_beam_search_matches_transformers_generate(tiny, k):
+    for text in TEXTS:
+        ours = output_ids(generate(tiny, text, DecodeSettings(beam_size=k, max_len=10)))
+        assert ours == hf_beam(tiny, text, k, 10), text
+
+
+def test_outputs_depend_on_the_input(tiny):
+    outputs = {tuple(output_ids(generate(tiny, t, DecodeSettings(beam_size=2, max_len=6)))) for t in TEXTS}
+    assert len(outputs) > 1
+
+
+def test_attention_shapes_and_normalisation(tiny):
+    trace = generate(tiny, TEXTS[0], DecodeSettings(beam_size=3, max_len=6, min_len=6))
+    S = len(trace.source_tokens)
+    layers, heads = 2, 2
+    for t, step in enumerate(trace.steps):
+        assert step.attention.shape == (layers, heads, S)
+        prefix = t + 1 if tiny.is_encoder_decoder else t
+        assert step.self_attention.shape == (layers, heads, prefix)
+        total = step.attention.sum(-1) + (0 if tiny.is_encoder_decoder else step.self_attention.sum(-1))
+        np.testing.assert_allclose(total, 1.0, atol=1e-4)
+        if tiny.is_encoder_decoder:
+            np.testing.assert_allclose(step.self_attention.sum(-1), 1.0, atol=1e-4)
+    json.loads(trace.to_json())
+
+
+def test_forced_prefix_and_tree_work_unchanged(tiny):
+    trace = generate(tiny, TEXTS[1], DecodeSettings(beam_size=2, max_len=6))
+    again = generate(tiny, TEXTS[1], DecodeSettings(beam_size=2, max_len=6, forced_prefix=output_ids(trace)))
+    assert again.output_tokens == trace.output_tokens
+    assert any(node.status == "pruned" for node in trace.beam)
+
+
+def test_refuses_pickles_and_hub_ids_without_opt_in(tmp_path):
+    with pytest.raises(ValueError, match="not a local model folder"):
+        load_hf("facebook/bart-large-cnn")
+    folder = save_tiny("gpt2", tmp_path / "gpt2")
+    state = {k: v for k, v in load_hf(str(folder)).model.state_dict().items()}
+    (folder / "model.safetensors").unlink()
+    torch.save(state, folder / "pytorch_model.bin")
+    with pytest.raises(ValueError, match="only safetensors"):
+        load_hf(str(folder))
+
+
+def test_cli_traces_a_local_hf_folder(tmp_path, capsys):
+    from gen_models.__main__ import main
+    from gen_models.trace import GenerationTrace
+
+    folder = save_tiny("bart", tmp_path / "bart")
+    main(["trace", "--model", f"hf:{folder}", "--text", "w1 w2 w3", "--beam", "2", "--max-len", "4"])
+    trace = GenerationTrace.from_json(capsys.readouterr().out)
+    assert trace.model == "hf:bart" and trace.steps[0].attention.shape == (2, 2, 4)
