@@ -10,6 +10,7 @@ import unicodedata
 
 _DROPPED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn"}
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef"
+_CJK_PUNCT = r"\u3000-\u303f\uff00-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
 _TOKEN_RE = re.compile(
     rf"[{_CJK}]"  # one CJK character or CJK punctuation mark
     rf"|(?:(?![{_CJK}])[^\W_])+(?:[-_.+'](?:(?![{_CJK}])[^\W_])+)*\+*"  # a word, e.g. libfoo-dev, g++
@@ -19,8 +20,8 @@ _TOKEN_RE = re.compile(
 
 
 def normalize(text: str) -> str:
-    """NFKC-normalise, drop control/format/unassigned characters, collapse whitespace."""
-    text = unicodedata.normalize("NFKC", text)
+    """NFC-normalise, drop control/format/unassigned characters, collapse whitespace."""
+    text = unicodedata.normalize("NFC", text)
     text = "".join(
         " " if ch in "\t\n\r\v\f" else ch
         for ch in text
@@ -43,12 +44,14 @@ def detokenize(tokens: list[str]) -> str:
     for tok in tokens:
         if not out:
             out = tok
-        elif tok in ",.;:!?)]}%" or out[-1] in "([{" or (_is_cjk(tok) and _is_cjk(out[-1])):
+        elif tok in ",.;:!?)]}%" or out[-1] in "([{" or _joins_without_space(out[-1], tok[0]):
             out += tok
         else:
             out += " " + tok
     return out
 
 
-def _is_cjk(text: str) -> bool:
-    return bool(text) and bool(re.fullmatch(rf"[{_CJK}]", text[0]))
+def _joins_without_space(left: str, right: str) -> bool:
+    """CJK characters join each other, and CJK punctuation joins anything."""
+    both_cjk = bool(re.fullmatch(rf"[{_CJK}]", left)) and bool(re.fullmatch(rf"[{_CJK}]", right))
+    return both_cjk or bool(re.fullmatch(rf"[{_CJK_PUNCT}]", left) or re.fullmatch(rf"[{_CJK_PUNCT}]", right))

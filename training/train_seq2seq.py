@@ -40,11 +40,12 @@ class Example:
     tgt: list[str]
 
 
-def read_split(data_dir: Path, split: str, max_src: int, max_tgt: int) -> list[Example]:
+def read_split(data_dir: Path, split: str, max_src: int, max_tgt: int, lowercase: bool = True) -> list[Example]:
     """Tokenised, truncated pairs of ``<data_dir>/<split>.jsonl.gz``."""
     with gzip.open(Path(data_dir) / f"{split}.jsonl.gz", "rt", encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
-    return [Example(tokenize(r["src"])[:max_src], tokenize(r["tgt"])[:max_tgt]) for r in rows]
+    return [Example(tokenize(r["src"], lowercase)[:max_src], tokenize(r["tgt"], lowercase)[:max_tgt])
+            for r in rows]
 
 
 def make_batch(model, examples: list[Example]) -> dict:
@@ -99,10 +100,13 @@ def build_model(args, train: list[Example]):
     """A fresh model with a vocabulary from the training split, or the ``--init-from`` one."""
     if args.init_from:
         model = load_checkpoint(Path(args.init_from))
+        if model.config.lowercase == args.cased:
+            raise SystemExit("--cased must match the checkpoint given to --init-from")
         model.config.coverage = model.config.coverage or args.coverage
         return model.train()
     vocab = Vocab.build((ex.src + ex.tgt for ex in train), args.vocab_size)
-    config = Seq2SeqConfig(len(vocab), args.emb_dim, args.hidden_dim, args.coverage, args.max_source_len)
+    config = Seq2SeqConfig(len(vocab), args.emb_dim, args.hidden_dim, args.coverage, args.max_source_len,
+                           lowercase=not args.cased)
     model_cls, _ = MODEL_TYPES[args.model_type]
     return model_cls(config, vocab, name=Path(args.out).name).train()
 
@@ -112,8 +116,9 @@ def train(args) -> None:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = random.Random(args.seed)
-    train_set = read_split(args.data, "train", args.train_max_src, args.max_tgt)
-    valid_set = read_split(args.data, "valid", args.train_max_src, args.max_tgt)[: args.valid_size]
+    lowercase = not args.cased
+    train_set = read_split(args.data, "train", args.train_max_src, args.max_tgt, lowercase)
+    valid_set = read_split(args.data, "valid", args.train_max_src, args.max_tgt, lowercase)[: args.valid_size]
     model = build_model(args, train_set)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     curves = read_metrics(Path(args.init_from)).get("curves", []) if args.init_from else []
@@ -161,6 +166,7 @@ def main() -> None:
     parser.add_argument("--init-from", type=Path)
     parser.add_argument("--coverage", action="store_true")
     parser.add_argument("--coverage-weight", type=float, default=1.0)
+    parser.add_argument("--cased", action="store_true", help="keep letter case (default: lowercase)")
     parser.add_argument("--vocab-size", type=int, default=20000)
     parser.add_argument("--emb-dim", type=int, default=128)
     parser.add_argument("--hidden-dim", type=int, default=256)
