@@ -11,21 +11,13 @@ never starts a training package name.
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import re
 import statistics
-import time
-from pathlib import Path
 
-from tqdm import tqdm
-
-from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint, read_config, read_metrics
-from gen_models.decoding import DecodeSettings, generate
+from gen_models.decoding import DecodeSettings
 from gen_models.text import tokenize
+from training.evaluation import ROOT, decode_split, output_tokens, read_rows, save_results, write_model_card
 from training.metrics import duplicate_ngram_rates, novel_ngram_rates, rouge_f1, token_share
-
-ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "debian"
 MODELS = ["debian-seq2seq", "debian-pointer", "debian-pointer-coverage"]
 EXAMPLE_EVERY = 199
@@ -33,8 +25,7 @@ EXAMPLE_EVERY = 199
 
 def read_split(split: str) -> list[dict]:
     """Rows of ``data/debian/<split>.jsonl.gz``."""
-    with gzip.open(DATA / f"{split}.jsonl.gz", "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f]
+    return read_rows(DATA, split)
 
 
 def family(package: str) -> str:
@@ -58,21 +49,6 @@ BASELINES = {
 }
 
 
-def decode_all(model, rows: list[dict], settings: DecodeSettings) -> tuple[list[list[str]], dict]:
-    """Outputs (token lists without ``</s>``) and decoding statistics (p_gen, speed)."""
-    outputs, p_gens, times = [], [], []
-    for row in tqdm(rows, desc=model.name):
-        start = time.perf_counter()
-        trace = generate(model, row["src"], settings)
-        times.append(1e3 * (time.perf_counter() - start))
-        outputs.append([t for t in trace.output_tokens if t != "</s>"])
-        p_gens += [s.p_gen for s in trace.steps if s.p_gen is not None]
-    stats = {"ms_per_input_p50": statistics.median(times), "inputs_per_s": 1e3 * len(times) / sum(times)}
-    if p_gens:
-        stats["mean_p_gen_free"] = statistics.mean(p_gens)
-    return outputs, stats
-
-
 def score(rows: list[dict], outputs: list[list[str]]) -> dict:
     """All text metrics of ``outputs`` against the rows' references and sources."""
     refs = [tokenize(r["tgt"]) for r in rows]
@@ -88,7 +64,8 @@ def evaluate(names: list[str], rows: list[dict], unfamiliar: set[int], settings:
     systems = {name: [fn(r["src"]) for r in rows] for name, fn in BASELINES.items()}
     systems["reference"] = [tokenize(r["tgt"]) for r in rows]
     for name in names:
-        systems[name], decode_stats = decode_all(load_checkpoint(CHECKPOINT_ROOT / name), rows, settings)
+        traces, decode_stats = decode_split(name, rows, settings)
+        systems[name] = [output_tokens(t) for t in traces]
         results[name] = {"decoding": decode_stats}
     for name, outputs in systems.items():
         subset = sorted(unfamiliar)
@@ -132,21 +109,6 @@ def examples_table(rows: list[dict], results: dict, names: list[str]) -> str:
     return "\n".join(parts)
 
 
-def write_model_card(name: str, results: dict, table: str, examples: str) -> None:
-    """checkpoints/<name>/README.md from metrics.json and the evaluation."""
-    folder = CHECKPOINT_ROOT / name
-    config, metrics = read_config(folder), read_metrics(folder)
-    curves = "\n".join(
-        f"| {c['phase']} | {c['epoch']} | {c['train_loss']:.3f} | {c['valid_nll']:.3f} | "
-        f"{c.get('valid_p_gen', float('nan')):.3f} | {c['valid_coverage']:.3f} | {c['minutes']:.1f} |"
-        for c in metrics.get("curves", []))
-    card = (ROOT / "training" / "model_card_debian.md").read_text(encoding="utf-8").format(
-        name=name, model_type=config["model_type"], args=json.dumps(config["args"]),
-        coverage="on" if config["args"]["coverage"] else "off", curves=curves, table=table,
-        examples=examples)
-    (folder / "README.md").write_text(card, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="*", default=MODELS)
@@ -164,13 +126,10 @@ def main() -> None:
     (ROOT / "docs").mkdir(exist_ok=True)
     (ROOT / "docs" / "results_debian.md").write_text(table + "\n" + examples, encoding="utf-8")
     for name in args.models:
-        folder = CHECKPOINT_ROOT / name
-        metrics = read_metrics(folder)
-        metrics.update({k: v for k, v in results[name].items() if k != "outputs"})
-        metrics["baselines"] = {b: results[b]["test"] for b in BASELINES}
-        metrics["decode_settings"] = {"beam_size": args.beam, "max_len": 30}
-        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-        write_model_card(name, results, table, examples)
+        kept = {k: v for k, v in results[name].items() if k != "outputs"}
+        kept["baselines"] = {b: results[b]["test"] for b in BASELINES}
+        save_results(name, kept, {"beam_size": args.beam, "max_len": 30})
+        write_model_card(name, "model_card_debian.md", table=table, examples=examples)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,65 @@
+"""Shared pieces of the evaluation scripts: decode a test split, write metrics and model cards."""
+from __future__ import annotations
+
+import gzip
+import json
+import statistics
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint, read_config, read_metrics
+from gen_models.decoding import DecodeSettings, generate
+from gen_models.trace import GenerationTrace
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def read_rows(data_dir: Path, split: str) -> list[dict]:
+    """Rows of ``<data_dir>/<split>.jsonl.gz``."""
+    with gzip.open(Path(data_dir) / f"{split}.jsonl.gz", "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def decode_split(name: str, rows: list[dict], settings: DecodeSettings) -> tuple[list[GenerationTrace], dict]:
+    """Traces of checkpoint ``name`` on every row's ``src``, and decoding statistics."""
+    model = load_checkpoint(CHECKPOINT_ROOT / name)
+    traces, times = [], []
+    for row in tqdm(rows, desc=name):
+        start = time.perf_counter()
+        traces.append(generate(model, row["src"], settings))
+        times.append(1e3 * (time.perf_counter() - start))
+    stats = {"ms_per_input_p50": statistics.median(times), "inputs_per_s": 1e3 * len(times) / sum(times)}
+    p_gens = [s.p_gen for t in traces for s in t.steps if s.p_gen is not None]
+    if p_gens:
+        stats["mean_p_gen_free"] = statistics.mean(p_gens)
+    return traces, stats
+
+
+def output_tokens(trace: GenerationTrace) -> list[str]:
+    """A trace's output tokens without the end token."""
+    return [t for t in trace.output_tokens if t != "</s>"]
+
+
+def save_results(name: str, results: dict, decode_settings: dict) -> None:
+    """Merge evaluation results into ``checkpoints/<name>/metrics.json``."""
+    folder = CHECKPOINT_ROOT / name
+    metrics = read_metrics(folder)
+    metrics.update(results)
+    metrics["decode_settings"] = decode_settings
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+
+
+def write_model_card(name: str, template: str, **fields: str) -> None:
+    """``checkpoints/<name>/README.md`` from a template in ``training/`` and the checkpoint's files."""
+    folder = CHECKPOINT_ROOT / name
+    config, metrics = read_config(folder), read_metrics(folder)
+    curves = "\n".join(
+        f"| {c['phase']} | {c['epoch']} | {c['train_loss']:.3f} | {c['valid_nll']:.3f} | "
+        f"{c.get('valid_p_gen', float('nan')):.3f} | {c['valid_coverage']:.3f} | {c['minutes']:.1f} |"
+        for c in metrics.get("curves", []))
+    card = (ROOT / "training" / template).read_text(encoding="utf-8").format(
+        name=name, model_type=config["model_type"], args=json.dumps(config["args"]),
+        coverage="on" if config["args"]["coverage"] else "off", curves=curves, **fields)
+    (folder / "README.md").write_text(card, encoding="utf-8")
