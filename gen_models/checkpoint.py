@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from .mta_lstm import MTALSTM, TopicAveragedLSTM, TopicConfig
 from .pointer_generator import PointerGenerator
 from .seq2seq import Seq2SeqAttention, Seq2SeqConfig
 from .vocab import Vocab
@@ -28,10 +29,12 @@ WEIGHTS, CONFIG, VOCAB, METRICS = "model.safetensors", "config.json", "vocab.txt
 MODEL_TYPES: dict[str, tuple[type, type]] = {
     "seq2seq": (Seq2SeqAttention, Seq2SeqConfig),
     "pointer_generator": (PointerGenerator, Seq2SeqConfig),
+    "mta_lstm": (MTALSTM, TopicConfig),
+    "tav_lstm": (TopicAveragedLSTM, TopicConfig),
 }
 
 
-def save_checkpoint(model: Seq2SeqAttention, folder: Path, extra_config: dict | None = None,
+def save_checkpoint(model: Any, folder: Path, extra_config: dict | None = None,
                     fp16: bool = True) -> None:
     """Write weights, config and vocabulary of ``model`` into ``folder``."""
     folder = Path(folder)

@@ -11,7 +11,7 @@ from gen_models.decoding import DecodeSettings, generate, output_ids
 from gen_models.protocol import StepControls
 from gen_models.trace import GenerationTrace
 from tests.helpers import WORDS, tiny_model
-from training.train_seq2seq import Example, make_batch
+from training.train import Example, make_batch
 
 source_words = st.lists(st.sampled_from(WORDS + ["oovalpha", "oovbeta", "ünï", "😀"]), min_size=1, max_size=25)
 model_kinds = st.sampled_from([(False, False), (False, True), (True, False), (True, True)])

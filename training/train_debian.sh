@@ -6,9 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRA="$(cat training/debian_app_config.json)"
 COMMON=(--data data/debian --epochs 8 --train-max-src 150 --time-budget 58 --extra-config "$EXTRA")
-python -m training.train_seq2seq "${COMMON[@]}" --model-type seq2seq --out checkpoints/debian-seq2seq
-python -m training.train_seq2seq "${COMMON[@]}" --model-type pointer_generator --out checkpoints/debian-pointer
-python -m training.train_seq2seq --data data/debian --train-max-src 150 --extra-config "$EXTRA" \
+python -m training.train "${COMMON[@]}" --model-type seq2seq --out checkpoints/debian-seq2seq
+python -m training.train "${COMMON[@]}" --model-type pointer_generator --out checkpoints/debian-pointer
+python -m training.train --data data/debian --train-max-src 150 --extra-config "$EXTRA" \
   --init-from checkpoints/debian-pointer --coverage --epochs 1 --lr 5e-4 --time-budget 20 \
   --out checkpoints/debian-pointer-coverage
 python -m training.evaluate_debian

@@ -5,10 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRA="$(cat training/enzh_app_config.json)"
 COMMON=(--data data/enzh --cased --train-max-src 60 --max-tgt 80 --max-source-len 120 --extra-config "$EXTRA")
-python -m training.train_seq2seq "${COMMON[@]}" --model-type seq2seq --epochs 12 --time-budget 45 \
+python -m training.train "${COMMON[@]}" --model-type seq2seq --epochs 12 --time-budget 45 \
   --out checkpoints/enzh-seq2seq
-python -m training.train_seq2seq "${COMMON[@]}" --model-type pointer_generator --epochs 12 --time-budget 38 \
+python -m training.train "${COMMON[@]}" --model-type pointer_generator --epochs 12 --time-budget 38 \
   --out runs/enzh-pointer
-python -m training.train_seq2seq "${COMMON[@]}" --init-from runs/enzh-pointer --coverage --epochs 1 --lr 5e-4 \
+python -m training.train "${COMMON[@]}" --init-from runs/enzh-pointer --coverage --epochs 1 --lr 5e-4 \
   --time-budget 12 --out checkpoints/enzh-pointer-coverage
 python -m training.evaluate_enzh

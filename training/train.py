@@ -1,13 +1,18 @@
-"""Train a seq2seq / pointer-generator checkpoint on a prepared corpus (``src``/``tgt`` jsonl.gz).
+"""Train a GenScope checkpoint (seq2seq, pointer-generator, MTA-LSTM, TAV) on a prepared corpus.
 
-    python -m training.train_seq2seq --data data/debian --out checkpoints/debian-pointer \
+    python -m training.train --data data/debian --out checkpoints/debian-pointer \
         --model-type pointer_generator --epochs 6
 
 Coverage is switched on for a final phase by starting from a converged checkpoint
 (See et al. 2017's schedule):
 
-    python -m training.train_seq2seq --data data/debian --init-from checkpoints/debian-pointer \
+    python -m training.train --data data/debian --init-from checkpoints/debian-pointer \
         --out checkpoints/debian-pointer-coverage --coverage --epochs 1 --lr 3e-4
+
+Topic-to-text models read a list field as their topics:
+
+    python -m training.train --data data/poems --src-field topics --tgt-field poem --cased \
+        --model-type mta_lstm --out checkpoints/poem-mta
 
 Each epoch's train loss, teacher-forced validation NLL, mean p_gen and coverage loss are written to
 ``metrics.json`` (``curves``); the best epoch by validation NLL is kept.
@@ -20,13 +25,14 @@ import json
 import math
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from gen_models.checkpoint import MODEL_TYPES, load_checkpoint, read_metrics, save_checkpoint
+from gen_models.mta_lstm import TopicConfig
 from gen_models.seq2seq import Seq2SeqConfig
 from gen_models.text import tokenize
 from gen_models.vocab import Vocab
@@ -34,38 +40,71 @@ from gen_models.vocab import Vocab
 
 @dataclass
 class Example:
-    """One tokenised training pair."""
+    """One tokenised training pair; ``topics`` holds the topic words of topic-to-text corpora."""
 
     src: list[str]
     tgt: list[str]
+    topics: list[str] = field(default_factory=list)
 
 
-def read_split(data_dir: Path, split: str, max_src: int, max_tgt: int, lowercase: bool = True) -> list[Example]:
-    """Tokenised, truncated pairs of ``<data_dir>/<split>.jsonl.gz``."""
+def read_split(data_dir: Path, split: str, max_src: int, max_tgt: int, lowercase: bool = True,
+               src_field: str = "src", tgt_field: str = "tgt") -> list[Example]:
+    """Tokenised, truncated pairs of ``<data_dir>/<split>.jsonl.gz``; a list-valued source field
+    (e.g. ``topics``) becomes the example's topic words."""
     with gzip.open(Path(data_dir) / f"{split}.jsonl.gz", "rt", encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
-    return [Example(tokenize(r["src"], lowercase)[:max_src], tokenize(r["tgt"], lowercase)[:max_tgt])
-            for r in rows]
+    examples = []
+    for row in rows:
+        src = row[src_field]
+        topics = list(src) if isinstance(src, list) else []
+        text = " ".join(src) if topics else src
+        examples.append(Example(tokenize(text, lowercase)[:max_src], tokenize(row[tgt_field], lowercase)[:max_tgt],
+                                topics))
+    return examples
+
+
+def _targets(model, examples: list[Example], extended: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decoder inputs ``<s> y`` (in-vocabulary ids) and targets ``y </s>`` (extended ids), (B, T)."""
+    vocab = model.vocab
+    T = max(len(ex.tgt) for ex in examples) + 1
+    dec_in = torch.full((len(examples), T), vocab.pad_id)
+    target = torch.full((len(examples), T), vocab.pad_id)
+    for b, (ex, oovs) in enumerate(zip(examples, extended)):
+        tgt_ids = [vocab.id(t) for t in ex.tgt]
+        tgt_ext = [model.vocab_size + oovs.index(t) if i == vocab.unk_id and t in oovs else i
+                   for t, i in zip(ex.tgt, tgt_ids)]
+        dec_in[b, : len(tgt_ids) + 1] = torch.tensor([vocab.bos_id] + tgt_ids)
+        target[b, : len(tgt_ext) + 1] = torch.tensor(tgt_ext + [vocab.eos_id])
+    return dec_in, target
+
+
+def seq2seq_batch(model, examples: list[Example]) -> dict:
+    """Padded tensors for seq2seq / pointer-generator ``forward``: extended source ids and targets."""
+    srcs, oov_lists = zip(*(model.source_ids(ex.src) for ex in examples))
+    src_ext = torch.full((len(examples), max(len(s) for s in srcs)), model.vocab.pad_id)
+    for b, ids in enumerate(srcs):
+        src_ext[b, : len(ids)] = torch.tensor(ids)
+    dec_in, target = _targets(model, examples, oov_lists)
+    return {"src_ext": src_ext, "src_mask": src_ext != model.vocab.pad_id, "n_oov": max(len(o) for o in oov_lists),
+            "dec_in": dec_in, "target_ext": target, "target_mask": target != model.vocab.pad_id}
+
+
+def topic_batch(model, examples: list[Example]) -> dict:
+    """Padded tensors for topic models: topic characters, true lengths N, targets."""
+    chars, topic_mask = model.pad_topics([[model.topic_char_ids(w) or [model.vocab.unk_id] for w in ex.topics]
+                                          for ex in examples])
+    dec_in, target = _targets(model, examples, [[] for _ in examples])
+    return {"chars": chars, "topic_mask": topic_mask, "length": torch.tensor([len(ex.tgt) + 1.0 for ex in examples]),
+            "dec_in": dec_in, "target": target, "target_mask": target != model.vocab.pad_id}
+
+
+BATCHERS = {"seq2seq": seq2seq_batch, "pointer_generator": seq2seq_batch,
+            "mta_lstm": topic_batch, "tav_lstm": topic_batch}
 
 
 def make_batch(model, examples: list[Example]) -> dict:
-    """Padded tensors for ``model.forward``: extended source ids, decoder inputs, extended targets."""
-    vocab, V = model.vocab, model.vocab_size
-    srcs, oov_lists = zip(*(model.source_ids(ex.src) for ex in examples))
-    S = max(len(s) for s in srcs)
-    T = max(len(ex.tgt) for ex in examples) + 1
-    src_ext = torch.full((len(examples), S), vocab.pad_id)
-    dec_in = torch.full((len(examples), T), vocab.pad_id)
-    target = torch.full((len(examples), T), vocab.pad_id)
-    for b, (ex, ids, oovs) in enumerate(zip(examples, srcs, oov_lists)):
-        src_ext[b, : len(ids)] = torch.tensor(ids)
-        tgt_ids = [vocab.id(t) for t in ex.tgt]
-        tgt_ext = [V + oovs.index(t) if i == vocab.unk_id and t in oovs else i for t, i in zip(ex.tgt, tgt_ids)]
-        dec_in[b, : len(tgt_ids) + 1] = torch.tensor([vocab.bos_id] + tgt_ids)
-        target[b, : len(tgt_ext) + 1] = torch.tensor(tgt_ext + [vocab.eos_id])
-    n_oov = max(len(o) for o in oov_lists)
-    return {"src_ext": src_ext, "src_mask": src_ext != vocab.pad_id, "n_oov": n_oov,
-            "dec_in": dec_in, "target_ext": target, "target_mask": target != vocab.pad_id}
+    """The training batch for ``model``'s type."""
+    return BATCHERS[model.model_type](model, examples)
 
 
 def batches(examples: list[Example], batch_size: int, rng: random.Random) -> list[list[Example]]:
@@ -102,12 +141,17 @@ def build_model(args, train: list[Example]):
         model = load_checkpoint(Path(args.init_from))
         if model.config.lowercase == args.cased:
             raise SystemExit("--cased must match the checkpoint given to --init-from")
-        model.config.coverage = model.config.coverage or args.coverage
+        if args.coverage:
+            model.config.coverage = True
         return model.train()
     vocab = Vocab.build((ex.src + ex.tgt for ex in train), args.vocab_size)
-    config = Seq2SeqConfig(len(vocab), args.emb_dim, args.hidden_dim, args.coverage, args.max_source_len,
-                           lowercase=not args.cased)
-    model_cls, _ = MODEL_TYPES[args.model_type]
+    model_cls, config_cls = MODEL_TYPES[args.model_type]
+    if config_cls is TopicConfig:
+        mean_length = round(sum(len(ex.tgt) + 1 for ex in train) / len(train))
+        config = TopicConfig(len(vocab), args.emb_dim, args.hidden_dim, mean_length, lowercase=not args.cased)
+    else:
+        config = Seq2SeqConfig(len(vocab), args.emb_dim, args.hidden_dim, args.coverage, args.max_source_len,
+                               lowercase=not args.cased)
     return model_cls(config, vocab, name=Path(args.out).name).train()
 
 
@@ -117,8 +161,9 @@ def train(args) -> None:
     torch.set_num_threads(args.threads)
     rng = random.Random(args.seed)
     lowercase = not args.cased
-    train_set = read_split(args.data, "train", args.train_max_src, args.max_tgt, lowercase)
-    valid_set = read_split(args.data, "valid", args.train_max_src, args.max_tgt, lowercase)[: args.valid_size]
+    fields = (lowercase, args.src_field, args.tgt_field)
+    train_set = read_split(args.data, "train", args.train_max_src, args.max_tgt, *fields)
+    valid_set = read_split(args.data, "valid", args.train_max_src, args.max_tgt, *fields)[: args.valid_size]
     model = build_model(args, train_set)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     curves = read_metrics(Path(args.init_from)).get("curves", []) if args.init_from else []
@@ -130,7 +175,8 @@ def train(args) -> None:
         losses = []
         for batch_examples in tqdm(batches(train_set, args.batch_size, rng), desc=f"epoch {epoch}"):
             out = model(**make_batch(model, batch_examples))
-            loss = out["nll"] + (args.coverage_weight * out["coverage"] if model.config.coverage else 0.0)
+            with_coverage = getattr(model.config, "coverage", False)
+            loss = out["nll"] + (args.coverage_weight * out["coverage"] if with_coverage else 0.0)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
@@ -166,6 +212,8 @@ def main() -> None:
     parser.add_argument("--init-from", type=Path)
     parser.add_argument("--coverage", action="store_true")
     parser.add_argument("--coverage-weight", type=float, default=1.0)
+    parser.add_argument("--src-field", default="src", help="input field (a list field = topic words)")
+    parser.add_argument("--tgt-field", default="tgt")
     parser.add_argument("--cased", action="store_true", help="keep letter case (default: lowercase)")
     parser.add_argument("--vocab-size", type=int, default=20000)
     parser.add_argument("--emb-dim", type=int, default=128)

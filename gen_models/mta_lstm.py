@@ -1,0 +1,198 @@
+"""MTA-LSTM: topic-to-essay generation with multi-topic-aware attention (Feng et al., IJCAI 2018).
+
+Topics k_1..k_K are embedded from the word embedding table (a multi-character topic word is the
+mean of its characters' embeddings, since tokens here are characters). Each topic keeps a coverage
+value C_j, starting at 1 and decaying as the text uses the topic:
+
+    g_tj  = C_{t-1,j} · v · tanh(W h_{t-1} + U k_j)        topic attention scaled by coverage
+    α_t   = softmax_j(g_t)                                  over the given topics
+    T_t   = Σ_j α_tj k_j                                    topic context
+    h_t   = LSTM([emb(y_{t-1}); T_t], h_{t-1})
+    P(y_t) = softmax(W_o [h_t; T_t])
+    C_t,j = max(0, C_{t-1,j} − α_tj / φ_j),  φ_j = N · σ(U_f [k_1; …; k_K])_j
+
+N is the true target length in training and ``poem_length`` (the mean training length, or the
+length the caller asks for) at generation — the reference code's convention. C is clamped at 0 so a
+spent topic's score cannot change sign. ``TopicAveragedLSTM`` is the TAV baseline: the context is
+the plain mean of the topic embeddings, with no attention and no coverage.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .protocol import Encoded, StepControls, StepOutput
+from .text import detokenize, tokenize
+from .vocab import Vocab
+
+MAX_TOPICS = 5
+
+
+@dataclass
+class TopicConfig:
+    """Constructor arguments stored in config.json."""
+
+    vocab_size: int
+    emb_dim: int = 128
+    hidden_dim: int = 256
+    poem_length: int = 32
+    max_source_len: int = MAX_TOPICS
+    lowercase: bool = False
+
+
+@dataclass
+class TopicState:
+    """Decoder state of B hypotheses; topic tensors broadcast from a leading 1 at decode time."""
+
+    h: torch.Tensor  # (B, H)
+    c: torch.Tensor  # (B, H)
+    coverage: torch.Tensor  # (B, K) C_{t-1}
+    topics: torch.Tensor  # (B|1, K, E)
+    topic_mask: torch.Tensor  # (B|1, K) True on real topics
+    phi: torch.Tensor  # (B|1, K)
+
+
+class MTALSTM(nn.Module):
+    """Multi-topic-aware LSTM generator."""
+
+    model_type = "mta_lstm"
+    copies = False
+    uses_topic_attention = True
+
+    def __init__(self, config: TopicConfig, vocab: Vocab, name: str = "mta_lstm"):
+        super().__init__()
+        if len(vocab) != config.vocab_size:
+            raise ValueError(f"vocabulary has {len(vocab)} tokens, config says {config.vocab_size}")
+        self.config, self.vocab, self.name = config, vocab, name
+        E, H = config.emb_dim, config.hidden_dim
+        self.embedding = nn.Embedding(config.vocab_size, E, padding_idx=vocab.pad_id)
+        self.cell = nn.LSTMCell(2 * E, H)
+        self.attn_h = nn.Linear(H, H)
+        self.attn_k = nn.Linear(E, H, bias=False)
+        self.attn_v = nn.Linear(H, 1, bias=False)
+        self.phi = nn.Linear(MAX_TOPICS * E, MAX_TOPICS)
+        self.out = nn.Linear(H + E, config.vocab_size)
+
+    bos_id, eos_id = Vocab.bos_id, Vocab.eos_id
+
+    @property
+    def vocab_size(self) -> int:
+        return self.config.vocab_size
+
+    @property
+    def max_source_len(self) -> int:
+        return MAX_TOPICS
+
+    # -- stepper protocol -------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, text: str, topics: Optional[list[str]] = None) -> Encoded:
+        """Topics from ``topics`` or, if none, the words of ``text`` (1–5 are used)."""
+        words = [w for w in (topics if topics else text.replace("，", " ").replace(",", " ").split()) if w.strip()]
+        words = [w for w in dict.fromkeys(words) if self.topic_char_ids(w)]
+        if not words:
+            raise ValueError("give 1–5 topic words (none of the input's words is known to the model)")
+        truncated = len(words) > MAX_TOPICS
+        words = words[:MAX_TOPICS]
+        topic_ids = [self.topic_char_ids(w) for w in words]
+        state = self.initial_state(*self.pad_topics([topic_ids]), torch.tensor([float(self.config.poem_length)]))
+        no_source_ids = torch.full((len(words),), -1)  # characters are never copied from topics
+        return Encoded(words, no_source_ids, [], state, words, truncated)
+
+    @torch.no_grad()
+    def step(self, state: TopicState, prev_ids: torch.Tensor, controls: StepControls) -> StepOutput:
+        """One step for B hypotheses."""
+        if controls.topic_coverage:
+            coverage = state.coverage.clone()
+            for j, value in controls.topic_coverage.items():
+                if 0 <= int(j) < coverage.size(1):
+                    coverage[:, int(j)] = value
+            state = replace(state, coverage=coverage)
+        log_probs, new_state, internals = self.decode_step(state, prev_ids)
+        return StepOutput(log_probs, new_state, internals)
+
+    def reorder(self, state: TopicState, index: torch.Tensor) -> TopicState:
+        """Keep hypotheses ``index``."""
+        return replace(state, h=state.h[index], c=state.c[index], coverage=state.coverage[index])
+
+    def id_to_token(self, token_id: int, oov_words: list[str]) -> str:
+        """The character of ``token_id``."""
+        return self.vocab.itos[token_id]
+
+    def decode_text(self, token_ids: list[int], oov_words: list[str]) -> str:
+        """Characters joined (CJK text needs no spaces)."""
+        return detokenize([self.vocab.itos[i] for i in token_ids])
+
+    # -- shared by training and decoding ------------------------------------------------------
+    def topic_char_ids(self, word: str) -> list[int]:
+        """In-vocabulary character ids of a topic word (unknown characters dropped)."""
+        return [self.vocab.stoi[t] for t in tokenize(word, self.config.lowercase) if t in self.vocab.stoi]
+
+    def pad_topics(self, batch: list[list[list[int]]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Char ids (B, K, L) padded to MAX_TOPICS topics, and the topic mask (B, K)."""
+        L = max(len(ids) for topics in batch for ids in topics)
+        chars = torch.full((len(batch), MAX_TOPICS, L), self.vocab.pad_id)
+        for b, topics in enumerate(batch):
+            for k, ids in enumerate(topics[:MAX_TOPICS]):
+                chars[b, k, : len(ids)] = torch.tensor(ids)
+        return chars, chars[:, :, 0] != self.vocab.pad_id
+
+    def initial_state(self, chars: torch.Tensor, mask: torch.Tensor, length: torch.Tensor) -> TopicState:
+        """State before the first token: C = 1 on real topics; ``length`` (B,) is N."""
+        char_mask = (chars != self.vocab.pad_id).unsqueeze(-1).float()  # (B, K, L, 1)
+        topics = (self.embedding(chars) * char_mask).sum(2) / char_mask.sum(2).clamp(min=1)  # (B, K, E)
+        phi = length[:, None] * torch.sigmoid(self.phi(topics.flatten(1)))  # (B, K)
+        B, H = chars.size(0), self.config.hidden_dim
+        zeros = topics.new_zeros(B, H)
+        return TopicState(zeros, zeros, mask.float(), topics, mask, phi.clamp(min=1e-3))
+
+    def topic_context(self, state: TopicState) -> tuple[torch.Tensor, torch.Tensor]:
+        """(topic attention α (B, K), context T (B, E)) from h_{t-1} and C_{t-1}."""
+        feat = torch.tanh(self.attn_h(state.h).unsqueeze(1) + self.attn_k(state.topics))  # (B, K, H)
+        scores = state.coverage * self.attn_v(feat).squeeze(-1)  # (B, K)
+        alpha = torch.softmax(scores.masked_fill(~state.topic_mask, float("-inf")), dim=-1)  # (B, K)
+        context = torch.bmm(alpha.unsqueeze(1), state.topics.expand(alpha.size(0), -1, -1)).squeeze(1)  # (B, E)
+        return alpha, context
+
+    def decode_step(self, state: TopicState, prev_ids: torch.Tensor):
+        """(log_probs (B, V), new state, internals) for one step."""
+        alpha, context = self.topic_context(state)
+        h, c = self.cell(torch.cat([self.embedding(prev_ids), context], -1), (state.h, state.c))  # (B, H)
+        log_probs = torch.log_softmax(self.out(torch.cat([h, context], -1)), dim=-1)  # (B, V)
+        coverage = (state.coverage - alpha / state.phi).clamp(min=0.0) * state.topic_mask  # (B, K)
+        K = int(state.topic_mask[0].sum())
+        internals = {"attention": alpha[:, :K], "topic_attention": alpha[:, :K], "topic_coverage": coverage[:, :K]}
+        if not self.uses_topic_attention:
+            internals = {}
+        return log_probs, replace(state, h=h, c=c, coverage=coverage), internals
+
+    def forward(self, chars, topic_mask, length, dec_in, target, target_mask):
+        """Teacher-forced losses: ``nll`` per token and ``coverage`` (mean final topic coverage)."""
+        state = self.initial_state(chars, topic_mask, length)
+        nll = []
+        for t in range(dec_in.size(1)):
+            log_probs, state, _ = self.decode_step(state, dec_in[:, t])
+            nll.append(-log_probs.gather(1, target[:, t : t + 1]).squeeze(1))  # (B,)
+        mask = target_mask.float()
+        remaining = (state.coverage.sum(1) / topic_mask.float().sum(1)).mean()
+        return {"nll": (torch.stack(nll, 1) * mask).sum() / mask.sum(), "coverage": remaining}
+
+    def config_dict(self) -> dict:
+        """Constructor arguments for config.json."""
+        return asdict(self.config)
+
+
+class TopicAveragedLSTM(MTALSTM):
+    """TAV baseline: the mean topic embedding as context; no topic attention, no coverage."""
+
+    model_type = "tav_lstm"
+    uses_topic_attention = False
+
+    def topic_context(self, state: TopicState) -> tuple[torch.Tensor, torch.Tensor]:
+        """Uniform weights over the real topics."""
+        weights = state.topic_mask.float() / state.topic_mask.float().sum(1, keepdim=True)  # (B|1, K)
+        weights = weights.expand(state.h.size(0), -1)  # (B, K)
+        context = torch.bmm(weights.unsqueeze(1), state.topics.expand(weights.size(0), -1, -1)).squeeze(1)
+        return weights, context

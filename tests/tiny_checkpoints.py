@@ -1,0 +1,62 @@
+"""Tiny random checkpoints (and a tiny training corpus) for tests and development.
+
+They decode nonsense, which is all the app tests need: every mechanism (copy switch, coverage,
+truncation at ``MAX_SOURCE_LEN`` tokens, BM25 over ``train.jsonl.gz``) is exercised in milliseconds.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import torch
+
+from gen_models.checkpoint import save_checkpoint
+from gen_models.pointer_generator import PointerGenerator
+from gen_models.seq2seq import Seq2SeqAttention, Seq2SeqConfig
+from gen_models.vocab import Vocab
+
+MAX_SOURCE_LEN = 40
+WORDS = ("library for the python json parser development files c a of and tool to data "
+         "with this package contains command line interface module , . - ( ) : game server client").split()
+TRAIN_ROWS = [
+    {"src": "libjson: a JSON parser library for C. This package contains the development files.",
+     "tgt": "JSON parser library (development files)"},
+    {"src": "pytool: command line tool to manage Python packages.", "tgt": "Python package tool"},
+    {"src": "chess-server: a server for the game of chess with a client interface.", "tgt": "chess game server"},
+]
+EXAMPLES = ["libfoo-dev: the foo library for C, with a command line tool. This package contains the "
+            "development files.", "a game server and client written in python"]
+
+
+def write_corpus(folder: Path) -> Path:
+    """A three-row ``train.jsonl.gz`` in ``folder``."""
+    path = Path(folder) / "train.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as out:
+        out.writelines(json.dumps(row) + "\n" for row in TRAIN_ROWS)
+    return path
+
+
+def make_tiny_checkpoints(root: Path) -> Path:
+    """Write ``tiny-pointer-coverage`` and ``tiny-seq2seq`` checkpoints under ``root``; return it."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    corpus = write_corpus(root)
+    vocab = Vocab(WORDS)
+    torch.manual_seed(0)
+    specs = [("tiny-pointer-coverage", PointerGenerator, True, "pointer-generator + coverage"),
+             ("tiny-seq2seq", Seq2SeqAttention, False, "seq2seq + attention")]
+    for name, model_class, coverage, exhibit in specs:
+        model = model_class(Seq2SeqConfig(len(vocab), 16, 32, coverage=coverage, max_source_len=MAX_SOURCE_LEN),
+                            vocab, name=name)
+        extra = {"exhibit": exhibit, "title": f"Tiny {exhibit}", "examples": EXAMPLES, "train_data": str(corpus)}
+        save_checkpoint(model, root / name, extra)
+        curves = [{"phase": "main", "epoch": 1, "train_loss": 5.0, "valid_nll": 4.5, "valid_coverage": 0.6,
+                   "valid_p_gen": 0.4},
+                  {"phase": "coverage", "epoch": 1, "train_loss": 4.0, "valid_nll": 4.2, "valid_coverage": 0.2,
+                   "valid_p_gen": 0.5}]
+        metrics = {"curves": curves, "test": {"rouge1": 0.31, "duplicate_trigrams": 0.02}}
+        (root / name / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+        (root / name / "README.md").write_text(f"# {name}\n\nA random model for tests <b>not</b> trained.\n",
+                                               encoding="utf-8")
+    return root
