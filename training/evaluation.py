@@ -61,5 +61,5 @@ def write_model_card(name: str, template: str, **fields: str) -> None:
         for c in metrics.get("curves", []))
     card = (ROOT / "training" / template).read_text(encoding="utf-8").format(
         name=name, model_type=config["model_type"], args=json.dumps(config["args"]),
-        coverage="on" if config["args"]["coverage"] else "off", curves=curves, **fields)
+        coverage="on" if config["args"].get("coverage") else "off", curves=curves, **fields)
     (folder / "README.md").write_text(card, encoding="utf-8")
