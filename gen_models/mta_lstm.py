@@ -18,14 +18,15 @@ the plain mean of the topic embeddings, with no attention and no coverage.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import torch
 from torch import nn
 
 from .protocol import Encoded, StepControls, StepOutput
-from .text import detokenize, tokenize
+from .base import VocabModel
+from .text import tokenize
 from .vocab import Vocab
 
 MAX_TOPICS = 5
@@ -55,32 +56,21 @@ class TopicState:
     phi: torch.Tensor  # (B|1, K)
 
 
-class MTALSTM(nn.Module):
+class MTALSTM(VocabModel):
     """Multi-topic-aware LSTM generator."""
 
     model_type = "mta_lstm"
-    copies = False
     uses_topic_attention = True
 
     def __init__(self, config: TopicConfig, vocab: Vocab, name: str = "mta_lstm"):
-        super().__init__()
-        if len(vocab) != config.vocab_size:
-            raise ValueError(f"vocabulary has {len(vocab)} tokens, config says {config.vocab_size}")
-        self.config, self.vocab, self.name = config, vocab, name
+        super().__init__(config, vocab, name)
         E, H = config.emb_dim, config.hidden_dim
-        self.embedding = nn.Embedding(config.vocab_size, E, padding_idx=vocab.pad_id)
         self.cell = nn.LSTMCell(2 * E, H)
         self.attn_h = nn.Linear(H, H)
         self.attn_k = nn.Linear(E, H, bias=False)
         self.attn_v = nn.Linear(H, 1, bias=False)
         self.phi = nn.Linear(MAX_TOPICS * E, MAX_TOPICS)
         self.out = nn.Linear(H + E, config.vocab_size)
-
-    bos_id, eos_id = Vocab.bos_id, Vocab.eos_id
-
-    @property
-    def vocab_size(self) -> int:
-        return self.config.vocab_size
 
     @property
     def max_source_len(self) -> int:
@@ -116,14 +106,6 @@ class MTALSTM(nn.Module):
     def reorder(self, state: TopicState, index: torch.Tensor) -> TopicState:
         """Keep hypotheses ``index``."""
         return replace(state, h=state.h[index], c=state.c[index], coverage=state.coverage[index])
-
-    def id_to_token(self, token_id: int, oov_words: list[str]) -> str:
-        """The character of ``token_id``."""
-        return self.vocab.itos[token_id]
-
-    def decode_text(self, token_ids: list[int], oov_words: list[str]) -> str:
-        """Characters joined (CJK text needs no spaces)."""
-        return detokenize([self.vocab.itos[i] for i in token_ids])
 
     # -- shared by training and decoding ------------------------------------------------------
     def topic_char_ids(self, word: str) -> list[int]:
@@ -178,10 +160,6 @@ class MTALSTM(nn.Module):
         mask = target_mask.float()
         remaining = (state.coverage.sum(1) / topic_mask.float().sum(1)).mean()
         return {"nll": (torch.stack(nll, 1) * mask).sum() / mask.sum(), "coverage": remaining}
-
-    def config_dict(self) -> dict:
-        """Constructor arguments for config.json."""
-        return asdict(self.config)
 
 
 class TopicAveragedLSTM(MTALSTM):

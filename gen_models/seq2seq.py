@@ -15,14 +15,15 @@ decoding alike) feeds the attention score, and the coverage loss is Σ_i min(a_t
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import torch
 from torch import nn
 
 from .protocol import Encoded, StepControls, StepOutput
-from .text import detokenize, tokenize
+from .base import VocabModel
+from .text import tokenize
 from .vocab import Vocab
 
 EPS = 1e-12
@@ -58,19 +59,14 @@ class DecoderState:
     n_oov: int = 0
 
 
-class Seq2SeqAttention(nn.Module):
+class Seq2SeqAttention(VocabModel):
     """Bahdanau-attention seq2seq; the pointer-generator subclass adds copying."""
 
     model_type = "seq2seq"
-    copies = False
 
     def __init__(self, config: Seq2SeqConfig, vocab: Vocab, name: str = "seq2seq"):
-        super().__init__()
-        if len(vocab) != config.vocab_size:
-            raise ValueError(f"vocabulary has {len(vocab)} tokens, config says {config.vocab_size}")
-        self.config, self.vocab, self.name = config, vocab, name
+        super().__init__(config, vocab, name)
         E, H = config.emb_dim, config.hidden_dim
-        self.embedding = nn.Embedding(config.vocab_size, E, padding_idx=vocab.pad_id)
         self.encoder = nn.LSTM(E, H, batch_first=True, bidirectional=True)
         self.reduce_h = nn.Linear(2 * H, H)
         self.reduce_c = nn.Linear(2 * H, H)
@@ -84,12 +80,6 @@ class Seq2SeqAttention(nn.Module):
         self.out_vocab = nn.Linear(H, config.vocab_size)
 
     # -- stepper protocol -------------------------------------------------------------------
-    bos_id, eos_id = Vocab.bos_id, Vocab.eos_id
-
-    @property
-    def vocab_size(self) -> int:
-        return self.config.vocab_size
-
     @property
     def max_source_len(self) -> int:
         return self.config.max_source_len
@@ -123,16 +113,6 @@ class Seq2SeqAttention(nn.Module):
         """Keep hypotheses ``index`` (B',)."""
         return replace(state, h=state.h[index], c=state.c[index], context=state.context[index],
                        coverage=state.coverage[index])
-
-    def id_to_token(self, token_id: int, oov_words: list[str]) -> str:
-        """Text of an extended id."""
-        if token_id < self.vocab_size:
-            return self.vocab.itos[token_id]
-        return oov_words[token_id - self.vocab_size]
-
-    def decode_text(self, token_ids: list[int], oov_words: list[str]) -> str:
-        """Tokens joined with GenScope's detokeniser."""
-        return detokenize([self.id_to_token(i, oov_words) for i in token_ids])
 
     # -- shared by training and decoding ------------------------------------------------------
     def initial_state(self, src_ext: torch.Tensor, mask: torch.Tensor, n_oov: int) -> DecoderState:
@@ -204,7 +184,3 @@ class Seq2SeqAttention(nn.Module):
         if p_gen_sum:
             losses["p_gen"] = (torch.stack(p_gen_sum, 1) * mask).sum() / tokens
         return losses
-
-    def config_dict(self) -> dict:
-        """Constructor arguments for config.json."""
-        return asdict(self.config)
