@@ -36,7 +36,7 @@ def _settings(args: argparse.Namespace) -> DecodeSettings:
         strategy=strategy, beam_size=args.beam, max_len=args.max_len, min_len=args.min_len,
         length_penalty=args.length_penalty, coverage_penalty=args.coverage_penalty,
         no_repeat_ngram=args.no_repeat_ngram, temperature=args.temperature, top_k=args.top_k,
-        top_p=args.top_p, seed=args.seed, force_p_gen=args.force_p_gen,
+        top_p=args.top_p, seed=args.seed, ban_unk=args.ban_unk, force_p_gen=args.force_p_gen,
         reset_coverage_at=args.reset_coverage_at, forced_prefix=args.forced_prefix,
     )
 
@@ -86,6 +86,7 @@ def _decoding_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=int, default=0)
     parser.add_argument("--top-p", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ban-unk", action="store_true", help="never produce the <unk> token")
     parser.add_argument("--force-p-gen", type=float, help="intervention: fix p_gen to this value")
     parser.add_argument("--reset-coverage-at", type=int, nargs="*", default=[], help="steps")
     parser.add_argument("--forced-prefix", type=int, nargs="*", default=[], help="token ids to force")

@@ -18,7 +18,7 @@ class VocabModel(nn.Module):
 
     model_type = "base"
     copies = False
-    bos_id, eos_id = Vocab.bos_id, Vocab.eos_id
+    bos_id, eos_id, unk_id = Vocab.bos_id, Vocab.eos_id, Vocab.unk_id
 
     def __init__(self, config: Any, vocab: Vocab, name: str):
         super().__init__()

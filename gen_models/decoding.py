@@ -15,6 +15,7 @@ import torch
 
 from .protocol import Encoded, Generator, StepControls, StepOutput
 from .scoring import (
+    BanTokens,
     ForcedPrefix,
     GNMTScorer,
     MinLength,
@@ -46,7 +47,8 @@ _STEP_ARRAYS = ("attention", "coverage", "topic_attention", "topic_coverage", "g
 
 @dataclass
 class DecodeSettings:
-    """Decoding options. ``forced_prefix`` holds extended-vocabulary ids; interventions:
+    """Decoding options. ``ban_unk`` forbids the unknown-word token. ``forced_prefix`` holds
+    extended-vocabulary ids; interventions:
     ``force_p_gen`` (None = the model's own), ``reset_coverage_at`` (steps before which coverage is
     zeroed), ``topic_coverage`` ({topic index: value} written at step ``topic_coverage_step``)."""
 
@@ -62,6 +64,7 @@ class DecodeSettings:
     top_p: float = 1.0
     seed: int = 0
     num_candidates: int = 5
+    ban_unk: bool = False
     forced_prefix: list[int] = field(default_factory=list)
     force_p_gen: Optional[float] = None
     reset_coverage_at: list[int] = field(default_factory=list)
@@ -128,6 +131,8 @@ def _processors(model: Generator, settings: DecodeSettings, sampling: bool) -> l
     processors: list = [ForcedPrefix(settings.forced_prefix)] if settings.forced_prefix else []
     if settings.min_len:
         processors.append(MinLength(settings.min_len, model.eos_id))
+    if settings.ban_unk and model.unk_id is not None:
+        processors.append(BanTokens([model.unk_id]))
     if settings.no_repeat_ngram:
         processors.append(NoRepeatNGram(settings.no_repeat_ngram))
     if sampling:

@@ -46,6 +46,7 @@ class HFGenerator:
         self.eos_id = int(eos[0] if isinstance(eos, (list, tuple)) else eos)
         start = generation.decoder_start_token_id or getattr(config, "decoder_start_token_id", None)
         self.bos_id = int(start if self.is_encoder_decoder and start is not None else self.eos_id)
+        self.unk_id = tokenizer.unk_token_id
         self.vocab_size = int(model.get_output_embeddings().out_features)
         positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
         self.max_source_len = min(MAX_SOURCE_TOKENS, positions or MAX_SOURCE_TOKENS)

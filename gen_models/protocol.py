@@ -71,6 +71,7 @@ class Generator(Protocol):
     name: str
     bos_id: int
     eos_id: int
+    unk_id: Optional[int]  # None for models without an unknown-word token
     vocab_size: int  # V, the fixed vocabulary
     max_source_len: int
 

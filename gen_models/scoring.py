@@ -3,8 +3,8 @@
 Two kinds of callables:
 
 - *logits processors* ``(log_probs (B, V), history list[list[int]], step) -> log_probs (B, V)``
-  change a step's distribution before selection (n-gram blocking, minimum length, forced tokens,
-  temperature, top-k, top-p). A banned token gets ``-inf``.
+  change a step's distribution before selection (n-gram blocking, minimum length, banned and forced
+  tokens, temperature, top-k, top-p). A banned token gets ``-inf``.
 - *hypothesis scorers* ``(scores (B, V), length, coverage (B, S) | None) -> adjusted (B, V)`` turn
   cumulative log-probabilities into the scores beam search ranks by (GNMT length and coverage
   penalties, Wu et al. 2016).
@@ -63,6 +63,18 @@ class NoRepeatNGram:
             for i in range(len(hyp) - self.n + 1)
             if tuple(hyp[i : i + self.n - 1]) == prefix
         }
+
+
+@dataclass
+class BanTokens:
+    """Never produce these tokens (e.g. ``<unk>``: a copy model then copies or picks a real word)."""
+
+    token_ids: Sequence[int]
+
+    def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
+        log_probs = log_probs.clone()
+        log_probs[:, list(self.token_ids)] = NEG_INF
+        return log_probs
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
@@ -36,6 +37,7 @@ class SyntheticStepper:
     name: str = "synthetic"
     bos_id: int = 0
     eos_id: int = 1
+    unk_id: Optional[int] = None
     max_source_len: int = 10
 
     def encode(self, text, topics=None) -> Encoded:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -10,7 +11,6 @@ from gen_models.decoding import DecodeSettings, generate
 from tests.golden.update_golden import GOLDEN, MODELS
 
 GOLDEN_DATA = json.loads(GOLDEN.read_text(encoding="utf-8"))
-POINTER_MODELS = [name for name in MODELS if "pointer" in name]
 
 
 @pytest.fixture(scope="module", params=sorted(MODELS))
@@ -34,16 +34,33 @@ def test_checkpoint_is_small_safetensors(shipped):
         assert (CHECKPOINT_ROOT / name / part).is_file(), part
 
 
-@pytest.mark.parametrize("name", POINTER_MODELS)
-@pytest.mark.parametrize("package", ["zorbulator", "quixplode"])
-def test_pointer_models_copy_an_unseen_package_name(name, package):
+PYTHON_MODULE = ("python3-{w}: {W} is a small library for converting archives into plain text. This package "
+                 "provides the Python 3 module for {w}.", "{w}")
+DEV_FILES = ("lib{w}-dev: {W} is a library for reading zorb archives. This package contains the development "
+             "files for lib{w}.", "lib{w}")
+DOCUMENTATION = ("{w}-doc: This package contains the documentation for {w}, a library for reading zorb archives.",
+                 "{w}")
+# The coverage phase made debian-pointer-coverage prefer generating <unk> over copying an unseen name
+# (test UNK rate 0.06% -> 0.66%, see its model card); with <unk> banned it copies.
+OOV_CASES = [("debian-pointer", False, case) for case in (PYTHON_MODULE, DEV_FILES)] + [
+    ("debian-pointer-coverage", True, case) for case in (DEV_FILES, DOCUMENTATION)]
+
+
+@pytest.mark.parametrize("word", ["zorbulator", "quixplode"])
+@pytest.mark.parametrize("name,ban_unk,case", OOV_CASES)
+def test_pointer_models_copy_an_unseen_package_name(name, ban_unk, case, word):
     model = load_checkpoint(CHECKPOINT_ROOT / name)
-    text = (f"{package}: {package.capitalize()} is a command-line tool that converts archives into plain "
-            f"text files. {package.capitalize()} supports streaming and parallel extraction.")
-    assert package not in model.vocab.stoi
-    trace = generate(model, text, DecodeSettings(beam_size=4, max_len=30))
-    assert package in trace.output_tokens, trace.output_text
-    step = trace.steps[trace.output_tokens.index(package)]
-    assert step.copied_from and step.p_gen < 0.5
-    chosen = next(c for c in step.candidates if c.token == package)
-    assert chosen.p_generate == 0.0 and chosen.p_copy > 0.0
+    text, target = case[0].format(w=word, W=word.capitalize()), case[1].format(w=word)
+    assert target not in model.vocab.stoi
+    trace = generate(model, text, DecodeSettings(beam_size=4, max_len=30, ban_unk=ban_unk))
+    assert target in trace.output_tokens, trace.output_text
+    step = trace.steps[trace.output_tokens.index(target)]
+    assert step.copied_from
+    chosen = next(c for c in step.candidates if c.token == target)
+    assert chosen.p_generate == 0.0 and chosen.p_copy == pytest.approx(math.exp(chosen.logprob), rel=1e-4)
+
+
+def test_seq2seq_cannot_produce_an_unseen_name():
+    model = load_checkpoint(CHECKPOINT_ROOT / "debian-seq2seq")
+    text = OOV_CASES[0][0].format(w="zorbulator", W="Zorbulator")
+    assert "zorbulator" not in generate(model, text, DecodeSettings(beam_size=4, max_len=30)).output_tokens

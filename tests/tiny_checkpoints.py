@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from gen_models.checkpoint import save_checkpoint
+from gen_models.mta_lstm import MTALSTM, TopicConfig
 from gen_models.pointer_generator import PointerGenerator
 from gen_models.seq2seq import Seq2SeqAttention, Seq2SeqConfig
 from gen_models.vocab import Vocab
@@ -25,6 +26,7 @@ TRAIN_ROWS = [
     {"src": "pytool: command line tool to manage Python packages.", "tgt": "Python package tool"},
     {"src": "chess-server: a server for the game of chess with a client interface.", "tgt": "chess game server"},
 ]
+POEM_CHARS = list("春风花月山水夜雨秋江人归天云明故乡") + ["，", "。"]
 EXAMPLES = ["libfoo-dev: the foo library for C, with a command line tool. This package contains the "
             "development files.", "a game server and client written in python"]
 
@@ -38,18 +40,21 @@ def write_corpus(folder: Path) -> Path:
 
 
 def make_tiny_checkpoints(root: Path) -> Path:
-    """Write ``tiny-pointer-coverage`` and ``tiny-seq2seq`` checkpoints under ``root``; return it."""
+    """Write ``tiny-pointer-coverage`` (with training data for BM25), ``tiny-seq2seq`` (without)
+    and ``tiny-mta`` (topic words → characters) checkpoints under ``root``; return it."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     corpus = write_corpus(root)
     vocab = Vocab(WORDS)
     torch.manual_seed(0)
-    specs = [("tiny-pointer-coverage", PointerGenerator, True, "pointer-generator + coverage"),
-             ("tiny-seq2seq", Seq2SeqAttention, False, "seq2seq + attention")]
-    for name, model_class, coverage, exhibit in specs:
+    specs = [("tiny-pointer-coverage", PointerGenerator, True, "pointer-generator + coverage", str(corpus)),
+             ("tiny-seq2seq", Seq2SeqAttention, False, "seq2seq + attention", None)]
+    for name, model_class, coverage, exhibit, train_data in specs:
         model = model_class(Seq2SeqConfig(len(vocab), 16, 32, coverage=coverage, max_source_len=MAX_SOURCE_LEN),
                             vocab, name=name)
-        extra = {"exhibit": exhibit, "title": f"Tiny {exhibit}", "examples": EXAMPLES, "train_data": str(corpus)}
+        extra = {"exhibit": exhibit, "title": f"Tiny {exhibit}", "examples": EXAMPLES}
+        if train_data:
+            extra["train_data"] = train_data
         save_checkpoint(model, root / name, extra)
         curves = [{"phase": "main", "epoch": 1, "train_loss": 5.0, "valid_nll": 4.5, "valid_coverage": 0.6,
                    "valid_p_gen": 0.4},
@@ -59,4 +64,8 @@ def make_tiny_checkpoints(root: Path) -> Path:
         (root / name / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
         (root / name / "README.md").write_text(f"# {name}\n\nA random model for tests <b>not</b> trained.\n",
                                                encoding="utf-8")
+    poems = Vocab(POEM_CHARS)
+    topic_model = MTALSTM(TopicConfig(len(poems), 12, 16, poem_length=12), poems, name="tiny-mta")
+    save_checkpoint(topic_model, root / "tiny-mta", {"exhibit": "topics → poem", "examples": ["春风 明月 故乡"],
+                                                     "input_hint": "1–5 topic words"})
     return root

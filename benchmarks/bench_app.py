@@ -1,0 +1,204 @@
+"""GenScope app speed: server latency per keystroke, start time, memory, browser redraw time.
+
+    python benchmarks/bench_app.py [--runs 30] [--keystrokes 10] [--no-browser]
+
+1. Server side, in this process: the ``/trace`` handler (validation, beam-4 decoding of a 100-token
+   Debian description, every figure and the trace JSON ready to send) vs the plain ``generate()``
+   call it wraps, run interleaved; p50/p95 and the ratio of medians. Model: debian-pointer-coverage,
+   else any pointer-generator checkpoint, else the first one.
+2. ``python app.py`` in a subprocess: seconds until it answers HTTP, resident memory (VmRSS from
+   /proc) with every shipped model loaded after a first request, and the ``/trace`` round trip
+   through ``gradio_client`` (queue and serialisation included).
+3. With /usr/bin/chromium: keystroke in the input box → attention heatmap redrawn with the new
+   source, p50/p95.
+
+Targets: server p50 <= 100 ms, start <= 15 s, memory <= 1.5 GB.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+from gen_models.decoding import DecodeSettings, generate  # noqa: E402
+from gen_models.text import tokenize  # noqa: E402
+from ui.handlers import Handlers  # noqa: E402
+from ui.registry import ModelRegistry, get_registry  # noqa: E402
+
+PREFERRED = "debian-pointer-coverage"
+INPUT_TOKENS = 100
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run",
+                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1"]
+SETTINGS = ["beam", 4, 30, 0, 0.0, 0.0, 0, 1.0, 0, 1.0, 0]  # ui.validation.SETTING_NAMES order
+VIEW_OPTIONS = [0, 3, True, "png", "mean", "mean"]  # pinned step, then ui.handlers.VIEW_OPTION_NAMES
+
+
+def pick_model(registry: ModelRegistry) -> str:
+    """debian-pointer-coverage, else a pointer-generator, else the first checkpoint."""
+    if PREFERRED in registry.entries:
+        return PREFERRED
+    pointers = [name for name in registry.names if registry.entries[name].copies]
+    if not pointers and not registry.names:
+        raise SystemExit("no checkpoints found")
+    return (pointers or registry.names)[0]
+
+
+def hundred_token_input() -> str:
+    """The first 100 tokens of the first Debian test description that has that many."""
+    with gzip.open(REPO / "data" / "debian" / "test.jsonl.gz", "rt", encoding="utf-8") as rows:
+        for line in rows:
+            tokens = tokenize(json.loads(line)["src"])
+            if len(tokens) >= INPUT_TOKENS:
+                return " ".join(tokens[:INPUT_TOKENS])
+    raise SystemExit("no test description with 100 tokens")
+
+
+def percentiles(times: list[float]) -> str:
+    """'p50 X ms, p95 Y ms'."""
+    return f"p50 {np.percentile(times, 50):6.1f} ms, p95 {np.percentile(times, 95):6.1f} ms"
+
+
+def server_latency(registry: ModelRegistry, name: str, text: str, runs: int) -> None:
+    """Interleaved timings of the /trace handler and of generate() alone."""
+    handlers, model = Handlers(registry), registry.get(name).model
+    settings = DecodeSettings(beam_size=4, max_len=30)
+    handler_ms, generate_ms = [], []
+    for _ in range(3):
+        handlers.trace(name, text, *SETTINGS, *VIEW_OPTIONS)
+    for _ in range(runs):
+        start = time.perf_counter()
+        generate(model, text, settings)
+        generate_ms.append(1e3 * (time.perf_counter() - start))
+        start = time.perf_counter()
+        outputs = handlers.trace(name, text, *SETTINGS, *VIEW_OPTIONS)
+        handler_ms.append(1e3 * (time.perf_counter() - start))
+    trace = generate(model, text, settings)
+    assert outputs[1], outputs[2]
+    print(f"model {name}: {len(trace.source_tokens)} source tokens, beam 4, {len(trace.steps)} output tokens, "
+          f"{len(trace.beam)} tree nodes, trace JSON {len(outputs[1]) / 1e3:.0f} kB")
+    print(f"server /trace handler (all figures ready): {percentiles(handler_ms)}")
+    print(f"plain generate():                          {percentiles(generate_ms)}")
+    print(f"ratio of medians handler / generate: {np.median(handler_ms) / np.median(generate_ms):.2f}x "
+          f"(target: p50 <= 100 ms)")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_app(port: int) -> tuple[subprocess.Popen, float]:
+    """``python app.py`` on ``port``; seconds until it answers HTTP."""
+    env = dict(os.environ, GRADIO_SERVER_PORT=str(port))
+    start = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    while time.perf_counter() - start < 120:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
+            return process, time.perf_counter() - start
+        except OSError:
+            if process.poll() is not None:
+                raise SystemExit("app.py exited during start-up")
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("app.py did not answer within 120 s")
+
+
+def resident_mb(pid: int) -> float:
+    """VmRSS of a process in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def round_trips(url: str, name: str, text: str, runs: int) -> list[float]:
+    """/trace through gradio_client (queue, serialisation and transport included)."""
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    client.predict(name, text, api_name="/trace")
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        client.predict(name, text, api_name="/trace")
+        times.append(1e3 * (time.perf_counter() - start))
+    return times
+
+
+def keystroke_redraws(url: str, text: str, keystrokes: int) -> list[float]:
+    """ms from a key press in the input box until the attention heatmap is redrawn with the new
+    source (its last column label, e.g. "100 · writexa", changes)."""
+    from playwright.sync_api import sync_playwright
+
+    last_column = "() => { const g = document.querySelector('#attention-plot .js-plotly-plot');" \
+                  " return g && g.data && g.data[0].x ? g.data[0].x[g.data[0].x.length - 1] : null; }"
+    times = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.goto(url)
+        page.wait_for_selector("#attention-plot .js-plotly-plot", timeout=60_000)
+        page.locator("#input-text textarea").fill(text)
+        page.locator("#input-text textarea").press("End")
+        page.keyboard.type("x")
+        time.sleep(3)
+        for letter in "abcdefghijklmnopqrstuvw"[:keystrokes]:
+            before = page.evaluate(last_column)
+            start = time.perf_counter()
+            page.keyboard.press(letter)
+            page.wait_for_function(f"(before) => ({last_column})() !== before", arg=before, timeout=30_000)
+            times.append(1e3 * (time.perf_counter() - start))
+        browser.close()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--keystrokes", type=int, default=10)
+    parser.add_argument("--no-browser", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(int(os.environ.get("GENSCOPE_TORCH_THREADS", "1")))
+    registry = get_registry()
+    name, text = pick_model(registry), hundred_token_input()
+    server_latency(registry, name, text, args.runs)
+
+    port = free_port()
+    process, seconds = start_app(port)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        trips = round_trips(url, name, text, max(5, args.runs // 3))
+        print(f"app start (python app.py until HTTP answers): {seconds:.1f} s (target <= 15 s)")
+        print(f"resident memory with {len(registry.names)} models loaded, after requests: "
+              f"{resident_mb(process.pid):.0f} MB (target <= 1536 MB)")
+        print(f"/trace round trip through gradio_client: {percentiles(trips)}")
+        if CHROMIUM.exists() and not args.no_browser:
+            print(f"browser keystroke -> redrawn heatmap: {percentiles(keystroke_redraws(url, text, args.keystrokes))}")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,298 @@
+"""Every endpoint through ``gradio_client`` against the app served from tiny checkpoints
+(fixtures in conftest.py), including bad inputs: errors come back as status messages naming the
+limit, never as exceptions."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+
+from gen_models.trace import GenerationTrace
+
+POINTER, SEQ2SEQ = "tiny-pointer-coverage", "tiny-seq2seq"
+TEXT = "libjson: a JSON parser library for C. This package contains the development files."
+ENDPOINTS = {"/trace", "/pin", "/select_node", "/views", "/pin_token", "/plot_click", "/model_card", "/pick_example",
+             "/intervene_token", "/intervene_p_gen", "/intervene_coverage", "/intervene_topic", "/compare",
+             "/neighbors", "/export_trace", "/export_report", "/trace_for_model"}
+TRACE_JSON, TRACE_STATUS = 0, 1  # positions among /trace's outputs (the gr.State is not part of the API)
+
+
+@pytest.fixture(scope="module")
+def client(app_url) -> Client:
+    return Client(app_url, verbose=False)
+
+
+def new_client(app_url) -> Client:
+    """A client with its own session (its own per-user trace state)."""
+    return Client(app_url, verbose=False)
+
+
+def trace(client: Client, text: str = TEXT, model: str = POINTER, **settings):
+    """(trace JSON text, status without Markdown escapes) of /trace."""
+    outputs = client.predict(model, text, api_name="/trace", **settings)
+    return outputs[TRACE_JSON], plain(outputs[TRACE_STATUS])
+
+
+def plain(markdown: str) -> str:
+    """Status Markdown without its backslash escapes."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def plot_json(output: dict) -> dict:
+    """The plotly figure inside a gr.Plot output."""
+    return json.loads(output["plot"])
+
+
+def test_every_event_has_an_api_name(client):
+    endpoints = set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
+    assert ENDPOINTS <= endpoints
+
+
+def test_trace_needs_only_model_and_text_and_returns_the_trace_json(client):
+    text, status = trace(client)
+    restored = GenerationTrace.from_json(text)
+    assert restored.model == POINTER and restored.steps and restored.beam
+    assert restored.settings["beam_size"] == 4
+    assert "beam search, 4 beams" in status
+
+
+def test_trace_settings_change_the_search(client):
+    text, status = trace(client, strategy="greedy", max_len=3)
+    restored = GenerationTrace.from_json(text)
+    assert restored.settings["strategy"] == "greedy" and len(restored.steps) <= 3
+    sampled, _ = trace(client, strategy="sample", seed=7, temperature=0.7, top_k=5, top_p=0.9, max_len=4)
+    assert GenerationTrace.from_json(sampled).settings["seed"] == 7
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"beam_size": 20}, "beam_size must be between 1 and 16"),
+    ({"max_len": 0}, "max_len must be between 1 and 200"),
+    ({"min_len": 10, "max_len": 5}, "min_len (10) must not exceed max_len (5)"),
+    ({"temperature": "hot"}, "temperature must be a number between 0.05 and 10.0"),
+    ({"beam_size": 2.5}, "beam_size must be a whole number between 1 and 16"),
+    ({"top_p": 0}, "top_p must be between 0.01 and 1.0"),
+    ({"seed": -1}, "seed must be between 0 and 2147483647"),
+    ({"strategy": "nucleus"}, "strategy must be one of greedy, beam, sample"),
+    ({"repeat_ngram_marks": 9}, "repeat n-gram size must be between 0 and 6"),
+    ({"image_format": "gif"}, "image format must be one of png, svg"),
+])
+def test_trace_rejects_bad_settings_naming_the_limit(client, settings, message):
+    text, status = trace(client, **settings)
+    assert text == ""
+    assert message in status
+
+
+def test_unknown_model_is_named(client):
+    _, status = trace(client, model="no-such-model")
+    assert "unknown model 'no-such-model'" in status and POINTER in status
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\x00\x01\x02", "\u200b\u200b"])
+def test_empty_input_shows_a_hint(client, text):
+    json_text, status = trace(client, text=text)
+    assert json_text == "" and "Type or paste" in status
+
+
+@pytest.mark.parametrize("text", [
+    "emoji 🎉🔥 and mixed scripts: ελληνικά русский 中文字符 العربية עברית",
+    "control\x07chars\x1b[31m and tabs\tand\nnewlines\r\n and NUL\x00 inside",
+    "<script>alert('x')</script> & \"quotes\" 'single' {{template}} ${x}",
+    "a" * 5000,
+])
+def test_strange_input_never_crashes(client, text):
+    json_text, status = trace(client, text=text, max_len=5)
+    assert GenerationTrace.from_json(json_text).steps, status
+
+
+def test_huge_paste_is_capped_and_truncated_with_notices(client):
+    json_text, status = trace(client, text="library for the json parser " * 5000, max_len=3)
+    restored = GenerationTrace.from_json(json_text)
+    assert restored.truncated and len(restored.source_tokens) == 40
+    assert "input cut to its first 20,000 characters" in status
+    assert "truncated to 40 tokens" in status
+
+
+def test_pin_select_node_and_view_options_use_the_sessions_trace(app_url):
+    session = new_client(app_url)
+    restored = GenerationTrace.from_json(trace(session, max_len=6)[0])
+    outputs = session.predict(3, -1, api_name="/pin")
+    assert "gs-pinned" in outputs[1] and "data-step='3'" in outputs[1]
+    assert "pinned step 3" in plot_json(outputs[2])["layout"]["title"]["text"]
+    node = next(n for n in restored.beam if n.status == "alive" and n.step == 1)
+    outputs = session.predict(3, node.id, api_name="/select_node")
+    assert plot_json(outputs[7])["layout"]["title"]["text"].startswith(f"Node {node.id} ")
+    outputs = session.predict(99, -1, 0, False, "svg", api_name="/views")
+    assert plot_json(outputs[2])["config"]["toImageButtonOptions"]["format"] == "svg"
+    assert f"pinned step {len(restored.steps) - 1}" in plot_json(outputs[2])["layout"]["title"]["text"]
+    status = plain(session.predict(0, 10**6, api_name="/select_node")[0])
+    assert "is not in the search tree" in status
+
+
+def test_views_before_any_trace_are_blank_not_errors(app_url):
+    outputs = new_client(app_url).predict(0, -1, api_name="/pin")
+    assert "No output yet" in outputs[1]
+
+
+def test_model_card_has_curves_metrics_and_readme(client):
+    curves, card, status, _examples, _text = client.predict(POINTER, api_name="/model_card")
+    assert {t["name"] for t in plot_json(curves)["data"]} >= {"train loss", "validation NLL"}
+    assert "Test-set metrics" in card and "rouge1" in card and "A random model for tests" in card
+    assert "loaded" in status
+    assert "unknown model" in plain(client.predict("nope", api_name="/model_card")[2])
+
+
+def test_pick_example_fills_the_input(client):
+    assert client.predict("hello example", api_name="/pick_example") == "hello example"
+
+
+def test_neighbors_by_bm25_or_a_clear_note(client):
+    rows, status = client.predict(POINTER, "JSON parser library for C", api_name="/neighbors")
+    assert rows["data"][0][2] == "JSON parser library (development files)"
+    assert "nearest training pairs by BM25" in status
+    rows, status = client.predict(SEQ2SEQ, "JSON parser", api_name="/neighbors")
+    assert "no `train_data`" in plain(status)
+
+
+def test_intervene_with_an_alternative_token(client):
+    original = GenerationTrace.from_json(trace(client, max_len=6)[0])
+    step = original.steps[2]
+    alternative = next(c for c in step.candidates if c.token_id != step.token_id)
+    diff, figure, status = client.predict(POINTER, TEXT, step=2, token=alternative.token_id, max_len=6,
+                                          api_name="/intervene_token")
+    assert "first difference at step 2" in diff and "re-decoded with" in plain(status)
+    assert plot_json(figure)["data"]
+    status = client.predict(POINTER, TEXT, step=99, token=alternative.token_id, max_len=6,
+                            api_name="/intervene_token")[2]
+    assert "step must be a whole number between 0 and 5" in plain(status)
+    status = client.predict(POINTER, TEXT, step=1, token="zzz-not-a-word", max_len=6, api_name="/intervene_token")[2]
+    assert "neither in the vocabulary nor copyable" in plain(status)
+
+
+def test_intervene_on_p_gen_and_coverage(client):
+    diff, _, status = client.predict(POINTER, TEXT, p_gen="0", max_len=5, api_name="/intervene_p_gen")
+    assert "p_gen = 0" in plain(status)
+    status = client.predict(SEQ2SEQ, TEXT, p_gen="1", max_len=5, api_name="/intervene_p_gen")[2]
+    assert "has no copy switch" in plain(status)
+    status = client.predict(POINTER, TEXT, p_gen="2", api_name="/intervene_p_gen")[2]
+    assert "p_gen must be one of model, 0, 1" in plain(status)
+    diff, _, status = client.predict(POINTER, TEXT, step=1, max_len=5, api_name="/intervene_coverage")
+    assert "coverage reset at step 1" in plain(status) and "original" in diff
+    assert "no coverage mechanism" in plain(client.predict(SEQ2SEQ, TEXT, step=0, max_len=5,
+                                                           api_name="/intervene_coverage")[2])
+    assert "no topic coverage" in plain(client.predict(POINTER, TEXT, step=0, topic=0, value=0.5, max_len=5,
+                                                       api_name="/intervene_topic")[2])
+
+
+def test_compare_two_models_and_bad_settings(client):
+    diff, figure, status = client.predict(POINTER, TEXT, model_b=SEQ2SEQ, max_len=5, api_name="/compare")
+    assert f"A: {POINTER}" in diff and f"B: {SEQ2SEQ}" in diff
+    assert len([t for t in plot_json(figure)["data"] if t["type"] == "heatmap"]) == 2
+    status = client.predict(POINTER, TEXT, model_b=SEQ2SEQ, beam_size_b=0, api_name="/compare")[2]
+    assert "beam_size must be between 1 and 16" in plain(status)
+
+
+def test_export_trace_and_offline_report(app_url):
+    session = new_client(app_url)
+    assert "no trace to export" in plain(session.predict(api_name="/export_trace")[1])
+    restored = GenerationTrace.from_json(trace(session, max_len=4)[0])
+    path, status = session.predict(api_name="/export_trace")
+    assert GenerationTrace.from_json(Path(path).read_text(encoding="utf-8")).to_json() == restored.to_json()
+    path, status = session.predict(1, -1, api_name="/export_report")
+    report = Path(path).read_text(encoding="utf-8")
+    assert report.startswith("<!DOCTYPE html>") and "genscope-trace" in report and "works offline" in plain(status)
+    assert "Hypothesis at node" not in report
+    node = restored.chosen_path()[2]
+    report = Path(session.predict(1, node, api_name="/export_report")[0]).read_text(encoding="utf-8")
+    assert f"Hypothesis at node {node}" in report
+
+
+def test_server_binding_and_queue(app_module, monkeypatch):
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
+    assert app_module.launch_kwargs()["server_name"] == "127.0.0.1"
+    assert app_module.launch_kwargs()["server_port"] == 7999
+    monkeypatch.setenv("SPACE_ID", "someone/genscope")
+    assert app_module.launch_kwargs()["server_name"] == "0.0.0.0"
+    assert app_module.demo._queue.max_size == app_module.QUEUE_MAX_SIZE
+
+
+def test_local_hugging_face_model_with_layer_and_head_views(client, tmp_path):
+    from tests.hf_tiny import save_tiny
+
+    folder = save_tiny("bart", tmp_path / "bart")
+    session_model = f"hf:{folder}"
+    restored = GenerationTrace.from_json(trace(client, text="w1 w2 w3 w4", model=session_model, max_len=4)[0])
+    assert len(restored.steps[0].attention.shape) == 3  # (layers, heads, source)
+    outputs = client.predict(1, -1, 3, True, "png", 1, 0, api_name="/views")
+    assert "layer 1, head 0" in plot_json(outputs[2])["layout"]["title"]["text"]
+    assert "layer must be 'mean' or a whole number between 0 and 1" in plain(
+        client.predict(1, -1, 3, True, "png", 7, 0, api_name="/views")[0])
+    assert "is not a local model folder" in trace(client, model="hf:/no/such/folder")[1]
+
+
+def test_topic_model_views_and_topic_coverage_intervention(client):
+    json_text, status = trace(client, text="春风 明月 故乡", model="tiny-mta", strategy="greedy", max_len=8)
+    restored = GenerationTrace.from_json(json_text)
+    assert restored.topics == ["春风", "明月", "故乡"] and restored.steps[0].topic_coverage is not None
+    topics = client.predict(2, -1, api_name="/pin")[5]
+    assert topics["visible"] and [t["type"] for t in plot_json(topics["value"])["data"]] == ["heatmap", "heatmap"]
+    assert client.predict(POINTER, TEXT, api_name="/trace")[7 + 4]["visible"] is False  # views start at 7
+    diff, _, status = client.predict("tiny-mta", "春风 明月 故乡", strategy="greedy", max_len=8, step=0, topic=1,
+                                     value=0.0, api_name="/intervene_topic")
+    assert "coverage of “明月” set to 0 at step 0" in plain(status)
+    status = client.predict("tiny-mta", "春风 明月 故乡", strategy="greedy", max_len=8, step=0, topic=3,
+                            value=0.0, api_name="/intervene_topic")[2]
+    assert "topic must be a whole number between 0 and 2" in plain(status)
+    status = client.predict("tiny-mta", "春风 明月 故乡", strategy="greedy", max_len=8, step=0, topic=0,
+                            value=11, api_name="/intervene_topic")[2]
+    assert "topic_coverage values must be between 0 and 10" in plain(status)
+
+
+def test_switching_model_swaps_an_untouched_example_but_keeps_typed_text(client):
+    from tests.tiny_checkpoints import EXAMPLES
+
+    swapped = client.predict("tiny-mta", EXAMPLES[0], api_name="/model_card")[4]
+    assert swapped["value"] == "春风 明月 故乡"
+    kept = client.predict("tiny-mta", "my own text", api_name="/model_card")[4]
+    assert "value" not in kept
+
+
+def test_half_written_checkpoint_is_skipped_not_fatal(checkpoint_root, tmp_path):
+    import shutil
+
+    from ui.registry import ModelRegistry
+
+    shutil.copytree(checkpoint_root / POINTER, tmp_path / POINTER)
+    broken = tmp_path / "half-written"
+    shutil.copytree(checkpoint_root / POINTER, broken)
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    registry = ModelRegistry.load(tmp_path)
+    assert registry.names == [POINTER] and "half-written" in registry.errors
+
+
+def test_local_models_are_off_on_a_space_unless_allowed(monkeypatch, app_module):
+    monkeypatch.setenv("SPACE_ID", "someone/genscope")
+    monkeypatch.delenv("GENSCOPE_ALLOW_LOCAL_MODELS", raising=False)
+    with pytest.raises(ValueError, match="disabled on this server"):
+        app_module.registry.get("hf:/tmp")
+    monkeypatch.setenv("GENSCOPE_ALLOW_LOCAL_MODELS", "1")
+    with pytest.raises(ValueError, match="is not a local model folder"):
+        app_module.registry.get("hf:/no/such/folder")
+
+
+@pytest.mark.parametrize("click, expected", [
+    ({"plot": "attention", "y": "3 · viewer", "x": "0 · htop", "xaxis": "x", "yaxis": "y"}, (3, -1)),
+    ({"plot": "coverage", "y": "2 · top", "xaxis": "x", "yaxis": "y"}, (2, -1)),
+    ({"plot": "coverage", "x": "5 · list", "y": "0.4", "xaxis": "x2", "yaxis": "y2"}, (0, -1)),
+    ({"plot": "copy", "x": "4 · c", "y": "0.3", "xaxis": "x", "yaxis": "y"}, (4, -1)),
+    ({"plot": "copy", "x": "0.2", "y": "1. ★ json", "xaxis": "x2", "yaxis": "y2"}, (0, -1)),
+    ({"plot": "beam", "x": "2", "y": "5", "customdata": 17}, (0, 17)),
+    ({}, (0, -1)),
+])
+def test_plot_clicks_map_to_a_pinned_step_or_a_node(click, expected):
+    from ui.handlers import clicked_selection
+
+    assert clicked_selection(click, 0, -1) == expected

@@ -1,0 +1,134 @@
+"""The app in a real browser (Debian's chromium through Playwright): type, watch the output and the
+heatmap change, pin a step by clicking a token and a heatmap row, select a beam-tree node by
+clicking it, and save ``docs/screenshot.png``.
+
+Skipped only when /usr/bin/chromium is missing and $CI is unset. The page serves the shipped
+checkpoints when ``checkpoints/`` has any (so the screenshot shows real models; the assertions do not
+depend on their quality), else the tiny test checkpoints; ``GENSCOPE_BROWSER_CHECKPOINTS`` overrides
+this with a folder, or ``tiny``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run",
+                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1"]
+TYPED = ("htop: interactive process viewer. htop is an ncurses-based process viewer similar to top, but it "
+         "allows one to scroll the list vertically and horizontally to see all processes and their command lines.")
+WAIT_MS = 20_000
+
+if not CHROMIUM.exists() and not os.environ.get("CI"):
+    pytest.skip("needs /usr/bin/chromium (apt-get install chromium chromium-driver)", allow_module_level=True)
+
+# Pixel position of a heatmap row and of a beam-tree node, from plotly's own axes.
+ROW_POSITION_JS = """(row) => {
+  const graph = document.querySelector('#attention-plot .js-plotly-plot');
+  const xa = graph._fullLayout.xaxis, ya = graph._fullLayout.yaxis, box = graph.getBoundingClientRect();
+  return {x: box.left + xa._offset + xa._length / 2, y: box.top + ya._offset + ya.l2p(row)};
+}"""
+NODE_POSITION_JS = """() => {
+  const graph = document.querySelector('#beam-plot .js-plotly-plot');
+  const nodes = graph.data.find(t => t.name === 'alive');
+  const i = nodes.x.length - 1;
+  const xa = graph._fullLayout.xaxis, ya = graph._fullLayout.yaxis, box = graph.getBoundingClientRect();
+  return {id: nodes.customdata[i], x: box.left + xa._offset + xa.l2p(nodes.x[i]),
+          y: box.top + ya._offset + ya.l2p(nodes.y[i])};
+}"""
+FINAL_SOURCE_JS = """() => {
+  const graph = document.querySelector('#attention-plot .js-plotly-plot');
+  const labels = graph && graph.data ? graph.data[0].x : [];
+  const n = labels.length;
+  return n > 2 && labels[n - 2].endsWith(' · lines') && labels[n - 1].endsWith(' · .');
+}"""
+PINNED_IS_JS = "(step) => document.querySelector('#pinned-step input[type=number]').value === String(step)"
+HYPOTHESIS_IS_JS = """(id) => {
+  const title = document.querySelector('#hypothesis-plot .gtitle');
+  return title !== null && title.textContent.startsWith('Node ' + id + ' ');
+}"""
+
+
+@pytest.fixture(scope="module")
+def served_url(request, app_module):
+    """The app over the shipped checkpoints (or $GENSCOPE_BROWSER_CHECKPOINTS), else the tiny ones."""
+    from gen_models.checkpoint import CHECKPOINT_ROOT
+    from tests.conftest import free_port
+    from ui.handlers import Handlers
+    from ui.registry import get_registry
+
+    choice = os.environ.get("GENSCOPE_BROWSER_CHECKPOINTS", str(CHECKPOINT_ROOT))
+    registry = get_registry(Path(choice)) if choice != "tiny" else None
+    if registry is None or not registry.names:
+        yield request.getfixturevalue("app_url")
+        return
+    demo = app_module.build_demo(registry, Handlers(registry))
+    port = free_port()
+    demo.launch(**dict(app_module.launch_kwargs(), server_port=port, prevent_thread_lock=True, quiet=True))
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def page(served_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.goto(served_url)
+        page.wait_for_selector("#output-tokens .gs-tok", timeout=WAIT_MS)
+        page.wait_for_selector("#attention-plot .js-plotly-plot", timeout=WAIT_MS)
+        yield page
+        browser.close()
+
+
+def heatmap_image(page) -> str:
+    """The heatmap's rendered pixels (plotly draws heatmaps as an image)."""
+    return page.locator("#attention-plot .heatmaplayer image").first.get_attribute("href")
+
+
+def test_typing_updates_output_and_heatmap(page):
+    output_before, heatmap_before = page.locator("#output-tokens").inner_text(), heatmap_image(page)
+    page.locator("#input-text textarea").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(TYPED, delay=5)
+    page.wait_for_function("(text) => document.querySelector('#input-text textarea').value === text", arg=TYPED)
+    page.wait_for_function(
+        "(before) => { const img = document.querySelector('#attention-plot .heatmaplayer image');"
+        " return img && img.getAttribute('href') !== before; }", arg=heatmap_before, timeout=WAIT_MS)
+    page.wait_for_function("(before) => document.querySelector('#output-tokens').innerText !== before",
+                           arg=output_before, timeout=WAIT_MS)
+    page.wait_for_function(FINAL_SOURCE_JS, timeout=WAIT_MS)  # the trace of the whole typed text arrived
+    assert "✓" in page.locator("#status").inner_text()
+
+
+def test_clicking_a_token_or_a_heatmap_row_pins_that_step(page):
+    last = page.locator("#output-tokens .gs-tok").count() - 1
+    assert last >= 1, "the output needs two tokens to move the pin"
+    page.locator(f"#output-tokens [data-step='{last}']").click()
+    page.wait_for_function(PINNED_IS_JS, arg=last, timeout=WAIT_MS)
+    page.wait_for_function("(step) => document.querySelector('#attention-plot .gtitle').textContent"
+                           ".includes('pinned step ' + step)", arg=last, timeout=WAIT_MS)
+    assert page.locator("#output-tokens .gs-pinned").get_attribute("data-step") == str(last)
+    position = page.evaluate(ROW_POSITION_JS, 1)
+    page.mouse.click(position["x"], position["y"])
+    page.wait_for_function(PINNED_IS_JS, arg=1, timeout=WAIT_MS)
+    page.wait_for_function("() => document.querySelector('#output-tokens .gs-pinned')"
+                           ".getAttribute('data-step') === '1'", timeout=WAIT_MS)
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT))
+
+
+def test_clicking_a_beam_tree_node_shows_its_hypothesis(page):
+    page.get_by_role("tab", name="Beam tree").click()
+    page.wait_for_function("() => { const g = document.querySelector('#beam-plot .js-plotly-plot');"
+                           " return g && g._fullLayout && g._fullLayout.xaxis._length > 200; }", timeout=WAIT_MS)
+    node = page.evaluate(NODE_POSITION_JS)
+    page.mouse.click(node["x"], node["y"])
+    page.wait_for_function(HYPOTHESIS_IS_JS, arg=node["id"], timeout=WAIT_MS)
+    assert page.locator("#node-select input").input_value().startswith(f"#{node['id']} ")

@@ -1,0 +1,272 @@
+"""Views are pure functions of a trace: shapes, markers, escaping and clear errors."""
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gen_models.decoding import DecodeSettings, generate
+from gen_models.pointer_generator import PointerGenerator
+from gen_models.seq2seq import Seq2SeqAttention, Seq2SeqConfig
+from gen_models.trace import BeamNode, Candidate, GenerationTrace, Step
+from gen_models.vocab import Vocab
+from tests.tiny_checkpoints import MAX_SOURCE_LEN, WORDS
+from visualizers import (
+    ViewOptions,
+    attention_heatmap,
+    beam_tree_figure,
+    compare_figure,
+    copy_figure,
+    coverage_figure,
+    diff_html,
+    hypothesis_figure,
+    output_html,
+    repeated_ngram_steps,
+    standalone_report,
+    topic_figure,
+    training_curves,
+    tree_layout,
+)
+
+TEXT = "libfoo-dev: the foo library for C, with a command line tool. This package contains the development files."
+
+
+def tiny(model_class, coverage: bool):
+    """A random tiny model over the test vocabulary."""
+    import torch
+
+    torch.manual_seed(0)
+    vocab = Vocab(WORDS)
+    return model_class(Seq2SeqConfig(len(vocab), 16, 32, coverage=coverage, max_source_len=MAX_SOURCE_LEN),
+                       vocab, name=f"tiny-{model_class.__name__}").eval()
+
+
+@pytest.fixture(scope="module")
+def pointer_trace() -> GenerationTrace:
+    return generate(tiny(PointerGenerator, True), TEXT, DecodeSettings(beam_size=3, max_len=8))
+
+
+@pytest.fixture(scope="module")
+def seq2seq_trace() -> GenerationTrace:
+    return generate(tiny(Seq2SeqAttention, False), TEXT, DecodeSettings(beam_size=2, max_len=6))
+
+
+def synthetic_trace(tokens: list[str], source: list[str], attention=None, coverage=None, p_gen=0.5,
+                    **step_fields) -> GenerationTrace:
+    """A hand-made trace: one chosen path, one pruned sibling per step."""
+    steps, beam, parent = [], [BeamNode(0, None, -1, "<s>", 2, 0.0, 0.0, 0.0, "alive")], 0
+    for t, token in enumerate(tokens):
+        row = attention[t] if attention is not None else np.full(len(source), 1.0 / len(source))
+        step = Step(token, 4 + t, -0.5, [], np.asarray(row, dtype=float),
+                    None if coverage is None else np.asarray(coverage[t], dtype=float), p_gen,
+                    candidates=[Candidate(token, 4 + t, -0.5, 0.3, 0.3065), Candidate("x<y", 99, -2.0, 0.1, 0.035)],
+                    **{k: v[t] for k, v in step_fields.items()})
+        node_id = len(beam)
+        beam.append(BeamNode(node_id, parent, t, token, 4 + t, -0.5, -0.5 * (t + 1), -0.5 * (t + 1),
+                             "chosen" if t == len(tokens) - 1 else "alive", step))
+        beam.append(BeamNode(node_id + 1, parent, t, "x<y", 99, -2.0, -2.0 - 0.5 * t, -2.0 - 0.5 * t, "pruned"))
+        steps.append(step)
+        parent = node_id
+    return GenerationTrace("synthetic", list(source), list(tokens), " ".join(tokens), steps, beam,
+                           {"strategy": "beam", "beam_size": 1})
+
+
+def test_attention_heatmap_rows_columns_and_pinned_row(pointer_trace):
+    figure = attention_heatmap(pointer_trace, ViewOptions(pinned_step=2))
+    heat = figure.data[0]
+    assert np.shape(heat.z) == (len(pointer_trace.steps), len(pointer_trace.source_tokens))
+    pin = [s for s in figure.layout.shapes if s.type == "rect"]
+    assert len(pin) == 1 and (pin[0].y0, pin[0].y1) == (1.5, 2.5)
+    assert "pinned step 2" in figure.layout.title.text
+
+
+def test_long_source_opens_on_a_window_around_the_attention_with_a_range_slider(pointer_trace):
+    figure = attention_heatmap(pointer_trace, ViewOptions(source_window=5, pinned_step=1))
+    assert figure.layout.xaxis.rangeslider.visible
+    low, high = figure.layout.xaxis.range
+    assert high - low == 5 and low < int(np.argmax(pointer_trace.steps[1].attention)) < high
+    assert "rangeslider" not in attention_heatmap(pointer_trace).to_dict()["layout"]["xaxis"]
+
+
+def test_truncated_input_gets_a_visible_marker():
+    model = tiny(PointerGenerator, True)
+    trace = generate(model, " ".join(["library"] * (MAX_SOURCE_LEN + 10)), DecodeSettings(beam_size=1, max_len=3))
+    assert trace.truncated
+    figure = attention_heatmap(trace)
+    assert any("truncated here" in a.text for a in figure.layout.annotations)
+    assert any(s.type == "line" and s.x0 == MAX_SOURCE_LEN - 0.5 for s in figure.layout.shapes)
+
+
+def test_shape_mismatch_raises_a_clear_error(pointer_trace):
+    broken = GenerationTrace.from_json(pointer_trace.to_json())
+    broken.steps[1].attention = np.zeros(3)
+    with pytest.raises(ValueError, match="step 1: attention has shape"):
+        attention_heatmap(broken)
+    with pytest.raises(ValueError, match="pinned step 99"):
+        coverage_figure(pointer_trace, ViewOptions(pinned_step=99))
+
+
+def test_multi_head_attention_is_averaged_or_selected():
+    rng = np.random.default_rng(0)
+    heads = rng.random((3, 2, 4, 5))  # (T, L, H, S)
+    trace = synthetic_trace(["a", "b", "c"], list("vwxyz"), attention=heads)
+    assert np.allclose(attention_heatmap(trace).data[0].z, heads.mean(axis=(1, 2)))
+    assert np.allclose(attention_heatmap(trace, ViewOptions(layer=1, head=3)).data[0].z, heads[:, 1, 3])
+
+
+def test_coverage_is_the_models_own_or_a_labelled_running_sum(pointer_trace, seq2seq_trace):
+    own = coverage_figure(pointer_trace)
+    assert own.layout.title.text.startswith("Coverage")
+    assert np.allclose(own.data[0].z, np.stack([s.coverage for s in pointer_trace.steps]))
+    running = coverage_figure(seq2seq_trace)
+    assert "no coverage mechanism" in running.layout.title.text
+    attention = np.stack([s.attention for s in seq2seq_trace.steps])
+    assert np.allclose(running.data[0].z, np.cumsum(attention, 0) - attention)
+
+
+def test_coverage_flags_positions_attended_more_than_once_and_repeats():
+    attention = np.array([[0.9, 0.1], [0.9, 0.1], [0.9, 0.1], [0.9, 0.1]])
+    coverage = np.cumsum(attention, 0) - attention
+    trace = synthetic_trace(["a", "b", "a", "b"], ["p", "q"], attention=attention, coverage=coverage)
+    figure = coverage_figure(trace, ViewOptions(pinned_step=2, repeat_ngram=2))
+    flagged = [t for t in figure.data if t.name == "covered > 1"]
+    assert flagged and list(flagged[0].x) == ["0 · p"]
+    assert "2 output tokens in repeated 2-grams" in figure.layout.annotations[-1].text
+    assert sum("color:" in t for t in figure.layout.yaxis.ticktext) == 2
+
+
+def test_repeated_ngram_steps():
+    assert repeated_ngram_steps(["a", "b", "c", "a", "b", "</s>"], 2) == {3, 4}
+    assert repeated_ngram_steps(["a", "b", "a"], 3) == set()
+    assert repeated_ngram_steps(["a", "a"], 0) == set()
+
+
+def test_copy_figure_splits_candidates_into_generate_and_copy(pointer_trace):
+    figure = copy_figure(pointer_trace, ViewOptions(pinned_step=1))
+    step = pointer_trace.steps[1]
+    generate_part = next(t for t in figure.data if t.name == "generate" and t.orientation == "h")
+    copy_part = next(t for t in figure.data if t.name == "copy" and t.orientation == "h")
+    totals = np.array(generate_part.x) + np.array(copy_part.x)
+    assert np.allclose(totals, [np.exp(c.logprob) for c in step.candidates], atol=1e-4)
+    source_mass = figure.data[-1]
+    assert np.allclose(source_mass.y, (1 - step.p_gen) * step.attention)
+
+
+def test_copy_figure_for_a_model_without_copy_switch(seq2seq_trace):
+    figure = copy_figure(seq2seq_trace)
+    assert "no copy switch" in figure.layout.title.text
+    assert all(t.name != "copy (1 − p_gen)" for t in figure.data)
+
+
+def test_beam_tree_draws_every_node_with_its_id(pointer_trace):
+    figure = beam_tree_figure(pointer_trace, ViewOptions(node_id=3, pinned_step=1))
+    ids = [i for t in figure.data if t.mode == "markers+text" for i in t.customdata]
+    assert sorted(ids) == sorted(n.id for n in pointer_trace.beam)
+    assert {t.name for t in figure.data} >= {"alive", "pruned", "chosen", "selected node 3", "selected path"}
+    hidden = beam_tree_figure(pointer_trace, ViewOptions(show_pruned=False))
+    shown = [i for t in hidden.data if t.mode == "markers+text" for i in t.customdata]
+    assert len(shown) == sum(n.status != "pruned" for n in pointer_trace.beam)
+
+
+def test_tree_layout_puts_children_one_column_right_of_parents(pointer_trace):
+    positions = tree_layout(pointer_trace)
+    for node in pointer_trace.beam:
+        if node.parent is not None:
+            assert positions[node.id][0] == positions[node.parent][0] + 1
+
+
+def test_hypothesis_figure_shows_a_nodes_own_internals(pointer_trace):
+    alive = next(n for n in pointer_trace.beam if n.status == "alive" and n.step == 2)
+    figure = hypothesis_figure(pointer_trace, ViewOptions(node_id=alive.id))
+    assert np.shape(figure.data[0].z) == (3, len(pointer_trace.source_tokens))
+    assert figure.layout.title.text.startswith(f"Node {alive.id} (alive)")
+    pruned = next(n for n in pointer_trace.beam if n.status == "pruned" and n.step == 2)
+    assert "pruned" in hypothesis_figure(pointer_trace, ViewOptions(node_id=pruned.id)).layout.title.text
+    with pytest.raises(ValueError, match="node 10000 is not in this trace"):
+        hypothesis_figure(pointer_trace, ViewOptions(node_id=10_000))
+
+
+def test_views_work_on_a_trace_read_back_from_json(pointer_trace):
+    restored = GenerationTrace.from_json(pointer_trace.to_json())
+    assert np.allclose(attention_heatmap(restored).data[0].z, attention_heatmap(pointer_trace).data[0].z, atol=1e-6)
+    assert output_html(restored) == output_html(GenerationTrace.from_json(restored.to_json()))
+
+
+TOKENS = st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(tokens=TOKENS, source=TOKENS)
+def test_output_html_escapes_any_token(tokens, source):
+    trace = synthetic_trace(tokens, source)
+    page = output_html(trace, ViewOptions(pinned_step=0))
+    assert "<script" not in page.lower().replace("&lt;script", "")
+    shown = [html.unescape(m) for m in re.findall(r"<span class='gs-tok[^>]*>(.*?)</span>", page, re.S)]
+    assert shown == tokens
+
+
+def test_output_html_marks_pinned_and_copy_colours(pointer_trace):
+    page = output_html(pointer_trace, ViewOptions(pinned_step=1))
+    assert page.count("gs-pinned") == 1 and "data-step='1'" in page
+    assert "p_gen =" in page and "colour = p_gen" in page
+
+
+def test_standalone_report_is_offline_escaped_and_carries_the_trace():
+    evil = "</script><script>alert(1)</script>"
+    trace = synthetic_trace(["ok", evil], ["<b>src</b>", "&amp;"])
+    report = standalone_report(trace, {"Attention <x>": attention_heatmap(trace)})
+    assert "<script>alert(1)" not in report
+    assert not re.search(r"<script[^>]*\bsrc=", report), "the report must not load scripts from the network"
+    assert "Attention &lt;x&gt;" in report and "Plotly.newPlot" in report
+    embedded = re.search(r"<script type='application/json' id='genscope-trace'>(.*?)</script>", report, re.S)
+    assert GenerationTrace.from_json(embedded.group(1)).output_tokens == ["ok", evil]
+
+
+def test_diff_and_compare_highlight_differing_steps():
+    first = synthetic_trace(["a", "b", "c"], ["x", "y"])
+    second = synthetic_trace(["a", "q", "c", "d"], ["x", "y"])
+    page = diff_html(first, second, ("one", "two"))
+    assert "first difference at step 1; 2 of 4 steps differ" in page
+    figure = compare_figure(first, second, labels=("one", "two"))
+    assert len(figure.layout.shapes) == 2 and "first difference at step 1" in figure.layout.title.text
+    assert "identical" in compare_figure(first, first).layout.title.text
+
+
+def test_training_curves_with_phases_and_missing_metrics():
+    curves = [{"phase": "main", "epoch": 1, "train_loss": 5.0, "valid_nll": 4.0, "valid_p_gen": 0.3},
+              {"phase": "coverage", "epoch": 1, "train_loss": 4.0, "valid_nll": 3.9, "valid_coverage": 0.2}]
+    figure = training_curves({"curves": curves})
+    assert {t.name for t in figure.data} == {"train loss", "validation NLL", "validation mean p_gen",
+                                             "validation coverage loss"}
+    assert len(figure.layout.shapes) == 1
+    assert "no training curves" in training_curves({}).layout.annotations[0].text
+
+
+def test_topic_view_plugs_in_a_topic_array_per_step():
+    topic_attention = np.array([[0.7, 0.3], [0.2, 0.8]])
+    topic_coverage = np.array([[0.6, 0.9], [0.5, 0.4]])
+    trace = synthetic_trace(["春", "风"], ["明月", "故乡"], topic_attention=topic_attention,
+                            topic_coverage=topic_coverage)
+    figure = topic_figure(trace, ViewOptions(pinned_step=1))
+    assert np.allclose(figure.data[0].z, topic_attention) and np.allclose(figure.data[1].z, topic_coverage)
+    assert "no topic attention" in topic_figure(synthetic_trace(["a"], ["b"])).layout.annotations[0].text
+    trace.steps[1].topic_coverage = np.zeros(3)
+    with pytest.raises(ValueError, match="topic_coverage has shape"):
+        topic_figure(trace)
+
+
+def test_figures_serialise_to_json(pointer_trace, seq2seq_trace):
+    for trace in (pointer_trace, seq2seq_trace):
+        for view in (attention_heatmap, coverage_figure, copy_figure, beam_tree_figure, hypothesis_figure):
+            json.loads(view(trace, ViewOptions(pinned_step=0)).to_json())
+
+
+def test_zoom_survives_a_new_pin_but_not_a_new_source(pointer_trace, seq2seq_trace):
+    revision = attention_heatmap(pointer_trace, ViewOptions(pinned_step=0)).layout.uirevision
+    assert attention_heatmap(pointer_trace, ViewOptions(pinned_step=2)).layout.uirevision == revision
+    assert attention_heatmap(seq2seq_trace).layout.uirevision != revision

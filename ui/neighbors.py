@@ -1,0 +1,103 @@
+"""Nearest training examples by BM25 (``rank_bm25``) over a checkpoint's training data.
+
+An index is built lazily, once per corpus file, on the first request, and capped: at most
+``MAX_DOCS`` rows, ``MAX_DOC_TOKENS`` tokens per row and ``BUILD_SECONDS`` of reading (whatever was
+read by then is indexed, and the answer says so). Queries keep their ``MAX_QUERY_TERMS`` rarest
+terms so a huge paste stays fast.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from rank_bm25 import BM25Okapi
+
+from gen_models.text import tokenize
+
+MAX_DOCS = 60_000
+MAX_DOC_TOKENS = 128
+MAX_QUERY_TERMS = 32
+BUILD_SECONDS = 30.0
+SHOWN_SOURCE_CHARS = 300
+
+
+@dataclass
+class Neighbor:
+    """One retrieved training pair."""
+
+    score: float
+    src: str
+    tgt: str
+
+
+@dataclass
+class CorpusIndex:
+    """A BM25 index over one corpus, with the (shortened) texts it returns."""
+
+    path: Path
+    bm25: Optional[BM25Okapi]
+    sources: list[str]
+    targets: list[str]
+    notice: str = ""
+
+    def search(self, text: str, k: int = 5) -> list[Neighbor]:
+        """The ``k`` best-scoring training pairs for ``text`` (positive scores only)."""
+        if self.bm25 is None:
+            return []
+        terms = query_terms(self.bm25, tokenize(text))
+        if not terms:
+            return []
+        scores = self.bm25.get_scores(terms)
+        best = np.argsort(-scores)[:k]
+        return [Neighbor(float(scores[i]), self.sources[i], self.targets[i]) for i in best if scores[i] > 0]
+
+
+def query_terms(bm25: BM25Okapi, tokens: list[str]) -> list[str]:
+    """The distinct query tokens known to the index, the rarest (highest idf) ``MAX_QUERY_TERMS``."""
+    known = {t for t in tokens if t in bm25.idf}
+    return sorted(known, key=lambda t: -bm25.idf[t])[:MAX_QUERY_TERMS]
+
+
+def build_index(path: Path, max_docs: int = MAX_DOCS, seconds: float = BUILD_SECONDS) -> CorpusIndex:
+    """Read ``src``/``tgt`` rows of a ``.jsonl`` or ``.jsonl.gz`` file and index them."""
+    start = time.perf_counter()
+    docs, sources, targets, notice = [], [], [], ""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            if len(docs) >= max_docs or time.perf_counter() - start > seconds:
+                notice = f"index limited to the first {len(docs):,} training pairs"
+                break
+            row = json.loads(line)
+            src, tgt = str(row.get("src", "")), str(row.get("tgt", ""))
+            tokens = (tokenize(tgt) + tokenize(src))[:MAX_DOC_TOKENS]
+            if tokens:
+                docs.append(tokens)
+                sources.append(src[:SHOWN_SOURCE_CHARS] + ("…" if len(src) > SHOWN_SOURCE_CHARS else ""))
+                targets.append(tgt)
+    bm25 = BM25Okapi(docs) if docs else None
+    return CorpusIndex(path, bm25, sources, targets, notice or ("" if docs else "the training file has no rows"))
+
+
+class NeighborIndex:
+    """Indexes built on first use, one per corpus path; concurrent first requests build once."""
+
+    def __init__(self) -> None:
+        self._indexes: dict[Path, CorpusIndex] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: Path) -> CorpusIndex:
+        """The index of ``path``, building it if needed (FileNotFoundError if the file is missing)."""
+        path = Path(path).resolve()
+        with self._lock:
+            if path not in self._indexes:
+                if not path.is_file():
+                    raise FileNotFoundError(f"training data {path} is not available")
+                self._indexes[path] = build_index(path)
+            return self._indexes[path]

@@ -1,0 +1,18 @@
+"""Pure views of a :class:`~gen_models.trace.GenerationTrace`: ``(trace, options) -> plotly Figure``
+(or HTML text for the token views and the report). No model or app imports."""
+from .attention import attention_heatmap
+from .beam_tree import beam_tree_figure, hypothesis_figure, hypothesis_text, tree_layout
+from .common import ViewOptions, empty_figure, repeated_ngram_steps
+from .compare import compare_figure, differing_steps
+from .copy import copy_figure
+from .coverage import coverage_figure
+from .model_card import training_curves
+from .output import diff_html, output_html
+from .report import standalone_report
+from .topics import topic_figure
+
+__all__ = [
+    "ViewOptions", "attention_heatmap", "beam_tree_figure", "compare_figure", "copy_figure", "coverage_figure",
+    "diff_html", "differing_steps", "empty_figure", "hypothesis_figure", "hypothesis_text", "output_html",
+    "repeated_ngram_steps", "standalone_report", "topic_figure", "training_curves", "tree_layout",
+]

@@ -1,0 +1,198 @@
+"""The whole search tree, and one hypothesis's own internals.
+
+Nodes are placed in columns, x = step (the root, the start token, at −1), rows ordered by parent
+then score (see :func:`tree_layout`). Each node carries its id as ``customdata`` so a click can
+select it.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Optional
+
+import numpy as np
+import plotly.graph_objects as go
+
+from gen_models.text import detokenize
+from gen_models.trace import BeamNode, GenerationTrace
+
+from .attention import step_axis
+from .common import (
+    COPY_COLOR,
+    END_TOKEN,
+    GENERATE_COLOR,
+    PIN_COLOR,
+    STATUS_COLORS,
+    ViewOptions,
+    attention_matrix,
+    base_layout,
+    coverage_matrix,
+    empty_figure,
+    label,
+    path_nodes,
+    path_steps,
+    source_axis,
+    source_labels,
+    step_labels,
+)
+
+LABELLED_NODES = 160
+
+
+def tree_layout(trace: GenerationTrace, show_pruned: bool = True) -> dict[int, tuple[float, float]]:
+    """(x, y) of every drawn node: x is the step (the root, the start token, at −1); y is the node's
+    row within its step, where a
+    step's nodes are ordered by their parent's row, then by adjusted score (best first), so each
+    column stays as tall as the widest step and children sit next to their parents."""
+    by_step: dict[int, list[BeamNode]] = defaultdict(list)
+    for node in trace.beam:
+        if node.parent is None or show_pruned or node.status != "pruned":
+            by_step[node.step].append(node)
+    positions: dict[int, tuple[float, float]] = {}
+    for step in sorted(by_step):
+        nodes = [n for n in by_step[step] if n.parent is None or n.parent in positions]
+        nodes.sort(key=lambda n: (positions[n.parent][1] if n.parent is not None else 0.0, -n.adjusted_score))
+        positions.update((n.id, (float(step), float(row))) for row, n in enumerate(nodes))
+    return positions
+
+
+def beam_tree_figure(trace: GenerationTrace, options: Optional[ViewOptions] = None) -> go.Figure:
+    """Every hypothesis of the search, coloured by status, scores on hover; the chosen path in bold,
+    the selected node ringed and the pinned step shaded."""
+    options = options or ViewOptions()
+    if not trace.beam:
+        return empty_figure("this trace has no search tree")
+    positions = tree_layout(trace, options.show_pruned)
+    drawn = [n for n in trace.beam if n.id in positions]
+    chosen = set(trace.chosen_path())
+    data = [_edges(drawn, positions, None, dict(color="#bbb", width=1), "edges"),
+            _edges(drawn, positions, chosen, dict(color=STATUS_COLORS["chosen"], width=3), "chosen path")]
+    if options.node_id is not None and options.node_id in positions:
+        selected = {n.id for n in path_nodes(trace, options.node_id)} | {n.id for n in drawn if n.parent is None}
+        data.append(_edges(drawn, positions, selected, dict(color="black", width=2, dash="dot"), "selected path"))
+    show_text = len(drawn) <= LABELLED_NODES
+    for status, color in STATUS_COLORS.items():
+        group = [n for n in drawn if n.status == status]
+        if group:
+            data.append(_node_markers(group, positions, status, color, show_text, chosen))
+    if options.node_id is not None and options.node_id in positions:
+        x, y = positions[options.node_id]
+        data.append(go.Scatter(x=[x], y=[y], mode="markers", name=f"selected node {options.node_id}",
+                               marker=dict(size=20, color="rgba(0,0,0,0)", line=dict(color="black", width=2.5)),
+                               customdata=[options.node_id], hoverinfo="skip"))
+    rows = max(y for _, y in positions.values()) + 1
+    last_step = int(max(x for x, _ in positions.values()))
+    layout = base_layout(_tree_title(trace, len(drawn), options), int(min(900, max(320, 120 + 22 * rows))), trace)
+    layout.update(
+        xaxis=dict(title="step", tickmode="array", tickvals=list(range(-1, last_step + 1)),
+                   ticktext=["start"] + [str(i) for i in range(last_step + 1)], zeroline=False, gridcolor="#eee"),
+        yaxis=dict(visible=False, autorange="reversed"),
+        shapes=[_pin_band(options.pinned_step)] if options.pinned_step is not None else [],
+        legend=dict(orientation="h", y=1.0, yanchor="bottom", x=1, xanchor="right"),
+        hovermode="closest",
+    )
+    return go.Figure(data=data, layout=layout)
+
+
+def _edges(nodes: list[BeamNode], positions: dict, path: Optional[set], line: dict, name: str) -> go.Scatter:
+    """Parent→child segments as one line trace (None-separated): all of them, or those on ``path``."""
+    xs: list = []
+    ys: list = []
+    for node in nodes:
+        if node.parent is None or node.parent not in positions:
+            continue
+        if path is not None and not (node.id in path and node.parent in path):
+            continue
+        (x0, y0), (x1, y1) = positions[node.parent], positions[node.id]
+        xs += [x0, x1, None]
+        ys += [y0, y1, None]
+    return go.Scatter(x=xs, y=ys, mode="lines", line=line, hoverinfo="skip", name=name, showlegend=False)
+
+
+def _node_markers(group: list[BeamNode], positions: dict, status: str, color: str, show_text: bool,
+                  chosen: set) -> go.Scatter:
+    """Markers of one status; hover shows token, log-prob and scores; customdata is the node id."""
+    hover = [
+        f"node {n.id} · step {n.step} · {label(n.token)}<br>log p {n.logprob:.3f} · score {n.score:.3f}"
+        f"<br>adjusted score {n.adjusted_score:.3f} · {n.status}"
+        for n in group
+    ]
+    text = [label(n.token) if show_text or n.id in chosen else "" for n in group]
+    return go.Scatter(
+        x=[positions[n.id][0] for n in group], y=[positions[n.id][1] for n in group],
+        mode="markers+text", text=text, textposition="middle right", textfont=dict(size=10),
+        marker=dict(size=9 if status != "pruned" else 6, color=color, line=dict(color="white", width=1)),
+        name=status, customdata=[n.id for n in group], hovertext=hover, hoverinfo="text",
+    )
+
+
+def _pin_band(pinned: int) -> dict:
+    return dict(type="rect", xref="x", yref="paper", x0=pinned - 0.5, x1=pinned + 0.5, y0=0, y1=1,
+                fillcolor="rgba(214,39,40,0.07)", line=dict(width=0), layer="below")
+
+
+def _tree_title(trace: GenerationTrace, n_drawn: int, options: ViewOptions) -> str:
+    counts = defaultdict(int)
+    for node in trace.beam:
+        counts[node.status] += 1
+    summary = ", ".join(f"{counts[s]} {s}" for s in STATUS_COLORS if counts[s])
+    strategy = trace.settings.get("strategy", "?")
+    hidden = "" if options.show_pruned else " (pruned hidden)"
+    return f"Search tree ({strategy}): {len(trace.beam)} nodes — {summary}{hidden} · click a node to inspect it"
+
+
+def hypothesis_text(trace: GenerationTrace, node_id: int) -> str:
+    """The text of the hypothesis ending at ``node_id``."""
+    return detokenize([n.token for n in path_nodes(trace, node_id) if n.token != END_TOKEN])
+
+
+def hypothesis_figure(trace: GenerationTrace, options: Optional[ViewOptions] = None) -> go.Figure:
+    """One hypothesis (``options.node_id``, else the chosen one): its attention heatmap, its p_gen
+    and token probability per step, and its coverage after its last step."""
+    options = options or ViewOptions()
+    node_id = options.node_id if options.node_id is not None else (trace.chosen_path() or [None])[-1]
+    if node_id is None:
+        return empty_figure("no hypothesis to show")
+    steps = path_steps(trace, node_id)
+    if not steps:
+        return empty_figure(f"node {node_id} is the start token or a first-step candidate: no internals recorded")
+    attention = attention_matrix(steps, len(trace.source_tokens), options.layer, options.head)
+    coverage, own = coverage_matrix(steps, attention)
+    after = coverage[-1] + attention[-1]
+    data = [
+        go.Heatmap(z=attention, x=source_labels(trace.source_tokens), y=step_labels(steps), colorscale="Blues",
+                   zmin=0, showscale=False, hovertemplate="%{y}<br>%{x}<br>attention %{z:.3f}<extra></extra>"),
+        go.Bar(x=step_labels(steps), y=[float(np.exp(s.logprob)) for s in steps], name="p(token)",
+               marker_color="#9ecae1", xaxis="x2", yaxis="y2", hovertemplate="%{x}<br>p %{y:.3f}<extra></extra>"),
+        go.Bar(x=source_labels(trace.source_tokens), y=after, xaxis="x3", yaxis="y3", showlegend=False,
+               marker_color=[PIN_COLOR if v > 1 else GENERATE_COLOR for v in after],
+               hovertemplate="%{x}<br>coverage %{y:.3f}<extra></extra>"),
+    ]
+    if all(s.p_gen is not None for s in steps):
+        data.append(go.Scatter(x=step_labels(steps), y=[s.p_gen for s in steps], name="p_gen", mode="lines+markers",
+                               line=dict(color=COPY_COLOR), xaxis="x2", yaxis="y2",
+                               hovertemplate="%{x}<br>p_gen %{y:.3f}<extra></extra>"))
+    height = 300 + 16 * len(steps) + 260
+    layout = base_layout(_hypothesis_title(trace, node_id, own), height)
+    tokens_axis = dict(type="category", tickmode="array", tickvals=step_labels(steps),
+                       ticktext=[label(s.token) for s in steps], tickangle=-45)
+    layout.update(
+        xaxis=dict(source_axis(trace.source_tokens, options.source_window), rangeslider=dict(visible=False)),
+        yaxis=dict(step_axis(steps, None), domain=[0.5, 1]),
+        xaxis2=dict(tokens_axis, domain=[0, 0.4], anchor="y2"),
+        yaxis2=dict(domain=[0, 0.32], range=[0, 1], anchor="x2", title="p(token), p_gen"),
+        xaxis3=dict(source_axis(trace.source_tokens, options.source_window), domain=[0.5, 1], anchor="y3",
+                    rangeslider=dict(visible=False), title=None),
+        yaxis3=dict(domain=[0, 0.32], anchor="x3", rangemode="tozero",
+                    title="coverage after" if own else "attention sum"),
+        legend=dict(orientation="h", x=0, y=0.36, yanchor="bottom"),
+    )
+    return go.Figure(data=data, layout=layout)
+
+
+def _hypothesis_title(trace: GenerationTrace, node_id: int, own_coverage: bool) -> str:
+    node = trace.node(node_id)
+    text = hypothesis_text(trace, node_id)
+    short = text if len(text) <= 70 else text[:67] + "…"
+    note = " (pruned: internals up to its parent)" if node.internals is None else ""
+    return (f"Node {node_id} ({node.status}{note}): “{label(short)}” · score {node.score:.2f} · "
+            f"adjusted {node.adjusted_score:.2f}")

@@ -1,0 +1,207 @@
+"""Shared pieces of the views: options, colours, trace-to-array extraction and shape checks.
+
+Everything here is pure: it reads a :class:`~gen_models.trace.GenerationTrace` (or its parts) and
+returns numpy arrays, label lists or plotly objects. Shape problems raise ``ValueError`` with a
+message naming the step and the shapes involved.
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from gen_models.trace import GenerationTrace, Step
+
+GENERATE_COLOR = "#3b6fb6"
+COPY_COLOR = "#e8743b"
+PIN_COLOR = "#d62728"
+REPEAT_COLOR = "#c2185b"
+MUTED_COLOR = "#9e9e9e"
+STATUS_COLORS = {"alive": "#4c78a8", "pruned": "#c7c7c7", "finished": "#54a24b", "chosen": "#d62728"}
+END_TOKEN = "</s>"
+FONT = dict(family="Inter, system-ui, sans-serif", size=12)
+
+
+@dataclass(frozen=True)
+class ViewOptions:
+    """What a view shows besides the trace itself.
+
+    ``pinned_step``: the output step highlighted in every view (None: none pinned).
+    ``node_id``: a beam-tree node whose own hypothesis is shown (None: the chosen output).
+    ``repeat_ngram``: n of the repeated output n-grams that are marked (0 turns marking off).
+    ``source_window``: source positions visible before scrolling (longer sources get a range slider).
+    ``show_pruned``: draw the pruned candidates in the beam tree.
+    ``layer`` / ``head``: which multi-head attention map to show ((L, H, S) attention); None averages.
+    """
+
+    pinned_step: Optional[int] = None
+    node_id: Optional[int] = None
+    repeat_ngram: int = 3
+    source_window: int = 60
+    show_pruned: bool = True
+    layer: Optional[int] = None
+    head: Optional[int] = None
+
+
+def label(text: str) -> str:
+    """Escape user text for plotly labels, which interpret a subset of HTML."""
+    return html.escape(str(text), quote=False)
+
+
+def path_nodes(trace: GenerationTrace, node_id: Optional[int]) -> list:
+    """Beam nodes from the root's first child down to ``node_id`` (the chosen leaf when None)."""
+    if node_id is None:
+        return [trace.node(i) for i in trace.chosen_path()[1:]]
+    try:
+        node = trace.node(node_id)
+    except KeyError as error:
+        raise ValueError(f"node {node_id} is not in this trace (it has {len(trace.beam)} nodes)") from error
+    by_id = {n.id: n for n in trace.beam}
+    path = []
+    while node is not None and node.parent is not None:
+        path.append(node)
+        node = by_id.get(node.parent)
+    return path[::-1]
+
+
+def path_steps(trace: GenerationTrace, node_id: Optional[int] = None) -> list[Step]:
+    """The recorded steps of the chosen output, or of the hypothesis ending at ``node_id``.
+
+    A pruned node has no internals of its own: its path stops at its parent.
+    """
+    if node_id is None:
+        return list(trace.steps)
+    return [n.internals for n in path_nodes(trace, node_id) if n.internals is not None]
+
+
+def attention_matrix(steps: Sequence[Step], source_len: int, layer: Optional[int] = None,
+                     head: Optional[int] = None) -> np.ndarray:
+    """Attention as a (T, S) array; (L, H, S) multi-head maps are averaged or indexed by layer/head."""
+    rows = [_attention_row(step, index, source_len, layer, head) for index, step in enumerate(steps)]
+    return np.stack(rows) if rows else np.zeros((0, source_len))
+
+
+def _attention_row(step: Step, index: int, source_len: int, layer: Optional[int],
+                   head: Optional[int]) -> np.ndarray:
+    if step.attention is None:
+        raise ValueError(f"step {index} has no attention")
+    attention = np.asarray(step.attention, dtype=float)
+    if attention.shape[-1] != source_len:
+        raise ValueError(f"step {index}: attention has shape {attention.shape}, "
+                         f"expected the last dimension to be the {source_len} source tokens")
+    if attention.ndim == 3:
+        attention = attention[layer] if layer is not None else attention.mean(0)
+        attention = attention[head] if head is not None else attention.mean(0)
+    elif attention.ndim != 1:
+        raise ValueError(f"step {index}: attention must be (S,) or (L, H, S), got shape {attention.shape}")
+    return attention
+
+
+def coverage_matrix(steps: Sequence[Step], attention: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Coverage before each step as (T, S), and whether it is the model's own coverage.
+
+    Models without a coverage mechanism get the running sum of earlier attention instead.
+    """
+    if steps and all(step.coverage is not None for step in steps):
+        coverage = np.stack([np.asarray(step.coverage, dtype=float) for step in steps])
+        if coverage.shape != attention.shape:
+            raise ValueError(f"coverage has shape {coverage.shape}, attention {attention.shape}")
+        return coverage, True
+    running = np.cumsum(attention, axis=0) - attention  # (T, S) sum over earlier steps
+    return running, False
+
+
+def check_pinned(pinned_step: Optional[int], n_steps: int) -> Optional[int]:
+    """The pinned step, or ValueError if it is outside the trace's steps."""
+    if pinned_step is None:
+        return None
+    if not 0 <= pinned_step < n_steps:
+        raise ValueError(f"pinned step {pinned_step} is outside the {n_steps} output steps")
+    return pinned_step
+
+
+def step_labels(steps: Sequence[Step]) -> list[str]:
+    """Unique category labels for output steps: ``"3 · token"``."""
+    return [f"{i} · {label(step.token)}" for i, step in enumerate(steps)]
+
+
+def source_labels(tokens: Sequence[str]) -> list[str]:
+    """Unique category labels for source positions: ``"12 · token"``."""
+    return [f"{i} · {label(tok)}" for i, tok in enumerate(tokens)]
+
+
+def repeated_ngram_steps(tokens: Sequence[str], n: int) -> set[int]:
+    """Positions of tokens inside an n-gram that already occurred earlier in ``tokens``."""
+    words = [t for t in tokens if t != END_TOKEN]
+    if n <= 0 or len(words) < n:
+        return set()
+    seen: set[tuple] = set()
+    marked: set[int] = set()
+    for start in range(len(words) - n + 1):
+        gram = tuple(words[start : start + n])
+        if gram in seen:
+            marked.update(range(start, start + n))
+        seen.add(gram)
+    return marked
+
+
+def empty_figure(message: str, height: int = 260) -> go.Figure:
+    """A blank figure carrying a centred message (used when there is nothing to draw)."""
+    return go.Figure(layout=dict(
+        height=height, font=FONT, xaxis=dict(visible=False), yaxis=dict(visible=False),
+        plot_bgcolor="white", paper_bgcolor="white", margin=dict(l=20, r=20, t=30, b=20),
+        annotations=[dict(text=label(message), showarrow=False, x=0.5, y=0.5, xref="paper",
+                          yref="paper", font=dict(size=14, color="#666"))],
+    ))
+
+
+def heatmap_height(n_rows: int, minimum: int = 340, per_row: int = 26, maximum: int = 900) -> int:
+    """A figure height that keeps rows readable."""
+    return int(min(maximum, max(minimum, 150 + per_row * n_rows)))
+
+
+def source_axis(tokens: Sequence[str], window: int, focus: Optional[int] = None) -> dict:
+    """A categorical x-axis over source tokens. Sources longer than ``window`` open on ``window``
+    tokens centred on position ``focus`` (the start when None), with a range slider to scroll."""
+    axis = dict(type="category", tickangle=-60, tickmode="array", tickvals=source_labels(tokens),
+                ticktext=[label(t) for t in tokens], tickfont=dict(size=10), title="source token")
+    if len(tokens) > window:
+        start = 0 if focus is None else min(max(focus - window // 2, 0), len(tokens) - window)
+        axis.update(range=[start - 0.5, start + window - 0.5], rangeslider=dict(visible=True, thickness=0.06))
+    return axis
+
+
+def truncation_shapes(trace: GenerationTrace, yref: str = "paper", xref: str = "x") -> tuple[list, list]:
+    """A dashed line and a note after the last source token when the input was truncated."""
+    if not trace.truncated:
+        return [], []
+    edge = len(trace.source_tokens) - 0.5
+    shape = dict(type="line", xref=xref, yref=yref, x0=edge, x1=edge, y0=0, y1=1,
+                 line=dict(color=PIN_COLOR, width=2, dash="dash"))
+    note = dict(xref=xref, yref=yref, x=edge, y=1.0, yanchor="bottom", xanchor="right", showarrow=False,
+                text=f"truncated here: only the first {len(trace.source_tokens)} tokens were read",
+                font=dict(color=PIN_COLOR, size=11))
+    return [shape], [note]
+
+
+def base_layout(title: str, height: int, trace: Optional[GenerationTrace] = None) -> dict:
+    """Layout settings shared by all views. With ``trace``, zoom and pan survive re-renders of the
+    same source and output (plotly's ``uirevision``), e.g. when another step is pinned."""
+    layout = dict(title=dict(text=title, x=0.01, font=dict(size=14)), height=height, font=FONT,
+                  margin=dict(l=70, r=30, t=60, b=40), plot_bgcolor="white", paper_bgcolor="white",
+                  hoverlabel=dict(font=dict(family="monospace")))
+    if trace is not None:
+        layout["uirevision"] = ui_revision(trace)
+    return layout
+
+
+def ui_revision(trace: GenerationTrace) -> str:
+    """A key that changes when the source or the output changes."""
+    digest = hashlib.blake2b(digest_size=8)
+    for token in [trace.model, *trace.source_tokens, "\x00", *trace.output_tokens]:
+        digest.update(token.encode("utf-8", "surrogatepass") + b"\x1f")
+    return digest.hexdigest()

@@ -1,0 +1,116 @@
+"""HTML views of output tokens: coloured by copy vs generate, and step-aligned comparisons.
+
+All user text goes through ``html.escape``. Each output token is a ``<span data-step=…>`` so the app
+can turn a click on it into "pin this step".
+"""
+from __future__ import annotations
+
+import html
+from typing import Optional, Sequence
+
+import numpy as np
+
+from gen_models.trace import GenerationTrace, Step
+
+from .compare import differing_steps
+from .common import END_TOKEN, PIN_COLOR, REPEAT_COLOR, ViewOptions, check_pinned, repeated_ngram_steps
+
+GENERATE_RGB = (59, 111, 182)
+COPY_RGB = (232, 116, 59)
+
+
+def token_color(step: Step) -> str:
+    """Background colour: blue when generated (p_gen → 1), orange when copied (p_gen → 0); models
+    without a copy switch are shaded by the token's probability."""
+    if step.p_gen is None:
+        alpha = 0.12 + 0.5 * float(np.exp(step.logprob))
+        return f"rgba({GENERATE_RGB[0]},{GENERATE_RGB[1]},{GENERATE_RGB[2]},{alpha:.2f})"
+    copy_share = 1.0 - float(step.p_gen)
+    rgb = [round(g + (c - g) * copy_share) for g, c in zip(GENERATE_RGB, COPY_RGB)]
+    return f"rgba({rgb[0]},{rgb[1]},{rgb[2]},0.35)"
+
+
+def token_tooltip(index: int, step: Step, source_tokens: Sequence[str]) -> str:
+    """Hover text of one output token (plain text; escaped by the caller)."""
+    parts = [f"step {index}", f"p = {float(np.exp(step.logprob)):.3f}"]
+    if step.p_gen is not None:
+        parts.append(f"p_gen = {step.p_gen:.3f} (copy share {1 - step.p_gen:.0%})")
+    if step.copied_from:
+        where = ", ".join(f"{i} ({source_tokens[i]})" for i in step.copied_from[:5] if i < len(source_tokens))
+        more = f" and {len(step.copied_from) - 5} more" if len(step.copied_from) > 5 else ""
+        parts.append(f"in the source at {where}{more}")
+    elif step.p_gen is not None:
+        parts.append("not in the source: generated")
+    return " · ".join(parts)
+
+
+def output_html(trace: GenerationTrace, options: Optional[ViewOptions] = None) -> str:
+    """The output as coloured, hoverable, clickable tokens, with a legend."""
+    options = options or ViewOptions()
+    steps = trace.steps
+    if not steps:
+        return "<div class='gs-output gs-empty'>No output yet.</div>"
+    pinned = check_pinned(options.pinned_step, len(steps))
+    repeated = repeated_ngram_steps([s.token for s in steps], options.repeat_ngram)
+    spans = [_token_span(i, step, trace.source_tokens, i == pinned, i in repeated) for i, step in enumerate(steps)]
+    return (f"<div class='gs-output' style='line-height:2.1;font-size:1.05rem'>{' '.join(spans)}</div>"
+            f"{_legend(steps, options.repeat_ngram)}")
+
+
+def _token_span(index: int, step: Step, source_tokens: Sequence[str], pinned: bool, repeated: bool) -> str:
+    style = [f"background:{token_color(step)}", "padding:2px 5px", "border-radius:4px", "cursor:pointer"]
+    if pinned:
+        style.append(f"outline:2px solid {PIN_COLOR}")
+    if repeated:
+        style.append(f"text-decoration:underline wavy {REPEAT_COLOR}")
+    if step.token == END_TOKEN:
+        style += ["color:#777", "font-style:italic", "font-size:0.85em"]
+    tooltip = html.escape(token_tooltip(index, step, source_tokens), quote=True)
+    return (f"<span class='gs-tok{' gs-pinned' if pinned else ''}' data-step='{index}' title=\"{tooltip}\" "
+            f"style='{';'.join(style)}'>{html.escape(step.token)}</span>")
+
+
+def _legend(steps: Sequence[Step], n: int) -> str:
+    if all(s.p_gen is not None for s in steps):
+        generated, copied = token_color(Step("", 0, 0.0, p_gen=1.0)), token_color(Step("", 0, 0.0, p_gen=0.0))
+        swatches = (f"<span style='background:{generated};padding:0 6px'>generated</span> "
+                    f"<span style='background:{copied};padding:0 6px'>copied</span> colour = p_gen")
+    else:
+        swatches = "no copy switch: shade = probability of the token"
+    wavy = f"<span style='text-decoration:underline wavy {REPEAT_COLOR}'>wavy</span>"
+    repeat = f" · {wavy} = repeated {n}-gram" if n else ""
+    return (f"<div class='gs-legend' style='font-size:0.8rem;color:#555;margin-top:4px'>{swatches}{repeat}"
+            " · hover a token for values, click it to pin its step</div>")
+
+
+def diff_html(trace_a: GenerationTrace, trace_b: GenerationTrace,
+              labels: tuple[str, str] = ("original", "changed")) -> str:
+    """Both outputs as sentences, then a step-aligned table with the differing steps highlighted."""
+    a, b = [s.token for s in trace_a.steps], [s.token for s in trace_b.steps]
+    differ = differing_steps(trace_a.steps, trace_b.steps)
+    summary = (f"first difference at step {differ[0]}; {len(differ)} of {max(len(a), len(b))} steps differ"
+               if differ else "the two outputs are identical")
+    rows = [_sentence_row(labels[0], trace_a), _sentence_row(labels[1], trace_b)]
+    header = "".join(f"<th style='font-weight:normal;color:#888'>{i}</th>" for i in range(max(len(a), len(b))))
+    table = (f"<div style='overflow-x:auto'><table class='gs-diff' style='border-collapse:collapse;font-size:0.9rem'>"
+             f"<tr><th></th>{header}</tr>{_token_row(labels[0], a, set(differ), '#fde0dd')}"
+             f"{_token_row(labels[1], b, set(differ), '#e5f5e0')}</table></div>")
+    return (f"<div class='gs-compare'>{''.join(rows)}"
+            f"<div style='margin:6px 0;color:{PIN_COLOR if differ else '#2e7d32'}'>{html.escape(summary)}</div>"
+            f"{table}</div>")
+
+
+def _sentence_row(name: str, trace: GenerationTrace) -> str:
+    path = trace.chosen_path()
+    score = trace.node(path[-1]).score if len(path) > 1 else 0.0
+    return (f"<div style='margin:2px 0'><b>{html.escape(name)}</b> "
+            f"<span style='color:#888'>({html.escape(trace.model)}, log p {score:.2f})</span>: "
+            f"{html.escape(trace.output_text)}</div>")
+
+
+def _token_row(name: str, tokens: Sequence[str], differ: set, color: str) -> str:
+    cells = "".join(
+        f"<td style='padding:2px 6px;border:1px solid #eee;{'background:' + color if i in differ else ''}'>"
+        f"{html.escape(tok)}</td>" for i, tok in enumerate(tokens)
+    )
+    return f"<tr><th style='text-align:left;padding-right:8px'>{html.escape(name)}</th>{cells}</tr>"
