@@ -64,6 +64,12 @@ def query_terms(bm25: BM25Okapi, tokens: list[str]) -> list[str]:
     return sorted(known, key=lambda t: -bm25.idf[t])[:MAX_QUERY_TERMS]
 
 
+def _pair(row: dict) -> tuple[str, str]:
+    """(source, target) of a training row: ``src``/``tgt``, or ``topics``/``poem`` for topic corpora."""
+    src = row.get("src", " ".join(row.get("topics", [])))
+    return str(src), str(row.get("tgt", row.get("poem", "")))
+
+
 def build_index(path: Path, max_docs: int = MAX_DOCS, seconds: float = BUILD_SECONDS) -> CorpusIndex:
     """Read ``src``/``tgt`` rows of a ``.jsonl`` or ``.jsonl.gz`` file and index them."""
     start = time.perf_counter()
@@ -75,7 +81,7 @@ def build_index(path: Path, max_docs: int = MAX_DOCS, seconds: float = BUILD_SEC
                 notice = f"index limited to the first {len(docs):,} training pairs"
                 break
             row = json.loads(line)
-            src, tgt = str(row.get("src", "")), str(row.get("tgt", ""))
+            src, tgt = _pair(row)
             tokens = (tokenize(tgt) + tokenize(src))[:MAX_DOC_TOKENS]
             if tokens:
                 docs.append(tokens)
