@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import glob
-import gzip
 import hashlib
 import json
 import os
@@ -25,6 +24,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+from data.jsonl import write_jsonl_gz  # noqa: E402
 
 from gen_models.text import tokenize  # noqa: E402
 
@@ -415,12 +415,9 @@ def corpus_stats(splits: dict[str, list[dict]]) -> dict:
 # ----------------------------------------------------------------------------- output
 
 
-def write_split(path: Path, pairs: list[dict]) -> None:
-    """Write pairs as gzipped JSON lines with a fixed gzip timestamp (byte-reproducible)."""
-    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
-        for pair in pairs:
-            row = {k: pair[k] for k in ("package", "source_package", "src", "tgt")}
-            gz.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
+def write_split(path: Path, pairs: list[dict]) -> int:
+    """Write a split's pairs (byte-reproducible gzip); return the file size."""
+    return write_jsonl_gz(path, pairs, ("package", "source_package", "src", "tgt"))
 
 
 def index_date(cache_dir: Path) -> str:

@@ -24,7 +24,6 @@ import argparse
 import collections
 import datetime as dt
 import gettext
-import gzip
 import hashlib
 import json
 import re
@@ -36,6 +35,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+from data.jsonl import write_jsonl_gz  # noqa: E402
 
 from gen_models.text import tokenize  # noqa: E402
 
@@ -533,12 +533,8 @@ def corpus_stats(splits: dict[str, list[dict]]) -> dict:
 
 
 def write_split(path: Path, pairs: list[dict]) -> int:
-    """Write pairs as gzipped JSON lines with a fixed gzip timestamp; return the file size."""
-    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
-        for pair in pairs:
-            row = {k: pair[k] for k in ("src", "tgt", "origin", "doc")}
-            gz.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
-    return path.stat().st_size
+    """Write a split's pairs (byte-reproducible gzip); return the file size."""
+    return write_jsonl_gz(path, pairs, ("src", "tgt", "origin", "doc"))
 
 
 def write_outputs(out_dir: Path, splits: dict[str, list[dict]]) -> dict[str, int]:
