@@ -42,8 +42,10 @@ DOCUMENTATION = ("{w}-doc: This package contains the documentation for {w}, a li
                  "{w}")
 # The coverage phase made debian-pointer-coverage prefer generating <unk> over copying an unseen name
 # (test UNK rate 0.06% -> 0.66%, see its model card); with <unk> banned it copies.
+FUNCTION_SIGNATURE = ("{W}(Number)", "{W}")  # en->zh: an unseen spreadsheet function name stays in Latin script
 OOV_CASES = [("debian-pointer", False, case) for case in (PYTHON_MODULE, DEV_FILES)] + [
-    ("debian-pointer-coverage", True, case) for case in (DEV_FILES, DOCUMENTATION)]
+    ("debian-pointer-coverage", True, case) for case in (DEV_FILES, DOCUMENTATION)] + [
+    ("enzh-pointer-coverage", False, FUNCTION_SIGNATURE)]
 
 
 @pytest.mark.parametrize("word", ["zorbulator", "quixplode"])
@@ -60,7 +62,8 @@ def test_pointer_models_copy_an_unseen_package_name(name, ban_unk, case, word):
     assert chosen.p_generate == 0.0 and chosen.p_copy == pytest.approx(math.exp(chosen.logprob), rel=1e-4)
 
 
-def test_seq2seq_cannot_produce_an_unseen_name():
-    model = load_checkpoint(CHECKPOINT_ROOT / "debian-seq2seq")
-    text = OOV_CASES[0][0].format(w="zorbulator", W="Zorbulator")
-    assert "zorbulator" not in generate(model, text, DecodeSettings(beam_size=4, max_len=30)).output_tokens
+@pytest.mark.parametrize("name,case", [("debian-seq2seq", PYTHON_MODULE), ("enzh-seq2seq", FUNCTION_SIGNATURE)])
+def test_seq2seq_cannot_produce_an_unseen_name(name, case):
+    model = load_checkpoint(CHECKPOINT_ROOT / name)
+    text, target = case[0].format(w="zorbulator", W="Zorbulator"), case[1].format(w="zorbulator", W="Zorbulator")
+    assert target not in generate(model, text, DecodeSettings(beam_size=4, max_len=30)).output_tokens
