@@ -52,7 +52,7 @@ OOV_CASES = [("debian-pointer", False, case) for case in (PYTHON_MODULE, DEV_FIL
 @pytest.mark.parametrize("name,ban_unk,case", OOV_CASES)
 def test_pointer_models_copy_an_unseen_package_name(name, ban_unk, case, word):
     model = load_checkpoint(CHECKPOINT_ROOT / name)
-    text, target = case[0].format(w=word, W=word.capitalize()), case[1].format(w=word)
+    text, target = (part.format(w=word, W=word.capitalize()) for part in case)
     assert target not in model.vocab.stoi
     trace = generate(model, text, DecodeSettings(beam_size=4, max_len=30, ban_unk=ban_unk))
     assert target in trace.output_tokens, trace.output_text
