@@ -23,6 +23,7 @@ from .scoring import (
     Temperature,
     TopK,
     TopP,
+    NEG_INF,
     apply_processors,
 )
 from .trace import BeamNode, Candidate, GenerationTrace, Step
@@ -166,7 +167,7 @@ def _single_path(model: Generator, encoded: Encoded, settings: DecodeSettings,
         views = recorder.step_views(out)
         node = recorder.add_child(node, 0, views, token, logprob, score, score,
                                   "finished" if is_last else "alive")
-        recorder.add_pruned(node.parent_node, 0, views, scores[0], score - logprob, {token})
+        recorder.add_pruned([node.parent_node], views, scores, [{token}], (score - logprob) + out.log_probs)
         if is_last:
             break
         history[0].append(token)
@@ -215,9 +216,7 @@ def _beam_search(model: Generator, encoded: Encoded, settings: DecodeSettings,
             (finished if ends else next_alive).append(node)
             if not ends:
                 parents.append(row)
-        for row, parent in enumerate(alive):
-            recorder.add_pruned(parent, row, views, adjusted[row], float(alive_scores[row]),
-                                selected[row], totals=totals[row])
+        recorder.add_pruned(alive, views, adjusted, selected, totals)
         if len(finished) >= k or not next_alive:
             break
         index = torch.tensor(parents)
@@ -321,20 +320,22 @@ class TreeRecorder:
         return self._new(parent, step, token_id, logprob, score, adjusted, status,
                          self._step(views, row, token_id, logprob))
 
-    def add_pruned(self, parent: LiveNode, row: int, views: dict, adjusted: torch.Tensor,
-                   parent_score: float, selected: set, totals: Optional[torch.Tensor] = None) -> None:
-        """Record the parent's top candidates that search did not keep."""
+    def add_pruned(self, parents: list, views: dict, adjusted: torch.Tensor, selected: list[set],
+                   totals: torch.Tensor) -> None:
+        """Record each parent's top candidates that search did not keep (``adjusted``/``totals`` (B, V))."""
         if not self.record:
             return
-        log_probs = views["log_probs"][row]
-        finite = int(torch.isfinite(adjusted).sum())
-        for token_id in torch.topk(adjusted, min(self.settings.num_candidates, finite)).indices.tolist():
-            if token_id in selected:
-                continue
-            logprob = float(log_probs[token_id])
-            total = float(totals[token_id]) if totals is not None else parent_score + logprob
-            self._new(parent, len(parent.history), token_id, logprob, total,
-                      float(adjusted[token_id]), "pruned", None)
+        k = min(self.settings.num_candidates, adjusted.size(1))
+        top_adjusted, top_ids = torch.topk(adjusted, k, dim=-1)  # (B, C)
+        top_logprobs = views["log_probs"].gather(1, top_ids).tolist()
+        top_totals = totals.gather(1, top_ids).tolist()
+        for row, parent in enumerate(parents):
+            for j, (token_id, value) in enumerate(zip(top_ids[row].tolist(), top_adjusted[row].tolist())):
+                if value == NEG_INF:
+                    break
+                if token_id not in selected[row]:
+                    self._new(parent, len(parent.history), token_id, top_logprobs[row][j], top_totals[row][j],
+                              value, "pruned", None)
 
     def choose(self, node: LiveNode) -> None:
         """Mark the output hypothesis."""
