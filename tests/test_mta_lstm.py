@@ -69,4 +69,4 @@ def test_training_batch_gives_finite_losses(cls):
                                Example(list("夜雨"), list("夜雨。"), ["夜雨"])])
     losses = model(**batch)
     losses["nll"].backward()
-    assert torch.isfinite(losses["nll"]) and 0.0 <= float(losses["coverage"]) <= 1.0
+    assert torch.isfinite(losses["nll"]) and 0.0 <= losses["coverage"].item() <= 1.0

@@ -10,13 +10,12 @@ never starts a training package name.
 """
 from __future__ import annotations
 
-import argparse
 import re
 import statistics
 
 from gen_models.decoding import DecodeSettings
 from gen_models.text import tokenize
-from training.evaluation import ROOT, decode_split, output_tokens, read_rows, save_results, write_model_card
+from training.evaluation import ROOT, evaluation_args, decode_split, output_tokens, read_rows, save_results, write_model_card
 from training.metrics import duplicate_ngram_rates, novel_ngram_rates, rouge_f1, token_share
 DATA = ROOT / "data" / "debian"
 MODELS = ["debian-seq2seq", "debian-pointer", "debian-pointer-coverage"]
@@ -110,11 +109,7 @@ def examples_table(rows: list[dict], results: dict, names: list[str]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="*", default=MODELS)
-    parser.add_argument("--limit", type=int, default=0, help="evaluate on the first N test pairs only")
-    parser.add_argument("--beam", type=int, default=4)
-    args = parser.parse_args()
+    args = evaluation_args(__doc__, MODELS)
     rows = read_split("test")[: args.limit or None]
     train_families = {family(r["package"]) for r in read_split("train")}
     unfamiliar = {i for i, r in enumerate(rows) if family(r["package"]) not in train_families}

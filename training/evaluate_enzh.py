@@ -10,7 +10,6 @@ over all output steps stays below 0.2. Writes metrics.json, model cards and ``do
 """
 from __future__ import annotations
 
-import argparse
 import re
 
 import numpy as np
@@ -19,7 +18,7 @@ import sacrebleu
 from gen_models.decoding import DecodeSettings
 from gen_models.text import tokenize
 from gen_models.trace import GenerationTrace
-from training.evaluation import ROOT, decode_split, output_tokens, read_rows, save_results, write_model_card
+from training.evaluation import ROOT, evaluation_args, decode_split, output_tokens, read_rows, save_results, write_model_card
 from training.metrics import duplicate_ngram_rates, is_word, token_share
 
 DATA = ROOT / "data" / "enzh"
@@ -105,11 +104,7 @@ def examples_table(rows: list[dict], results: dict, names: list[str]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="*", default=MODELS)
-    parser.add_argument("--limit", type=int, default=0)
-    parser.add_argument("--beam", type=int, default=4)
-    args = parser.parse_args()
+    args = evaluation_args(__doc__, MODELS)
     rows = read_rows(DATA, "test")[: args.limit or None]
     settings = DecodeSettings(beam_size=args.beam, max_len=80)
     results = evaluate(args.models, rows, settings)

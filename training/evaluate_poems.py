@@ -13,7 +13,6 @@ Writes metrics.json, model cards and ``docs/results_poems.md``.
 """
 from __future__ import annotations
 
-import argparse
 import re
 import statistics
 from collections import defaultdict
@@ -22,7 +21,7 @@ from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
 from gen_models.decoding import DecodeSettings, generate
 from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint
-from training.evaluation import ROOT, output_tokens, read_rows, save_results, write_model_card
+from training.evaluation import ROOT, evaluation_args, output_tokens, read_rows, save_results, write_model_card
 from training.metrics import duplicate_ngram_rates, is_word, ngrams
 
 DATA = ROOT / "data" / "poems"
@@ -71,11 +70,7 @@ def decode(name: str, rows: list[dict], settings: DecodeSettings) -> tuple[list[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="*", default=MODELS)
-    parser.add_argument("--limit", type=int, default=0)
-    parser.add_argument("--beam", type=int, default=4)
-    args = parser.parse_args()
+    args = evaluation_args(__doc__, MODELS)
     rows = read_rows(DATA, "test")[: args.limit or None]
     settings = DecodeSettings(beam_size=args.beam, max_len=80, no_repeat_ngram=0)
     systems = {"reference poems": ([r["poem"] for r in rows], {})}

@@ -1,6 +1,7 @@
 """Shared pieces of the evaluation scripts: decode a test split, write metrics and model cards."""
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 import statistics
@@ -14,6 +15,15 @@ from gen_models.decoding import DecodeSettings, generate
 from gen_models.trace import GenerationTrace
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def evaluation_args(doc: str, models: list[str]) -> argparse.Namespace:
+    """The options every evaluation script takes: ``--models``, ``--limit`` (first N test rows), ``--beam``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="*", default=models)
+    parser.add_argument("--limit", type=int, default=0, help="evaluate on the first N test rows only")
+    parser.add_argument("--beam", type=int, default=4)
+    return parser.parse_args()
 
 
 def read_rows(data_dir: Path, split: str) -> list[dict]:
