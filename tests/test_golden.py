@@ -67,3 +67,12 @@ def test_seq2seq_cannot_produce_an_unseen_name(name, case):
     model = load_checkpoint(CHECKPOINT_ROOT / name)
     text, target = case[0].format(w="zorbulator", W="Zorbulator"), case[1].format(w="zorbulator", W="Zorbulator")
     assert target not in generate(model, text, DecodeSettings(beam_size=4, max_len=30)).output_tokens
+
+
+def test_shipped_mta_topic_coverage_starts_at_one_and_decays():
+    model = load_checkpoint(CHECKPOINT_ROOT / "poem-mta")
+    trace = generate(model, "明月 故乡 秋风", DecodeSettings(beam_size=4, max_len=40))
+    coverage = [step.topic_coverage for step in trace.steps]
+    assert all(0.0 <= c <= 1.0 for c in coverage[0]) and max(coverage[0]) < 1.0
+    assert all((later <= earlier + 1e-6).all() for earlier, later in zip(coverage, coverage[1:]))
+    assert coverage[-1].sum() < coverage[0].sum()

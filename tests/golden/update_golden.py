@@ -25,9 +25,10 @@ INPUTS = {
         "Choose Tools - Options - LibreOffice Calc - View to change the display of formulas.",
         "Use the MINA function to find the smallest value in the range A1:B100.",
     ],
+    "poems": ["明月 故乡 秋风", "春风 杨柳 江南", "边塞 黄沙 将军"],
 }
 MODELS = {"debian-seq2seq": "debian", "debian-pointer": "debian", "debian-pointer-coverage": "debian",
-          "enzh-seq2seq": "enzh", "enzh-pointer-coverage": "enzh"}
+          "enzh-seq2seq": "enzh", "enzh-pointer-coverage": "enzh", "poem-mta": "poems", "poem-tav": "poems"}
 SETTINGS = {"beam_size": 4, "max_len": 30}
 
 
