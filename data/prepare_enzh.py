@@ -208,6 +208,21 @@ def help_paragraphs(path: Path) -> dict[tuple[str, int], str]:
     return paragraphs
 
 
+def keep_translated(pairs: list[dict], texts: list[tuple[str, str]], origin: str, doc: str) -> tuple[int, int]:
+    """Append the (English, Chinese) paragraphs of one document that are both present and really
+    translated; return (aligned, dropped because the Chinese equals the English)."""
+    aligned = same = 0
+    for index, (en, zh) in enumerate(texts):
+        if not en or not zh:
+            continue
+        aligned += 1
+        if zh == en:
+            same += 1
+            continue
+        pairs.append({"origin": origin, "doc": doc, "pos": index, "src": en, "tgt": zh})
+    return aligned, same
+
+
 def help_pairs(en_root: Path, zh_root: Path, counts: dict) -> list[dict]:
     """Align help paragraphs of both languages by (relative path, id, occurrence)."""
     pairs = []
@@ -219,15 +234,9 @@ def help_pairs(en_root: Path, zh_root: Path, counts: dict) -> list[dict]:
             missing_files += 1
             continue
         en_pars, zh_pars = help_paragraphs(en_root / rel), help_paragraphs(zh_path)
-        for index, key in enumerate(en_pars):
-            en, zh = en_pars[key], zh_pars.get(key, "")
-            if not en or not zh:
-                continue
-            aligned += 1
-            if zh == en:
-                same += 1
-                continue
-            pairs.append({"origin": "help", "doc": rel, "pos": index, "src": en, "tgt": zh})
+        texts = [(en_pars[key], zh_pars.get(key, "")) for key in en_pars]
+        n_aligned, n_same = keep_translated(pairs, texts, "help", rel)
+        aligned, same = aligned + n_aligned, same + n_same
     counts.update({"help_files": len(files), "help_files_missing_zh": missing_files,
                    "help_aligned": aligned, "help_dropped_same_as_english": same,
                    "help_pairs": len(pairs)})
@@ -334,14 +343,9 @@ def debref_pairs(en_dir: Path, zh_dir: Path, counts: dict) -> list[dict]:
         if [s for s, _ in en_units] != [s for s, _ in zh_units]:
             skipped.append(f"{name} ({len(en_units)} vs {len(zh_units)} blocks)")
             continue
-        for index, ((_, en), (_, zh)) in enumerate(zip(en_units, zh_units)):
-            if not en or not zh:
-                continue
-            aligned += 1
-            if zh == en:
-                same += 1
-                continue
-            pairs.append({"origin": "debref", "doc": name, "pos": index, "src": en, "tgt": zh})
+        texts = [(en, zh) for (_, en), (_, zh) in zip(en_units, zh_units)]
+        n_aligned, n_same = keep_translated(pairs, texts, "debref", name)
+        aligned, same = aligned + n_aligned, same + n_same
     counts.update({"debref_pages": len(pages), "debref_pages_skipped": skipped,
                    "debref_aligned": aligned, "debref_dropped_same_as_english": same,
                    "debref_pairs": len(pairs)})
