@@ -35,7 +35,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
-from data.jsonl import write_jsonl_gz  # noqa: E402
+from data.common import prep_parser, write_jsonl_gz  # noqa: E402
 
 from gen_models.text import tokenize  # noqa: E402
 
@@ -73,13 +73,8 @@ BLOCK_TAGS = DEBREF_BLOCKS | {"div", "table", "tr", "ul", "ol", "dl", "dd", "pre
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cache-dir", type=Path, default=REPO_ROOT / "data/raw/enzh",
-                        help="downloaded .deb files and their unpacked trees (git-ignored)")
-    parser.add_argument("--out-dir", type=Path, default=REPO_ROOT / "data/enzh",
-                        help="where the processed splits, stats.json and LICENSE.md go")
-    parser.add_argument("--skip-download", action="store_true",
-                        help="reuse the .deb files already in --cache-dir")
+    parser = prep_parser(__doc__, REPO_ROOT / "data/raw/enzh", REPO_ROOT / "data/enzh",
+                         "downloaded .deb files and their unpacked trees")
     return parser.parse_args(argv)
 
 

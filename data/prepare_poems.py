@@ -42,6 +42,8 @@ import jieba.analyse
 import zhconv
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+from data.common import prep_parser  # noqa: E402
 
 PACKAGE, VERSION = "chinese-poetry", "2.0.1"
 TARBALL = f"{PACKAGE}-{VERSION}.tgz"
@@ -82,13 +84,7 @@ FIELDS = ("topics", "poem", "lines", "chars_per_line", "title", "author", "dynas
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cache-dir", type=Path, default=REPO_ROOT / "data/raw/poems",
-                        help=f"where {TARBALL} is downloaded (git-ignored)")
-    parser.add_argument("--out-dir", type=Path, default=REPO_ROOT / "data/poems",
-                        help="where the processed splits, stats.json and LICENSE.md go")
-    parser.add_argument("--skip-download", action="store_true",
-                        help=f"reuse the {TARBALL} already in --cache-dir")
+    parser = prep_parser(__doc__, REPO_ROOT / "data/raw/poems", REPO_ROOT / "data/poems", f"the downloaded {TARBALL}")
     parser.add_argument("--max-poems", type=int, default=None,
                         help="subsample the deduplicated poems deterministically (by hash) to at "
                              "most N before keyword extraction (default: keep all)")
