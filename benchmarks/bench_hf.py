@@ -9,7 +9,6 @@ transformers offers to a trace. Prints medians (run interleaved) and the ratio; 
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.bench_tracing import median_ms  # noqa: E402
+from benchmarks.bench_tracing import bench_args, median_ms  # noqa: E402
 from gen_models.decoding import DecodeSettings, generate  # noqa: E402
 from gen_models.hf_adapter import load_hf  # noqa: E402
 from tests.hf_tiny import word_tokenizer  # noqa: E402
@@ -39,11 +38,7 @@ def build_model(folder: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = bench_args(__doc__)
     with tempfile.TemporaryDirectory() as tmp:
         generator = load_hf(str(build_model(Path(tmp) / "marian")))
     text = " ".join(f"w{(7 * i) % 40}" for i in range(59))

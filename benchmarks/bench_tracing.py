@@ -38,6 +38,16 @@ def median_ms(*fns, repeats: int) -> list[float]:
     return [statistics.median(t) for t in times]
 
 
+def bench_args(doc: str) -> argparse.Namespace:
+    """``--repeats`` and ``--threads`` (applied to torch here)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    return args
+
+
 def see_sized_model() -> PointerGenerator:
     """Random pointer-generator + coverage with See et al.'s dimensions."""
     torch.manual_seed(0)
@@ -58,11 +68,7 @@ def compare(label: str, model, text: str, settings: DecodeSettings, repeats: int
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = bench_args(__doc__)
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}")
     see = see_sized_model()
     long_text = " ".join(f"w{(i * 7919) % 49_000}" for i in range(400))
