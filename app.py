@@ -23,10 +23,11 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
 from gen_models.decoding import LIMITS, STRATEGIES  # noqa: E402
-from ui.handlers import CHOSEN_NODE, DEFAULT_EXAMPLE, DEFAULT_INPUT_HINT, MEAN, Handlers  # noqa: E402
+from ui.handlers import CHOSEN_NODE, DEFAULT_EXAMPLE, DEFAULT_INPUT_HINT, MEAN, OWN_MASK, Handlers  # noqa: E402
 from ui.plots import IMAGE_FORMATS  # noqa: E402
 from ui.registry import ModelRegistry, get_registry, local_models_allowed  # noqa: E402
 from ui.validation import DEFAULTS, MAX_INPUT_CHARS  # noqa: E402
+from visualizers import MASK_KINDS  # noqa: E402
 
 PREFERRED_MODELS = ("debian-pointer-coverage", "debian-pointer", "debian-seq2seq")
 QUEUE_CONCURRENCY = 2
@@ -41,7 +42,8 @@ element.addEventListener('click', (event) => {
 """
 
 PLOT_CLICK_BRIDGE_JS = """
-const plots = {attention: 'attention-plot', coverage: 'coverage-plot', copy: 'copy-plot', beam: 'beam-plot'};
+const plots = {attention: 'attention-plot', coverage: 'coverage-plot', copy: 'copy-plot', beam: 'beam-plot',
+               self_attention: 'self-attention-plot'};
 const bind = () => {
   for (const [name, id] of Object.entries(plots)) {
     const graph = document.querySelector('#' + id + ' .js-plotly-plot');
@@ -164,6 +166,15 @@ def view_tabs(c: SimpleNamespace) -> None:
             c.show_pruned = gr.Checkbox(value=True, label="Show pruned candidates", scale=1)
         c.beam_plot = gr.Plot(show_label=False, elem_id="beam-plot")
         c.hypothesis_plot = gr.Plot(show_label=False, elem_id="hypothesis-plot")
+    with gr.Tab("Transformer"):
+        gr.Markdown("Transformer models only (pick the layer and head above): the decoder's attention over "
+                    "its own output prefix, the encoder's attention over the source, and the attention mask.")
+        c.self_attention_plot = gr.Plot(show_label=False, elem_id="self-attention-plot")
+        c.encoder_attention_plot = gr.Plot(show_label=False, elem_id="encoder-attention-plot")
+        c.mask_kind = gr.Radio([("this model's", OWN_MASK), *[(k, k) for k in MASK_KINDS]], value=OWN_MASK,
+                               label="Attention mask over source ‖ output",
+                               info=" · ".join(MASK_KINDS.values()))
+        c.mask_plot = gr.Plot(show_label=False, elem_id="mask-plot")
 
 
 def intervention_tab(c: SimpleNamespace) -> None:
@@ -234,8 +245,8 @@ def side_tabs(c: SimpleNamespace) -> None:
 def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> None:
     """Typing, settings and model changes re-decode; pins, nodes, clicks and view options re-render."""
     views = [c.output_tokens, c.attention_plot, c.coverage_plot, c.copy_plot, c.topics_plot, c.beam_plot,
-             c.hypothesis_plot, c.alternative]
-    options = [c.repeat_n, c.show_pruned, c.image_format, c.layer, c.head]
+             c.hypothesis_plot, c.alternative, c.self_attention_plot, c.encoder_attention_plot, c.mask_plot]
+    options = [c.repeat_n, c.show_pruned, c.image_format, c.layer, c.head, c.mask_kind]
     trace_inputs = [c.model, c.text, *c.settings, c.pinned, *options]
     trace_outputs = [c.state, c.trace_json, c.status, c.pinned, c.node, c.layer, c.head, c.topic, *views]
     live = dict(trigger_mode="always_last", show_progress="minimal", preprocess=False)
@@ -281,7 +292,7 @@ def wire_actions(c: SimpleNamespace, handlers: Handlers) -> None:
     c.trace_button.click(handlers.export_trace, [c.state], [c.export_file, c.export_status], api_name="export_trace",
                          **raw)
     c.report_button.click(handlers.export_report, [c.state, c.pinned, c.node, c.repeat_n, c.show_pruned,
-                                                   c.image_format, c.layer, c.head],
+                                                   c.image_format, c.layer, c.head, c.mask_kind],
                           [c.export_file, c.export_status], api_name="export_report", **raw)
 
 

@@ -53,13 +53,20 @@ def read_config(folder: Path) -> dict:
 
 
 def load_checkpoint(folder: Path) -> Any:
-    """Build the model a checkpoint folder describes, in eval mode (ValueError if malformed)."""
+    """Build the model a checkpoint folder describes, in eval mode (ValueError if malformed).
+
+    A Hugging Face model folder (its config.json lists ``architectures``) loads through
+    :func:`gen_models.hf_adapter.load_hf` under the folder's name."""
     folder = Path(folder)
     weights = folder / WEIGHTS
     if not weights.is_file():
         raise ValueError(f"{folder}: no {WEIGHTS} (only safetensors checkpoints are loaded)")
     config = read_config(folder)
     model_type = config.get("model_type")
+    if model_type not in MODEL_TYPES and config.get("architectures"):
+        from .hf_adapter import load_hf  # a Hugging Face model folder (e.g. enzh-transformer)
+
+        return load_hf(str(folder), name=folder.name)
     if model_type not in MODEL_TYPES:
         raise ValueError(f"{folder}: unknown model_type {model_type!r}; known: {sorted(MODEL_TYPES)}")
     model_cls, config_cls = MODEL_TYPES[model_type]

@@ -112,10 +112,9 @@ def generate(model: Generator, text: str, settings: Optional[DecodeSettings] = N
     _check_forced_ids(model, encoded, settings)
     encoded_at = time.perf_counter()
     recorder = TreeRecorder(model, encoded, settings)
-    if settings.strategy == "beam":
-        _beam_search(model, encoded, settings, recorder)
-    else:
-        _single_path(model, encoded, settings, recorder)
+    if getattr(model, "generates", True):
+        search = _beam_search if settings.strategy == "beam" else _single_path
+        search(model, encoded, settings, recorder)
     done = time.perf_counter()
     timings = {"encode_ms": 1e3 * (encoded_at - start), "decode_ms": 1e3 * (done - encoded_at)}
     return recorder.trace(timings)
@@ -365,7 +364,10 @@ class TreeRecorder:
             timings=timings,
             topics=list(self.encoded.topics),
             truncated=self.encoded.truncated,
-            notices=[f"input truncated to {self.model.max_source_len} tokens"] if self.encoded.truncated else [],
+            notices=([f"input truncated to {self.model.max_source_len} tokens"] if self.encoded.truncated else [])
+            + list(self.encoded.notices),
+            encoder_attention=self.encoded.encoder_attention,
+            architecture=getattr(self.model, "architecture", "encoder-decoder"),
         )
 
 

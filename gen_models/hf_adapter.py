@@ -5,10 +5,14 @@ with the key/value cache and returns cross-attention ``(L, H, S)`` and decoder s
 ``(L, H, t+1)`` per hypothesis. Decoder-only models (GPT-2, …) feed the prompt at the first step;
 their ``attention`` is the last position's attention over the prompt ``(L, H, S)`` and
 ``self_attention`` its attention over the tokens generated so far ``(L, H, t)``; the two together
-sum to 1 per head. Beam search reorders the cache with ``Cache.reorder_cache``.
+sum to 1 per head. Beam search reorders the cache with ``Cache.reorder_cache``. The encoder's own
+self-attention ``(L, H, S, S)`` goes into the trace once per run.
 
-Loading is local and safe by default: safetensors only, ``trust_remote_code`` off, eager attention
-(so attentions exist), and no network unless the caller opts in.
+Encoder-only models (BERT, RoBERTa, …) cannot generate: :class:`HFEncoder` only encodes, and their
+trace holds the source and its encoder self-attention (the attention-only view).
+
+Loading is local and safe by default: safetensors only, ``trust_remote_code`` off, float32 weights,
+eager attention (so attentions exist), and no network unless the caller opts in.
 """
 from __future__ import annotations
 
@@ -16,11 +20,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
 import torch
 
 from .protocol import Encoded, StepControls, StepOutput
 
 MAX_SOURCE_TOKENS = 512
+MAX_ENCODER_ATTENTION_VALUES = 400_000  # L·H·S·S kept per trace; above it heads are averaged
+GENERATING_ARCHITECTURES = ("ForConditionalGeneration", "ForCausalLM", "LMHeadModel", "ForSeq2SeqLM")
 
 
 @dataclass
@@ -33,38 +40,79 @@ class HFState:
     generated: int = 0
 
 
-class HFGenerator:
-    """A ``transformers`` seq2seq or causal LM behind the stepper protocol."""
+class _HFModel:
+    """What the generating and the encoder-only wrappers share: tokenisation and token texts."""
 
     copies = False
 
     def __init__(self, model, tokenizer, name: str):
         self.model, self.tokenizer, self.name = model.eval(), tokenizer, name
+        self.unk_id = tokenizer.unk_token_id
+        config = model.config
+        positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+        self.max_source_len = min(MAX_SOURCE_TOKENS, positions or MAX_SOURCE_TOKENS)
+
+    def source_ids(self, text: str) -> tuple[torch.Tensor, bool]:
+        """(1, S) token ids of ``text`` (special tokens included, truncated), and whether it was cut."""
+        ids = self.tokenizer(text)["input_ids"]
+        if not text.strip() or not ids:
+            raise ValueError("the input has no tokens")
+        return torch.tensor([ids[: self.max_source_len]]), len(ids) > self.max_source_len
+
+    def encoded(self, prompt: torch.Tensor, truncated: bool, state: Any, topics: Optional[list[str]],
+                attentions: Optional[tuple] = None) -> Encoded:
+        """The :class:`Encoded` source, with the encoder self-attention when ``attentions`` are given."""
+        tokens = self.tokenizer.convert_ids_to_tokens(prompt[0].tolist())
+        encoder_attention, notices = encoder_attention_record(attentions) if attentions else (None, [])
+        return Encoded(tokens, prompt[0], [], state, list(topics or []), truncated, encoder_attention, notices)
+
+    def id_to_token(self, token_id: int, oov_words: list[str]) -> str:
+        """The tokenizer's piece for ``token_id``."""
+        return self.tokenizer.convert_ids_to_tokens(int(token_id))
+
+    def decode_text(self, token_ids: list[int], oov_words: list[str]) -> str:
+        """Readable text of generated ids (special tokens dropped)."""
+        return self.tokenizer.decode(token_ids, skip_special_tokens=True)
+
+
+def encoder_attention_record(attentions: tuple) -> tuple[Optional[np.ndarray], list[str]]:
+    """Per-layer attentions [(1, H, S, S)] -> ((L, H, S, S) array, notices); heads are averaged
+    (``(L, 1, S, S)``) when all of them would exceed ``MAX_ENCODER_ATTENTION_VALUES``."""
+    stacked = torch.cat(attentions, dim=0).float()  # (L, H, S, S)
+    if stacked.numel() <= MAX_ENCODER_ATTENTION_VALUES:
+        return stacked.numpy(), []
+    averaged = stacked.mean(dim=1, keepdim=True)  # (L, 1, S, S)
+    if averaged.numel() <= MAX_ENCODER_ATTENTION_VALUES:
+        return averaged.numpy(), ["encoder self-attention is averaged over heads (input too long to keep "
+                                  f"every head within {MAX_ENCODER_ATTENTION_VALUES:,} values)"]
+    return None, [f"encoder self-attention not recorded: it would exceed {MAX_ENCODER_ATTENTION_VALUES:,} values"]
+
+
+class HFGenerator(_HFModel):
+    """A ``transformers`` seq2seq or causal LM behind the stepper protocol."""
+
+    generates = True
+
+    def __init__(self, model, tokenizer, name: str):
+        super().__init__(model, tokenizer, name)
         config, generation = model.config, model.generation_config
         self.is_encoder_decoder = bool(config.is_encoder_decoder)
+        self.architecture = "encoder-decoder" if self.is_encoder_decoder else "decoder-only"
         eos = generation.eos_token_id if generation.eos_token_id is not None else config.eos_token_id
         self.eos_id = int(eos[0] if isinstance(eos, (list, tuple)) else eos)
         start = generation.decoder_start_token_id or getattr(config, "decoder_start_token_id", None)
         self.bos_id = int(start if self.is_encoder_decoder and start is not None else self.eos_id)
-        self.unk_id = tokenizer.unk_token_id
         self.vocab_size = int(model.get_output_embeddings().out_features)
-        positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
-        self.max_source_len = min(MAX_SOURCE_TOKENS, positions or MAX_SOURCE_TOKENS)
 
     @torch.no_grad()
     def encode(self, text: str, topics: Optional[list[str]] = None) -> Encoded:
-        """Tokenise with the model's tokenizer (special tokens included), truncate, encode."""
-        ids = self.tokenizer(text)["input_ids"]
-        if not text.strip() or not ids:
-            raise ValueError("the input has no tokens")
-        truncated = len(ids) > self.max_source_len
-        ids = ids[: self.max_source_len]
-        prompt = torch.tensor([ids])  # (1, S)
-        hidden = None
-        if self.is_encoder_decoder:
-            hidden = self.model.get_encoder()(input_ids=prompt).last_hidden_state  # (1, S, D)
-        tokens = self.tokenizer.convert_ids_to_tokens(ids)
-        return Encoded(tokens, prompt[0], [], HFState(None, hidden, prompt), list(topics or []), truncated)
+        """Tokenise with the model's tokenizer (special tokens included), truncate, run the encoder."""
+        prompt, truncated = self.source_ids(text)  # (1, S)
+        if not self.is_encoder_decoder:
+            return self.encoded(prompt, truncated, HFState(None, None, prompt), topics)
+        out = self.model.get_encoder()(input_ids=prompt, output_attentions=True, return_dict=True)
+        state = HFState(None, out.last_hidden_state, prompt)  # hidden (1, S, D)
+        return self.encoded(prompt, truncated, state, topics, out.attentions)
 
     @torch.no_grad()
     def step(self, state: HFState, prev_ids: torch.Tensor, controls: StepControls) -> StepOutput:
@@ -96,13 +144,33 @@ class HFGenerator:
         state.cache.reorder_cache(index)
         return state
 
-    def id_to_token(self, token_id: int, oov_words: list[str]) -> str:
-        """The tokenizer's piece for ``token_id``."""
-        return self.tokenizer.convert_ids_to_tokens(int(token_id))
 
-    def decode_text(self, token_ids: list[int], oov_words: list[str]) -> str:
-        """Readable text of generated ids (special tokens dropped)."""
-        return self.tokenizer.decode(token_ids, skip_special_tokens=True)
+class HFEncoder(_HFModel):
+    """An encoder-only model (BERT-style): encoded for its self-attention, never stepped."""
+
+    generates = False
+    architecture = "encoder-only"
+
+    def __init__(self, model, tokenizer, name: str):
+        super().__init__(model, tokenizer, name)
+        special = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+        self.bos_id = self.eos_id = int(special if special is not None else 0)
+        self.vocab_size = int(model.config.vocab_size)
+
+    @torch.no_grad()
+    def encode(self, text: str, topics: Optional[list[str]] = None) -> Encoded:
+        """Tokenise and run the encoder with attentions."""
+        prompt, truncated = self.source_ids(text)  # (1, S)
+        out = self.model(input_ids=prompt, output_attentions=True, return_dict=True)
+        return self.encoded(prompt, truncated, None, topics, out.attentions)
+
+    def step(self, state: Any, prev_ids: torch.Tensor, controls: StepControls) -> StepOutput:
+        """Encoder-only models do not generate."""
+        raise ValueError(f"{self.name} is an encoder-only model: it has attention to show but cannot generate")
+
+    def reorder(self, state: Any, index: torch.Tensor) -> Any:
+        """Encoder-only models have no decoder state."""
+        return state
 
 
 def _last_query(attentions) -> torch.Tensor:
@@ -110,13 +178,22 @@ def _last_query(attentions) -> torch.Tensor:
     return torch.stack([a[:, :, -1, :] for a in attentions], dim=1).float()
 
 
-def load_hf(path_or_id: str, allow_network: bool = False) -> HFGenerator:
-    """Load a local model folder (or a Hub id when ``allow_network``) as an :class:`HFGenerator`.
+def is_encoder_only(config) -> bool:
+    """Whether a config describes an encoder without a generation head (BERT, RoBERTa, …)."""
+    architectures = getattr(config, "architectures", None) or []
+    if config.is_encoder_decoder or getattr(config, "is_decoder", False):
+        return False
+    return bool(architectures) and not any(a.endswith(GENERATING_ARCHITECTURES) for a in architectures)
 
-    Safetensors weights only, ``trust_remote_code=False``. Raises ValueError with a clear message for
-    missing folders and architectures that cannot generate.
+
+def load_hf(path_or_id: str, allow_network: bool = False, name: Optional[str] = None) -> HFGenerator | HFEncoder:
+    """Load a local model folder (or a Hub id when ``allow_network``) as an :class:`HFGenerator`, or
+    an :class:`HFEncoder` for encoder-only architectures.
+
+    Safetensors weights only, ``trust_remote_code=False``, float32. Raises ValueError with a clear
+    message for missing folders and unsupported architectures. ``name`` defaults to ``hf:<folder>``.
     """
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     local = Path(path_or_id).expanduser()
     if not local.is_dir() and not allow_network:
@@ -124,12 +201,15 @@ def load_hf(path_or_id: str, allow_network: bool = False) -> HFGenerator:
     source = str(local) if local.is_dir() else path_or_id
     options = {"trust_remote_code": False, "local_files_only": not allow_network}
     config = AutoConfig.from_pretrained(source, **options)
-    auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
+    encoder_only = is_encoder_only(config)
+    auto = AutoModel if encoder_only else AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
     try:
-        model = auto.from_pretrained(source, attn_implementation="eager", use_safetensors=True, **options)
+        model = auto.from_pretrained(source, attn_implementation="eager", use_safetensors=True,
+                                     dtype=torch.float32, **options)
     except ValueError as err:
-        raise ValueError(f"{config.model_type!r} models cannot generate text here ({err})") from err
+        raise ValueError(f"{config.model_type!r} models are not supported here ({err})") from err
     except OSError as err:
         raise ValueError(f"cannot load {path_or_id!r}: only safetensors weights are accepted ({err})") from err
     tokenizer = AutoTokenizer.from_pretrained(source, **options)
-    return HFGenerator(model, tokenizer, f"hf:{local.name if local.is_dir() else path_or_id}")
+    wrapper = HFEncoder if encoder_only else HFGenerator
+    return wrapper(model, tokenizer, name or f"hf:{local.name if local.is_dir() else path_or_id}")

@@ -23,6 +23,9 @@ class Encoded:
 
     ``source_ids``: (S,) extended-vocabulary ids of the (possibly truncated) source tokens.
     ``state``: the model's decoder state for one hypothesis (opaque to decoding).
+    ``encoder_attention``: (L, H, S, S) self-attention of a Transformer encoder over the source
+    (None for other models or when too large to record); ``notices``: what the user should know
+    about this encoding (e.g. the attention was averaged over heads).
     """
 
     source_tokens: list[str]
@@ -31,6 +34,8 @@ class Encoded:
     state: Any
     topics: list[str] = field(default_factory=list)
     truncated: bool = False
+    encoder_attention: Any = None
+    notices: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -66,7 +71,13 @@ class StepOutput:
 
 
 class Generator(Protocol):
-    """What decoding needs from a model."""
+    """What decoding needs from a model.
+
+    A model may set ``generates = False`` (encoder-only Transformers such as BERT): it is encoded
+    but never stepped, and its trace holds the source and its encoder attention only. Its optional
+    ``architecture`` ("encoder-decoder" by default, "decoder-only", "encoder-only") goes into the
+    trace, where the attention-mask view reads it.
+    """
 
     name: str
     bos_id: int

@@ -15,6 +15,9 @@ Shapes (S = source length, K = number of topics, L = layers, H = heads):
 - ``coverage``: ``(S,)`` running sum of all *earlier* steps' attention (zeros at step 0).
 - ``topic_attention``: ``(K,)``; ``topic_coverage``: ``(K,)`` coverage *after* the step.
 - ``gate``: a float or ``(D,)`` fusion gate values.
+- ``self_attention``: ``(L, H, t+1)`` a Transformer decoder's attention over the tokens it was fed so
+  far (``<s>`` and the output prefix; decoder-only models: the output prefix, ``(L, H, t)``).
+- ``GenerationTrace.encoder_attention``: ``(L, H, S, S)`` a Transformer encoder's self-attention.
 """
 from __future__ import annotations
 
@@ -100,6 +103,8 @@ class GenerationTrace:
     topics: list[str] = field(default_factory=list)
     truncated: bool = False
     notices: list[str] = field(default_factory=list)
+    encoder_attention: Any = None  # (L, H, S, S) Transformer encoder self-attention, or None
+    architecture: str = "encoder-decoder"  # or "decoder-only", "encoder-only"
 
     def chosen_path(self) -> list[int]:
         """Node ids from the root to the chosen leaf (empty if nothing was chosen)."""
@@ -133,6 +138,7 @@ class GenerationTrace:
         data = dict(data)
         data["steps"] = [_step_from_dict(s) for s in data["steps"]]
         data["beam"] = [_node_from_dict(n) for n in data["beam"]]
+        data["encoder_attention"] = _array_or_none(data.get("encoder_attention"))
         return cls(**data)
 
     @classmethod

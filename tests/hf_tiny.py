@@ -23,8 +23,9 @@ def word_tokenizer():
 
 
 def tiny_config(family: str):
-    """A small random config of ``family`` (bart, t5, marian, gpt2) with peaked output distributions."""
-    from transformers import BartConfig, GPT2Config, MarianConfig, T5Config
+    """A small random config of ``family`` (bart, t5, marian, gpt2; bert, encoder-only) with peaked
+    output distributions."""
+    from transformers import BartConfig, BertConfig, GPT2Config, MarianConfig, T5Config
 
     V = len(SPECIALS) + len(WORDS)
     common = {"vocab_size": V, "pad_token_id": 0, "eos_token_id": 1, "bos_token_id": 3}
@@ -42,19 +43,24 @@ def tiny_config(family: str):
                         decoder_start_token_id=0, initializer_factor=4.0, **common)
     if family == "gpt2":
         return GPT2Config(n_embd=16, n_layer=2, n_head=2, n_positions=64, initializer_range=0.5, **common)
+    if family == "bert":
+        return BertConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+                          max_position_embeddings=64, initializer_range=0.5, **common)
     raise ValueError(family)
 
 
 def save_tiny(family: str, folder: Path, seed: int = 0) -> Path:
     """Build, save (safetensors) and return the folder of a tiny random model with its tokenizer."""
-    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+    from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
     torch.manual_seed(seed)
     config = tiny_config(family)
-    auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
+    auto = AutoModel if family == "bert" else AutoModelForSeq2SeqLM if config.is_encoder_decoder else \
+        AutoModelForCausalLM
     model = auto.from_config(config, attn_implementation="eager")
-    model.generation_config.forced_eos_token_id = None
-    model.generation_config.forced_bos_token_id = None
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.forced_eos_token_id = None
+        model.generation_config.forced_bos_token_id = None
     model.save_pretrained(folder, safe_serialization=True)
     word_tokenizer().save_pretrained(folder)
     return Path(folder)

@@ -85,3 +85,63 @@ def test_cli_traces_a_local_hf_folder(tmp_path, capsys):
     main(["trace", "--model", f"hf:{folder}", "--text", "w1 w2 w3", "--beam", "2", "--max-len", "4"])
     trace = GenerationTrace.from_json(capsys.readouterr().out)
     assert trace.model == "hf:bart" and trace.steps[0].attention.shape == (2, 2, 4)
+
+
+def test_encoder_self_attention_is_the_models_own(tiny):
+    trace = generate(tiny, TEXTS[0], DecodeSettings(beam_size=2, max_len=4))
+    if not tiny.is_encoder_decoder:
+        assert trace.encoder_attention is None  # the prompt's attention is the first row of the attention view
+        return
+    ids = torch.tensor([tiny.tokenizer(TEXTS[0])["input_ids"]])
+    expected = tiny.model.get_encoder()(input_ids=ids, output_attentions=True).attentions
+    S = len(trace.source_tokens)
+    assert trace.encoder_attention.shape == (2, 2, S, S)
+    np.testing.assert_allclose(trace.encoder_attention, torch.cat(expected).detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(trace.encoder_attention.sum(-1), 1.0, atol=1e-5)
+    again = type(trace).from_json(trace.to_json())
+    np.testing.assert_allclose(again.encoder_attention, trace.encoder_attention, atol=1e-6)
+
+
+def test_long_inputs_keep_head_averaged_encoder_attention(tmp_path, monkeypatch):
+    from gen_models import hf_adapter
+
+    generator = load_hf(str(save_tiny("bart", tmp_path / "bart")))
+    S = len(generator.tokenizer(TEXTS[0])["input_ids"])
+    monkeypatch.setattr(hf_adapter, "MAX_ENCODER_ATTENTION_VALUES", 2 * S * S)
+    trace = generate(generator, TEXTS[0], DecodeSettings(beam_size=1, max_len=2))
+    assert trace.encoder_attention.shape == (2, 1, S, S)
+    assert any("averaged over heads" in n for n in trace.notices)
+    monkeypatch.setattr(hf_adapter, "MAX_ENCODER_ATTENTION_VALUES", S)
+    trace = generate(generator, TEXTS[0], DecodeSettings(beam_size=1, max_len=2))
+    assert trace.encoder_attention is None and any("not recorded" in n for n in trace.notices)
+
+
+def test_bert_style_encoder_gives_an_attention_only_trace(tmp_path):
+    from transformers import AutoModel
+
+    from gen_models.hf_adapter import HFEncoder
+
+    folder = save_tiny("bert", tmp_path / "bert")
+    encoder = load_hf(str(folder))
+    assert isinstance(encoder, HFEncoder) and not encoder.generates
+    trace = generate(encoder, TEXTS[0], DecodeSettings(beam_size=4, max_len=8))
+    assert trace.steps == [] and trace.output_tokens == [] and trace.output_text == ""
+    ids = torch.tensor([encoder.tokenizer(TEXTS[0])["input_ids"]])
+    reference = AutoModel.from_pretrained(folder, attn_implementation="eager")
+    expected = torch.cat(reference(input_ids=ids, output_attentions=True).attentions).detach().numpy()
+    np.testing.assert_allclose(trace.encoder_attention, expected, atol=1e-6)
+    assert trace.encoder_attention.shape == (2, 2, len(trace.source_tokens), len(trace.source_tokens))
+    with pytest.raises(ValueError, match="encoder-only"):
+        encoder.step(None, torch.tensor([0]), None)
+
+
+def test_half_precision_folders_load_in_float32_under_their_checkpoint_name(tmp_path):
+    from gen_models.checkpoint import list_checkpoints, load_checkpoint
+
+    folder = save_tiny("marian", tmp_path / "checkpoints" / "tiny-marian")
+    model = load_hf(str(folder)).model
+    model.half().save_pretrained(folder, safe_serialization=True)
+    assert [p.name for p in list_checkpoints(tmp_path / "checkpoints")] == ["tiny-marian"]
+    loaded = load_checkpoint(folder)
+    assert loaded.name == "tiny-marian" and loaded.model.dtype == torch.float32
+    assert generate(loaded, TEXTS[0], DecodeSettings(beam_size=2, max_len=4)).steps

@@ -270,3 +270,78 @@ def test_zoom_survives_a_new_pin_but_not_a_new_source(pointer_trace, seq2seq_tra
     revision = attention_heatmap(pointer_trace, ViewOptions(pinned_step=0)).layout.uirevision
     assert attention_heatmap(pointer_trace, ViewOptions(pinned_step=2)).layout.uirevision == revision
     assert attention_heatmap(seq2seq_trace).layout.uirevision != revision
+
+
+@pytest.fixture(scope="module")
+def hf_traces(tmp_path_factory):
+    """Traces of tiny random BART (encoder-decoder), GPT-2 (decoder-only) and BERT (encoder-only)."""
+    from gen_models.hf_adapter import load_hf
+    from tests.hf_tiny import save_tiny
+
+    root = tmp_path_factory.mktemp("hf")
+    settings = DecodeSettings(beam_size=2, max_len=5, min_len=5)
+    return {family: generate(load_hf(str(save_tiny(family, root / family))), "w1 w2 w3 w4", settings)
+            for family in ("bart", "gpt2", "bert")}
+
+
+def test_decoder_self_attention_is_lower_triangular_and_follows_layer_and_head(hf_traces):
+    from visualizers import decoder_self_attention_figure
+
+    bart, gpt2 = hf_traces["bart"], hf_traces["gpt2"]
+    z = np.array(decoder_self_attention_figure(bart).data[0].z, dtype=float)  # (T, T): <s> + prefix
+    T = len(bart.steps)
+    assert z.shape == (T, T) and np.isnan(z[np.triu_indices(T, 1)]).all()
+    np.testing.assert_allclose(np.nansum(z, axis=1), 1.0, atol=1e-5)
+    one = np.array(decoder_self_attention_figure(bart, ViewOptions(layer=1, head=0)).data[0].z, dtype=float)
+    np.testing.assert_allclose(one[2, :3], bart.steps[2].self_attention[1, 0], atol=1e-9)
+    figure = decoder_self_attention_figure(gpt2)
+    assert figure.data[0].x[0].endswith(gpt2.steps[0].token)  # decoder-only: no start token column
+    assert np.isnan(np.array(figure.data[0].z, dtype=float)[0]).all()  # step 0 saw only the prompt
+
+
+def test_encoder_attention_view_of_an_encoder_only_model(hf_traces):
+    from visualizers import encoder_attention_figure
+
+    bert = hf_traces["bert"]
+    S = len(bert.source_tokens)
+    z = np.array(encoder_attention_figure(bert, ViewOptions(layer=0, head=1)).data[0].z)
+    np.testing.assert_allclose(z, bert.encoder_attention[0, 1], atol=1e-9)
+    np.testing.assert_allclose(z.sum(1), np.ones(S), atol=1e-5)
+    mean = np.array(encoder_attention_figure(bert).data[0].z)
+    np.testing.assert_allclose(mean, bert.encoder_attention.mean((0, 1)), atol=1e-9)
+    assert "decoder-only" in encoder_attention_figure(hf_traces["gpt2"]).layout.annotations[0].text
+    broken = GenerationTrace(**{**bert.__dict__, "encoder_attention": np.ones((2, 2, S, S + 1))})
+    with pytest.raises(ValueError, match="expected"):
+        encoder_attention_figure(broken)
+
+
+@given(st.sampled_from(["bidirectional", "causal", "seq2seq"]), st.integers(0, 12), st.integers(0, 12))
+def test_attention_masks(kind, n_source, n_output):
+    from visualizers.transformer import mask_matrix
+
+    N = n_source + n_output
+    mask = mask_matrix(kind, n_source, N)
+    assert mask.shape == (N, N) and set(np.unique(mask)) <= {0.0, 1.0}
+    causal = np.tril(np.ones((N, N)))
+    if kind == "bidirectional":
+        assert mask.all()
+    elif kind == "causal":
+        np.testing.assert_array_equal(mask, causal)
+    else:  # UNILM: the source block is bidirectional and blind to the output; outputs see source + own prefix
+        assert mask[:n_source, :n_source].all() and not mask[:n_source, n_source:].any()
+        np.testing.assert_array_equal(mask[n_source:, n_source:], causal[:n_output, :n_output])
+        assert mask[n_source:, :n_source].all()
+    assert (mask.diagonal() == 1).all()
+
+
+def test_attention_mask_view_defaults_to_the_models_layout(hf_traces):
+    from visualizers import attention_mask_figure
+
+    expected = {"bart": "seq2seq", "gpt2": "causal", "bert": "bidirectional"}
+    for family, trace in hf_traces.items():
+        assert attention_mask_figure(trace).layout.title.text == f"Attention mask: {expected[family]} (this model's layout)"
+    bart = hf_traces["bart"]
+    z = np.array(attention_mask_figure(bart, "causal").data[0].z)
+    assert z.shape == (len(bart.source_tokens) + len(bart.output_tokens),) * 2
+    with pytest.raises(ValueError, match="mask kind"):
+        attention_mask_figure(bart, "diagonal")

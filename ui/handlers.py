@@ -23,7 +23,7 @@ import gradio as gr
 import numpy as np
 
 from gen_models.trace import GenerationTrace
-from visualizers import ViewOptions, empty_figure, standalone_report, training_curves
+from visualizers import MASK_KINDS, ViewOptions, empty_figure, standalone_report, training_curves
 
 from .interventions import (
     Intervention,
@@ -46,8 +46,9 @@ EXPORT_MAX_AGE_S = 3600
 CHOSEN_NODE = -1
 MEAN = "mean"
 N_SETTINGS = len(SETTING_NAMES)
-VIEW_OPTION_NAMES = ("repeat_ngram_marks", "show_pruned", "image_format", "layer", "head")
-N_VIEWS = 8
+VIEW_OPTION_NAMES = ("repeat_ngram_marks", "show_pruned", "image_format", "layer", "head", "mask_kind")
+N_VIEWS = 11
+OWN_MASK = "own"
 DEFAULT_INPUT_HINT = "Type or paste text; the output updates as you type."
 DEFAULT_EXAMPLE = ("libjson-c5: JSON manipulation library for C. This library allows you to easily construct "
                    "JSON objects in C, output them as JSON formatted strings and parse JSON formatted strings "
@@ -112,8 +113,12 @@ def clamp_step(value: Any, n_steps: int) -> int:
 
 
 def attention_heads(trace: GenerationTrace) -> Optional[tuple[int, int]]:
-    """(layers, heads) when the trace has multi-head (L, H, S) attention, else None."""
-    if not trace.steps or trace.steps[0].attention is None:
+    """(layers, heads) when the trace has multi-head (L, H, S) attention (or, for encoder-only
+    models, an (L, H, S, S) encoder attention), else None."""
+    if not trace.steps:
+        shape = np.shape(trace.encoder_attention) if trace.encoder_attention is not None else ()
+        return (shape[0], shape[1]) if len(shape) == 4 else None
+    if trace.steps[0].attention is None:
         return None
     shape = np.shape(trace.steps[0].attention)
     return (shape[0], shape[1]) if len(shape) == 3 else None
@@ -129,8 +134,17 @@ def head_index(name: str, value: Any, count: Optional[int]) -> Optional[int]:
     return int(index)
 
 
+def mask_kind(value: Any) -> Optional[str]:
+    """The attention-mask layout to show: None for the model's own (ValueError naming the choices)."""
+    if value is None or value == "" or value == OWN_MASK:
+        return None
+    if value not in MASK_KINDS:
+        raise ValueError(f"mask kind must be one of {', '.join([OWN_MASK, *MASK_KINDS])}, got {str(value)[:40]!r}")
+    return value
+
+
 def view_options(trace: GenerationTrace, pinned: Any, node: Any, repeat_n: Any, show_pruned: Any,
-                 layer: Any = None, head: Any = None) -> ViewOptions:
+                 layer: Any = None, head: Any = None, mask: Any = None) -> ViewOptions:
     """Validated view options for ``trace`` (the pinned step is clamped into the output)."""
     repeat = as_int("repeat n-gram size", 3 if repeat_n is None else repeat_n)
     if not 0 <= repeat <= MAX_REPEAT_NGRAM:
@@ -140,7 +154,7 @@ def view_options(trace: GenerationTrace, pinned: Any, node: Any, repeat_n: Any, 
                        node_id=optional_node(node, {n.id for n in trace.beam}), repeat_ngram=repeat,
                        show_pruned=True if show_pruned is None else bool(show_pruned),
                        layer=head_index("layer", layer, heads[0] if heads else None),
-                       head=head_index("head", head, heads[1] if heads else None))
+                       head=head_index("head", head, heads[1] if heads else None), mask_kind=mask_kind(mask))
 
 
 def image_format_of(value: Any) -> str:
@@ -198,6 +212,10 @@ def topic_choices(trace: Optional[GenerationTrace]) -> gr.Dropdown:
 def status_markdown(result: TraceResult) -> str:
     """One line of facts about a run plus its notices."""
     trace = result.trace
+    if trace.architecture == "encoder-only":
+        return (f"✓ encoded in **{result.elapsed_ms:.0f} ms** · encoder-only model: it does not generate; its "
+                f"self-attention over the {len(trace.source_tokens)} source tokens is in the Transformer tab"
+                + notices_markdown(result.notices))
     settings = trace.settings
     search = {"beam": f"beam search, {settings.get('beam_size')} beams", "greedy": "greedy",
               "sample": f"sampling (seed {settings.get('seed')})"}.get(settings.get("strategy"), "?")
@@ -217,11 +235,11 @@ class Handlers:
     # -- the live trace and its views --------------------------------------------------------
     def render(self, trace: Optional[GenerationTrace], options: ViewOptions, image_format: str) -> tuple:
         """VIEWS: output HTML, attention, coverage, copy, topics (shown for topic models only), beam
-        tree, hypothesis, alternatives."""
-        if trace is None or not trace.steps:
+        tree, hypothesis, alternatives, decoder self-attention, encoder self-attention, attention mask."""
+        if trace is None:
             blank = plot_payload(empty_figure("no output yet"), image_format)
             return ("<div class='gs-output gs-empty'>No output yet.</div>", blank, blank, blank,
-                    gr.Plot(visible=False), blank, blank, gr.Dropdown(choices=[], value=None))
+                    gr.Plot(visible=False), blank, blank, gr.Dropdown(choices=[], value=None), blank, blank, blank)
         views = render_views(trace, options)
         payload = functools.partial(plot_payload, image_format=image_format)
         topics = gr.Plot(payload(views.topics, filename="topics"), visible=True) if views.topics else \
@@ -231,13 +249,17 @@ class Handlers:
                 payload(views.coverage, filename="coverage"), payload(views.copy, filename="copy-vs-generate"),
                 topics, payload(views.beam, filename="beam-tree"),
                 payload(views.hypothesis, filename="hypothesis"),
-                gr.Dropdown(choices=alternatives, value=alternatives[0][1] if alternatives else None))
+                gr.Dropdown(choices=alternatives, value=alternatives[0][1] if alternatives else None),
+                payload(views.self_attention, filename="decoder-self-attention"),
+                payload(views.encoder_attention, filename="encoder-self-attention"),
+                payload(views.mask, filename="attention-mask"))
 
     @api_parameters("pinned_step", *VIEW_OPTION_NAMES)
     @guarded(8 + N_VIEWS, status_at=2, cleared={1: ""}, toast=False)
     def trace(self, model: Any, text: Any, *values: Any) -> tuple:
         """trace state, trace JSON, status, pinned step, node, layer, head, topic, then VIEWS."""
-        settings, (pinned, repeat_n, show_pruned, image_format, layer, head) = values[:N_SETTINGS], values[N_SETTINGS:]
+        settings, (pinned, repeat_n, show_pruned, image_format, layer, head, mask) = \
+            values[:N_SETTINGS], values[N_SETTINGS:]
         image_format = image_format_of(image_format)
         result = run_trace(self.registry, model, text, settings_dict(*settings))
         if result.trace is None:
@@ -248,43 +270,43 @@ class Handlers:
         trace = result.trace
         heads = attention_heads(trace) or (0, 0)
         layer, head = _kept(layer, heads[0]), _kept(head, heads[1])
-        options = view_options(trace, pinned, None, repeat_n, show_pruned, layer, head)
+        options = view_options(trace, pinned, None, repeat_n, show_pruned, layer, head, mask)
         rendered = self.render(trace, options, image_format)
         return (trace, trace.to_json(), status_markdown(result),
-                gr.Slider(value=options.pinned_step, maximum=max(len(trace.steps) - 1, 1)),
+                gr.Slider(value=options.pinned_step or 0, maximum=max(len(trace.steps) - 1, 1)),
                 gr.Dropdown(choices=node_choices(trace), value=CHOSEN_NODE), *head_controls(trace, layer, head),
                 topic_choices(trace), *rendered)
 
     @guarded(1 + N_VIEWS, status_at=0)
     def views(self, trace: Optional[GenerationTrace], pinned: Any, node: Any, *view_values: Any) -> tuple:
         """status, then VIEWS re-rendered for a new pin / node / view option."""
-        repeat_n, show_pruned, image_format, layer, head = view_values
+        repeat_n, show_pruned, image_format, layer, head, mask = view_values
         if trace is None:
             return (gr.skip(), *self.render(None, ViewOptions(), image_format_of(image_format)))
-        options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head)
+        options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask)
         return (gr.skip(), *self.render(trace, options, image_format_of(image_format)))
 
     @guarded(3 + N_VIEWS, status_at=0)
     def plot_click(self, trace: Optional[GenerationTrace], pinned: Any, node: Any, repeat_n: Any, show_pruned: Any,
-                   image_format: Any, layer: Any, head: Any, event: gr.EventData) -> tuple:
+                   image_format: Any, layer: Any, head: Any, mask: Any, event: gr.EventData) -> tuple:
         """status, pinned step, node, then VIEWS: a click on a heatmap row or p_gen bar pins that
         step; a click on a beam-tree node selects it."""
         if trace is None:
             return (gr.skip(),) * (3 + N_VIEWS)
         pinned, node = clicked_selection(getattr(event, "_data", None) or {}, pinned, node)
-        options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head)
+        options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask)
         node_value = CHOSEN_NODE if options.node_id is None else options.node_id
         return (gr.skip(), options.pinned_step, node_value, *self.render(trace, options, image_format_of(image_format)))
 
     @guarded(2 + N_VIEWS, status_at=0)
     def token_click(self, trace: Optional[GenerationTrace], node: Any, repeat_n: Any, show_pruned: Any,
-                    image_format: Any, layer: Any, head: Any, event: gr.EventData) -> tuple:
+                    image_format: Any, layer: Any, head: Any, mask: Any, event: gr.EventData) -> tuple:
         """status, pinned step, then VIEWS: a click on an output token pins its step."""
         data = getattr(event, "_data", None) or {}
         if trace is None or "step" not in data:
             return (gr.skip(),) * (2 + N_VIEWS)
         step = step_index(data["step"], len(trace.steps))
-        options = view_options(trace, step, node, repeat_n, show_pruned, layer, head)
+        options = view_options(trace, step, node, repeat_n, show_pruned, layer, head, mask)
         return (gr.skip(), step, *self.render(trace, options, image_format_of(image_format)))
 
     # -- interventions and comparison ----------------------------------------------------------
@@ -397,10 +419,10 @@ class Handlers:
     @guarded(2, status_at=1)
     def export_report(self, trace: Optional[GenerationTrace], pinned: Any, node: Any, *view_values: Any) -> tuple:
         """standalone HTML report file of the current views, status."""
-        repeat_n, show_pruned, image_format, layer, head = view_values
+        repeat_n, show_pruned, image_format, layer, head, mask = view_values
         if trace is None:
             raise ValueError("there is no trace to report on yet: type some input first")
-        options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head)
+        options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask)
         views = render_views(trace, options)
         report = standalone_report(trace, views.figures(), replace(options, node_id=None),
                                    image_format_of(image_format))
@@ -428,7 +450,7 @@ def clicked_selection(data: dict, pinned: Any, node: Any) -> tuple[Any, Any]:
     plot = data.get("plot")
     if plot == "beam" and data.get("customdata") is not None:
         return pinned, data["customdata"]
-    label = {"attention": data.get("y"), "coverage": data.get("y") if data.get("yaxis") == "y" else None,
+    label = {"attention": data.get("y"), "self_attention": data.get("y"), "coverage": data.get("y") if data.get("yaxis") == "y" else None,
              "copy": data.get("x") if data.get("xaxis") == "x" else None}.get(plot)
     match = re.match(r"\s*(\d+) · ", str(label)) if label is not None else None
     return (int(match.group(1)) if match else pinned), node

@@ -16,11 +16,15 @@ from visualizers import (
     attention_heatmap,
     beam_tree_figure,
     compare_figure,
+    attention_mask_figure,
     copy_figure,
     coverage_figure,
+    decoder_self_attention_figure,
     diff_html,
     empty_figure,
+    encoder_attention_figure,
     hypothesis_figure,
+    is_transformer_trace,
     output_html,
     topic_figure,
 )
@@ -29,6 +33,7 @@ from .registry import ModelEntry, ModelRegistry
 from .validation import clean_text, decode_settings
 
 EMPTY_HINT = "Type or paste some text (e.g. a Debian package description), or pick an example."
+ENCODER_ONLY_HINT = "an encoder-only model does not generate: its self-attention is in the Transformer tab"
 SELECT_NODE_HINT = ("Click a node in the tree (or pick one above) to see that hypothesis's own attention, "
                     "coverage and p_gen; the chosen output's are in the other tabs.")
 
@@ -54,14 +59,21 @@ class Views:
     beam: go.Figure
     hypothesis: go.Figure
     topics: Optional[go.Figure]
+    self_attention: go.Figure
+    encoder_attention: go.Figure
+    mask: go.Figure
     node_id: Optional[int] = None
+    transformer: bool = False
 
     def figures(self) -> dict[str, go.Figure]:
         """The figures by section title (for the report): the topic view only for topic models, the
-        hypothesis view only when a node is selected."""
+        hypothesis view only when a node is selected, the Transformer views only for Transformers."""
         figures = {"Attention": self.attention, "Coverage": self.coverage, "Copy vs generate": self.copy,
                    "Topics": self.topics, "Search tree": self.beam,
                    f"Hypothesis at node {self.node_id}": self.hypothesis if self.node_id is not None else None}
+        if self.transformer:
+            figures.update({"Decoder self-attention": self.self_attention,
+                            "Encoder self-attention": self.encoder_attention, "Attention mask": self.mask})
         return {name: figure for name, figure in figures.items() if figure is not None}
 
 
@@ -93,6 +105,13 @@ def render_views(trace: GenerationTrace, options: ViewOptions) -> Views:
     """All views of ``trace`` under ``options``; the hypothesis view shows ``options.node_id``
     (a hint to select one when it is None)."""
     chosen = replace(options, node_id=None)
+    transformer = dict(self_attention=decoder_self_attention_figure(trace, chosen),
+                       encoder_attention=encoder_attention_figure(trace, chosen),
+                       mask=attention_mask_figure(trace, options.mask_kind), transformer=is_transformer_trace(trace))
+    if not trace.steps:
+        blank = empty_figure(ENCODER_ONLY_HINT if trace.architecture == "encoder-only" else "no output steps")
+        return Views(output=f"<div class='gs-output gs-empty'>{ENCODER_ONLY_HINT}.</div>", attention=blank,
+                     coverage=blank, copy=blank, beam=blank, hypothesis=blank, topics=None, **transformer)
     return Views(
         output=output_html(trace, chosen),
         attention=attention_heatmap(trace, chosen),
@@ -103,6 +122,7 @@ def render_views(trace: GenerationTrace, options: ViewOptions) -> Views:
         else empty_figure(SELECT_NODE_HINT, height=120),
         topics=topic_figure(trace, chosen) if has_topics(trace) else None,
         node_id=options.node_id,
+        **transformer,
     )
 
 

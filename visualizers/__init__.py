@@ -10,9 +10,17 @@ from .model_card import training_curves
 from .output import diff_html, output_html
 from .report import standalone_report
 from .topics import topic_figure
+from .transformer import (
+    MASK_KINDS,
+    attention_mask_figure,
+    decoder_self_attention_figure,
+    encoder_attention_figure,
+    is_transformer_trace,
+)
 
 __all__ = [
-    "ViewOptions", "attention_heatmap", "beam_tree_figure", "compare_figure", "copy_figure", "coverage_figure",
+    "MASK_KINDS", "ViewOptions", "attention_mask_figure", "decoder_self_attention_figure", "encoder_attention_figure",
+    "is_transformer_trace", "attention_heatmap", "beam_tree_figure", "compare_figure", "copy_figure", "coverage_figure",
     "diff_html", "differing_steps", "empty_figure", "hypothesis_figure", "hypothesis_text", "output_html",
     "repeated_ngram_steps", "standalone_report", "topic_figure", "training_curves", "tree_layout",
 ]

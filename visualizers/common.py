@@ -36,6 +36,7 @@ class ViewOptions:
     ``source_window``: source positions visible before scrolling (longer sources get a range slider).
     ``show_pruned``: draw the pruned candidates in the beam tree.
     ``layer`` / ``head``: which multi-head attention map to show ((L, H, S) attention); None averages.
+    ``mask_kind``: the attention-mask layout shown (None: the model's own).
     """
 
     pinned_step: Optional[int] = None
@@ -45,6 +46,7 @@ class ViewOptions:
     show_pruned: bool = True
     layer: Optional[int] = None
     head: Optional[int] = None
+    mask_kind: Optional[str] = None
 
 
 def label(text: str) -> str:

@@ -1,0 +1,208 @@
+"""Train ``enzh-transformer``: a small BART-style encoder-decoder, from scratch, on data/enzh.
+
+    python -m training.train_transformer --out checkpoints/enzh-transformer --cpu-budget 60
+
+1. A shared BPE tokenizer (``tokenizers``: NFC, Metaspace pre-tokenizer, ``<s> … </s>`` template) is
+   trained on the English and Chinese sides of the training split.
+2. A ``BartConfig`` model (3+3 layers, d_model 256, 4 heads; tied embeddings) is trained with
+   label-smoothed cross-entropy, AdamW and an inverse-square-root schedule, in length-sorted batches.
+3. The budget is **process CPU time**, so a busy machine trains the same amount, only slower. The
+   epoch with the best validation NLL is kept, stored in the standard Hugging Face folder format
+   (``model.safetensors`` in fp16, ``config.json``, ``tokenizer.json``) plus GenScope's app metadata
+   as extra config keys and the curves in ``metrics.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tqdm import tqdm
+from transformers import BartConfig, BartForConditionalGeneration, PreTrainedTokenizerFast
+
+from training.evaluation import read_rows
+
+SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
+BOS, PAD, EOS, UNK = range(4)
+
+
+def train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    """A byte-fallback-free BPE tokenizer over both languages; encodes text as ``<s> pieces </s>``."""
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.normalizer = normalizers.NFC()
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.decoder = decoders.Metaspace()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, min_frequency=2,
+                                  limit_alphabet=6000, show_progress=False)
+    tokenizer.train_from_iterator(texts, trainer)
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", BOS), ("</s>", EOS)])
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>",
+                                   pad_token="<pad>", unk_token="<unk>", model_max_length=256)
+
+
+def build_model(vocab_size: int, args) -> BartForConditionalGeneration:
+    """A small BART; decoding starts from ``<s>`` and stops at ``</s>``."""
+    config = BartConfig(
+        vocab_size=vocab_size, d_model=args.d_model, encoder_layers=args.layers, decoder_layers=args.layers,
+        encoder_attention_heads=args.heads, decoder_attention_heads=args.heads,
+        encoder_ffn_dim=4 * args.d_model, decoder_ffn_dim=4 * args.d_model, max_position_embeddings=256,
+        dropout=args.dropout, attention_dropout=0.0, activation_dropout=0.0, scale_embedding=True,
+        pad_token_id=PAD, bos_token_id=BOS, eos_token_id=EOS, decoder_start_token_id=BOS,
+        forced_bos_token_id=None, forced_eos_token_id=None, tie_word_embeddings=True)
+    torch.manual_seed(args.seed)
+    model = BartForConditionalGeneration(config)
+    model.generation_config.update(decoder_start_token_id=BOS, eos_token_id=EOS, bos_token_id=BOS,
+                                   pad_token_id=PAD, forced_bos_token_id=None, forced_eos_token_id=None,
+                                   num_beams=4, max_length=128)
+    return model
+
+
+def encode_pairs(tokenizer, rows: list[dict], max_len: int) -> list[tuple[list[int], list[int]]]:
+    """(source ids ``<s> x </s>``, target ids ``<s> y </s>``), each cut to ``max_len``."""
+    src = tokenizer([r["src"] for r in rows])["input_ids"]
+    tgt = tokenizer([r["tgt"] for r in rows])["input_ids"]
+    return [(s[: max_len - 1] + [EOS] if len(s) > max_len else s, t[: max_len - 1] + [EOS] if len(t) > max_len else t)
+            for s, t in zip(src, tgt)]
+
+
+def make_batches(pairs: list, max_tokens: int, rng: random.Random) -> list[list]:
+    """Shuffled batches of similar length holding at most ``max_tokens`` padded target+source tokens."""
+    order = sorted(range(len(pairs)), key=lambda i: (len(pairs[i][1]), rng.random()))
+    batches, batch, longest = [], [], 0
+    for i in order:
+        longest = max(longest, len(pairs[i][0]) + len(pairs[i][1]))
+        if batch and longest * (len(batch) + 1) > max_tokens:
+            batches.append(batch)
+            batch, longest = [], len(pairs[i][0]) + len(pairs[i][1])
+        batch.append(pairs[i])
+    batches.append(batch)
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(batch: list) -> dict:
+    """Padded tensors: input_ids (B, S), attention_mask (B, S), decoder_input_ids and labels (B, T)."""
+    S, T = max(len(s) for s, _ in batch), max(len(t) for _, t in batch) - 1
+    input_ids = torch.full((len(batch), S), PAD)
+    decoder_input_ids = torch.full((len(batch), T), PAD)
+    labels = torch.full((len(batch), T), -100)
+    for b, (s, t) in enumerate(batch):
+        input_ids[b, : len(s)] = torch.tensor(s)
+        decoder_input_ids[b, : len(t) - 1] = torch.tensor(t[:-1])  # <s> y
+        labels[b, : len(t) - 1] = torch.tensor(t[1:])  # y </s>
+    return {"input_ids": input_ids, "attention_mask": (input_ids != PAD).long(),
+            "decoder_input_ids": decoder_input_ids, "labels": labels}
+
+
+def batch_loss(model, batch: dict, smoothing: float) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(label-smoothed training loss, summed NLL, target tokens) of one batch."""
+    labels = batch.pop("labels")
+    logits = model(**batch).logits  # (B, T, V)
+    flat_logits, flat_labels = logits.reshape(-1, logits.size(-1)), labels.reshape(-1)
+    loss = torch.nn.functional.cross_entropy(flat_logits, flat_labels, ignore_index=-100, label_smoothing=smoothing)
+    nll = torch.nn.functional.cross_entropy(flat_logits, flat_labels, ignore_index=-100, reduction="sum")
+    return loss, nll.detach(), int((flat_labels != -100).sum())
+
+
+@torch.no_grad()
+def validation_nll(model, pairs: list, max_tokens: int) -> float:
+    """Mean per-token NLL of teacher-forced validation pairs."""
+    model.eval()
+    total, count = 0.0, 0
+    for batch in make_batches(pairs, max_tokens, random.Random(0)):
+        _, nll, n = batch_loss(model, collate(batch), 0.0)
+        total, count = total + float(nll), count + n
+    model.train()
+    return total / count
+
+
+def save(model, tokenizer, out: Path, app_config: dict) -> None:
+    """Hugging Face folder with fp16 safetensors weights and GenScope's metadata in config.json."""
+    half = BartForConditionalGeneration(model.config)
+    half.load_state_dict(model.state_dict())
+    half.config.update(app_config)
+    half.half().save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+
+
+def train(args) -> None:
+    """Tokenizer, model, training loop with a CPU-time budget; writes ``args.out``."""
+    torch.set_num_threads(args.threads)
+    rng = random.Random(args.seed)
+    train_rows, valid_rows = read_rows(args.data, "train"), read_rows(args.data, "valid")[: args.valid_size]
+    tokenizer = train_tokenizer([r["src"] for r in train_rows] + [r["tgt"] for r in train_rows], args.vocab_size)
+    train_pairs = encode_pairs(tokenizer, train_rows, args.max_len)
+    valid_pairs = encode_pairs(tokenizer, valid_rows, args.max_len)
+    model = build_model(len(tokenizer), args).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    warmup = args.warmup
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / warmup, math.sqrt(warmup / (step + 1))))
+    print(f"{len(train_pairs)} train / {len(valid_pairs)} valid pairs; vocabulary {len(tokenizer)}; "
+          f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters")
+    args.out.mkdir(parents=True, exist_ok=True)
+    app_config = json.loads(args.extra_config)
+    curves, best, cpu_start, wall_start = [], math.inf, time.process_time(), time.time()
+    spent = lambda: (time.process_time() - cpu_start) / 60  # noqa: E731  CPU minutes
+    for epoch in range(1, args.epochs + 1):
+        losses = []
+        for batch in tqdm(make_batches(train_pairs, args.max_tokens, rng), desc=f"epoch {epoch}"):
+            loss, _, _ = batch_loss(model, collate(batch), args.label_smoothing)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+            optimizer.step()
+            schedule.step()
+            losses.append(loss.item())
+            if spent() > args.cpu_budget:
+                break
+        row = {"phase": "main", "epoch": epoch, "train_loss": sum(losses) / len(losses),
+               "valid_nll": validation_nll(model, valid_pairs, args.max_tokens),
+               "cpu_minutes": spent(), "minutes": (time.time() - wall_start) / 60, "steps": schedule.last_epoch}
+        curves.append(row)
+        print(json.dumps(row), flush=True)
+        if row["valid_nll"] < best:
+            best = row["valid_nll"]
+            save(model, tokenizer, args.out, app_config)
+        training = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "extra_config"}
+        metrics_path = args.out / "metrics.json"
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
+        metrics.update(curves=curves, training=training)
+        metrics_path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        if spent() > args.cpu_budget:
+            print(f"CPU budget of {args.cpu_budget} min reached")
+            break
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path("data/enzh"))
+    parser.add_argument("--out", type=Path, default=Path("checkpoints/enzh-transformer"))
+    parser.add_argument("--vocab-size", type=int, default=8000)
+    parser.add_argument("--d-model", type=int, default=256)
+    parser.add_argument("--layers", type=int, default=3)
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--dropout", type=float, default=0.1)
+    parser.add_argument("--max-len", type=int, default=128, help="tokens per side, special tokens included")
+    parser.add_argument("--max-tokens", type=int, default=4096, help="padded tokens per batch")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--warmup", type=int, default=1000)
+    parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--clip", type=float, default=1.0)
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--valid-size", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cpu-budget", type=float, default=60.0, help="CPU minutes")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--extra-config", default="{}", help="JSON of app metadata merged into config.json")
+    train(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""Transformer views: the decoder's self-attention over its own output prefix, the encoder's
+self-attention over the source, and the attention masks of the three Transformer layouts.
+
+Multi-head maps are ``(L, H, …)``; ``options.layer`` / ``options.head`` pick one, None averages.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import plotly.graph_objects as go
+
+from gen_models.trace import GenerationTrace, Step
+
+from .attention import pinned_row_shape, step_axis
+from .common import (
+    MUTED_COLOR,
+    PIN_COLOR,
+    ViewOptions,
+    base_layout,
+    check_pinned,
+    empty_figure,
+    heatmap_height,
+    label,
+    path_steps,
+    source_axis,
+    source_labels,
+)
+
+MASK_KINDS = {
+    "bidirectional": "bidirectional — every token sees every token (BERT; an encoder over its source)",
+    "causal": "causal — each token sees itself and earlier tokens (GPT-2 and other decoder-only models)",
+    "seq2seq": "seq2seq (UNILM) — source tokens see the whole source; output tokens see the source and the "
+               "output so far (what an encoder-decoder computes)",
+}
+OWN_MASK = {"encoder-decoder": "seq2seq", "decoder-only": "causal", "encoder-only": "bidirectional"}
+MAX_MASK_TOKENS = 160
+
+
+def is_transformer_trace(trace: GenerationTrace) -> bool:
+    """Whether a trace records Transformer internals (encoder or decoder self-attention)."""
+    return trace.encoder_attention is not None or trace.architecture != "encoder-decoder" or (
+        bool(trace.steps) and trace.steps[0].self_attention is not None)
+
+
+def select_head(values: np.ndarray, layer: Optional[int], head: Optional[int]) -> tuple[np.ndarray, bool]:
+    """One layer/head of an ``(L, H, …)`` array (None averages), and whether heads were averaged
+    (also when the array only kept the head mean, ``H = 1``)."""
+    values = np.asarray(values, dtype=float)
+    values = values[layer] if layer is not None and layer < values.shape[0] else values.mean(0)
+    averaged = head is None or head >= values.shape[0]
+    return (values.mean(0) if averaged else values[head]), averaged or values.shape[0] == 1
+
+
+def _which(options: ViewOptions, averaged: bool) -> str:
+    layer = "mean" if options.layer is None else options.layer
+    return f"layer {layer}, head {'mean' if averaged else options.head}"
+
+
+def self_attention_matrix(steps: list[Step], layer: Optional[int], head: Optional[int]) -> tuple[np.ndarray, int]:
+    """(T, P) decoder self-attention rows, NaN where a step could not yet attend, and the offset:
+    1 when position 0 is the decoder's start token (encoder-decoders), 0 for decoder-only models."""
+    rows = [select_head(step.self_attention, layer, head)[0] for step in steps]
+    widths = [row.shape[-1] for row in rows]
+    if any(w != widths[0] + t for t, w in enumerate(widths)):
+        raise ValueError(f"self-attention widths must grow by one per step, got {widths}")
+    matrix = np.full((len(rows), max(widths[-1], 1)), np.nan)
+    for t, row in enumerate(rows):
+        matrix[t, : row.shape[-1]] = row
+    return matrix, widths[0]
+
+
+def decoder_self_attention_figure(trace: GenerationTrace, options: Optional[ViewOptions] = None) -> go.Figure:
+    """Heatmap: output steps (rows) × the tokens the decoder had been fed (columns), lower triangle.
+
+    Encoder-decoders attend over ``<start>`` and the output so far; decoder-only models over the
+    output so far (their attention over the prompt is in the attention view)."""
+    options = options or ViewOptions()
+    steps = path_steps(trace, options.node_id)
+    if not steps or any(step.self_attention is None for step in steps):
+        return empty_figure("no decoder self-attention: only Transformer decoders record it")
+    matrix, offset = self_attention_matrix(steps, options.layer, options.head)
+    start = next((n.token for n in trace.beam if n.parent is None), "<start>")
+    fed = ([start] if offset else []) + [step.token for step in steps]
+    columns = [f"{j} · {label(tok)}" for j, tok in enumerate(fed[: matrix.shape[1]])]
+    pinned = check_pinned(options.pinned_step, len(steps))
+    _, averaged = select_head(steps[0].self_attention, options.layer, options.head)
+    finite = matrix[np.isfinite(matrix)]
+    heat = go.Heatmap(z=matrix, x=columns, y=[f"{i} · {label(s.token)}" for i, s in enumerate(steps)],
+                      colorscale="Oranges", zmin=0, zmax=max(float(finite.max()) if finite.size else 0.0, 1e-6),
+                      colorbar=dict(title=dict(text="attention"), thickness=12), hoverongaps=False,
+                      hovertemplate="step %{y}<br>attends to %{x}<br>attention %{z:.3f}<extra></extra>")
+    title = f"Decoder self-attention over its own prefix · {_which(options, averaged)}"
+    if pinned is not None:
+        title += f" · pinned step {pinned}"
+    layout = base_layout(title, heatmap_height(len(steps)), trace)
+    layout.update(xaxis=dict(type="category", tickangle=-60, title="token fed to the decoder", tickfont=dict(size=10)),
+                  yaxis=step_axis(steps, pinned),
+                  shapes=[pinned_row_shape(pinned)] if pinned is not None else [])
+    return go.Figure(data=[heat], layout=layout)
+
+
+def encoder_attention_figure(trace: GenerationTrace, options: Optional[ViewOptions] = None) -> go.Figure:
+    """Heatmap of the encoder's self-attention: source queries (rows) × source keys (columns)."""
+    options = options or ViewOptions()
+    if trace.encoder_attention is None:
+        reason = {"decoder-only": "a decoder-only model reads its prompt causally: its attention over the prompt "
+                                  "is in the attention and self-attention views",
+                  }.get(trace.architecture, "this model records no encoder self-attention (only Transformer "
+                                            "encoders have one)")
+        return empty_figure(reason)
+    attention = np.asarray(trace.encoder_attention, dtype=float)
+    S = len(trace.source_tokens)
+    if attention.ndim != 4 or attention.shape[-2:] != (S, S):
+        raise ValueError(f"encoder attention has shape {attention.shape}, expected (L, H, {S}, {S})")
+    matrix, averaged = select_head(attention, options.layer, options.head)
+    labels = source_labels(trace.source_tokens)
+    heat = go.Heatmap(z=matrix, x=labels, y=labels, colorscale="Greens", zmin=0, zmax=max(float(matrix.max()), 1e-6),
+                      colorbar=dict(title=dict(text="attention"), thickness=12),
+                      hovertemplate="query %{y}<br>key %{x}<br>attention %{z:.3f}<extra></extra>")
+    layout = base_layout(f"Encoder self-attention over the source · {_which(options, averaged)}",
+                         heatmap_height(S), trace)
+    yaxis = dict(type="category", autorange="reversed", tickmode="array", tickvals=labels,
+                 ticktext=[label(t) for t in trace.source_tokens], tickfont=dict(size=10), title="query token")
+    layout.update(xaxis=dict(source_axis(trace.source_tokens, options.source_window), title="key token"), yaxis=yaxis)
+    return go.Figure(data=[heat], layout=layout)
+
+
+def mask_matrix(kind: str, n_source: int, n_total: int) -> np.ndarray:
+    """(N, N) 0/1 mask over ``source ‖ output`` (N = n_total): 1 where query row i may attend to key j."""
+    if kind not in MASK_KINDS:
+        raise ValueError(f"mask kind must be one of {', '.join(MASK_KINDS)}, got {kind!r}")
+    query = np.arange(n_total)[:, None]  # (N, 1)
+    key = np.arange(n_total)[None, :]  # (1, N)
+    if kind == "bidirectional":
+        return np.ones((n_total, n_total))
+    causal = key <= query
+    if kind == "causal":
+        return causal.astype(float)
+    source_key = key < n_source
+    return (source_key | ((query >= n_source) & causal)).astype(float)
+
+
+def attention_mask_figure(trace: GenerationTrace, kind: Optional[str] = None) -> go.Figure:
+    """The ``kind`` mask (None: the model's own) over this input and output, as one sequence."""
+    if not is_transformer_trace(trace):
+        return empty_figure("attention masks belong to Transformer models; this one is recurrent")
+    own = OWN_MASK.get(trace.architecture, "seq2seq")
+    kind = kind or own
+    tokens = list(trace.source_tokens) + list(trace.output_tokens)
+    shown = tokens[:MAX_MASK_TOKENS]
+    n_source = min(len(trace.source_tokens), len(shown))
+    mask = mask_matrix(kind, n_source, len(shown))
+    labels = [f"{i} · {label(t)}" for i, t in enumerate(shown)]
+    heat = go.Heatmap(z=mask, x=labels, y=labels, zmin=0, zmax=1, showscale=False,
+                      colorscale=[[0, "#f0f0f0"], [1, "#3b6fb6"]],
+                      hovertemplate="query %{y}<br>key %{x}<br>may attend: %{z}<extra></extra>")
+    edge = n_source - 0.5
+    shapes = [dict(type="line", xref="x", yref="paper", x0=edge, x1=edge, y0=0, y1=1, line=dict(color=PIN_COLOR)),
+              dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=edge, y1=edge, line=dict(color=PIN_COLOR))]
+    title = f"Attention mask: {kind}" + (" (this model's layout)" if kind == own else f" (this model uses {own})")
+    if len(tokens) > len(shown):
+        title += f" · first {MAX_MASK_TOKENS} of {len(tokens)} tokens"
+    layout = base_layout(title, heatmap_height(len(shown), maximum=820), trace)
+    axis = dict(type="category", tickmode="array", tickvals=labels, ticktext=[label(t) for t in shown],
+                tickfont=dict(size=9, color=MUTED_COLOR))
+    layout.update(xaxis=dict(axis, tickangle=-60, title="key (source ‖ output)"),
+                  yaxis=dict(axis, autorange="reversed", title="query"), shapes=shapes)
+    return go.Figure(data=[heat], layout=layout)
