@@ -167,8 +167,10 @@ def view_tabs(c: SimpleNamespace) -> None:
         c.beam_plot = gr.Plot(show_label=False, elem_id="beam-plot")
         c.hypothesis_plot = gr.Plot(show_label=False, elem_id="hypothesis-plot")
     with gr.Tab("Transformer"):
-        gr.Markdown("Transformer models only (pick the layer and head above): the decoder's attention over "
-                    "its own output prefix, the encoder's attention over the source, and the attention mask.")
+        gr.Markdown("Transformer models only (pick the layer and head above): every head's attention at the "
+                    "pinned step, the decoder's attention over its own output prefix, the encoder's attention "
+                    "over the source, and the attention mask.")
+        c.heads_plot = gr.Plot(show_label=False, elem_id="heads-plot")
         c.self_attention_plot = gr.Plot(show_label=False, elem_id="self-attention-plot")
         c.encoder_attention_plot = gr.Plot(show_label=False, elem_id="encoder-attention-plot")
         c.mask_kind = gr.Radio([("this model's", OWN_MASK), *[(k, k) for k in MASK_KINDS]], value=OWN_MASK,
@@ -245,7 +247,7 @@ def side_tabs(c: SimpleNamespace) -> None:
 def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> None:
     """Typing, settings and model changes re-decode; pins, nodes, clicks and view options re-render."""
     views = [c.output_tokens, c.attention_plot, c.coverage_plot, c.copy_plot, c.topics_plot, c.beam_plot,
-             c.hypothesis_plot, c.alternative, c.self_attention_plot, c.encoder_attention_plot, c.mask_plot]
+             c.hypothesis_plot, c.alternative, c.heads_plot, c.self_attention_plot, c.encoder_attention_plot, c.mask_plot]
     options = [c.repeat_n, c.show_pruned, c.image_format, c.layer, c.head, c.mask_kind]
     trace_inputs = [c.model, c.text, *c.settings, c.pinned, *options]
     trace_outputs = [c.state, c.trace_json, c.status, c.pinned, c.node, c.layer, c.head, c.topic, *views]

@@ -305,11 +305,14 @@ def test_transformer_tab_for_encoder_decoder_and_encoder_only_models(client, tmp
     bart = save_tiny("bart", tmp_path / "bart")
     trace(client, text="w1 w2 w3 w4", model=f"hf:{bart}", max_len=4, min_len=4)
     outputs = client.predict(1, -1, 3, True, "png", 1, 0, "own", api_name="/views")
-    assert title(outputs[9]).startswith("Decoder self-attention") and "layer 1, head 0" in title(outputs[9])
-    assert title(outputs[10]).startswith("Encoder self-attention") and "layer 1, head 0" in title(outputs[10])
-    assert title(outputs[11]) == "Attention mask: seq2seq (this model's layout)"
+    grid = plot_json(outputs[9])
+    assert title(outputs[9]).startswith("Every head's attention over the source at step 1")
+    assert grid["data"][0]["y"] == [f"layer {l} · head {h}" for l in range(2) for h in range(2)]
+    assert title(outputs[10]).startswith("Decoder self-attention") and "layer 1, head 0" in title(outputs[10])
+    assert title(outputs[11]).startswith("Encoder self-attention") and "layer 1, head 0" in title(outputs[11])
+    assert title(outputs[12]) == "Attention mask: seq2seq (this model's layout)"
     outputs = client.predict(1, -1, 3, True, "png", "mean", "mean", "causal", api_name="/views")
-    assert title(outputs[11]) == "Attention mask: causal (this model uses seq2seq)"
+    assert title(outputs[12]) == "Attention mask: causal (this model uses seq2seq)"
     assert "mask kind must be one of own, bidirectional, causal, seq2seq" in plain(
         client.predict(1, -1, 3, True, "png", "mean", "mean", "diagonal", api_name="/views")[0])
 
@@ -319,14 +322,15 @@ def test_transformer_tab_for_encoder_decoder_and_encoder_only_models(client, tmp
     assert "encoder-only model" in status and restored.steps == []
     assert restored.encoder_attention.shape == (2, 2, 4, 4)
     outputs = client.predict(0, -1, 3, True, "png", 0, 1, "own", api_name="/views")
-    assert "layer 0, head 1" in title(outputs[10])
-    assert title(outputs[11]) == "Attention mask: bidirectional (this model's layout)"
+    assert "layer 0, head 1" in title(outputs[11])
+    assert title(outputs[12]) == "Attention mask: bidirectional (this model's layout)"
     assert "does not generate" in outputs[1]
 
 
 def test_recurrent_models_explain_the_empty_transformer_tab(client):
     trace(client)
     outputs = client.predict(1, -1, 3, True, "png", "mean", "mean", "own", api_name="/views")
-    messages = [plot_json(o)["layout"]["annotations"][0]["text"] for o in outputs[9:12]]
-    assert "only Transformer decoders" in messages[0] and "Transformer encoders" in messages[1]
-    assert "recurrent" in messages[2]
+    messages = [plot_json(o)["layout"]["annotations"][0]["text"] for o in outputs[9:13]]
+    assert "single attention distribution" in messages[0]
+    assert "only Transformer decoders" in messages[1] and "Transformer encoders" in messages[2]
+    assert "recurrent" in messages[3]

@@ -345,3 +345,14 @@ def test_attention_mask_view_defaults_to_the_models_layout(hf_traces):
     assert z.shape == (len(bart.source_tokens) + len(bart.output_tokens),) * 2
     with pytest.raises(ValueError, match="mask kind"):
         attention_mask_figure(bart, "diagonal")
+
+
+def test_head_grid_shows_every_layer_and_head_at_the_pinned_step(hf_traces):
+    from visualizers import head_grid_figure
+
+    bart = hf_traces["bart"]
+    figure = head_grid_figure(bart, ViewOptions(pinned_step=2, layer=1, head=1))
+    z = np.array(figure.data[0].z)
+    np.testing.assert_allclose(z, bart.steps[2].attention.reshape(4, -1), atol=1e-9)
+    assert figure.layout.shapes[-1].y0 == 3 - 0.5  # layer 1, head 1 outlined
+    assert "encoder-only" in head_grid_figure(hf_traces["bert"]).layout.annotations[0].text

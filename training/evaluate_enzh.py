@@ -1,12 +1,14 @@
 """Evaluate the English→Chinese checkpoints on the held-out test split (sacrebleu and copy metrics).
 
-    python -m training.evaluate_enzh [--models enzh-seq2seq enzh-pointer-coverage] [--limit N]
+    python -m training.evaluate_enzh [--models enzh-seq2seq enzh-pointer-coverage enzh-transformer] [--limit N]
 
 Metrics, overall and per origin (LibreOffice help, LibreOffice UI, Debian Reference — the last is
 text unlike LibreOffice's): BLEU (sacrebleu, ``tokenize="zh"``) and chrF on detokenised text; the
 share of the source's Latin-script names that the reference keeps and the output reproduces exactly;
 UNK rate; duplicate n-grams; under-translation proxy = share of source words whose attention summed
-over all output steps stays below 0.2. Writes metrics.json, model cards and ``docs/results_enzh.md``.
+over all output steps stays below 0.2 (recurrent models: one attention distribution per step).
+Token-level metrics read GenScope's tokenisation of each output (the Transformer's BPE pieces are
+re-tokenised from its text). Writes metrics.json, model cards and ``docs/results_enzh.md``.
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ from training.evaluation import ROOT, evaluation_args, decode_split, output_toke
 from training.metrics import duplicate_ngram_rates, is_word, token_share
 
 DATA = ROOT / "data" / "enzh"
-MODELS = ["enzh-seq2seq", "enzh-pointer-coverage"]
+MODELS = ["enzh-seq2seq", "enzh-pointer-coverage", "enzh-transformer"]
+CARD_TEMPLATES = {"enzh-transformer": "model_card_enzh_transformer.md"}
 LATIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.+\-]*")
 UNDER_TRANSLATED = 0.2
 EXAMPLE_EVERY = 173
@@ -64,7 +67,10 @@ def evaluate(names: list[str], rows: list[dict], settings: DecodeSettings) -> di
     decoding = {}
     for name in names:
         traces, decoding[name] = decode_split(name, rows, settings)
-        systems[name] = ([t.output_text for t in traces], [output_tokens(t) for t in traces], traces)
+        if any(np.ndim(t.steps[0].attention) != 1 for t in traces if t.steps):  # multi-head: no per-step attention
+            systems[name] = ([t.output_text for t in traces], [tokenize(t.output_text, False) for t in traces], None)
+        else:
+            systems[name] = ([t.output_text for t in traces], [output_tokens(t) for t in traces], traces)
     results = {}
     for name, (texts, tokens, traces) in systems.items():
         by_origin = {}
@@ -117,7 +123,7 @@ def main() -> None:
         kept = {k: v for k, v in results[name].items() if k != "texts"}
         kept["baselines"] = {"copy source": results["copy source (baseline)"]["test"]}
         save_results(name, kept, {"beam_size": args.beam, "max_len": 80})
-        write_model_card(name, "model_card_enzh.md", table=table, examples=examples)
+        write_model_card(name, CARD_TEMPLATES.get(name, "model_card_enzh.md"), table=table, examples=examples)
 
 
 if __name__ == "__main__":

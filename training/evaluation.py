@@ -61,15 +61,21 @@ def save_results(name: str, results: dict, decode_settings: dict) -> None:
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 
 
+def _number(value) -> str:
+    """A curve value with three decimals, or – where the model has no such quantity."""
+    return f"{value:.3f}" if isinstance(value, (int, float)) else "–"
+
+
 def write_model_card(name: str, template: str, **fields: str) -> None:
     """``checkpoints/<name>/README.md`` from a template in ``training/`` and the checkpoint's files."""
     folder = CHECKPOINT_ROOT / name
     config, metrics = read_config(folder), read_metrics(folder)
     curves = "\n".join(
         f"| {c['phase']} | {c['epoch']} | {c['train_loss']:.3f} | {c['valid_nll']:.3f} | "
-        f"{c.get('valid_p_gen', float('nan')):.3f} | {c['valid_coverage']:.3f} | {c['minutes']:.1f} |"
+        f"{_number(c.get('valid_p_gen'))} | {_number(c.get('valid_coverage'))} | {c['minutes']:.1f} |"
         for c in metrics.get("curves", []))
+    args = config.get("args", {})
     card = (ROOT / "training" / template).read_text(encoding="utf-8").format(
-        name=name, model_type=config["model_type"], args=json.dumps(config["args"]),
-        coverage="on" if config["args"].get("coverage") else "off", curves=curves, **fields)
+        name=name, model_type=config["model_type"], args=json.dumps(args),
+        coverage="on" if args.get("coverage") else "off", curves=curves, **fields)
     (folder / "README.md").write_text(card, encoding="utf-8")

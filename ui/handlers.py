@@ -47,7 +47,7 @@ CHOSEN_NODE = -1
 MEAN = "mean"
 N_SETTINGS = len(SETTING_NAMES)
 VIEW_OPTION_NAMES = ("repeat_ngram_marks", "show_pruned", "image_format", "layer", "head", "mask_kind")
-N_VIEWS = 11
+N_VIEWS = 12
 OWN_MASK = "own"
 DEFAULT_INPUT_HINT = "Type or paste text; the output updates as you type."
 DEFAULT_EXAMPLE = ("libjson-c5: JSON manipulation library for C. This library allows you to easily construct "
@@ -235,11 +235,12 @@ class Handlers:
     # -- the live trace and its views --------------------------------------------------------
     def render(self, trace: Optional[GenerationTrace], options: ViewOptions, image_format: str) -> tuple:
         """VIEWS: output HTML, attention, coverage, copy, topics (shown for topic models only), beam
-        tree, hypothesis, alternatives, decoder self-attention, encoder self-attention, attention mask."""
+        tree, hypothesis, alternatives, then the Transformer views: every head at the pinned step,
+        decoder self-attention, encoder self-attention, attention mask."""
         if trace is None:
             blank = plot_payload(empty_figure("no output yet"), image_format)
             return ("<div class='gs-output gs-empty'>No output yet.</div>", blank, blank, blank,
-                    gr.Plot(visible=False), blank, blank, gr.Dropdown(choices=[], value=None), blank, blank, blank)
+                    gr.Plot(visible=False), blank, blank, gr.Dropdown(choices=[], value=None), blank, blank, blank, blank)
         views = render_views(trace, options)
         payload = functools.partial(plot_payload, image_format=image_format)
         topics = gr.Plot(payload(views.topics, filename="topics"), visible=True) if views.topics else \
@@ -250,6 +251,7 @@ class Handlers:
                 topics, payload(views.beam, filename="beam-tree"),
                 payload(views.hypothesis, filename="hypothesis"),
                 gr.Dropdown(choices=alternatives, value=alternatives[0][1] if alternatives else None),
+                payload(views.heads, filename="attention-heads"),
                 payload(views.self_attention, filename="decoder-self-attention"),
                 payload(views.encoder_attention, filename="encoder-self-attention"),
                 payload(views.mask, filename="attention-mask"))

@@ -27,6 +27,18 @@ def test_metrics_markdown(metrics: dict) -> str:
     return f"| metric | value |\n|---|---|\n{body}"
 
 
+def model_size(config: dict) -> str:
+    """Embedding/hidden sizes of GenScope's recurrent models, or layers/width/heads of a Transformer."""
+    args = config.get("args")
+    if isinstance(args, dict):
+        return f"embedding {args.get('emb_dim', '?')} · hidden {args.get('hidden_dim', '?')}"
+    layers = "+".join(str(config[k]) for k in ("encoder_layers", "decoder_layers") if k in config) or \
+        config.get("num_hidden_layers", config.get("n_layer", "?"))
+    width = config.get("d_model", config.get("hidden_size", config.get("n_embd", "?")))
+    heads = config.get("encoder_attention_heads", config.get("num_attention_heads", config.get("n_head", "?")))
+    return f"{layers} layers · width {width} · {heads} heads"
+
+
 def card_markdown(entry: ModelEntry) -> str:
     """Header facts, test metrics and the checkpoint's README text."""
     model = entry.model
@@ -36,8 +48,7 @@ def card_markdown(entry: ModelEntry) -> str:
         f"type `{entry.config.get('model_type', '?')}` · copy switch: {'yes' if entry.copies else 'no'} · "
         f"coverage: {'yes' if entry.has_coverage else 'no'} · vocabulary {getattr(model, 'vocab_size', '?'):,} · "
         f"max source length {getattr(model, 'max_source_len', '?')} tokens",
-        f"embedding {args.get('emb_dim', '?')} · hidden {args.get('hidden_dim', '?')} · "
-        f"training data: `{entry.config.get('train_data', 'not recorded')}`",
+        f"{model_size(entry.config)} · training data: `{entry.config.get('train_data', 'not recorded')}`",
     ]
     readme = entry.card.strip() or "_This checkpoint has no README.md._"
     return "\n\n".join(facts + ["### Test-set metrics", test_metrics_markdown(entry.metrics),

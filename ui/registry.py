@@ -115,7 +115,7 @@ def load_local_entry(name: str) -> ModelEntry:
         model = load_hf(str(path))
     except Exception as error:  # transformers raises many kinds; the user needs the reason
         raise ValueError(f"cannot load {str(path)[:200]!r} as a Hugging Face model: {error}") from error
-    return ModelEntry(name=name, folder=path, model=model, config={"model_type": "hf"}, metrics={},
+    return ModelEntry(name=name, folder=path, model=model, config=model.model.config.to_dict(), metrics={},
                       exhibit=LOCAL_EXHIBIT, title=path.name)
 
 

@@ -23,6 +23,7 @@ from visualizers import (
     diff_html,
     empty_figure,
     encoder_attention_figure,
+    head_grid_figure,
     hypothesis_figure,
     is_transformer_trace,
     output_html,
@@ -59,6 +60,7 @@ class Views:
     beam: go.Figure
     hypothesis: go.Figure
     topics: Optional[go.Figure]
+    heads: go.Figure
     self_attention: go.Figure
     encoder_attention: go.Figure
     mask: go.Figure
@@ -72,7 +74,8 @@ class Views:
                    "Topics": self.topics, "Search tree": self.beam,
                    f"Hypothesis at node {self.node_id}": self.hypothesis if self.node_id is not None else None}
         if self.transformer:
-            figures.update({"Decoder self-attention": self.self_attention,
+            figures.update({"Every head at the pinned step": self.heads,
+                            "Decoder self-attention": self.self_attention,
                             "Encoder self-attention": self.encoder_attention, "Attention mask": self.mask})
         return {name: figure for name, figure in figures.items() if figure is not None}
 
@@ -105,7 +108,7 @@ def render_views(trace: GenerationTrace, options: ViewOptions) -> Views:
     """All views of ``trace`` under ``options``; the hypothesis view shows ``options.node_id``
     (a hint to select one when it is None)."""
     chosen = replace(options, node_id=None)
-    transformer = dict(self_attention=decoder_self_attention_figure(trace, chosen),
+    transformer = dict(heads=head_grid_figure(trace, chosen), self_attention=decoder_self_attention_figure(trace, chosen),
                        encoder_attention=encoder_attention_figure(trace, chosen),
                        mask=attention_mask_figure(trace, options.mask_kind), transformer=is_transformer_trace(trace))
     if not trace.steps:

@@ -15,12 +15,14 @@ from .transformer import (
     attention_mask_figure,
     decoder_self_attention_figure,
     encoder_attention_figure,
+    head_grid_figure,
     is_transformer_trace,
 )
 
 __all__ = [
-    "MASK_KINDS", "ViewOptions", "attention_mask_figure", "decoder_self_attention_figure", "encoder_attention_figure",
-    "is_transformer_trace", "attention_heatmap", "beam_tree_figure", "compare_figure", "copy_figure", "coverage_figure",
-    "diff_html", "differing_steps", "empty_figure", "hypothesis_figure", "hypothesis_text", "output_html",
-    "repeated_ngram_steps", "standalone_report", "topic_figure", "training_curves", "tree_layout",
+    "MASK_KINDS", "ViewOptions", "attention_heatmap", "attention_mask_figure", "beam_tree_figure", "compare_figure",
+    "copy_figure", "coverage_figure", "decoder_self_attention_figure", "diff_html", "differing_steps",
+    "empty_figure", "encoder_attention_figure", "head_grid_figure", "hypothesis_figure", "hypothesis_text",
+    "is_transformer_trace", "output_html", "repeated_ngram_steps", "standalone_report", "topic_figure",
+    "training_curves", "tree_layout",
 ]

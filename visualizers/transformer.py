@@ -100,6 +100,35 @@ def decoder_self_attention_figure(trace: GenerationTrace, options: Optional[View
     return go.Figure(data=[heat], layout=layout)
 
 
+def head_grid_figure(trace: GenerationTrace, options: Optional[ViewOptions] = None) -> go.Figure:
+    """Every layer's and head's attention over the source at the pinned step (first step if none):
+    rows ``layer l · head h``, columns source tokens; the selected layer/head row outlined."""
+    options = options or ViewOptions()
+    steps = path_steps(trace, options.node_id)
+    if not steps:
+        return empty_figure("no decoding steps: an encoder-only model's attention is its encoder self-attention")
+    if np.ndim(steps[0].attention) != 3:
+        return empty_figure("no per-head attention: this model has a single attention distribution per step")
+    step = check_pinned(options.pinned_step, len(steps)) or 0
+    attention = np.asarray(steps[step].attention, dtype=float)  # (L, H, S)
+    L, H, S = attention.shape
+    if S != len(trace.source_tokens):
+        raise ValueError(f"step {step}: attention has shape {attention.shape}, expected (L, H, {len(trace.source_tokens)})")
+    rows = [f"layer {layer} · head {head}" for layer in range(L) for head in range(H)]
+    heat = go.Heatmap(z=attention.reshape(L * H, S), x=source_labels(trace.source_tokens), y=rows, colorscale="Blues",
+                      zmin=0, colorbar=dict(title=dict(text="attention"), thickness=12),
+                      hovertemplate="%{y}<br>source %{x}<br>attention %{z:.3f}<extra></extra>")
+    shapes = [dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=layer * H - 0.5, y1=layer * H - 0.5,
+                   line=dict(color=MUTED_COLOR, width=1)) for layer in range(1, L)]
+    if options.layer is not None and options.head is not None and options.layer < L and options.head < H:
+        shapes.append(pinned_row_shape(options.layer * H + options.head))
+    title = f"Every head's attention over the source at step {step} · {label(steps[step].token)}"
+    layout = base_layout(title, heatmap_height(L * H, per_row=18), trace)
+    layout.update(xaxis=source_axis(trace.source_tokens, options.source_window, int(attention.mean((0, 1)).argmax())),
+                  yaxis=dict(type="category", autorange="reversed", tickfont=dict(size=10)), shapes=shapes)
+    return go.Figure(data=[heat], layout=layout)
+
+
 def encoder_attention_figure(trace: GenerationTrace, options: Optional[ViewOptions] = None) -> go.Figure:
     """Heatmap of the encoder's self-attention: source queries (rows) × source keys (columns)."""
     options = options or ViewOptions()
