@@ -253,7 +253,12 @@ def test_topic_view_plugs_in_a_topic_array_per_step():
     trace = synthetic_trace(["春", "风"], ["明月", "故乡"], topic_attention=topic_attention,
                             topic_coverage=topic_coverage)
     figure = topic_figure(trace, ViewOptions(pinned_step=1))
-    assert np.allclose(figure.data[0].z, topic_attention) and np.allclose(figure.data[1].z, topic_coverage)
+    assert np.allclose(np.array(figure.data[0].z).T, topic_attention)  # heatmap: topics x steps
+    lines = figure.data[1:]
+    assert [line.name for line in lines] == ["0 · 明月", "1 · 故乡"]
+    for k, line in enumerate(lines):  # one decay line per topic: C_0 = 1, then C after each step
+        assert np.allclose(line.y, [1.0, *topic_coverage[:, k]]) and list(line.x) == [-1, 0, 1]
+    assert [shape.x0 for shape in figure.layout.shapes] == [0.5, 1]  # pinned step 1 in both panels
     assert "no topic attention" in topic_figure(synthetic_trace(["a"], ["b"])).layout.annotations[0].text
     trace.steps[1].topic_coverage = np.zeros(3)
     with pytest.raises(ValueError, match="topic_coverage has shape"):
