@@ -70,6 +70,12 @@ class _HFModel:
         """The tokenizer's piece for ``token_id``."""
         return self.tokenizer.convert_ids_to_tokens(int(token_id))
 
+    def token_to_id(self, piece: str) -> Optional[int]:
+        """The id of a tokenizer piece, or None if the tokenizer does not have it."""
+        token_id = self.tokenizer.convert_tokens_to_ids(piece)
+        known = token_id is not None and (token_id != self.unk_id or piece == self.tokenizer.unk_token)
+        return int(token_id) if known else None
+
     def decode_text(self, token_ids: list[int], oov_words: list[str]) -> str:
         """Readable text of generated ids (special tokens dropped)."""
         return self.tokenizer.decode(token_ids, skip_special_tokens=True)

@@ -316,6 +316,11 @@ def test_transformer_tab_for_encoder_decoder_and_encoder_only_models(client, tmp
     assert "mask kind must be one of own, bidirectional, causal, seq2seq" in plain(
         client.predict(1, -1, 3, True, "png", "mean", "mean", "diagonal", api_name="/views")[0])
 
+    changed = client.predict(f"hf:{bart}", "w1 w2 w3 w4", step=1, token="w7", api_name="/intervene_token")
+    assert "“w7” at step 1" in plain(changed[2])  # a tokenizer piece typed as text
+    assert "not a piece of this model's tokenizer" in plain(
+        client.predict(f"hf:{bart}", "w1 w2 w3 w4", step=1, token="zzz", api_name="/intervene_token")[2])
+
     bert = save_tiny("bert", tmp_path / "bert")
     json_text, status = trace(client, text="w1 w2 w3", model=f"hf:{bert}")
     restored = GenerationTrace.from_json(json_text)

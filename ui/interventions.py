@@ -54,7 +54,12 @@ def _source_oovs(entry: ModelEntry, trace: GenerationTrace) -> list[str]:
 
 
 def _token_id_of_text(entry: ModelEntry, trace: GenerationTrace, text: str) -> int:
-    vocab = entry.model.vocab
+    vocab = getattr(entry.model, "vocab", None)
+    if vocab is None:  # Hugging Face models look the piece up in their tokenizer
+        token_id = entry.model.token_to_id(text)
+        if token_id is None:
+            raise ValueError(f"token {text[:40]!r} is not a piece of this model's tokenizer")
+        return token_id
     if text in vocab.stoi:
         return vocab.stoi[text]
     oovs = _source_oovs(entry, trace)
