@@ -113,7 +113,8 @@ def build_demo(registry: ModelRegistry, handlers: Handlers) -> gr.Blocks:
                     intervention_tab(c)
                     compare_tab(c, registry)
                     side_tabs(c)
-        c.trace_json = gr.Textbox(visible=False, label="trace JSON")
+        c.trace_json = gr.Textbox(visible=False, label="trace JSON")  # filled for API clients only
+        c.trace_api = gr.Button(visible=False)  # carries the /trace endpoint
         wire_live_views(demo, c, handlers)
         wire_actions(c, handlers)
     demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
@@ -253,11 +254,14 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
     trace_outputs = [c.state, c.trace_json, c.status, c.pinned, c.node, c.layer, c.head, c.topic, *views]
     live = dict(trigger_mode="always_last", show_progress="minimal", preprocess=False)
     quiet = dict(show_progress="hidden", preprocess=False)
-    gr.on([c.text.change, *[s.change for s in c.settings]], handlers.trace, trace_inputs, trace_outputs,
-          api_name="trace", **live)
+    live_outputs = [o for o in trace_outputs if o is not c.trace_json]
+    c.trace_api.click(handlers.trace, trace_inputs, trace_outputs, api_name="trace", preprocess=False)
+    gr.on([c.text.change, *[s.change for s in c.settings]], handlers.trace_live, trace_inputs, live_outputs,
+          api_name="trace_live", api_visibility="undocumented", **live)
     gr.on([demo.load, c.model.change], handlers.model_card, [c.model, c.text],
           [c.curves_plot, c.card, c.card_status, c.examples, c.text], api_name="model_card", preprocess=False,
-          ).then(handlers.trace, trace_inputs, trace_outputs, api_name="trace_for_model", **live)
+          ).then(handlers.trace_live, trace_inputs, live_outputs, api_name="trace_for_model",
+                 api_visibility="undocumented", **live)
     view_inputs = [c.state, c.pinned, c.node, *options]
     c.pinned.input(handlers.views, view_inputs, [c.status, *views], trigger_mode="always_last", api_name="pin",
                    **quiet)

@@ -16,7 +16,7 @@ POINTER, SEQ2SEQ = "tiny-pointer-coverage", "tiny-seq2seq"
 TEXT = "libjson: a JSON parser library for C. This package contains the development files."
 ENDPOINTS = {"/trace", "/pin", "/select_node", "/views", "/pin_token", "/plot_click", "/model_card", "/pick_example",
              "/intervene_token", "/intervene_p_gen", "/intervene_coverage", "/intervene_topic", "/compare",
-             "/neighbors", "/export_trace", "/export_report", "/trace_for_model"}
+             "/neighbors", "/export_trace", "/export_report"}
 TRACE_JSON, TRACE_STATUS = 0, 1  # positions among /trace's outputs (the gr.State is not part of the API)
 
 
@@ -339,3 +339,15 @@ def test_recurrent_models_explain_the_empty_transformer_tab(client):
     assert "single attention distribution" in messages[0]
     assert "only Transformer decoders" in messages[1] and "Transformer encoders" in messages[2]
     assert "recurrent" in messages[3]
+
+
+def test_live_updates_do_not_ship_the_trace_json(app_module):
+    """The browser's per-keystroke event gets the status and views but not the 100–300 kB JSON."""
+    from ui.handlers import N_SETTINGS
+
+    values = (None,) * N_SETTINGS + (0, 3, True, "png", "mean", "mean", "own")
+    api = app_module.handlers.trace(POINTER, TEXT, *values)
+    live = app_module.handlers.trace_live(POINTER, TEXT, *values)
+    assert GenerationTrace.from_json(api[1]).steps and len(live) == len(api) - 1
+    assert plain(live[1]).startswith("✓ decoded") and live[0] is not None  # status; the trace state
+    assert not any(isinstance(v, str) and v.startswith('{"model"') for v in live)

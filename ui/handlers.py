@@ -279,6 +279,12 @@ class Handlers:
                 gr.Dropdown(choices=node_choices(trace), value=CHOSEN_NODE), *head_controls(trace, layer, head),
                 topic_choices(trace), *rendered)
 
+    def trace_live(self, model: Any, text: Any, *values: Any) -> tuple:
+        """:meth:`trace`'s outputs without the trace JSON, for the browser's live updates: only API
+        clients read the JSON, and it is 100–300 kB per keystroke."""
+        outputs = self.trace(model, text, *values)
+        return outputs[:1] + outputs[2:]
+
     @guarded(1 + N_VIEWS, status_at=0)
     def views(self, trace: Optional[GenerationTrace], pinned: Any, node: Any, *view_values: Any) -> tuple:
         """status, then VIEWS re-rendered for a new pin / node / view option."""
