@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint
-from gen_models.decoding import DecodeSettings, generate
-from tests.golden.update_golden import GOLDEN, MODELS
+from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint, read_config
+from gen_models.decoding import DecodeSettings, generate, output_ids
+from tests.golden.update_golden import GOLDEN, INPUTS, MODELS
 
 GOLDEN_DATA = json.loads(GOLDEN.read_text(encoding="utf-8"))
 
@@ -30,7 +30,8 @@ def test_checkpoint_is_small_safetensors(shipped):
     weights = CHECKPOINT_ROOT / name / "model.safetensors"
     assert weights.stat().st_size <= 25 * 2**20
     assert not list((CHECKPOINT_ROOT / name).glob("*.bin")) and not list((CHECKPOINT_ROOT / name).glob("*.pt"))
-    for part in ("config.json", "vocab.txt", "metrics.json", "README.md"):
+    vocabulary = "tokenizer.json" if "architectures" in read_config(CHECKPOINT_ROOT / name) else "vocab.txt"
+    for part in ("config.json", vocabulary, "metrics.json", "README.md"):
         assert (CHECKPOINT_ROOT / name / part).is_file(), part
 
 
@@ -76,3 +77,15 @@ def test_shipped_mta_topic_coverage_starts_at_one_and_decays():
     assert all(0.0 <= c <= 1.0 for c in coverage[0]) and max(coverage[0]) < 1.0
     assert all((later <= earlier + 1e-6).all() for earlier, later in zip(coverage, coverage[1:]))
     assert coverage[-1].sum() < coverage[0].sum()
+
+
+def test_shipped_transformer_beam_search_equals_transformers_generate():
+    """The engine's beam search over the adapter picks what ``model.generate(num_beams=4)`` picks."""
+    model = load_checkpoint(CHECKPOINT_ROOT / "enzh-transformer")
+    for src in INPUTS["enzh"]:
+        ids = model.tokenizer(src, return_tensors="pt")["input_ids"]
+        expected = model.model.generate(ids, num_beams=4, max_new_tokens=30, length_penalty=0.0, early_stopping=True,
+                                        do_sample=False)[0].tolist()[1:]
+        if model.eos_id in expected:
+            expected = expected[: expected.index(model.eos_id) + 1]
+        assert output_ids(generate(model, src, DecodeSettings(beam_size=4, max_len=30))) == expected, src

@@ -66,13 +66,19 @@ def _number(value) -> str:
     return f"{value:.3f}" if isinstance(value, (int, float)) else "–"
 
 
+def _minutes(curve_row: dict) -> str:
+    """Wall-clock minutes so far, with the CPU minutes where the run recorded them."""
+    cpu = curve_row.get("cpu_minutes")
+    return f"{curve_row['minutes']:.1f}" + (f" ({cpu:.1f} CPU)" if isinstance(cpu, (int, float)) else "")
+
+
 def write_model_card(name: str, template: str, **fields: str) -> None:
     """``checkpoints/<name>/README.md`` from a template in ``training/`` and the checkpoint's files."""
     folder = CHECKPOINT_ROOT / name
     config, metrics = read_config(folder), read_metrics(folder)
     curves = "\n".join(
         f"| {c['phase']} | {c['epoch']} | {c['train_loss']:.3f} | {c['valid_nll']:.3f} | "
-        f"{_number(c.get('valid_p_gen'))} | {_number(c.get('valid_coverage'))} | {c['minutes']:.1f} |"
+        f"{_number(c.get('valid_p_gen'))} | {_number(c.get('valid_coverage'))} | {_minutes(c)} |"
         for c in metrics.get("curves", []))
     args = config.get("args", {})
     card = (ROOT / "training" / template).read_text(encoding="utf-8").format(

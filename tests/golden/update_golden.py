@@ -28,7 +28,8 @@ INPUTS = {
     "poems": ["明月 故乡 秋风", "春风 杨柳 江南", "边塞 黄沙 将军"],
 }
 MODELS = {"debian-seq2seq": "debian", "debian-pointer": "debian", "debian-pointer-coverage": "debian",
-          "enzh-seq2seq": "enzh", "enzh-pointer-coverage": "enzh", "poem-mta": "poems", "poem-tav": "poems"}
+          "enzh-seq2seq": "enzh", "enzh-pointer-coverage": "enzh", "enzh-transformer": "enzh",
+          "poem-mta": "poems", "poem-tav": "poems"}
 SETTINGS = {"beam_size": 4, "max_len": 30}
 
 
