@@ -9,6 +9,7 @@ limit in its message, for browser and API clients alike.
 
 Environment: ``GENSCOPE_CHECKPOINTS`` (checkpoint root, default ``checkpoints/``),
 ``GENSCOPE_ALLOW_LOCAL_MODELS`` (``hf:PATH`` models; on by default, off on a Space),
+``GENSCOPE_ALLOW_HUB_MODELS`` / ``GENSCOPE_MAX_HUB_MODEL_MB`` (``hf:ORG/NAME`` downloads; off by default),
 ``GENSCOPE_TORCH_THREADS`` (intra-op threads per request, default 1), ``GRADIO_SERVER_PORT``, ``SPACE_ID``.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ import os
 from types import SimpleNamespace
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "0" if os.environ.get("GENSCOPE_ALLOW_HUB_MODELS") == "1" else "1")
 
 import gradio as gr  # noqa: E402
 import torch  # noqa: E402
@@ -25,7 +26,7 @@ import torch  # noqa: E402
 from gen_models.decoding import LIMITS, STRATEGIES  # noqa: E402
 from ui.handlers import CHOSEN_NODE, DEFAULT_EXAMPLE, DEFAULT_INPUT_HINT, MEAN, OWN_MASK, Handlers  # noqa: E402
 from ui.plots import IMAGE_FORMATS  # noqa: E402
-from ui.registry import ModelRegistry, get_registry, local_models_allowed  # noqa: E402
+from ui.registry import ModelRegistry, get_registry, hub_models_allowed, local_models_allowed  # noqa: E402
 from ui.validation import DEFAULTS, MAX_INPUT_CHARS  # noqa: E402
 from visualizers import MASK_KINDS  # noqa: E402
 
@@ -125,10 +126,10 @@ def input_column(c: SimpleNamespace, registry: ModelRegistry) -> None:
     """Model, examples, input text, decoding settings and the status line."""
     default_model = registry.default_name(PREFERRED_MODELS)
     entry = registry.entries.get(default_model)
-    allow_local = local_models_allowed()
+    hints = (["hf:/path/to/a/local/model"] if local_models_allowed() else []) + (
+        ["hf:org/name from the Hub"] if hub_models_allowed() else [])
     c.model = gr.Dropdown(registry.choices(), value=default_model, label="Model (exhibit › model)",
-                          allow_custom_value=allow_local,
-                          info="or type hf:/path/to/a/local/model" if allow_local else None)
+                          allow_custom_value=bool(hints), info=f"or type {' or '.join(hints)}" if hints else None)
     c.examples = gr.Dropdown([], value=None, label="Examples", info="pick one to fill the input")
     c.text = gr.Textbox(value=entry.examples[0] if entry and entry.examples else DEFAULT_EXAMPLE, lines=7,
                         max_lines=16, label="Input", placeholder=DEFAULT_INPUT_HINT,

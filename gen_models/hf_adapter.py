@@ -184,6 +184,17 @@ def _last_query(attentions) -> torch.Tensor:
     return torch.stack([a[:, :, -1, :] for a in attentions], dim=1).float()
 
 
+def hub_weights_mb(repo_id: str) -> float:
+    """Megabytes of safetensors weights in a Hub model repository (network; ValueError if none)."""
+    from huggingface_hub import HfApi
+
+    siblings = HfApi().model_info(repo_id, files_metadata=True).siblings or []
+    sizes = [s.size or 0 for s in siblings if s.rfilename.endswith(".safetensors")]
+    if not sizes:
+        raise ValueError(f"{repo_id!r} has no safetensors weights (only safetensors are loaded)")
+    return sum(sizes) / 2**20
+
+
 def is_encoder_only(config) -> bool:
     """Whether a config describes an encoder without a generation head (BERT, RoBERTa, …)."""
     architectures = getattr(config, "architectures", None) or []

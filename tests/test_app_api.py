@@ -283,6 +283,32 @@ def test_local_models_are_off_on_a_space_unless_allowed(monkeypatch, app_module)
         app_module.registry.get("hf:/no/such/folder")
 
 
+def test_hub_models_only_with_the_servers_opt_in_and_under_the_size_limit(monkeypatch, tmp_path):
+    """Tested offline: the Hub size lookup and download are stubbed with a tiny local folder."""
+    from gen_models import hf_adapter
+    from tests.hf_tiny import save_tiny
+    from ui.registry import ModelRegistry
+
+    registry = ModelRegistry([])
+    monkeypatch.delenv("GENSCOPE_ALLOW_HUB_MODELS", raising=False)
+    with pytest.raises(ValueError, match="does not download Hub models .*GENSCOPE_ALLOW_HUB_MODELS=1"):
+        registry.get("hf:someone/tiny-bart")
+    folder = save_tiny("bart", tmp_path / "bart")
+    loads = []
+    real_load = hf_adapter.load_hf
+    monkeypatch.setattr(hf_adapter, "load_hf", lambda source, allow_network=False: loads.append(
+        (source, allow_network)) or real_load(str(folder)))
+    monkeypatch.setenv("GENSCOPE_ALLOW_HUB_MODELS", "1")
+    monkeypatch.setattr(hf_adapter, "hub_weights_mb", lambda repo: 5000.0)
+    with pytest.raises(ValueError, match="5,000 MB of weights, over this server's 1,024 MB limit"):
+        registry.get("hf:someone/huge-model")
+    monkeypatch.setattr(hf_adapter, "hub_weights_mb", lambda repo: 0.1)
+    entry = registry.get("hf:someone/tiny-bart")
+    assert loads == [("someone/tiny-bart", True)] and entry.title == "someone/tiny-bart"
+    with pytest.raises(ValueError, match="is not a local model folder"):
+        registry.get("hf:no/such/folder")
+
+
 @pytest.mark.parametrize("click, expected", [
     ({"plot": "attention", "y": "3 · viewer", "x": "0 · htop", "xaxis": "x", "yaxis": "y"}, (3, -1)),
     ({"plot": "coverage", "y": "2 · top", "xaxis": "x", "yaxis": "y"}, (2, -1)),

@@ -6,11 +6,16 @@ fails to load (half-written while training, malformed) is skipped and reported, 
 A model name ``hf:PATH`` loads a local Hugging Face model folder on first use (safetensors only, no
 remote code, no network; at most ``MAX_LOCAL_MODELS`` kept). This is on by default and off on a
 Space (``$SPACE_ID`` set) unless ``$GENSCOPE_ALLOW_LOCAL_MODELS=1``; ``=0`` turns it off anywhere.
+
+``hf:ORG/NAME`` downloads a Hub model only where the server opts in with
+``$GENSCOPE_ALLOW_HUB_MODELS=1`` (then app.py leaves ``HF_HUB_OFFLINE`` off), and only if its
+safetensors weights are at most ``$GENSCOPE_MAX_HUB_MODEL_MB`` (default 1024) megabytes.
 """
 from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -26,6 +31,8 @@ LOCAL_EXHIBIT = "your own Hugging Face model"
 LOCAL_PREFIX = "hf:"
 MAX_CARD_CHARS = 50_000
 MAX_LOCAL_MODELS = 2
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+DEFAULT_MAX_HUB_MODEL_MB = 1024
 
 
 @dataclass
@@ -104,19 +111,56 @@ def local_models_allowed() -> bool:
     return not os.environ.get("SPACE_ID")
 
 
-def load_local_entry(name: str) -> ModelEntry:
-    """Load ``hf:PATH`` through the engine's Hugging Face adapter (ValueError with the reason)."""
-    from gen_models.hf_adapter import load_hf
+def hub_models_allowed() -> bool:
+    """Whether ``hf:ORG/NAME`` may download Hub models on this server (opt-in)."""
+    return os.environ.get("GENSCOPE_ALLOW_HUB_MODELS", "").strip() == "1"
 
-    path = Path(name[len(LOCAL_PREFIX):].strip()).expanduser()
-    if not path.is_dir():
-        raise ValueError(f"{str(path)[:200]!r} is not a local model folder")
+
+def max_hub_model_mb() -> float:
+    """The largest Hub model (safetensors megabytes) this server downloads."""
     try:
-        model = load_hf(str(path))
+        return float(os.environ.get("GENSCOPE_MAX_HUB_MODEL_MB", DEFAULT_MAX_HUB_MODEL_MB))
+    except ValueError:
+        return DEFAULT_MAX_HUB_MODEL_MB
+
+
+def model_source(target: str) -> tuple[str, bool]:
+    """(path or Hub id, whether the network is used) for ``hf:`` + ``target``, checked against this
+    server's policy (ValueError with the reason)."""
+    from gen_models import hf_adapter
+
+    path = Path(target).expanduser()
+    if path.is_dir():
+        if not local_models_allowed():
+            raise ValueError("loading local Hugging Face models is disabled on this server "
+                             "(set GENSCOPE_ALLOW_LOCAL_MODELS=1 to allow it)")
+        return str(path), False
+    if not HUB_ID.fullmatch(target):
+        raise ValueError(f"{target[:200]!r} is not a local model folder")
+    if not hub_models_allowed():
+        raise ValueError(f"{target[:200]!r} is not a local model folder, and this server does not download Hub "
+                         "models (set GENSCOPE_ALLOW_HUB_MODELS=1 to allow it)")
+    size, limit = hf_adapter.hub_weights_mb(target), max_hub_model_mb()
+    if size > limit:
+        raise ValueError(f"{target!r} has {size:,.0f} MB of weights, over this server's {limit:,.0f} MB limit "
+                         "(GENSCOPE_MAX_HUB_MODEL_MB)")
+    return target, True
+
+
+def load_local_entry(name: str) -> ModelEntry:
+    """Load ``hf:PATH`` (or an allowed ``hf:ORG/NAME``) through the engine's Hugging Face adapter
+    (ValueError with the reason)."""
+    from gen_models import hf_adapter
+
+    target = name[len(LOCAL_PREFIX):].strip()
+    source, network = model_source(target)
+    try:
+        model = hf_adapter.load_hf(source, allow_network=network)
     except Exception as error:  # transformers raises many kinds; the user needs the reason
-        raise ValueError(f"cannot load {str(path)[:200]!r} as a Hugging Face model: {error}") from error
-    return ModelEntry(name=name, folder=path, model=model, config=model.model.config.to_dict(), metrics={},
-                      exhibit=LOCAL_EXHIBIT, title=path.name)
+        raise ValueError(f"cannot load {target[:200]!r} as a Hugging Face model: {error}") from error
+    title = Path(source).name if not network else target
+    return ModelEntry(name=name, folder=Path(source), model=model, config=model.model.config.to_dict(), metrics={},
+                      exhibit=LOCAL_EXHIBIT, title=title)
 
 
 class ModelRegistry:
@@ -161,10 +205,8 @@ class ModelRegistry:
         return self.entries[name]
 
     def get_local(self, name: str) -> ModelEntry:
-        """A local Hugging Face model, loaded on first use; the least recently used is dropped."""
-        if not local_models_allowed():
-            raise ValueError("loading local Hugging Face models is disabled on this server "
-                             "(set GENSCOPE_ALLOW_LOCAL_MODELS=1 to allow it)")
+        """A local (or allowed Hub) Hugging Face model, loaded on first use; the least recently used
+        is dropped."""
         with self._local_lock:
             if name not in self.local:
                 self.local[name] = load_local_entry(name)
