@@ -6,7 +6,8 @@
    trained on the English and Chinese sides of the training split.
 2. A ``BartConfig`` model (3+3 layers, d_model 256, 4 heads; tied embeddings) is trained with
    label-smoothed cross-entropy, AdamW and an inverse-square-root schedule, in length-sorted batches.
-3. The budget is **process CPU time**, so a busy machine trains the same amount, only slower. The
+3. The budget is **process CPU time**, so a busy machine trains the same amount, only slower;
+   training also stops once the validation NLL has not improved for ``--patience`` epochs. The
    epoch with the best validation NLL is kept, stored in the standard Hugging Face folder format
    (``model.safetensors`` in fp16, ``config.json``, ``tokenizer.json``) plus GenScope's app metadata
    as extra config keys and the curves in ``metrics.json``.
@@ -148,7 +149,7 @@ def train(args) -> None:
           f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters")
     args.out.mkdir(parents=True, exist_ok=True)
     app_config = json.loads(args.extra_config)
-    curves, best, cpu_start, wall_start = [], math.inf, time.process_time(), time.time()
+    curves, best, best_epoch, cpu_start, wall_start = [], math.inf, 0, time.process_time(), time.time()
     spent = lambda: (time.process_time() - cpu_start) / 60  # noqa: E731  CPU minutes
     for epoch in range(1, args.epochs + 1):
         losses = []
@@ -168,7 +169,7 @@ def train(args) -> None:
         curves.append(row)
         print(json.dumps(row), flush=True)
         if row["valid_nll"] < best:
-            best = row["valid_nll"]
+            best, best_epoch = row["valid_nll"], epoch
             save(model, tokenizer, args.out, app_config)
         training = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "extra_config"}
         metrics_path = args.out / "metrics.json"
@@ -177,6 +178,9 @@ def train(args) -> None:
         metrics_path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
         if spent() > args.cpu_budget:
             print(f"CPU budget of {args.cpu_budget} min reached")
+            break
+        if epoch - best_epoch >= args.patience:
+            print(f"validation NLL has not improved since epoch {best_epoch}: stopping")
             break
 
 
@@ -199,6 +203,7 @@ def main() -> None:
     parser.add_argument("--valid-size", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cpu-budget", type=float, default=60.0, help="CPU minutes")
+    parser.add_argument("--patience", type=int, default=2, help="epochs without a better validation NLL")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--extra-config", default="{}", help="JSON of app metadata merged into config.json")
     train(parser.parse_args())
