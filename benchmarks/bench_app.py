@@ -48,7 +48,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run",
                  "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1"]
 SETTINGS = ["beam", 4, 30, 0, 0.0, 0.0, 0, 1.0, 0, 1.0, 0]  # ui.validation.SETTING_NAMES order
-VIEW_OPTIONS = [0, 3, True, "png", "mean", "mean"]  # pinned step, then ui.handlers.VIEW_OPTION_NAMES
+VIEW_OPTIONS = [0, 3, True, "png", "mean", "mean", "own"]  # pinned step, then ui.handlers.VIEW_OPTION_NAMES
 
 
 def pick_model(registry: ModelRegistry) -> str:
@@ -77,24 +77,25 @@ def percentiles(times: list[float]) -> str:
 
 
 def server_latency(registry: ModelRegistry, name: str, text: str, runs: int) -> None:
-    """Interleaved timings of the /trace handler and of generate() alone."""
+    """Interleaved timings of the live trace handler (what a keystroke runs) and of generate() alone."""
     handlers, model = Handlers(registry), registry.get(name).model
     settings = DecodeSettings(beam_size=4, max_len=30)
     handler_ms, generate_ms = [], []
     for _ in range(3):
-        handlers.trace(name, text, *SETTINGS, *VIEW_OPTIONS)
+        handlers.trace_live(name, text, *SETTINGS, *VIEW_OPTIONS)
     for _ in range(runs):
         start = time.perf_counter()
         generate(model, text, settings)
         generate_ms.append(1e3 * (time.perf_counter() - start))
         start = time.perf_counter()
-        outputs = handlers.trace(name, text, *SETTINGS, *VIEW_OPTIONS)
+        outputs = handlers.trace_live(name, text, *SETTINGS, *VIEW_OPTIONS)
         handler_ms.append(1e3 * (time.perf_counter() - start))
     trace = generate(model, text, settings)
-    assert outputs[1], outputs[2]
+    assert outputs[0] is not None, outputs[1]
+    json_text = handlers.trace(name, text, *SETTINGS, *VIEW_OPTIONS)[1]
     print(f"model {name}: {len(trace.source_tokens)} source tokens, beam 4, {len(trace.steps)} output tokens, "
-          f"{len(trace.beam)} tree nodes, trace JSON {len(outputs[1]) / 1e3:.0f} kB")
-    print(f"server /trace handler (all figures ready): {percentiles(handler_ms)}")
+          f"{len(trace.beam)} tree nodes, trace JSON {len(json_text) / 1e3:.0f} kB (API only)")
+    print(f"server live trace handler (all figures ready): {percentiles(handler_ms)}")
     print(f"plain generate():                          {percentiles(generate_ms)}")
     print(f"ratio of medians handler / generate: {np.median(handler_ms) / np.median(generate_ms):.2f}x "
           f"(target: p50 <= 100 ms)")

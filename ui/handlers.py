@@ -260,6 +260,16 @@ class Handlers:
     @guarded(8 + N_VIEWS, status_at=2, cleared={1: ""}, toast=False)
     def trace(self, model: Any, text: Any, *values: Any) -> tuple:
         """trace state, trace JSON, status, pinned step, node, layer, head, topic, then VIEWS."""
+        return self._trace(model, text, values, with_json=True)
+
+    @guarded(7 + N_VIEWS, status_at=1, toast=False)
+    def trace_live(self, model: Any, text: Any, *values: Any) -> tuple:
+        """:meth:`trace`'s outputs without the trace JSON, for the browser's live updates: only API
+        clients read the JSON, and it is 100–300 kB per keystroke."""
+        outputs = self._trace(model, text, values, with_json=False)
+        return outputs[:1] + outputs[2:]
+
+    def _trace(self, model: Any, text: Any, values: tuple, with_json: bool) -> tuple:
         settings, (pinned, repeat_n, show_pruned, image_format, layer, head, mask) = \
             values[:N_SETTINGS], values[N_SETTINGS:]
         image_format = image_format_of(image_format)
@@ -274,16 +284,10 @@ class Handlers:
         layer, head = _kept(layer, heads[0]), _kept(head, heads[1])
         options = view_options(trace, pinned, None, repeat_n, show_pruned, layer, head, mask)
         rendered = self.render(trace, options, image_format)
-        return (trace, trace.to_json(), status_markdown(result),
+        return (trace, trace.to_json() if with_json else "", status_markdown(result),
                 gr.Slider(value=options.pinned_step or 0, maximum=max(len(trace.steps) - 1, 1)),
                 gr.Dropdown(choices=node_choices(trace), value=CHOSEN_NODE), *head_controls(trace, layer, head),
                 topic_choices(trace), *rendered)
-
-    def trace_live(self, model: Any, text: Any, *values: Any) -> tuple:
-        """:meth:`trace`'s outputs without the trace JSON, for the browser's live updates: only API
-        clients read the JSON, and it is 100–300 kB per keystroke."""
-        outputs = self.trace(model, text, *values)
-        return outputs[:1] + outputs[2:]
 
     @guarded(1 + N_VIEWS, status_at=0)
     def views(self, trace: Optional[GenerationTrace], pinned: Any, node: Any, *view_values: Any) -> tuple:
