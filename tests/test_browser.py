@@ -1,6 +1,7 @@
 """The app in a real browser (Debian's chromium through Playwright): type, watch the output and the
 heatmap change, pin a step by clicking a token and a heatmap row, select a beam-tree node by
-clicking it, and save ``docs/screenshot.png``.
+clicking it, pick the shipped Transformer and a layer in its tab, and save ``docs/screenshot.png``
+and ``docs/screenshot-transformer.png``.
 
 Skipped only when /usr/bin/chromium is missing and $CI is unset. The page serves the shipped
 checkpoints when ``checkpoints/`` has any (so the screenshot shows real models; the assertions do not
@@ -132,3 +133,28 @@ def test_clicking_a_beam_tree_node_shows_its_hypothesis(page):
     page.mouse.click(node["x"], node["y"])
     page.wait_for_function(HYPOTHESIS_IS_JS, arg=node["id"], timeout=WAIT_MS)
     assert page.locator("#node-select input").input_value().startswith(f"#{node['id']} ")
+
+
+def test_transformer_tab_shows_heads_self_attention_and_mask(page):
+    """Pick the shipped Transformer from the model list and open the Transformer tab."""
+    page.get_by_label("Model (exhibit › model)").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("Transformer (BART", delay=5)
+    option = page.get_by_role("option").filter(has_text="enzh-transformer")
+    if option.count() == 0:
+        pytest.skip("the served checkpoints have no Transformer model")
+    option.first.click()
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('✓ decoded')"
+                           " && document.querySelector('#attention-plot .gtitle')", timeout=WAIT_MS)
+    page.get_by_role("tab", name="Transformer").click()
+    for plot, title in (("heads-plot", "Every head's attention"), ("self-attention-plot", "Decoder self-attention"),
+                        ("encoder-attention-plot", "Encoder self-attention"), ("mask-plot", "Attention mask: seq2seq")):
+        page.wait_for_function("([plot, title]) => { const t = document.querySelector('#' + plot + ' .gtitle');"
+                               " return t !== null && t.textContent.startsWith(title); }", arg=[plot, title],
+                               timeout=WAIT_MS)
+    page.get_by_label("Attention layer").click()
+    page.get_by_role("option", name="2", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#self-attention-plot .gtitle').textContent"
+                           ".includes('layer 2, head mean')", timeout=WAIT_MS)
+    page.screenshot(path=str(SCREENSHOT.with_name("screenshot-transformer.png")), full_page=True,
+                    clip={"x": 0, "y": 0, "width": 1440, "height": 1750})
