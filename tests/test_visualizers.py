@@ -310,10 +310,10 @@ def test_encoder_attention_view_of_an_encoder_only_model(hf_traces):
     bert = hf_traces["bert"]
     S = len(bert.source_tokens)
     z = np.array(encoder_attention_figure(bert, ViewOptions(layer=0, head=1)).data[0].z)
-    np.testing.assert_allclose(z, bert.encoder_attention[0, 1], atol=1e-9)
+    np.testing.assert_allclose(z, bert.encoder_attention[0, 1], atol=1e-6)  # float32 on the wire
     np.testing.assert_allclose(z.sum(1), np.ones(S), atol=1e-5)
     mean = np.array(encoder_attention_figure(bert).data[0].z)
-    np.testing.assert_allclose(mean, bert.encoder_attention.mean((0, 1)), atol=1e-9)
+    np.testing.assert_allclose(mean, bert.encoder_attention.mean((0, 1)), atol=1e-6)
     assert "decoder-only" in encoder_attention_figure(hf_traces["gpt2"]).layout.annotations[0].text
     broken = GenerationTrace(**{**bert.__dict__, "encoder_attention": np.ones((2, 2, S, S + 1))})
     with pytest.raises(ValueError, match="expected"):

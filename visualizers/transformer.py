@@ -2,6 +2,8 @@
 self-attention over the source, and the attention masks of the three Transformer layouts.
 
 Multi-head maps are ``(L, H, …)``; ``options.layer`` / ``options.head`` pick one, None averages.
+The two S×S views send float32 / uint8 arrays (plotly ships them as binary), which keeps a 180-token
+input's figures at about a third of their float64 size.
 """
 from __future__ import annotations
 
@@ -144,7 +146,8 @@ def encoder_attention_figure(trace: GenerationTrace, options: Optional[ViewOptio
         raise ValueError(f"encoder attention has shape {attention.shape}, expected (L, H, {S}, {S})")
     matrix, averaged = select_head(attention, options.layer, options.head)
     labels = source_labels(trace.source_tokens)
-    heat = go.Heatmap(z=matrix, x=labels, y=labels, colorscale="Greens", zmin=0, zmax=max(float(matrix.max()), 1e-6),
+    heat = go.Heatmap(z=matrix.astype(np.float32), x=labels, y=labels, colorscale="Greens", zmin=0,
+                      zmax=max(float(matrix.max()), 1e-6),
                       colorbar=dict(title=dict(text="attention"), thickness=12),
                       hovertemplate="query %{y}<br>key %{x}<br>attention %{z:.3f}<extra></extra>")
     layout = base_layout(f"Encoder self-attention over the source · {_which(options, averaged)}",
@@ -181,7 +184,7 @@ def attention_mask_figure(trace: GenerationTrace, kind: Optional[str] = None) ->
     n_source = min(len(trace.source_tokens), len(shown))
     mask = mask_matrix(kind, n_source, len(shown))
     labels = [f"{i} · {label(t)}" for i, t in enumerate(shown)]
-    heat = go.Heatmap(z=mask, x=labels, y=labels, zmin=0, zmax=1, showscale=False,
+    heat = go.Heatmap(z=mask.astype(np.uint8), x=labels, y=labels, zmin=0, zmax=1, showscale=False,
                       colorscale=[[0, "#f0f0f0"], [1, "#3b6fb6"]],
                       hovertemplate="query %{y}<br>key %{x}<br>may attend: %{z}<extra></extra>")
     edge = n_source - 0.5
