@@ -249,7 +249,8 @@ def side_tabs(c: SimpleNamespace) -> None:
 def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> None:
     """Typing, settings and model changes re-decode; pins, nodes, clicks and view options re-render."""
     views = [c.output_tokens, c.attention_plot, c.coverage_plot, c.copy_plot, c.topics_plot, c.beam_plot,
-             c.hypothesis_plot, c.alternative, c.heads_plot, c.self_attention_plot, c.encoder_attention_plot, c.mask_plot]
+             c.hypothesis_plot, c.alternative,
+             c.heads_plot, c.self_attention_plot, c.encoder_attention_plot, c.mask_plot]
     options = [c.repeat_n, c.show_pruned, c.image_format, c.layer, c.head, c.mask_kind]
     trace_inputs = [c.model, c.text, *c.settings, c.pinned, *options]
     trace_outputs = [c.state, c.trace_json, c.status, c.pinned, c.node, c.layer, c.head, c.topic, *views]

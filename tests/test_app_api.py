@@ -238,7 +238,8 @@ def test_topic_model_views_and_topic_coverage_intervention(client):
     restored = GenerationTrace.from_json(json_text)
     assert restored.topics == ["春风", "明月", "故乡"] and restored.steps[0].topic_coverage is not None
     topics = client.predict(2, -1, api_name="/pin")[5]
-    assert topics["visible"] and [t["type"] for t in plot_json(topics["value"])["data"]] == ["heatmap"] + ["scatter"] * 3
+    kinds = [t["type"] for t in plot_json(topics["value"])["data"]]
+    assert topics["visible"] and kinds == ["heatmap"] + ["scatter"] * 3  # attention heatmap, one line per topic
     assert client.predict(POINTER, TEXT, api_name="/trace")[7 + 4]["visible"] is False  # views start at 7
     diff, _, status = client.predict("tiny-mta", "春风 明月 故乡", strategy="greedy", max_len=8, step=0, topic=1,
                                      value=0.0, api_name="/intervene_topic")

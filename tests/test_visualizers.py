@@ -344,7 +344,8 @@ def test_attention_mask_view_defaults_to_the_models_layout(hf_traces):
 
     expected = {"bart": "seq2seq", "gpt2": "causal", "bert": "bidirectional"}
     for family, trace in hf_traces.items():
-        assert attention_mask_figure(trace).layout.title.text == f"Attention mask: {expected[family]} (this model's layout)"
+        title = attention_mask_figure(trace).layout.title.text
+        assert title == f"Attention mask: {expected[family]} (this model's layout)"
     bart = hf_traces["bart"]
     z = np.array(attention_mask_figure(bart, "causal").data[0].z)
     assert z.shape == (len(bart.source_tokens) + len(bart.output_tokens),) * 2

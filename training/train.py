@@ -171,8 +171,8 @@ def train(args) -> None:
     best, start, cpu_start = math.inf, time.time(), time.process_time()
 
     def over_budget() -> bool:
-        return (time.time() - start > args.time_budget * 60
-                or time.process_time() - cpu_start > args.cpu_budget * 60)
+        cpu_spent = args.cpu_budget is not None and time.process_time() - cpu_start > args.cpu_budget * 60
+        return time.time() - start > args.time_budget * 60 or cpu_spent
 
     print(f"{len(train_set)} train / {len(valid_set)} valid pairs; "
           f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters; phase {phase}")
@@ -199,7 +199,7 @@ def train(args) -> None:
             save_checkpoint(model, Path(args.out), json.loads(args.extra_config))
         _write_curves(Path(args.out), curves, args)
         if over_budget():
-            print(f"budget reached ({args.time_budget} wall-clock / {args.cpu_budget} CPU minutes)")
+            print(f"budget reached ({args.time_budget} wall-clock / {args.cpu_budget or 'no'} CPU minutes)")
             break
 
 
@@ -234,7 +234,7 @@ def main() -> None:
     parser.add_argument("--valid-size", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--time-budget", type=float, default=55.0, help="wall-clock minutes")
-    parser.add_argument("--cpu-budget", type=float, default=math.inf,
+    parser.add_argument("--cpu-budget", type=float, default=None,
                         help="CPU minutes of this process (a busy machine trains as much, only slower)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--extra-config", default="{}", help="JSON merged into config.json")

@@ -150,7 +150,11 @@ def train(args) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     app_config = json.loads(args.extra_config)
     curves, best, best_epoch, cpu_start, wall_start = [], math.inf, 0, time.process_time(), time.time()
-    spent = lambda: (time.process_time() - cpu_start) / 60  # noqa: E731  CPU minutes
+
+    def spent() -> float:
+        """CPU minutes used so far."""
+        return (time.process_time() - cpu_start) / 60
+
     for epoch in range(1, args.epochs + 1):
         losses = []
         for batch in tqdm(make_batches(train_pairs, args.max_tokens, rng), desc=f"epoch {epoch}"):

@@ -240,7 +240,7 @@ class Handlers:
         if trace is None:
             blank = plot_payload(empty_figure("no output yet"), image_format)
             return ("<div class='gs-output gs-empty'>No output yet.</div>", blank, blank, blank,
-                    gr.Plot(visible=False), blank, blank, gr.Dropdown(choices=[], value=None), blank, blank, blank, blank)
+                    gr.Plot(visible=False), blank, blank, gr.Dropdown(choices=[], value=None), *[blank] * 4)
         views = render_views(trace, options)
         payload = functools.partial(plot_payload, image_format=image_format)
         topics = gr.Plot(payload(views.topics, filename="topics"), visible=True) if views.topics else \
@@ -462,7 +462,8 @@ def clicked_selection(data: dict, pinned: Any, node: Any) -> tuple[Any, Any]:
     plot = data.get("plot")
     if plot == "beam" and data.get("customdata") is not None:
         return pinned, data["customdata"]
-    label = {"attention": data.get("y"), "self_attention": data.get("y"), "coverage": data.get("y") if data.get("yaxis") == "y" else None,
+    label = {"attention": data.get("y"), "self_attention": data.get("y"),
+             "coverage": data.get("y") if data.get("yaxis") == "y" else None,
              "copy": data.get("x") if data.get("xaxis") == "x" else None}.get(plot)
     match = re.match(r"\s*(\d+) · ", str(label)) if label is not None else None
     return (int(match.group(1)) if match else pinned), node

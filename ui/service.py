@@ -14,9 +14,9 @@ from gen_models.trace import GenerationTrace
 from visualizers import (
     ViewOptions,
     attention_heatmap,
+    attention_mask_figure,
     beam_tree_figure,
     compare_figure,
-    attention_mask_figure,
     copy_figure,
     coverage_figure,
     decoder_self_attention_figure,
@@ -108,12 +108,14 @@ def render_views(trace: GenerationTrace, options: ViewOptions) -> Views:
     """All views of ``trace`` under ``options``; the hypothesis view shows ``options.node_id``
     (a hint to select one when it is None)."""
     chosen = replace(options, node_id=None)
-    transformer = dict(heads=head_grid_figure(trace, chosen), self_attention=decoder_self_attention_figure(trace, chosen),
+    transformer = dict(heads=head_grid_figure(trace, chosen),
+                       self_attention=decoder_self_attention_figure(trace, chosen),
                        encoder_attention=encoder_attention_figure(trace, chosen),
                        mask=attention_mask_figure(trace, options.mask_kind), transformer=is_transformer_trace(trace))
     if not trace.steps:
-        blank = empty_figure(ENCODER_ONLY_HINT if trace.architecture == "encoder-only" else "no output steps")
-        return Views(output=f"<div class='gs-output gs-empty'>{ENCODER_ONLY_HINT}.</div>", attention=blank,
+        hint = ENCODER_ONLY_HINT if trace.architecture == "encoder-only" else "no output steps"
+        blank = empty_figure(hint)
+        return Views(output=f"<div class='gs-output gs-empty'>{hint}.</div>", attention=blank,
                      coverage=blank, copy=blank, beam=blank, hypothesis=blank, topics=None, **transformer)
     return Views(
         output=output_html(trace, chosen),

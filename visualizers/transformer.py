@@ -115,7 +115,8 @@ def head_grid_figure(trace: GenerationTrace, options: Optional[ViewOptions] = No
     attention = np.asarray(steps[step].attention, dtype=float)  # (L, H, S)
     L, H, S = attention.shape
     if S != len(trace.source_tokens):
-        raise ValueError(f"step {step}: attention has shape {attention.shape}, expected (L, H, {len(trace.source_tokens)})")
+        raise ValueError(f"step {step}: attention has shape {attention.shape}, "
+                         f"expected (L, H, {len(trace.source_tokens)})")
     rows = [f"layer {layer} · head {head}" for layer in range(L) for head in range(H)]
     heat = go.Heatmap(z=attention.reshape(L * H, S), x=source_labels(trace.source_tokens), y=rows, colorscale="Blues",
                       zmin=0, colorbar=dict(title=dict(text="attention"), thickness=12),
