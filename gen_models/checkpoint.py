@@ -44,7 +44,8 @@ def save_checkpoint(model: Any, folder: Path, extra_config: dict | None = None,
     save_file(tensors, str(folder / WEIGHTS))
     config = {"model_type": model.model_type, "args": model.config_dict(), **(extra_config or {})}
     (folder / CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    model.vocab.save(folder / VOCAB)
+    if model.vocab is not None:
+        model.vocab.save(folder / VOCAB)
 
 
 def read_config(folder: Path) -> dict:

@@ -23,6 +23,8 @@ class Encoded:
 
     ``source_ids``: (S,) extended-vocabulary ids of the (possibly truncated) source tokens.
     ``state``: the model's decoder state for one hypothesis (opaque to decoding).
+    ``extra``: per-run signals by name (arrays or JSON values, e.g. a point set, a latent vector);
+    they reach ``GenerationTrace.extra`` unchanged.
     ``encoder_attention``: (L, H, S, S) self-attention of a Transformer encoder over the source
     (None for other models or when too large to record); ``notices``: what the user should know
     about this encoding (e.g. the attention was averaged over heads).
@@ -36,6 +38,30 @@ class Encoded:
     truncated: bool = False
     encoder_attention: Any = None
     notices: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelFeatures:
+    """What a model can do and show, declared once on its class (never probed with ``getattr``).
+
+    ``copies``: has a copy/generate switch (p_gen, extended vocabulary); ``coverage``: records
+    attention coverage; ``topics``: takes topic words and records topic attention/coverage;
+    ``generates``: False for encoder-only models (encoded, never stepped); ``architecture``:
+    "encoder-decoder", "decoder-only", "encoder-only", "pointer network" …; ``input_kind``:
+    "text", "topics" or "points"; ``input_hint`` / ``task``: shown by the app for this model;
+    ``settings``: the model's own default decoding settings (names of ``DecodeSettings`` fields).
+    """
+
+    copies: bool = False
+    coverage: bool = False
+    topics: bool = False
+    generates: bool = True
+    architecture: str = "encoder-decoder"
+    input_kind: str = "text"
+    input_hint: str = ""
+    task: str = ""
+    settings: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass
