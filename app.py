@@ -14,6 +14,7 @@ Environment: ``GENSCOPE_CHECKPOINTS`` (checkpoint root, default ``checkpoints/``
 """
 from __future__ import annotations
 
+import inspect
 import os
 from types import SimpleNamespace
 
@@ -23,12 +24,24 @@ os.environ.setdefault("HF_HUB_OFFLINE", "0" if os.environ.get("GENSCOPE_ALLOW_HU
 import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
-from gen_models.decoding import LIMITS, STRATEGIES  # noqa: E402
-from ui.handlers import CHOSEN_NODE, DEFAULT_EXAMPLE, DEFAULT_INPUT_HINT, MEAN, OWN_MASK, Handlers  # noqa: E402
+from gen_models.decoding import COMPARE_NAMES, SETTING_FIELDS, SETTING_NAMES  # noqa: E402
+from ui.handlers import (  # noqa: E402
+    CHOSEN_NODE,
+    DEFAULT_EXAMPLE,
+    DEFAULT_INPUT_HINT,
+    MEAN,
+    OWN_MASK,
+    Handlers,
+    model_outputs,
+    tab_key,
+    trace_outputs,
+    view_outputs,
+)
 from ui.plots import IMAGE_FORMATS  # noqa: E402
 from ui.registry import ModelRegistry, get_registry, hub_models_allowed, local_models_allowed  # noqa: E402
-from ui.validation import DEFAULTS, MAX_INPUT_CHARS  # noqa: E402
-from visualizers import MASK_KINDS  # noqa: E402
+from ui.validation import MAX_INPUT_CHARS  # noqa: E402
+from visualizers import MASK_KINDS, VIEWS  # noqa: E402
+from visualizers.registry import tabs  # noqa: E402
 
 PREFERRED_MODELS = ("debian-pointer-coverage", "debian-pointer", "debian-seq2seq")
 QUEUE_CONCURRENCY = 2
@@ -43,19 +56,15 @@ element.addEventListener('click', (event) => {
 """
 
 PLOT_CLICK_BRIDGE_JS = """
-const plots = {attention: 'attention-plot', coverage: 'coverage-plot', copy: 'copy-plot', beam: 'beam-plot',
-               self_attention: 'self-attention-plot'};
 const bind = () => {
-  for (const [name, id] of Object.entries(plots)) {
-    const graph = document.querySelector('#' + id + ' .js-plotly-plot');
+  for (const box of document.querySelectorAll('[id^="view-"]')) {
+    const graph = box.querySelector('.js-plotly-plot');
     if (!graph || typeof graph.on !== 'function' || graph.dataset.genscopeBound) continue;
     graph.dataset.genscopeBound = '1';
     graph.on('plotly_click', (data) => {
       const point = data.points && data.points[0];
       if (!point) return;
-      trigger('click', {plot: name, x: String(point.x), y: String(point.y),
-                        customdata: point.customdata ?? null,
-                        xaxis: point.xaxis ? point.xaxis._id : null, yaxis: point.yaxis ? point.yaxis._id : null});
+      trigger('click', {view: box.id.slice(5), customdata: point.customdata ?? null});
     });
   }
 };
@@ -75,47 +84,46 @@ A visual debugger for neural text generators: type and watch every decoding step
 the pointer-generator's copy/generate switch (p_gen) and the whole beam-search tree."""
 
 
-def settings_panel() -> list[gr.components.Component]:
-    """The decoding controls, in ``ui.validation.SETTING_NAMES`` order."""
-    strategy = gr.Radio(list(STRATEGIES), value=DEFAULTS.strategy, label="Strategy")
-    beam_size = gr.Slider(*LIMITS["beam_size"], step=1, value=DEFAULTS.beam_size, label="Beam size")
-    with gr.Row():
-        max_len = gr.Slider(*LIMITS["max_len"], step=1, value=DEFAULTS.max_len, label="Max length")
-        min_len = gr.Slider(*LIMITS["min_len"], step=1, value=DEFAULTS.min_len, label="Min length")
-    with gr.Row():
-        length_penalty = gr.Slider(*LIMITS["length_penalty"], step=0.1, value=DEFAULTS.length_penalty,
-                                   label="Length penalty α")
-        coverage_penalty = gr.Slider(*LIMITS["coverage_penalty"], step=0.1, value=DEFAULTS.coverage_penalty,
-                                     label="Coverage penalty β")
-    no_repeat_ngram = gr.Slider(*LIMITS["no_repeat_ngram"], step=1, value=DEFAULTS.no_repeat_ngram,
-                                label="Block repeated n-grams of size (0 = off)")
+def setting_control(name: str, value=None, label: str = "") -> gr.components.Component:
+    """The control of one decoding setting, built from its field's metadata (label, limits, step)."""
+    f = SETTING_FIELDS[name]
+    meta, value = f.metadata, f.default if value is None else value
+    label = label or meta["label"]
+    if meta["choices"]:
+        return gr.Radio(list(meta["choices"]), value=value, label=label)
+    if meta["high"] - meta["low"] > 10_000:
+        return gr.Number(value=value, precision=0, minimum=meta["low"], maximum=meta["high"], label=label)
+    return gr.Slider(meta["low"], meta["high"], step=meta["step"], value=value, label=label)
+
+
+def settings_panel() -> dict[str, gr.components.Component]:
+    """The decoding controls by setting name, in ``SETTING_NAMES`` order, grouped by panel."""
+    controls = {name: setting_control(name) for name in SETTING_NAMES
+                if SETTING_FIELDS[name].metadata["panel"] == "search"}
     with gr.Accordion("Sampling", open=False):
-        temperature = gr.Slider(*LIMITS["temperature"], step=0.05, value=DEFAULTS.temperature, label="Temperature")
-        top_k = gr.Slider(*LIMITS["top_k"], step=1, value=DEFAULTS.top_k, label="Top-k (0 = off)")
-        top_p = gr.Slider(*LIMITS["top_p"], step=0.01, value=DEFAULTS.top_p, label="Top-p")
-        seed = gr.Number(value=DEFAULTS.seed, precision=0, minimum=LIMITS["seed"][0], maximum=LIMITS["seed"][1],
-                         label="Seed")
-    return [strategy, beam_size, max_len, min_len, length_penalty, coverage_penalty, no_repeat_ngram,
-            temperature, top_k, top_p, seed]
+        controls.update({name: setting_control(name) for name in SETTING_NAMES
+                         if SETTING_FIELDS[name].metadata["panel"] == "sampling"})
+    return {name: controls[name] for name in SETTING_NAMES}
 
 
 def build_demo(registry: ModelRegistry, handlers: Handlers) -> gr.Blocks:
     """Lay out the interface and wire every event (each with an ``api_name``)."""
     with gr.Blocks(title="GenScope", fill_width=True, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(INTRO)
-        c = SimpleNamespace(state=gr.State(None, time_to_live=3600))
+        c = SimpleNamespace(state=gr.State(None, time_to_live=3600), tab=gr.State(tabs()[0]))
         with gr.Row():
             with gr.Column(scale=1, min_width=340):
                 input_column(c, registry)
             with gr.Column(scale=3):
                 view_column(c)
-                with gr.Tabs():
+                with gr.Tabs() as c.tabs:
                     view_tabs(c)
                     intervention_tab(c)
                     compare_tab(c, registry)
                     side_tabs(c)
         c.trace_json = gr.Textbox(visible=False, label="trace JSON")  # filled for API clients only
         c.trace_api = gr.Button(visible=False)  # carries the /trace endpoint
+        c.by_name = named_components(c)
         wire_live_views(demo, c, handlers)
         wire_actions(c, handlers)
     demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
@@ -152,33 +160,37 @@ def view_column(c: SimpleNamespace) -> None:
 
 
 def view_tabs(c: SimpleNamespace) -> None:
-    """One tab per view of the trace."""
-    with gr.Tab("Attention"):
-        c.attention_plot = gr.Plot(show_label=False, elem_id="attention-plot")
-    with gr.Tab("Coverage"):
-        c.repeat_n = gr.Slider(0, 6, step=1, value=3, label="Mark repeated output n-grams of size")
-        c.topics_plot = gr.Plot(show_label=False, elem_id="topics-plot", visible=False)
-        c.coverage_plot = gr.Plot(show_label=False, elem_id="coverage-plot")
-    with gr.Tab("Copy / generate"):
-        c.copy_plot = gr.Plot(show_label=False, elem_id="copy-plot")
-    with gr.Tab("Beam tree"):
-        with gr.Row():
-            c.node = gr.Dropdown([("chosen output", CHOSEN_NODE)], value=CHOSEN_NODE, allow_custom_value=True,
-                                 label="Inspect hypothesis (node)", elem_id="node-select", scale=3)
-            c.show_pruned = gr.Checkbox(value=True, label="Show pruned candidates", scale=1)
-        c.beam_plot = gr.Plot(show_label=False, elem_id="beam-plot")
-        c.hypothesis_plot = gr.Plot(show_label=False, elem_id="hypothesis-plot")
-    with gr.Tab("Transformer"):
-        gr.Markdown("Transformer models only (pick the layer and head above): every head's attention at the "
-                    "pinned step, the decoder's attention over its own output prefix, the encoder's attention "
-                    "over the source, and the attention mask.")
-        c.heads_plot = gr.Plot(show_label=False, elem_id="heads-plot")
-        c.self_attention_plot = gr.Plot(show_label=False, elem_id="self-attention-plot")
-        c.encoder_attention_plot = gr.Plot(show_label=False, elem_id="encoder-attention-plot")
-        c.mask_kind = gr.Radio([("this model's", OWN_MASK), *[(k, k) for k in MASK_KINDS]], value=OWN_MASK,
-                               label="Attention mask over source ‖ output",
-                               info=" · ".join(MASK_KINDS.values()))
-        c.mask_plot = gr.Plot(show_label=False, elem_id="mask-plot")
+    """One tab per registry tab (``visualizers.registry.VIEWS``), each view a hidden-until-it-applies
+    plot; tab-specific controls sit above their tab's views."""
+    c.views, c.tabs_by_name = {}, {}
+    for tab in tabs():
+        with gr.Tab(tab, id=tab) as c.tabs_by_name[tab]:
+            TAB_CONTROLS.get(tab, lambda c: None)(c)
+            for view in (v for v in VIEWS if v.tab == tab):
+                kind = gr.HTML if view.html else gr.Plot
+                c.views[view.name] = kind(show_label=False, elem_id=f"view-{view.name}")
+
+
+def coverage_controls(c: SimpleNamespace) -> None:
+    c.repeat_n = gr.Slider(0, 6, step=1, value=3, label="Mark repeated output n-grams of size")
+
+
+def beam_controls(c: SimpleNamespace) -> None:
+    with gr.Row():
+        c.node = gr.Dropdown([("chosen output", CHOSEN_NODE)], value=CHOSEN_NODE, allow_custom_value=True,
+                             label="Inspect hypothesis (node)", elem_id="node-select", scale=3)
+        c.show_pruned = gr.Checkbox(value=True, label="Show pruned candidates", scale=1)
+
+
+def transformer_controls(c: SimpleNamespace) -> None:
+    gr.Markdown("Transformer models only (pick the layer and head above): every head's attention at the "
+                "pinned step, the decoder's attention over its own output prefix, the encoder's attention "
+                "over the source, and the attention mask.")
+    c.mask_kind = gr.Radio([("this model's", OWN_MASK), *[(k, k) for k in MASK_KINDS]], value=OWN_MASK,
+                           label="Attention mask over source ‖ output", info=" · ".join(MASK_KINDS.values()))
+
+
+TAB_CONTROLS = {"Coverage": coverage_controls, "Beam tree": beam_controls, "Transformer": transformer_controls}
 
 
 def intervention_tab(c: SimpleNamespace) -> None:
@@ -190,12 +202,12 @@ def intervention_tab(c: SimpleNamespace) -> None:
             c.alternative = gr.Dropdown([], value=None, label="Alternative token at the pinned step",
                                         allow_custom_value=True, scale=3)
             c.take_button = gr.Button("Take it and re-decode", scale=1)
-        with gr.Row():
+        with gr.Row() as c.p_gen_row:
             c.p_gen_choice = gr.Radio([("model's own", "model"), ("0 — always copy", "0"),
                                        ("1 — always generate", "1")], value="0", label="Force p_gen", scale=3)
             c.p_gen_button = gr.Button("Force p_gen and re-decode", scale=1)
         c.coverage_button = gr.Button("Reset coverage at the pinned step and re-decode")
-        with gr.Row():
+        with gr.Row() as c.topic_row:
             c.topic = gr.Dropdown([], value=None, label="Topic (topic-to-text models)", scale=2)
             c.topic_value = gr.Slider(0, 10, step=0.05, value=1.0, label="Set its coverage to", scale=2)
             c.topic_button = gr.Button("Set topic coverage at the pinned step and re-decode", scale=1)
@@ -210,16 +222,10 @@ def compare_tab(c: SimpleNamespace, registry: ModelRegistry) -> None:
     with gr.Tab("Compare"):
         gr.Markdown("Run **B** on the same input: another model and/or other search settings (B inherits A's "
                     "other settings). Differing steps are highlighted.")
+        c.model_b = gr.Dropdown(registry.choices(), value=others[0] if others else c.model.value, label="Model B")
         with gr.Row():
-            c.model_b = gr.Dropdown(registry.choices(), value=others[0] if others else c.model.value,
-                                    label="Model B")
-            c.strategy_b = gr.Radio(list(STRATEGIES), value=DEFAULTS.strategy, label="Strategy B")
-        with gr.Row():
-            c.beam_b = gr.Slider(*LIMITS["beam_size"], step=1, value=DEFAULTS.beam_size, label="Beam B")
-            c.length_penalty_b = gr.Slider(*LIMITS["length_penalty"], step=0.1, value=0.0, label="Length penalty B")
-            c.coverage_penalty_b = gr.Slider(*LIMITS["coverage_penalty"], step=0.1, value=0.0,
-                                             label="Coverage penalty B")
-            c.no_repeat_b = gr.Slider(*LIMITS["no_repeat_ngram"], step=1, value=0, label="Block n-grams B")
+            c.settings_b = {name: setting_control(name, label=f"{SETTING_FIELDS[name].metadata['label']} (B)")
+                            for name in COMPARE_NAMES}
         c.compare_button = gr.Button("Compare A and B", variant="primary")
         c.compare_status = gr.Markdown()
         c.compare_diff = gr.HTML()
@@ -246,62 +252,96 @@ def side_tabs(c: SimpleNamespace) -> None:
         c.export_file = gr.File(label="Download", interactive=False)
 
 
+def named_components(c: SimpleNamespace) -> dict[str, gr.components.Component]:
+    """Every component a handler may update, by the output name the handlers use."""
+    names = dict(state=c.state, tab=c.tab, trace_json=c.trace_json, status=c.status, pinned=c.pinned, node=c.node,
+                 layer=c.layer, head=c.head, topic=c.topic, alternative=c.alternative, output=c.output_tokens,
+                 tabs=c.tabs, text=c.text, examples=c.examples, curves=c.curves_plot, card=c.card,
+                 card_status=c.card_status, p_gen_row=c.p_gen_row, coverage_button=c.coverage_button,
+                 topic_row=c.topic_row, intervention_diff=c.intervention_diff, intervention_plot=c.intervention_plot,
+                 intervention_status=c.intervention_status, compare_diff=c.compare_diff,
+                 compare_plot=c.compare_plot, compare_status=c.compare_status, neighbors_table=c.neighbors_table,
+                 neighbors_status=c.neighbors_status, export_file=c.export_file, export_status=c.export_status)
+    names.update(c.settings)
+    names.update(c.views)
+    names.update({tab_key(tab): component for tab, component in c.tabs_by_name.items()})
+    return names
+
+
+def by_name(c: SimpleNamespace, handler, outputs: list[str]):
+    """``handler`` (returning {output name: value}) as a Gradio function returning {component: value},
+    with the components of ``outputs``."""
+    components = [c.by_name[name] for name in outputs]
+
+    def run(*args, **kwargs):
+        values = handler(*args, **kwargs)
+        return {c.by_name[name]: value for name, value in values.items() if name in outputs}
+
+    run.__name__, run.__doc__ = handler.__name__, handler.__doc__
+    run.__signature__ = inspect.signature(handler)  # API parameter names (bound: without self)
+    run.__annotations__ = dict(getattr(handler, "__annotations__", {}))
+    run.__wrapped__ = handler
+    return run, components
+
+
 def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> None:
-    """Typing, settings and model changes re-decode; pins, nodes, clicks and view options re-render."""
-    views = [c.output_tokens, c.attention_plot, c.coverage_plot, c.copy_plot, c.topics_plot, c.beam_plot,
-             c.hypothesis_plot, c.alternative,
-             c.heads_plot, c.self_attention_plot, c.encoder_attention_plot, c.mask_plot]
+    """Typing, settings and model changes re-decode; pins, nodes, clicks, view options and opening a
+    tab re-render the open tab's views."""
     options = [c.repeat_n, c.show_pruned, c.image_format, c.layer, c.head, c.mask_kind]
-    trace_inputs = [c.model, c.text, *c.settings, c.pinned, *options]
-    trace_outputs = [c.state, c.trace_json, c.status, c.pinned, c.node, c.layer, c.head, c.topic, *views]
+    settings = list(c.settings.values())
+    trace_inputs = [c.model, c.text, *settings, c.pinned, *options]
     live = dict(trigger_mode="always_last", show_progress="minimal", preprocess=False)
     quiet = dict(show_progress="hidden", preprocess=False)
-    live_outputs = [o for o in trace_outputs if o is not c.trace_json]
-    c.trace_api.click(handlers.trace, trace_inputs, trace_outputs, api_name="trace", preprocess=False)
-    gr.on([c.text.change, *[s.change for s in c.settings]], handlers.trace_live, trace_inputs, live_outputs,
+    api_fn, api_out = by_name(c, handlers.trace, trace_outputs())
+    c.trace_api.click(api_fn, trace_inputs, api_out, api_name="trace", preprocess=False)
+    live_fn, live_out = by_name(c, handlers.trace_live, [n for n in trace_outputs() if n != "trace_json"])
+    gr.on([c.text.change, *[s.change for s in settings]], live_fn, [*trace_inputs, c.tab], live_out,
           api_name="trace_live", api_visibility="undocumented", **live)
-    gr.on([demo.load, c.model.change], handlers.model_card, [c.model, c.text],
-          [c.curves_plot, c.card, c.card_status, c.examples, c.text], api_name="model_card", preprocess=False,
-          ).then(handlers.trace_live, trace_inputs, live_outputs, api_name="trace_for_model",
-                 api_visibility="undocumented", **live)
-    view_inputs = [c.state, c.pinned, c.node, *options]
-    c.pinned.input(handlers.views, view_inputs, [c.status, *views], trigger_mode="always_last", api_name="pin",
-                   **quiet)
-    c.node.input(handlers.views, view_inputs, [c.status, *views], trigger_mode="always_last",
-                 api_name="select_node", **quiet)
-    gr.on([o.input for o in options], handlers.views, view_inputs, [c.status, *views], trigger_mode="always_last",
+    card_fn, card_out = by_name(c, handlers.model_card, model_outputs())
+    gr.on([demo.load, c.model.change], card_fn, [c.model, c.text], card_out, api_name="model_card",
+          preprocess=False).then(live_fn, [*trace_inputs, c.tab], live_out, api_name="trace_for_model",
+                                 api_visibility="undocumented", **live)
+    view_inputs = [c.state, c.tab, c.pinned, c.node, *options]
+    views_fn, views_out = by_name(c, handlers.views, ["status", *view_outputs()])
+    c.pinned.input(views_fn, view_inputs, views_out, trigger_mode="always_last", api_name="pin", **quiet)
+    c.node.input(views_fn, view_inputs, views_out, trigger_mode="always_last", api_name="select_node", **quiet)
+    gr.on([o.input for o in options], views_fn, view_inputs, views_out, trigger_mode="always_last",
           api_name="views", **quiet)
-    c.output_tokens.click(handlers.token_click, [c.state, c.node, *options], [c.status, c.pinned, *views],
-                          api_name="pin_token", **quiet)
-    c.bridge.click(handlers.plot_click, view_inputs, [c.status, c.pinned, c.node, *views], api_name="plot_click",
-                   **quiet)
+    for tab, component in c.tabs_by_name.items():
+        tab_fn, tab_out = by_name(c, handlers.open_tab(tab), ["tab", "status", *view_outputs()])
+        component.select(tab_fn, [c.state, c.pinned, c.node, *options], tab_out, api_visibility="private", **quiet)
+    token_fn, token_out = by_name(c, handlers.token_click, ["status", "pinned", *view_outputs()])
+    c.output_tokens.click(token_fn, [c.state, c.tab, c.node, *options], token_out, api_name="pin_token", **quiet)
+    click_fn, click_out = by_name(c, handlers.plot_click, ["status", "pinned", "node", *view_outputs()])
+    c.bridge.click(click_fn, view_inputs, click_out, api_name="plot_click", **quiet)
     c.examples.input(handlers.pick_example, [c.examples], [c.text], api_name="pick_example", preprocess=False)
 
 
 def wire_actions(c: SimpleNamespace, handlers: Handlers) -> None:
     """Interventions, comparison, nearest examples and export."""
-    base = [c.model, c.text, *c.settings]
-    shown = [c.intervention_diff, c.intervention_plot, c.intervention_status]
+    base = [c.model, c.text, *c.settings.values()]
+    shown = ["intervention_diff", "intervention_plot", "intervention_status"]
     raw = dict(preprocess=False)
-    c.take_button.click(handlers.intervene_token, [*base, c.pinned, c.alternative], shown,
-                        api_name="intervene_token", **raw)
-    c.p_gen_button.click(handlers.intervene_p_gen, [*base, c.p_gen_choice], shown, api_name="intervene_p_gen", **raw)
-    c.coverage_button.click(handlers.intervene_coverage, [*base, c.pinned], shown, api_name="intervene_coverage",
-                            **raw)
-    c.topic_button.click(handlers.intervene_topic, [*base, c.pinned, c.topic, c.topic_value], shown,
-                         api_name="intervene_topic", **raw)
-    b_controls = [c.model_b, c.strategy_b, c.beam_b, c.length_penalty_b, c.coverage_penalty_b, c.no_repeat_b]
-    gr.on([c.compare_button.click, c.model_b.change, c.strategy_b.change,
-           *[s.release for s in (c.beam_b, c.length_penalty_b, c.coverage_penalty_b, c.no_repeat_b)]],
-          handlers.compare, [*base, *b_controls], [c.compare_diff, c.compare_plot, c.compare_status],
-          trigger_mode="always_last", api_name="compare", **raw)
-    gr.on([c.neighbors_button.click, c.neighbors_tab.select], handlers.nearest_examples, [c.model, c.text],
-          [c.neighbors_table, c.neighbors_status], trigger_mode="always_last", api_name="neighbors", **raw)
-    c.trace_button.click(handlers.export_trace, [c.state], [c.export_file, c.export_status], api_name="export_trace",
-                         **raw)
-    c.report_button.click(handlers.export_report, [c.state, c.pinned, c.node, c.repeat_n, c.show_pruned,
-                                                   c.image_format, c.layer, c.head, c.mask_kind],
-                          [c.export_file, c.export_status], api_name="export_report", **raw)
+    for button, handler, extra, api_name in (
+            (c.take_button, handlers.intervene_token, [c.pinned, c.alternative], "intervene_token"),
+            (c.p_gen_button, handlers.intervene_p_gen, [c.p_gen_choice], "intervene_p_gen"),
+            (c.coverage_button, handlers.intervene_coverage, [c.pinned], "intervene_coverage"),
+            (c.topic_button, handlers.intervene_topic, [c.pinned, c.topic, c.topic_value], "intervene_topic")):
+        fn, out = by_name(c, handler, shown)
+        button.click(fn, [*base, *extra], out, api_name=api_name, **raw)
+    b_controls = [c.model_b, *c.settings_b.values()]
+    fn, out = by_name(c, handlers.compare, ["compare_diff", "compare_plot", "compare_status"])
+    gr.on([c.compare_button.click, c.model_b.change, *[s.change if isinstance(s, gr.Radio) else s.release
+                                                       for s in c.settings_b.values()]],
+          fn, [*base, *b_controls], out, trigger_mode="always_last", api_name="compare", **raw)
+    fn, out = by_name(c, handlers.nearest_examples, ["neighbors_table", "neighbors_status"])
+    gr.on([c.neighbors_button.click, c.neighbors_tab.select], fn, [c.model, c.text], out,
+          trigger_mode="always_last", api_name="neighbors", **raw)
+    fn, out = by_name(c, handlers.export_trace, ["export_file", "export_status"])
+    c.trace_button.click(fn, [c.state], out, api_name="export_trace", **raw)
+    fn, out = by_name(c, handlers.export_report, ["export_file", "export_status"])
+    c.report_button.click(fn, [c.state, c.pinned, c.node, c.repeat_n, c.show_pruned, c.image_format, c.layer,
+                               c.head, c.mask_kind], out, api_name="export_report", **raw)
 
 
 def launch_kwargs() -> dict:

@@ -55,7 +55,7 @@ def pick_model(registry: ModelRegistry) -> str:
     """debian-pointer-coverage, else a pointer-generator, else the first checkpoint."""
     if PREFERRED in registry.entries:
         return PREFERRED
-    pointers = [name for name in registry.names if registry.entries[name].copies]
+    pointers = [name for name in registry.names if registry.entries[name].model.features.copies]
     if not pointers and not registry.names:
         raise SystemExit("no checkpoints found")
     return (pointers or registry.names)[0]

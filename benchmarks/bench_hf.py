@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.bench_tracing import bench_args, median_ms  # noqa: E402
 from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint  # noqa: E402
 from gen_models.decoding import DecodeSettings, generate  # noqa: E402
-from gen_models.hf_adapter import load_hf  # noqa: E402
+from gen_models.models.hf_adapter import load_hf  # noqa: E402
 from tests.hf_tiny import word_tokenizer  # noqa: E402
 
 SHIPPED_INPUT = ("Choose Tools - Options - LibreOffice Calc - View to change the display of formulas, "

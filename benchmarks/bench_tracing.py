@@ -20,8 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gen_models.checkpoint import list_checkpoints, load_checkpoint  # noqa: E402
 from gen_models.decoding import DecodeSettings, generate  # noqa: E402
-from gen_models.pointer_generator import PointerGenerator  # noqa: E402
-from gen_models.seq2seq import Seq2SeqConfig  # noqa: E402
+from gen_models.models.pointer_generator import PointerGenerator  # noqa: E402
+from gen_models.models.seq2seq import Seq2SeqConfig  # noqa: E402
 from gen_models.vocab import Vocab  # noqa: E402
 
 

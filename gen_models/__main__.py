@@ -3,6 +3,7 @@
     python -m gen_models list
     python -m gen_models trace --model debian-pointer --text "hello: a friendly greeter" --beam 4
     python -m gen_models generate --model debian-pointer --input in.jsonl --output out.jsonl
+    python -m gen_models trace --model poem-mta --topics 春风 明月 故乡
     python -m gen_models trace --model hf:path/to/local/model --text "..."   (any local HF folder)
 """
 from __future__ import annotations
@@ -15,8 +16,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .checkpoint import CHECKPOINT_ROOT, list_checkpoints, load_checkpoint, read_config
-from .decoding import DecodeSettings, generate
-from .hf_adapter import load_hf
+from .decoding import SETTING_FIELDS, DecodeSettings, generate
+from .models.hf_adapter import load_hf
 
 
 def _load_model(args: argparse.Namespace):
@@ -30,15 +31,17 @@ def _load_model(args: argparse.Namespace):
     return load_checkpoint(folder)
 
 
-def _settings(args: argparse.Namespace) -> DecodeSettings:
-    strategy = args.strategy or ("beam" if args.beam > 1 else "greedy")
-    return DecodeSettings(
-        strategy=strategy, beam_size=args.beam, max_len=args.max_len, min_len=args.min_len,
-        length_penalty=args.length_penalty, coverage_penalty=args.coverage_penalty,
-        no_repeat_ngram=args.no_repeat_ngram, temperature=args.temperature, top_k=args.top_k,
-        top_p=args.top_p, seed=args.seed, ban_unk=args.ban_unk, force_p_gen=args.force_p_gen,
-        reset_coverage_at=args.reset_coverage_at, forced_prefix=args.forced_prefix,
-    )
+CLI_SETTINGS = ("strategy", "beam_size", "max_len", "min_len", "length_penalty", "coverage_penalty",
+                "no_repeat_ngram", "temperature", "top_k", "top_p", "seed", "num_candidates", "force_p_gen")
+
+
+def _settings(args: argparse.Namespace, model) -> DecodeSettings:
+    """Settings from the flags given, over the model's own defaults; beam size 1 means greedy."""
+    given = {name: getattr(args, name) for name in CLI_SETTINGS if getattr(args, name) is not None}
+    if "strategy" not in given and given.get("beam_size") == 1:
+        given["strategy"] = "greedy"
+    return DecodeSettings.for_model(model.features, ban_unk=args.ban_unk, reset_coverage_at=args.reset_coverage_at,
+                                    forced_prefix=args.forced_prefix, **given)
 
 
 def cmd_list(args: argparse.Namespace) -> None:
@@ -51,14 +54,17 @@ def cmd_list(args: argparse.Namespace) -> None:
 def cmd_trace(args: argparse.Namespace) -> None:
     """Print the full trace JSON of one input."""
     model = _load_model(args)
-    trace = generate(model, args.text, _settings(args), args.topics)
+    if args.text is None and not args.topics:
+        raise ValueError("give --text, or --topics for a topic-to-text model")
+    trace = generate(model, args.text if args.text is not None else " ".join(args.topics), _settings(args, model),
+                     args.topics)
     print(trace.to_json(indent=args.indent))
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
     """Decode every line ``{"src": ..., "topics": [...]}`` of a jsonl file; add ``"output"``."""
     model = _load_model(args)
-    settings = _settings(args)
+    settings = _settings(args, model)
     settings.record = False
     rows = [json.loads(line) for line in Path(args.input).read_text(encoding="utf-8").splitlines() if line.strip()]
     with open(args.output, "w", encoding="utf-8") as out:
@@ -75,19 +81,15 @@ def _decoding_options(parser: argparse.ArgumentParser) -> None:
                         help="checkpoint name (see `list`), or hf:PATH for a local Hugging Face model folder")
     parser.add_argument("--allow-network", action="store_true",
                         help="let hf:ID download from the Hugging Face Hub (off by default)")
-    parser.add_argument("--strategy", choices=["greedy", "beam", "sample"])
-    parser.add_argument("--beam", type=int, default=4, help="beam size (1 = greedy)")
-    parser.add_argument("--max-len", type=int, default=30)
-    parser.add_argument("--min-len", type=int, default=0)
-    parser.add_argument("--length-penalty", type=float, default=0.0, help="GNMT alpha")
-    parser.add_argument("--coverage-penalty", type=float, default=0.0, help="GNMT beta")
-    parser.add_argument("--no-repeat-ngram", type=int, default=0)
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--top-k", type=int, default=0)
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--ban-unk", action="store_true", help="never produce the <unk> token")
-    parser.add_argument("--force-p-gen", type=float, help="intervention: fix p_gen to this value")
+    for name in CLI_SETTINGS:
+        meta = SETTING_FIELDS[name].metadata
+        flags = [f"--{name.replace('_', '-')}", *([meta["cli"]] if meta["cli"] else [])]
+        kind = str if meta["choices"] else int if SETTING_FIELDS[name].type in ("int", int) else float
+        limits = f" [{meta['low']}, {meta['high']}]" if meta["low"] is not None else ""
+        parser.add_argument(*flags, dest=name, type=kind, choices=meta["choices"] or None, default=None,
+                            help=f"{meta['help'] or meta['label']}{limits} (default: the model's own, "
+                                 f"else {SETTING_FIELDS[name].default})")
+    parser.add_argument("--ban-unk", action="store_true", help=SETTING_FIELDS["ban_unk"].metadata["help"])
     parser.add_argument("--reset-coverage-at", type=int, nargs="*", default=[], help="steps")
     parser.add_argument("--forced-prefix", type=int, nargs="*", default=[], help="token ids to force")
 
@@ -101,8 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list shipped checkpoints").set_defaults(func=cmd_list)
     trace = sub.add_parser("trace", help="print the trace JSON of one input")
     _decoding_options(trace)
-    trace.add_argument("--text", required=True)
-    trace.add_argument("--topics", nargs="*", default=None)
+    trace.add_argument("--text", help="the input (topic-to-text models may take --topics instead)")
+    trace.add_argument("--topics", nargs="*", default=None, help="topic words (topic-to-text models)")
     trace.add_argument("--indent", type=int, default=None)
     trace.set_defaults(func=cmd_trace)
     batch = sub.add_parser("generate", help="batch-decode a jsonl file")

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Optional
 
+import torch
 from torch import nn
 
 from .text import detokenize
@@ -17,7 +18,7 @@ class VocabModel(nn.Module):
     """
 
     model_type = "base"
-    copies = False
+    config_class: type = object
     bos_id, eos_id, unk_id = Vocab.bos_id, Vocab.eos_id, Vocab.unk_id
 
     def __init__(self, config: Any, vocab: Vocab, name: str):
@@ -37,9 +38,31 @@ class VocabModel(nn.Module):
             return self.vocab.itos[token_id]
         return oov_words[token_id - self.vocab_size]
 
+    def token_to_id(self, token: str, oov_words: list[str]) -> Optional[int]:
+        """Vocabulary id of ``token``, else its extended id if it is one of this source's OOV words
+        (copy models), else None."""
+        if token in self.vocab.stoi:
+            return self.vocab.stoi[token]
+        return self.vocab_size + oov_words.index(token) if token in oov_words else None
+
     def decode_text(self, token_ids: list[int], oov_words: list[str]) -> str:
         """Tokens joined with GenScope's detokeniser."""
         return detokenize([self.id_to_token(i, oov_words) for i in token_ids])
+
+    def teacher_targets(self, targets: list[list[str]], oov_lists: list[list[str]]):
+        """Decoder inputs ``<s> y`` (in-vocabulary ids) and targets ``y </s>`` (extended ids: a
+        target word that is one of the source's OOV words gets its copy id), both (B, T)."""
+        vocab = self.vocab
+        T = max(len(tgt) for tgt in targets) + 1
+        dec_in = torch.full((len(targets), T), vocab.pad_id)
+        target = torch.full((len(targets), T), vocab.pad_id)
+        for b, (tgt, oovs) in enumerate(zip(targets, oov_lists)):
+            tgt_ids = [vocab.id(t) for t in tgt]
+            tgt_ext = [self.vocab_size + oovs.index(t) if i == vocab.unk_id and t in oovs else i
+                       for t, i in zip(tgt, tgt_ids)]
+            dec_in[b, : len(tgt_ids) + 1] = torch.tensor([vocab.bos_id] + tgt_ids)
+            target[b, : len(tgt_ext) + 1] = torch.tensor(tgt_ext + [vocab.eos_id])
+        return dec_in, target
 
     def config_dict(self) -> dict:
         """Constructor arguments for config.json."""

@@ -4,7 +4,7 @@ A checkpoint is a folder ``checkpoints/<name>/`` with
 
 - ``model.safetensors`` — weights (fp16 storage allowed; loaded as fp32)
 - ``config.json``       — ``{"model_type": ..., "args": {constructor args}, "exhibit": ..., "examples": [...]}``
-- ``vocab.txt``         — one token per line
+- ``vocab.txt``         — one token per line (models over words; a pointer network has none)
 - ``metrics.json``      — training curves and test-set metrics
 - ``README.md``         — the model card
 
@@ -19,19 +19,11 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from .mta_lstm import MTALSTM, TopicAveragedLSTM, TopicConfig
-from .pointer_generator import PointerGenerator
-from .seq2seq import Seq2SeqAttention, Seq2SeqConfig
+from .models import MODEL_TYPES
 from .vocab import Vocab
 
 CHECKPOINT_ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
 WEIGHTS, CONFIG, VOCAB, METRICS = "model.safetensors", "config.json", "vocab.txt", "metrics.json"
-MODEL_TYPES: dict[str, tuple[type, type]] = {
-    "seq2seq": (Seq2SeqAttention, Seq2SeqConfig),
-    "pointer_generator": (PointerGenerator, Seq2SeqConfig),
-    "mta_lstm": (MTALSTM, TopicConfig),
-    "tav_lstm": (TopicAveragedLSTM, TopicConfig),
-}
 
 
 def save_checkpoint(model: Any, folder: Path, extra_config: dict | None = None,
@@ -57,7 +49,7 @@ def load_checkpoint(folder: Path) -> Any:
     """Build the model a checkpoint folder describes, in eval mode (ValueError if malformed).
 
     A Hugging Face model folder (its config.json lists ``architectures``) loads through
-    :func:`gen_models.hf_adapter.load_hf` under the folder's name."""
+    :func:`gen_models.models.hf_adapter.load_hf` under the folder's name."""
     folder = Path(folder)
     weights = folder / WEIGHTS
     if not weights.is_file():
@@ -65,13 +57,14 @@ def load_checkpoint(folder: Path) -> Any:
     config = read_config(folder)
     model_type = config.get("model_type")
     if model_type not in MODEL_TYPES and config.get("architectures"):
-        from .hf_adapter import load_hf  # a Hugging Face model folder (e.g. enzh-transformer)
+        from .models.hf_adapter import load_hf  # a Hugging Face model folder (e.g. enzh-transformer)
 
         return load_hf(str(folder), name=folder.name)
     if model_type not in MODEL_TYPES:
         raise ValueError(f"{folder}: unknown model_type {model_type!r}; known: {sorted(MODEL_TYPES)}")
-    model_cls, config_cls = MODEL_TYPES[model_type]
-    model = model_cls(config_cls(**config["args"]), Vocab.load(folder / VOCAB), name=folder.name)
+    model_cls = MODEL_TYPES[model_type]
+    vocab = Vocab.load(folder / VOCAB) if (folder / VOCAB).is_file() else None
+    model = model_cls(model_cls.config_class(**config["args"]), vocab, name=folder.name)
     state = {k: v.float() for k, v in load_file(str(weights)).items()}
     model.load_state_dict(state)
     return model.eval()

@@ -8,12 +8,12 @@ the chosen one. Greedy and sampling record their single path plus each step's pr
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Optional
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Optional
 
 import torch
 
-from .protocol import Encoded, Generator, StepControls, StepOutput
+from .protocol import Encoded, Generator, ModelFeatures, StepControls, StepOutput
 from .scoring import (
     BanTokens,
     ForcedPrefix,
@@ -26,52 +26,60 @@ from .scoring import (
     NEG_INF,
     apply_processors,
 )
-from .trace import BeamNode, Candidate, GenerationTrace, Step
+from .trace import STEP_ARRAY_FIELDS, STEP_SCALAR_FIELDS, BeamNode, Candidate, GenerationTrace, Step
 
 STRATEGIES = ("greedy", "beam", "sample")
-LIMITS = {
-    "beam_size": (1, 16),
-    "max_len": (1, 200),
-    "min_len": (0, 200),
-    "length_penalty": (0.0, 5.0),
-    "coverage_penalty": (0.0, 5.0),
-    "no_repeat_ngram": (0, 10),
-    "temperature": (0.05, 10.0),
-    "top_k": (0, 1000),
-    "top_p": (0.01, 1.0),
-    "seed": (0, 2**31 - 1),
-    "num_candidates": (1, 20),
-}
 _PROB_PARTS = ("generate_probs", "copy_probs")
-_STEP_ARRAYS = ("attention", "coverage", "topic_attention", "topic_coverage", "gate", "self_attention")
+
+
+def setting(default: Any, label: str, low: Any = None, high: Any = None, step: Any = None,
+            panel: Optional[str] = None, choices: tuple = (), compare: bool = False, cli: str = "",
+            help: str = "") -> Any:
+    """A :class:`DecodeSettings` field with everything derived from it: its label, limits and
+    slider step (settings panel, validation, CLI flag, API parameter), the ``panel`` group it is
+    shown in ("search", "sampling"; None: not in the panel), its ``choices``, whether run B of a
+    comparison may override it (``compare``), and an extra CLI alias (``cli``)."""
+    meta = dict(label=label, low=low, high=high, step=step, panel=panel, choices=choices, compare=compare,
+                cli=cli, help=help)
+    if isinstance(default, (list, dict)):
+        return field(default_factory=type(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class DecodeSettings:
-    """Decoding options. ``ban_unk`` forbids the unknown-word token. ``forced_prefix`` holds
-    extended-vocabulary ids; interventions:
-    ``force_p_gen`` (None = the model's own), ``reset_coverage_at`` (steps before which coverage is
-    zeroed), ``topic_coverage`` ({topic index: value} written at step ``topic_coverage_step``)."""
+    """Decoding options, each declared once with its label and limits (see :func:`setting`).
+    ``ban_unk`` forbids the unknown-word token. ``forced_prefix`` holds extended-vocabulary ids;
+    interventions: ``force_p_gen`` (None = the model's own), ``reset_coverage_at`` (steps before which
+    coverage is zeroed), ``topic_coverage`` ({topic index: value} written at ``topic_coverage_step``)."""
 
-    strategy: str = "beam"
-    beam_size: int = 4
-    max_len: int = 30
-    min_len: int = 0
-    length_penalty: float = 0.0
-    coverage_penalty: float = 0.0
-    no_repeat_ngram: int = 0
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    seed: int = 0
-    num_candidates: int = 5
-    ban_unk: bool = False
-    forced_prefix: list[int] = field(default_factory=list)
-    force_p_gen: Optional[float] = None
-    reset_coverage_at: list[int] = field(default_factory=list)
-    topic_coverage: dict[int, float] = field(default_factory=dict)
-    topic_coverage_step: int = 0
-    record: bool = True
+    strategy: str = setting("beam", "Strategy", panel="search", choices=STRATEGIES, compare=True)
+    beam_size: int = setting(4, "Beam size", 1, 16, 1, panel="search", compare=True, cli="--beam")
+    max_len: int = setting(30, "Max length", 1, 200, 1, panel="search")
+    min_len: int = setting(0, "Min length", 0, 200, 1, panel="search")
+    length_penalty: float = setting(0.0, "Length penalty α", 0.0, 5.0, 0.1, panel="search", compare=True,
+                                    help="GNMT alpha")
+    coverage_penalty: float = setting(0.0, "Coverage penalty β", 0.0, 5.0, 0.1, panel="search", compare=True,
+                                      help="GNMT beta")
+    no_repeat_ngram: int = setting(0, "Block repeated n-grams of size (0 = off)", 0, 10, 1, panel="search",
+                                   compare=True)
+    temperature: float = setting(1.0, "Temperature", 0.05, 10.0, 0.05, panel="sampling")
+    top_k: int = setting(0, "Top-k (0 = off)", 0, 1000, 1, panel="sampling")
+    top_p: float = setting(1.0, "Top-p", 0.01, 1.0, 0.01, panel="sampling")
+    seed: int = setting(0, "Seed", 0, 2**31 - 1, 1, panel="sampling")
+    num_candidates: int = setting(5, "Candidates recorded per step", 1, 20, 1)
+    ban_unk: bool = setting(False, "Never produce <unk>", help="never produce the <unk> token")
+    forced_prefix: list[int] = setting([], "Forced prefix (token ids)", help="token ids to force")
+    force_p_gen: Optional[float] = setting(None, "Force p_gen", 0, 1, help="intervention: fix p_gen")
+    reset_coverage_at: list[int] = setting([], "Reset coverage before steps", help="steps")
+    topic_coverage: dict[int, float] = setting({}, "Topic coverage {topic: value}")
+    topic_coverage_step: int = setting(0, "Step at which topic coverage is written")
+    record: bool = setting(True, "Record internals")
+
+    @classmethod
+    def for_model(cls, features: ModelFeatures, **values: Any) -> "DecodeSettings":
+        """Settings with the model's own defaults (``features.settings``) under ``values``."""
+        return cls(**{**dict(features.settings), **values})
 
     def validate(self) -> "DecodeSettings":
         """Raise ValueError naming the limit for any out-of-range option; return self."""
@@ -79,6 +87,8 @@ class DecodeSettings:
             raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         for name, (low, high) in LIMITS.items():
             value = getattr(self, name)
+            if value is None and name == "force_p_gen":
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
                 raise ValueError(f"{name} must be a number between {low} and {high}, got {value!r}")
             if not low <= value <= high:
@@ -87,8 +97,6 @@ class DecodeSettings:
             raise ValueError(f"min_len ({self.min_len}) must not exceed max_len ({self.max_len})")
         if len(self.forced_prefix) > self.max_len:
             raise ValueError(f"forced_prefix is longer than max_len ({self.max_len})")
-        if self.force_p_gen is not None and not 0.0 <= self.force_p_gen <= 1.0:
-            raise ValueError(f"force_p_gen must be between 0 and 1, got {self.force_p_gen}")
         if any(not 0.0 <= v <= 10.0 for v in self.topic_coverage.values()):
             raise ValueError("topic_coverage values must be between 0 and 10")
         return self
@@ -103,6 +111,13 @@ class DecodeSettings:
         )
 
 
+SETTING_FIELDS = {f.name: f for f in fields(DecodeSettings)}
+LIMITS = {name: (f.metadata["low"], f.metadata["high"]) for name, f in SETTING_FIELDS.items()
+          if f.metadata["low"] is not None}
+SETTING_NAMES = tuple(name for name, f in SETTING_FIELDS.items() if f.metadata["panel"])  # panel / API order
+COMPARE_NAMES = tuple(name for name, f in SETTING_FIELDS.items() if f.metadata["compare"])
+
+
 def generate(model: Generator, text: str, settings: Optional[DecodeSettings] = None,
              topics: Optional[list[str]] = None) -> GenerationTrace:
     """Encode ``text`` (and ``topics``) and decode it with ``settings``; the full trace."""
@@ -112,7 +127,7 @@ def generate(model: Generator, text: str, settings: Optional[DecodeSettings] = N
     _check_forced_ids(model, encoded, settings)
     encoded_at = time.perf_counter()
     recorder = TreeRecorder(model, encoded, settings)
-    if getattr(model, "generates", True):
+    if model.features.generates:
         search = _beam_search if settings.strategy == "beam" else _single_path
         search(model, encoded, settings, recorder)
     done = time.perf_counter()
@@ -265,6 +280,7 @@ class TreeRecorder:
             self.positions.setdefault(tok, []).append(pos)
         self.root = self._new(None, -1, model.bos_id, 0.0, 0.0, 0.0, "alive", None)
         self.chosen: Optional[LiveNode] = None
+        self.extra_names: Optional[frozenset] = None  # internals without a typed Step field
 
     def _new(self, parent: Optional[LiveNode], step: int, token_id: int, logprob: float,
              score: float, adjusted: float, status: str, internals: Optional[Step]) -> LiveNode:
@@ -292,15 +308,21 @@ class TreeRecorder:
             if part in out.internals:
                 views[part] = out.internals[part].gather(1, top.indices).float().numpy()  # (B, C)
         views["log_probs"] = out.log_probs
+        if self.extra_names is None:
+            known = {*STEP_ARRAY_FIELDS, *STEP_SCALAR_FIELDS, *_PROB_PARTS}
+            self.extra_names = frozenset(out.internals) - known
         return views
 
     def _step(self, views: dict, row: int, token_id: int, logprob: float) -> Optional[Step]:
+        """The Step of hypothesis ``row``: typed fields for the common internals, every other
+        internal by name in ``extra`` (scalars as floats, arrays as arrays)."""
         if not self.record:
             return None
-        arrays = {k: views[k][row] for k in _STEP_ARRAYS if k in views}
-        p_gen = float(views["p_gen"][row]) if "p_gen" in views else None
+        arrays = {k: views[k][row] for k in STEP_ARRAY_FIELDS if k in views}
+        scalars = {k: float(views[k][row]) for k in STEP_SCALAR_FIELDS if k in views}
+        extra = {k: _plain(v[row]) for k, v in views.items() if k in self.extra_names}
         return Step(self.token(token_id), token_id, logprob, list(self.positions.get(token_id, [])),
-                    p_gen=p_gen, candidates=self._candidates(views, row), **arrays)
+                    candidates=self._candidates(views, row), extra=extra, **arrays, **scalars)
 
     def _candidates(self, views: dict, row: int) -> list[Candidate]:
         ids, lps = views["top_ids"][row], views["top_logprobs"][row]
@@ -367,10 +389,12 @@ class TreeRecorder:
             notices=([f"input truncated to {self.model.max_source_len} tokens"] if self.encoded.truncated else [])
             + list(self.encoded.notices),
             encoder_attention=self.encoded.encoder_attention,
-            architecture=getattr(self.model, "architecture", "encoder-decoder"),
+            architecture=self.model.features.architecture,
+            oov_words=list(self.encoded.oov_words),
+            extra=dict(self.encoded.extra),
         )
 
 
-def output_ids(trace: GenerationTrace) -> list[int]:
-    """Extended ids of the chosen output (including a final end token if generated)."""
-    return [trace.node(i).token_id for i in trace.chosen_path()[1:]]
+def _plain(value: Any) -> Any:
+    """A 0-d array as a float; other arrays as they are."""
+    return float(value) if getattr(value, "ndim", 1) == 0 else value

@@ -46,7 +46,8 @@ class ModelFeatures:
     """What a model can do and show, declared once on its class (never probed with ``getattr``).
 
     ``copies``: has a copy/generate switch (p_gen, extended vocabulary); ``coverage``: records
-    attention coverage; ``topics``: takes topic words and records topic attention/coverage;
+    attention coverage; ``topics``: takes topic words as input; ``topic_coverage``: records topic
+    attention and a topic coverage that can be overwritten;
     ``generates``: False for encoder-only models (encoded, never stepped); ``architecture``:
     "encoder-decoder", "decoder-only", "encoder-only", "pointer network" …; ``input_kind``:
     "text", "topics" or "points"; ``input_hint`` / ``task``: shown by the app for this model;
@@ -56,6 +57,7 @@ class ModelFeatures:
     copies: bool = False
     coverage: bool = False
     topics: bool = False
+    topic_coverage: bool = False
     generates: bool = True
     architecture: str = "encoder-decoder"
     input_kind: str = "text"
@@ -87,8 +89,9 @@ class StepOutput:
     ``internals``: optional tensors, each with a leading B dimension:
     ``attention`` (B, S) or (B, L, H, S); ``coverage`` (B, S) before the step; ``p_gen`` (B,);
     ``generate_probs`` / ``copy_probs`` (B, V_ext) whose sum is ``exp(log_probs)``;
-    ``topic_attention`` (B, K); ``topic_coverage`` (B, K) after the step; ``gate`` (B,) or (B, D);
-    ``self_attention`` (B, L, H, t+1).
+    ``topic_attention`` (B, K); ``topic_coverage`` (B, K) after the step;
+    ``self_attention`` (B, L, H, t+1). Any other name (e.g. a fusion ``gate`` (B, D)) is recorded
+    in the trace's ``Step.extra`` under that name.
     """
 
     log_probs: torch.Tensor
@@ -97,15 +100,15 @@ class StepOutput:
 
 
 class Generator(Protocol):
-    """What decoding needs from a model.
+    """What decoding and the app need from a model.
 
-    A model may set ``generates = False`` (encoder-only Transformers such as BERT): it is encoded
-    but never stepped, and its trace holds the source and its encoder attention only. Its optional
-    ``architecture`` ("encoder-decoder" by default, "decoder-only", "encoder-only") goes into the
-    trace, where the attention-mask view reads it.
+    ``features`` declares what the model can do and show (:class:`ModelFeatures`); nothing else is
+    probed. An encoder-only model (``features.generates`` False, e.g. BERT) is encoded but never
+    stepped: its trace holds the source and its encoder attention only.
     """
 
     name: str
+    features: ModelFeatures
     bos_id: int
     eos_id: int
     unk_id: Optional[int]  # None for models without an unknown-word token
@@ -123,6 +126,9 @@ class Generator(Protocol):
 
     def id_to_token(self, token_id: int, oov_words: list[str]) -> str:
         """The text of an extended-vocabulary id."""
+
+    def token_to_id(self, token: str, oov_words: list[str]) -> Optional[int]:
+        """The extended-vocabulary id of a token text for this source (None if it has none)."""
 
     def decode_text(self, token_ids: list[int], oov_words: list[str]) -> str:
         """Readable text of generated ids (end token excluded by the caller)."""

@@ -14,7 +14,9 @@ Shapes (S = source length, K = number of topics, L = layers, H = heads):
 - ``attention``: ``(S,)`` for RNN models; ``(L, H, S)`` for multi-head models.
 - ``coverage``: ``(S,)`` running sum of all *earlier* steps' attention (zeros at step 0).
 - ``topic_attention``: ``(K,)``; ``topic_coverage``: ``(K,)`` coverage *after* the step.
-- ``gate``: a float or ``(D,)`` fusion gate values.
+- ``Step.extra`` / ``GenerationTrace.extra``: model-specific per-step / per-run signals by name
+  (arrays, numbers or JSON values); any internal a model returns that has no typed field lands in
+  ``Step.extra``, never dropped. Numeric lists read back from JSON become float64 arrays.
 - ``self_attention``: ``(L, H, t+1)`` a Transformer decoder's attention over the tokens it was fed so
   far (``<s>`` and the output prefix; decoder-only models: the output prefix, ``(L, H, t)``).
 - ``GenerationTrace.encoder_attention``: ``(L, H, S, S)`` a Transformer encoder's self-attention.
@@ -30,7 +32,8 @@ import numpy as np
 
 FLOAT_DECIMALS = 6
 NODE_STATUSES = ("alive", "pruned", "finished", "chosen")
-_ARRAY_FIELDS = ("attention", "coverage", "topic_attention", "topic_coverage", "gate", "self_attention")
+STEP_ARRAY_FIELDS = ("attention", "coverage", "topic_attention", "topic_coverage", "self_attention")
+STEP_SCALAR_FIELDS = ("p_gen",)
 
 
 @dataclass
@@ -61,9 +64,9 @@ class Step:
     p_gen: Optional[float] = None
     topic_attention: Any = None  # (K,)
     topic_coverage: Any = None  # (K,) after this step
-    gate: Any = None  # float or (D,)
     self_attention: Any = None  # (L, H, t+1) for Transformer decoders
     candidates: list[Candidate] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # model-specific signals by name
 
 
 @dataclass
@@ -104,25 +107,75 @@ class GenerationTrace:
     truncated: bool = False
     notices: list[str] = field(default_factory=list)
     encoder_attention: Any = None  # (L, H, S, S) Transformer encoder self-attention, or None
-    architecture: str = "encoder-decoder"  # or "decoder-only", "encoder-only"
+    architecture: str = "encoder-decoder"  # or "decoder-only", "encoder-only", "pointer network", ...
+    oov_words: list[str] = field(default_factory=list)  # extended ids V.. of this source (copy models)
+    extra: dict[str, Any] = field(default_factory=dict)  # per-run signals by name (a latent, a point set)
 
-    def chosen_path(self) -> list[int]:
-        """Node ids from the root to the chosen leaf (empty if nothing was chosen)."""
-        by_id = {node.id: node for node in self.beam}
-        chosen = [node for node in self.beam if node.status == "chosen"]
-        path: list[int] = []
-        node = chosen[0] if chosen else None
-        while node is not None:
-            path.append(node.id)
-            node = by_id.get(node.parent) if node.parent is not None else None
-        return path[::-1]
+    # -- queries ---------------------------------------------------------------------------------
+    @property
+    def nodes_by_id(self) -> dict[int, BeamNode]:
+        """The search tree indexed by node id (built once per trace)."""
+        index = self.__dict__.get("_nodes_by_id")
+        if index is None or len(index) != len(self.beam):
+            index = {node.id: node for node in self.beam}
+            self.__dict__["_nodes_by_id"] = index
+        return index
 
     def node(self, node_id: int) -> BeamNode:
         """The beam node with this id (KeyError if absent)."""
-        for node in self.beam:
-            if node.id == node_id:
-                return node
-        raise KeyError(f"no beam node with id {node_id}")
+        try:
+            return self.nodes_by_id[node_id]
+        except KeyError:
+            raise KeyError(f"no beam node with id {node_id}") from None
+
+    def path(self, node_id: Optional[int] = None) -> list[BeamNode]:
+        """Nodes from the root's first child down to ``node_id`` (the chosen leaf when None; empty
+        if nothing was chosen). KeyError for an unknown id."""
+        if node_id is None:
+            chosen = [node for node in self.beam if node.status == "chosen"]
+            if not chosen:
+                return []
+            node_id = chosen[0].id
+        node: Optional[BeamNode] = self.node(node_id)
+        path = []
+        while node is not None and node.parent is not None:
+            path.append(node)
+            node = self.nodes_by_id.get(node.parent)
+        return path[::-1]
+
+    def chosen_path(self) -> list[int]:
+        """Node ids from the root to the chosen leaf (empty if nothing was chosen)."""
+        path = self.path()
+        return [path[0].parent, *[node.id for node in path]] if path else []
+
+    def output_ids(self) -> list[int]:
+        """Extended ids of the chosen output (including a final end token if generated)."""
+        return [node.token_id for node in self.path()]
+
+    @property
+    def has_copy_switch(self) -> bool:
+        """Whether the steps record a copy/generate switch (p_gen)."""
+        return bool(self.steps) and all(step.p_gen is not None for step in self.steps)
+
+    @property
+    def has_topics(self) -> bool:
+        """Whether the steps record topic attention (topic-to-text models)."""
+        return bool(self.steps) and all(step.topic_attention is not None for step in self.steps)
+
+    @property
+    def has_attention(self) -> bool:
+        """Whether every step records attention over the source."""
+        return bool(self.steps) and all(step.attention is not None for step in self.steps)
+
+    @property
+    def heads(self) -> Optional[tuple[int, int]]:
+        """(layers, heads) of multi-head attention ((L, H, S) per step, or an encoder-only model's
+        (L, H, S, S) encoder attention); None for single-head models."""
+        if not self.steps:
+            shape = np.shape(self.encoder_attention) if self.encoder_attention is not None else ()
+            return (shape[0], shape[1]) if len(shape) == 4 else None
+        shape = np.shape(self.steps[0].attention) if self.steps[0].attention is not None else ()
+        return (shape[0], shape[1]) if len(shape) == 3 else None
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (arrays become nested lists of rounded floats)."""
@@ -139,6 +192,7 @@ class GenerationTrace:
         data["steps"] = [_step_from_dict(s) for s in data["steps"]]
         data["beam"] = [_node_from_dict(n) for n in data["beam"]]
         data["encoder_attention"] = _array_or_none(data.get("encoder_attention"))
+        data["extra"] = _extra_from_plain(data.get("extra") or {})
         return cls(**data)
 
     @classmethod
@@ -178,11 +232,27 @@ def _array_or_none(value: Any) -> Any:
     return np.asarray(value, dtype=np.float64)
 
 
+def _extra_from_plain(extra: dict) -> dict:
+    """Numeric (nested) lists back to float64 arrays; other JSON values as they are."""
+    restored = {}
+    for name, value in extra.items():
+        if isinstance(value, list) and value:
+            try:
+                array = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                array = None
+            restored[name] = array if array is not None and array.dtype != object else value
+        else:
+            restored[name] = value
+    return restored
+
+
 def _step_from_dict(data: dict) -> Step:
     data = dict(data)
     data["candidates"] = [Candidate(**c) for c in data.get("candidates", [])]
-    for name in _ARRAY_FIELDS:
+    for name in STEP_ARRAY_FIELDS:
         data[name] = _array_or_none(data.get(name))
+    data["extra"] = _extra_from_plain(data.get("extra") or {})
     return Step(**data)
 
 

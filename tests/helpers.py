@@ -8,9 +8,9 @@ from typing import Optional
 
 import torch
 
-from gen_models.pointer_generator import PointerGenerator
-from gen_models.protocol import Encoded, StepControls, StepOutput
-from gen_models.seq2seq import Seq2SeqAttention, Seq2SeqConfig
+from gen_models.models.pointer_generator import PointerGenerator
+from gen_models.protocol import ModelFeatures, Encoded, StepControls, StepOutput
+from gen_models.models.seq2seq import Seq2SeqAttention, Seq2SeqConfig
 from gen_models.vocab import Vocab
 
 WORDS = [f"w{i}" for i in range(30)]
@@ -39,6 +39,7 @@ class SyntheticStepper:
     eos_id: int = 1
     unk_id: Optional[int] = None
     max_source_len: int = 10
+    features: ModelFeatures = ModelFeatures()
 
     def encode(self, text, topics=None) -> Encoded:
         return Encoded(["x"], torch.tensor([2]), [], [()], list(topics or []))

@@ -286,7 +286,7 @@ def test_local_models_are_off_on_a_space_unless_allowed(monkeypatch, app_module)
 
 def test_hub_models_only_with_the_servers_opt_in_and_under_the_size_limit(monkeypatch, tmp_path):
     """Tested offline: the Hub size lookup and download are stubbed with a tiny local folder."""
-    from gen_models import hf_adapter
+    from gen_models.models import hf_adapter
     from tests.hf_tiny import save_tiny
     from ui.registry import ModelRegistry
 

@@ -38,7 +38,7 @@ def test_save_load_round_trip_decodes_identically(checkpoint_root):
 def test_fp16_checkpoint_loads_as_fp32(checkpoint_root):
     model = load_checkpoint(checkpoint_root / "tiny-pointer")
     assert all(p.dtype == torch.float32 for p in model.parameters())
-    assert model.copies and model.config.coverage
+    assert model.features.copies and model.features.coverage
 
 
 def test_loader_refuses_pickles_and_unknown_types(tmp_path, checkpoint_root):

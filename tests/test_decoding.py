@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gen_models.decoding import DecodeSettings, generate, output_ids
+from gen_models.decoding import DecodeSettings, generate
 from gen_models.scoring import GNMTScorer, NoRepeatNGram, TopP
 from tests.helpers import SyntheticStepper, tiny_model
 
@@ -28,7 +28,7 @@ def brute_force_best(stepper: SyntheticStepper, max_len: int) -> tuple:
 def test_exhaustive_beam_finds_brute_force_best(seed, max_len):
     stepper = SyntheticStepper(vocab_size=4, seed=seed)
     trace = generate(stepper, "x", DecodeSettings(beam_size=16, max_len=max_len, num_candidates=4))
-    assert tuple(output_ids(trace)) == brute_force_best(stepper, max_len)
+    assert tuple(trace.output_ids()) == brute_force_best(stepper, max_len)
 
 
 @settings(max_examples=25, deadline=None)
@@ -63,7 +63,7 @@ def test_beam_one_equals_greedy_synthetic(seed, max_len):
     stepper = SyntheticStepper(vocab_size=6, seed=seed)
     greedy = generate(stepper, "x", DecodeSettings(strategy="greedy", max_len=max_len))
     beam = generate(stepper, "x", DecodeSettings(strategy="beam", beam_size=1, max_len=max_len))
-    assert output_ids(greedy) == output_ids(beam)
+    assert greedy.output_ids() == beam.output_ids()
 
 
 @settings(max_examples=20, deadline=None)
@@ -72,7 +72,7 @@ def test_no_repeat_ngram_holds(seed, n, strategy):
     stepper = SyntheticStepper(vocab_size=8, seed=seed)
     trace = generate(stepper, "x", DecodeSettings(strategy=strategy, beam_size=3, max_len=6,
                                                   no_repeat_ngram=n, seed=seed))
-    ids = [i for i in output_ids(trace) if i != stepper.eos_id]
+    ids = [i for i in trace.output_ids() if i != stepper.eos_id]
     grams = [tuple(ids[i : i + n]) for i in range(len(ids) - n + 1)]
     assert len(grams) == len(set(grams))
 
@@ -82,14 +82,14 @@ def test_no_repeat_ngram_holds(seed, n, strategy):
 def test_min_length_holds(seed, min_len, strategy):
     stepper = SyntheticStepper(vocab_size=4, seed=seed)
     trace = generate(stepper, "x", DecodeSettings(strategy=strategy, max_len=6, min_len=min_len))
-    ids = output_ids(trace)
+    ids = trace.output_ids()
     assert stepper.eos_id not in ids[:min_len]
     assert len(ids) >= min(min_len, 6)
 
 
 def test_sampling_is_seeded():
     stepper = SyntheticStepper(vocab_size=8, seed=3)
-    runs = [output_ids(generate(stepper, "x", DecodeSettings(strategy="sample", seed=s, max_len=8))) for s in (1, 1, 2)]
+    runs = [generate(stepper, "x", DecodeSettings(strategy="sample", seed=s, max_len=8)).output_ids() for s in (1, 1, 2)]
     assert runs[0] == runs[1]
 
 

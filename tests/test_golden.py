@@ -7,7 +7,7 @@ import math
 import pytest
 
 from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint, read_config
-from gen_models.decoding import DecodeSettings, generate, output_ids
+from gen_models.decoding import DecodeSettings, generate
 from tests.golden.update_golden import GOLDEN, INPUTS, MODELS
 
 GOLDEN_DATA = json.loads(GOLDEN.read_text(encoding="utf-8"))
@@ -88,4 +88,4 @@ def test_shipped_transformer_beam_search_equals_transformers_generate():
                                         do_sample=False)[0].tolist()[1:]
         if model.eos_id in expected:
             expected = expected[: expected.index(model.eos_id) + 1]
-        assert output_ids(generate(model, src, DecodeSettings(beam_size=4, max_len=30))) == expected, src
+        assert generate(model, src, DecodeSettings(beam_size=4, max_len=30)).output_ids() == expected, src

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from gen_models.decoding import DecodeSettings, generate, output_ids
-from gen_models.hf_adapter import load_hf
+from gen_models.decoding import DecodeSettings, generate
+from gen_models.models.hf_adapter import load_hf
 from tests.hf_tiny import save_tiny
 
 FAMILIES = ["bart", "t5", "marian", "gpt2"]
@@ -35,12 +35,12 @@ def hf_beam(generator, text: str, k: int, max_new: int) -> list[int]:
 @pytest.mark.parametrize("k", [1, 2, 4])
 def test_beam_search_matches_transformers_generate(tiny, k):
     for text in TEXTS:
-        ours = output_ids(generate(tiny, text, DecodeSettings(beam_size=k, max_len=10)))
+        ours = generate(tiny, text, DecodeSettings(beam_size=k, max_len=10)).output_ids()
         assert ours == hf_beam(tiny, text, k, 10), text
 
 
 def test_outputs_depend_on_the_input(tiny):
-    outputs = {tuple(output_ids(generate(tiny, t, DecodeSettings(beam_size=2, max_len=6)))) for t in TEXTS}
+    outputs = {tuple(generate(tiny, t, DecodeSettings(beam_size=2, max_len=6)).output_ids()) for t in TEXTS}
     assert len(outputs) > 1
 
 
@@ -61,7 +61,7 @@ def test_attention_shapes_and_normalisation(tiny):
 
 def test_forced_prefix_and_tree_work_unchanged(tiny):
     trace = generate(tiny, TEXTS[1], DecodeSettings(beam_size=2, max_len=6))
-    again = generate(tiny, TEXTS[1], DecodeSettings(beam_size=2, max_len=6, forced_prefix=output_ids(trace)))
+    again = generate(tiny, TEXTS[1], DecodeSettings(beam_size=2, max_len=6, forced_prefix=trace.output_ids()))
     assert again.output_tokens == trace.output_tokens
     assert any(node.status == "pruned" for node in trace.beam)
 
@@ -103,7 +103,7 @@ def test_encoder_self_attention_is_the_models_own(tiny):
 
 
 def test_long_inputs_keep_head_averaged_encoder_attention(tmp_path, monkeypatch):
-    from gen_models import hf_adapter
+    from gen_models.models import hf_adapter
 
     generator = load_hf(str(save_tiny("bart", tmp_path / "bart")))
     S = len(generator.tokenizer(TEXTS[0])["input_ids"])
@@ -119,11 +119,11 @@ def test_long_inputs_keep_head_averaged_encoder_attention(tmp_path, monkeypatch)
 def test_bert_style_encoder_gives_an_attention_only_trace(tmp_path):
     from transformers import AutoModel
 
-    from gen_models.hf_adapter import HFEncoder
+    from gen_models.models.hf_adapter import HFEncoder
 
     folder = save_tiny("bert", tmp_path / "bert")
     encoder = load_hf(str(folder))
-    assert isinstance(encoder, HFEncoder) and not encoder.generates
+    assert isinstance(encoder, HFEncoder) and not encoder.features.generates
     trace = generate(encoder, TEXTS[0], DecodeSettings(beam_size=4, max_len=8))
     assert trace.steps == [] and trace.output_tokens == [] and trace.output_text == ""
     ids = torch.tensor([encoder.tokenizer(TEXTS[0])["input_ids"]])

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gen_models.decoding import DecodeSettings, generate, output_ids
+from gen_models.decoding import DecodeSettings, generate
 from gen_models.protocol import StepControls
 from gen_models.trace import GenerationTrace
 from tests.helpers import WORDS, tiny_model
@@ -73,7 +73,7 @@ def test_beam_one_equals_greedy(words, kind, seed):
     text = " ".join(words)
     greedy = generate(model, text, DecodeSettings(strategy="greedy", max_len=10))
     beam = generate(model, text, DecodeSettings(strategy="beam", beam_size=1, max_len=10))
-    assert output_ids(greedy) == output_ids(beam)
+    assert greedy.output_ids() == beam.output_ids()
 
 
 @settings(max_examples=15, deadline=None)
@@ -83,7 +83,7 @@ def test_forcing_own_output_reproduces_trace(words, kind, seed, strategy):
     text = " ".join(words)
     settings_ = DecodeSettings(strategy=strategy, beam_size=3, max_len=8, seed=seed)
     trace = generate(model, text, settings_)
-    settings_.forced_prefix = output_ids(trace)
+    settings_.forced_prefix = trace.output_ids()
     again = generate(model, text, settings_)
     assert again.output_tokens == trace.output_tokens
     for a, b in zip(again.steps, trace.steps):

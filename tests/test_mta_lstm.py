@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gen_models.decoding import DecodeSettings, generate
-from gen_models.mta_lstm import MTALSTM, TopicAveragedLSTM, TopicConfig
+from gen_models.models.mta_lstm import MTALSTM, TopicAveragedLSTM, TopicConfig
 from gen_models.vocab import Vocab
 from training.train import Example, make_batch
 

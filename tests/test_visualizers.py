@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gen_models.decoding import DecodeSettings, generate
-from gen_models.pointer_generator import PointerGenerator
-from gen_models.seq2seq import Seq2SeqAttention, Seq2SeqConfig
+from gen_models.models.pointer_generator import PointerGenerator
+from gen_models.models.seq2seq import Seq2SeqAttention, Seq2SeqConfig
 from gen_models.trace import BeamNode, Candidate, GenerationTrace, Step
 from gen_models.vocab import Vocab
 from tests.tiny_checkpoints import MAX_SOURCE_LEN, WORDS
@@ -280,7 +280,7 @@ def test_zoom_survives_a_new_pin_but_not_a_new_source(pointer_trace, seq2seq_tra
 @pytest.fixture(scope="module")
 def hf_traces(tmp_path_factory):
     """Traces of tiny random BART (encoder-decoder), GPT-2 (decoder-only) and BERT (encoder-only)."""
-    from gen_models.hf_adapter import load_hf
+    from gen_models.models.hf_adapter import load_hf
     from tests.hf_tiny import save_tiny
 
     root = tmp_path_factory.mktemp("hf")

@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 
 from gen_models.checkpoint import save_checkpoint
-from gen_models.mta_lstm import MTALSTM, TopicConfig
-from gen_models.pointer_generator import PointerGenerator
-from gen_models.seq2seq import Seq2SeqAttention, Seq2SeqConfig
+from gen_models.models.mta_lstm import MTALSTM, TopicConfig
+from gen_models.models.pointer_generator import PointerGenerator
+from gen_models.models.seq2seq import Seq2SeqAttention, Seq2SeqConfig
 from gen_models.vocab import Vocab
 
 MAX_SOURCE_LEN = 40

@@ -32,8 +32,6 @@ import torch
 from tqdm import tqdm
 
 from gen_models.checkpoint import MODEL_TYPES, load_checkpoint, read_metrics, save_checkpoint
-from gen_models.mta_lstm import TopicConfig
-from gen_models.seq2seq import Seq2SeqConfig
 from gen_models.text import tokenize
 from gen_models.vocab import Vocab
 
@@ -63,48 +61,9 @@ def read_split(data_dir: Path, split: str, max_src: int, max_tgt: int, lowercase
     return examples
 
 
-def _targets(model, examples: list[Example], extended: list) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decoder inputs ``<s> y`` (in-vocabulary ids) and targets ``y </s>`` (extended ids), (B, T)."""
-    vocab = model.vocab
-    T = max(len(ex.tgt) for ex in examples) + 1
-    dec_in = torch.full((len(examples), T), vocab.pad_id)
-    target = torch.full((len(examples), T), vocab.pad_id)
-    for b, (ex, oovs) in enumerate(zip(examples, extended)):
-        tgt_ids = [vocab.id(t) for t in ex.tgt]
-        tgt_ext = [model.vocab_size + oovs.index(t) if i == vocab.unk_id and t in oovs else i
-                   for t, i in zip(ex.tgt, tgt_ids)]
-        dec_in[b, : len(tgt_ids) + 1] = torch.tensor([vocab.bos_id] + tgt_ids)
-        target[b, : len(tgt_ext) + 1] = torch.tensor(tgt_ext + [vocab.eos_id])
-    return dec_in, target
-
-
-def seq2seq_batch(model, examples: list[Example]) -> dict:
-    """Padded tensors for seq2seq / pointer-generator ``forward``: extended source ids and targets."""
-    srcs, oov_lists = zip(*(model.source_ids(ex.src) for ex in examples))
-    src_ext = torch.full((len(examples), max(len(s) for s in srcs)), model.vocab.pad_id)
-    for b, ids in enumerate(srcs):
-        src_ext[b, : len(ids)] = torch.tensor(ids)
-    dec_in, target = _targets(model, examples, oov_lists)
-    return {"src_ext": src_ext, "src_mask": src_ext != model.vocab.pad_id, "n_oov": max(len(o) for o in oov_lists),
-            "dec_in": dec_in, "target_ext": target, "target_mask": target != model.vocab.pad_id}
-
-
-def topic_batch(model, examples: list[Example]) -> dict:
-    """Padded tensors for topic models: topic characters, true lengths N, targets."""
-    chars, topic_mask = model.pad_topics([[model.topic_char_ids(w) or [model.vocab.unk_id] for w in ex.topics]
-                                          for ex in examples])
-    dec_in, target = _targets(model, examples, [[] for _ in examples])
-    return {"chars": chars, "topic_mask": topic_mask, "length": torch.tensor([len(ex.tgt) + 1.0 for ex in examples]),
-            "dec_in": dec_in, "target": target, "target_mask": target != model.vocab.pad_id}
-
-
-BATCHERS = {"seq2seq": seq2seq_batch, "pointer_generator": seq2seq_batch,
-            "mta_lstm": topic_batch, "tav_lstm": topic_batch}
-
-
 def make_batch(model, examples: list[Example]) -> dict:
-    """The training batch for ``model``'s type."""
-    return BATCHERS[model.model_type](model, examples)
+    """The training batch for ``model`` (each model class makes its own)."""
+    return model.training_batch(examples)
 
 
 def batches(examples: list[Example], batch_size: int, rng: random.Random) -> list[list[Example]]:
@@ -145,13 +104,10 @@ def build_model(args, train: list[Example]):
             model.config.coverage = True
         return model.train()
     vocab = Vocab.build((ex.src + ex.tgt for ex in train), args.vocab_size)
-    model_cls, config_cls = MODEL_TYPES[args.model_type]
-    if config_cls is TopicConfig:
-        mean_length = round(sum(len(ex.tgt) + 1 for ex in train) / len(train))
-        config = TopicConfig(len(vocab), args.emb_dim, args.hidden_dim, mean_length, lowercase=not args.cased)
-    else:
-        config = Seq2SeqConfig(len(vocab), args.emb_dim, args.hidden_dim, args.coverage, args.max_source_len,
-                               lowercase=not args.cased)
+    model_cls = MODEL_TYPES[args.model_type]
+    config = model_cls.new_config(len(vocab), train, emb_dim=args.emb_dim, hidden_dim=args.hidden_dim,
+                                  coverage=args.coverage, max_source_len=args.max_source_len,
+                                  lowercase=not args.cased)
     return model_cls(config, vocab, name=Path(args.out).name).train()
 
 
@@ -180,8 +136,7 @@ def train(args) -> None:
         losses = []
         for batch_examples in tqdm(batches(train_set, args.batch_size, rng), desc=f"epoch {epoch}"):
             out = model(**make_batch(model, batch_examples))
-            with_coverage = getattr(model.config, "coverage", False)
-            loss = out["nll"] + (args.coverage_weight * out["coverage"] if with_coverage else 0.0)
+            loss = out["nll"] + (args.coverage_weight * out["coverage"] if model.features.coverage else 0.0)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)

@@ -2,9 +2,10 @@
 
 Every handler validates its inputs server-side and never lets an exception reach the user: a bad
 parameter becomes a warning toast plus a status message naming the limit; anything unexpected is
-logged and reported as an internal error. Outputs are tuples in the order app.py wires them (each
-method's docstring lists them). "VIEWS" is the tuple built by :meth:`Handlers.render`; "VIEW
-OPTIONS" are the inputs named in ``VIEW_OPTION_NAMES``.
+logged and reported as an internal error. Handlers return dicts keyed by output *name* (the view
+names of ``visualizers.registry.VIEWS``, ``"status"``, ``"pinned"``, …); app.py maps names to
+components, and a name left out keeps its component as it is. Inputs arrive positionally in the
+orders ``SETTING_NAMES`` (decoding settings) and ``VIEW_OPTION_NAMES`` (view options).
 """
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ from typing import Any, Callable, Optional
 import gradio as gr
 import numpy as np
 
+from gen_models.decoding import COMPARE_NAMES, SETTING_FIELDS, SETTING_NAMES
 from gen_models.trace import GenerationTrace
-from visualizers import MASK_KINDS, ViewOptions, empty_figure, standalone_report, training_curves
+from visualizers import MASK_KINDS, ViewOptions, empty_figure, output_html, standalone_report, training_curves
+from visualizers.registry import VIEWS, render_views, tabs, view_named
 
 from .interventions import (
     Intervention,
@@ -36,8 +39,8 @@ from .model_card import card_markdown
 from .neighbors import NeighborIndex
 from .plots import IMAGE_FORMATS, plot_payload
 from .registry import ModelRegistry
-from .service import TraceResult, compare_runs, comparison_views, prepare, render_views, run_trace
-from .validation import SETTING_NAMES, as_float, as_int, optional_node, p_gen_choice, settings_dict, step_index
+from .service import TraceResult, compare_runs, comparison_views, prepare, run_trace
+from .validation import as_float, as_int, optional_node, p_gen_choice, settings_dict, step_index
 
 LOG = logging.getLogger("genscope.app")
 MAX_NODE_CHOICES = 1500
@@ -47,8 +50,8 @@ CHOSEN_NODE = -1
 MEAN = "mean"
 N_SETTINGS = len(SETTING_NAMES)
 VIEW_OPTION_NAMES = ("repeat_ngram_marks", "show_pruned", "image_format", "layer", "head", "mask_kind")
-N_VIEWS = 12
 OWN_MASK = "own"
+ENCODER_ONLY_HINT = "an encoder-only model does not generate: its self-attention is in the Transformer tab"
 DEFAULT_INPUT_HINT = "Type or paste text; the output updates as you type."
 DEFAULT_EXAMPLE = ("libjson-c5: JSON manipulation library for C. This library allows you to easily construct "
                    "JSON objects in C, output them as JSON formatted strings and parse JSON formatted strings "
@@ -66,10 +69,10 @@ def notices_markdown(notices: list[str]) -> str:
     return "".join(f"\n\n⚠ {markdown_text(n)}" for n in notices)
 
 
-def guarded(n_outputs: int, status_at: int, cleared: Optional[dict[int, Any]] = None, toast: bool = True) -> Callable:
-    """Turn errors of a handler into a status message (and a warning toast unless ``toast`` is
-    off, as for the live trace, which would raise one per keystroke); other outputs are left as they
-    are (``gr.skip()``) except ``cleared`` ones, which get the given value."""
+def guarded(status: str = "status", cleared: Optional[dict[str, Any]] = None, toast: bool = True) -> Callable:
+    """Turn errors of a handler into a message in its ``status`` output (and a warning toast unless
+    ``toast`` is off, as for the live trace, which would raise one per keystroke); other outputs
+    keep their values except ``cleared`` ones, which get the given value."""
     def wrap(handler: Callable) -> Callable:
         @functools.wraps(handler)
         def run(*args: Any, **kwargs: Any) -> Any:
@@ -82,11 +85,7 @@ def guarded(n_outputs: int, status_at: int, cleared: Optional[dict[int, Any]] = 
             except Exception:  # the user must never see a traceback
                 LOG.exception("handler %s failed", handler.__name__)
                 message = "internal error while handling this request (details are in the server log)"
-            outputs = [gr.skip()] * n_outputs
-            outputs[status_at] = f"⚠ {markdown_text(message)}"
-            for index, value in (cleared or {}).items():
-                outputs[index] = value
-            return tuple(outputs) if n_outputs > 1 else outputs[0]
+            return {status: f"⚠ {markdown_text(message)}", **(cleared or {})}
         return run
     return wrap
 
@@ -110,18 +109,6 @@ def clamp_step(value: Any, n_steps: int) -> int:
     except (TypeError, ValueError):
         step = 0
     return min(max(step, 0), max(n_steps - 1, 0))
-
-
-def attention_heads(trace: GenerationTrace) -> Optional[tuple[int, int]]:
-    """(layers, heads) when the trace has multi-head (L, H, S) attention (or, for encoder-only
-    models, an (L, H, S, S) encoder attention), else None."""
-    if not trace.steps:
-        shape = np.shape(trace.encoder_attention) if trace.encoder_attention is not None else ()
-        return (shape[0], shape[1]) if len(shape) == 4 else None
-    if trace.steps[0].attention is None:
-        return None
-    shape = np.shape(trace.steps[0].attention)
-    return (shape[0], shape[1]) if len(shape) == 3 else None
 
 
 def head_index(name: str, value: Any, count: Optional[int]) -> Optional[int]:
@@ -149,7 +136,7 @@ def view_options(trace: GenerationTrace, pinned: Any, node: Any, repeat_n: Any, 
     repeat = as_int("repeat n-gram size", 3 if repeat_n is None else repeat_n)
     if not 0 <= repeat <= MAX_REPEAT_NGRAM:
         raise ValueError(f"repeat n-gram size must be between 0 and {MAX_REPEAT_NGRAM}, got {repeat_n!r}")
-    heads = attention_heads(trace)
+    heads = trace.heads
     return ViewOptions(pinned_step=clamp_step(pinned, len(trace.steps)) if trace.steps else None,
                        node_id=optional_node(node, {n.id for n in trace.beam}), repeat_ngram=repeat,
                        show_pruned=True if show_pruned is None else bool(show_pruned),
@@ -188,7 +175,7 @@ def alternative_choices(trace: GenerationTrace, step: Optional[int]) -> list[tup
 
 def head_controls(trace: Optional[GenerationTrace], layer: Any, head: Any) -> tuple:
     """Layer and head dropdowns: shown (with their choices) only for multi-head attention."""
-    heads = attention_heads(trace) if trace is not None else None
+    heads = trace.heads if trace is not None else None
     if heads is None:
         return (gr.Dropdown(choices=[MEAN], value=MEAN, visible=False),
                 gr.Dropdown(choices=[MEAN], value=MEAN, visible=False))
@@ -203,7 +190,7 @@ def _kept(value: Any, count: int) -> Any:
 
 def topic_choices(trace: Optional[GenerationTrace]) -> gr.Dropdown:
     """The topic dropdown of the topic-coverage intervention (topics of topic models only)."""
-    if trace is None or not trace.steps or trace.steps[0].topic_attention is None:
+    if trace is None or not trace.has_topics:
         return gr.Dropdown(choices=[], value=None)
     topics = trace.topics or trace.source_tokens
     return gr.Dropdown(choices=[(t, i) for i, t in enumerate(topics)], value=0)
@@ -224,6 +211,28 @@ def status_markdown(result: TraceResult) -> str:
     return line + notices_markdown(result.notices)
 
 
+def tab_key(tab: str) -> str:
+    """The output name of a tab's visibility."""
+    return f"tab:{tab}"
+
+
+def view_outputs() -> list[str]:
+    """Names of everything a re-render may update: the output, the alternatives, each view."""
+    return ["output", "alternative", *[view.name for view in VIEWS]]
+
+
+def trace_outputs() -> list[str]:
+    """Names of everything a new trace may update."""
+    return ["state", "trace_json", "status", "pinned", "node", "layer", "head", "topic", *view_outputs(),
+            *[tab_key(t) for t in tabs()], "tabs"]
+
+
+def model_outputs() -> list[str]:
+    """Names of everything a model change updates (the card, the input, the settings, the controls)."""
+    return ["curves", "card", "card_status", "examples", "text", *SETTING_NAMES, "p_gen_row", "coverage_button",
+            "topic_row"]
+
+
 class Handlers:
     """The app's event handlers over one model registry."""
 
@@ -233,96 +242,125 @@ class Handlers:
         self.export_dir = Path(tempfile.gettempdir()) / f"genscope-exports-{os.getpid()}"
 
     # -- the live trace and its views --------------------------------------------------------
-    def render(self, trace: Optional[GenerationTrace], options: ViewOptions, image_format: str) -> tuple:
-        """VIEWS: output HTML, attention, coverage, copy, topics (shown for topic models only), beam
-        tree, hypothesis, alternatives, then the Transformer views: every head at the pinned step,
-        decoder self-attention, encoder self-attention, attention mask."""
+    def render(self, trace: Optional[GenerationTrace], options: ViewOptions, image_format: str,
+               tab: Optional[str]) -> dict[str, Any]:
+        """The output tokens, the alternatives at the pinned step and the views of ``tab`` (every
+        tab when None) by name; views that do not apply are hidden, those of other tabs untouched."""
         if trace is None:
             blank = plot_payload(empty_figure("no output yet"), image_format)
-            return ("<div class='gs-output gs-empty'>No output yet.</div>", blank, blank, blank,
-                    gr.Plot(visible=False), blank, blank, gr.Dropdown(choices=[], value=None), *[blank] * 4)
-        views = render_views(trace, options)
-        payload = functools.partial(plot_payload, image_format=image_format)
-        topics = gr.Plot(payload(views.topics, filename="topics"), visible=True) if views.topics else \
-            gr.Plot(visible=False)
+            return {"output": "<div class='gs-output gs-empty'>No output yet.</div>",
+                    "alternative": gr.Dropdown(choices=[], value=None),
+                    **{v.name: blank for v in VIEWS if tab is None or v.tab == tab}}
+        if not trace.steps:
+            hint = ENCODER_ONLY_HINT if trace.architecture == "encoder-only" else "no output steps"
+            values = {"output": f"<div class='gs-output gs-empty'>{hint}.</div>"}
+        else:
+            values = {"output": output_html(trace, replace(options, node_id=None))}
         alternatives = alternative_choices(trace, options.pinned_step)
-        return (views.output, payload(views.attention, filename="attention"),
-                payload(views.coverage, filename="coverage"), payload(views.copy, filename="copy-vs-generate"),
-                topics, payload(views.beam, filename="beam-tree"),
-                payload(views.hypothesis, filename="hypothesis"),
-                gr.Dropdown(choices=alternatives, value=alternatives[0][1] if alternatives else None),
-                payload(views.heads, filename="attention-heads"),
-                payload(views.self_attention, filename="decoder-self-attention"),
-                payload(views.encoder_attention, filename="encoder-self-attention"),
-                payload(views.mask, filename="attention-mask"))
+        values["alternative"] = gr.Dropdown(choices=alternatives, value=alternatives[0][1] if alternatives else None)
+        for name, figure in render_views(trace, options, tab).items():
+            view = view_named(name)
+            if figure is None:
+                values[name] = gr.update(visible=False)
+            elif view.html:
+                values[name] = gr.update(value=figure, visible=True)
+            else:
+                values[name] = gr.update(value=plot_payload(figure, image_format, filename=name), visible=True)
+        return values
+
+    @staticmethod
+    def tab_visibility(trace: Optional[GenerationTrace], tab: Optional[str]) -> dict[str, Any]:
+        """Each tab shown when one of its views applies; the current tab stays selected when it is
+        still shown, else the first shown tab is selected."""
+        shown = {t: trace is None or any(v.applies(trace) for v in VIEWS if v.tab == t) for t in tabs()}
+        values: dict[str, Any] = {tab_key(t): gr.update(visible=visible) for t, visible in shown.items()}
+        if tab is not None and not shown.get(tab, True):
+            values["tabs"] = gr.update(selected=next((t for t, visible in shown.items() if visible), None))
+        return values
 
     @api_parameters("pinned_step", *VIEW_OPTION_NAMES)
-    @guarded(8 + N_VIEWS, status_at=2, cleared={1: ""}, toast=False)
-    def trace(self, model: Any, text: Any, *values: Any) -> tuple:
-        """trace state, trace JSON, status, pinned step, node, layer, head, topic, then VIEWS."""
-        return self._trace(model, text, values, with_json=True)
+    @guarded(cleared={"trace_json": ""}, toast=False)
+    def trace(self, model: Any, text: Any, *values: Any) -> dict:
+        """The trace JSON, status, controls and every view that applies (all tabs)."""
+        return self._trace(model, text, values, tab=None, with_json=True)
 
-    @guarded(7 + N_VIEWS, status_at=1, toast=False)
-    def trace_live(self, model: Any, text: Any, *values: Any) -> tuple:
-        """:meth:`trace`'s outputs without the trace JSON, for the browser's live updates: only API
-        clients read the JSON, and it is 100–300 kB per keystroke."""
-        outputs = self._trace(model, text, values, with_json=False)
-        return outputs[:1] + outputs[2:]
+    @guarded(toast=False)
+    def trace_live(self, model: Any, text: Any, *values: Any) -> dict:
+        """:meth:`trace` for the browser's live updates: no trace JSON (only API clients read it,
+        and it is 100–300 kB per keystroke), and only the open tab's views (the last input)."""
+        *values, tab = values
+        return self._trace(model, text, values, tab=tab if tab in tabs() else tabs()[0], with_json=False)
 
-    def _trace(self, model: Any, text: Any, values: tuple, with_json: bool) -> tuple:
+    def _trace(self, model: Any, text: Any, values: Any, tab: Optional[str], with_json: bool) -> dict:
+        n_settings = len(SETTING_NAMES)
         settings, (pinned, repeat_n, show_pruned, image_format, layer, head, mask) = \
-            values[:N_SETTINGS], values[N_SETTINGS:]
+            values[:n_settings], values[n_settings:]
         image_format = image_format_of(image_format)
         result = run_trace(self.registry, model, text, settings_dict(*settings))
         if result.trace is None:
             hint = "✎ " + result.hint + notices_markdown(result.notices)
-            return (None, "", hint, gr.Slider(value=0, maximum=1), gr.Dropdown(choices=[], value=None),
-                    *head_controls(None, layer, head), topic_choices(None),
-                    *self.render(None, ViewOptions(), image_format))
+            layer_dropdown, head_dropdown = head_controls(None, layer, head)
+            return {"state": None, "trace_json": "", "status": hint, "pinned": gr.Slider(value=0, maximum=1),
+                    "node": gr.Dropdown(choices=[], value=None), "layer": layer_dropdown, "head": head_dropdown,
+                    "topic": topic_choices(None), **self.render(None, ViewOptions(), image_format, tab)}
         trace = result.trace
-        heads = attention_heads(trace) or (0, 0)
+        heads = trace.heads or (0, 0)
         layer, head = _kept(layer, heads[0]), _kept(head, heads[1])
         options = view_options(trace, pinned, None, repeat_n, show_pruned, layer, head, mask)
-        rendered = self.render(trace, options, image_format)
-        return (trace, trace.to_json() if with_json else "", status_markdown(result),
-                gr.Slider(value=options.pinned_step or 0, maximum=max(len(trace.steps) - 1, 1)),
-                gr.Dropdown(choices=node_choices(trace), value=CHOSEN_NODE), *head_controls(trace, layer, head),
-                topic_choices(trace), *rendered)
+        layer_dropdown, head_dropdown = head_controls(trace, layer, head)
+        return {"state": trace, "trace_json": trace.to_json() if with_json else "", "status": status_markdown(result),
+                "pinned": gr.Slider(value=options.pinned_step or 0, maximum=max(len(trace.steps) - 1, 1)),
+                "node": gr.Dropdown(choices=node_choices(trace), value=CHOSEN_NODE), "layer": layer_dropdown,
+                "head": head_dropdown, "topic": topic_choices(trace),
+                **self.render(trace, options, image_format, tab), **self.tab_visibility(trace, tab)}
 
-    @guarded(1 + N_VIEWS, status_at=0)
-    def views(self, trace: Optional[GenerationTrace], pinned: Any, node: Any, *view_values: Any) -> tuple:
-        """status, then VIEWS re-rendered for a new pin / node / view option."""
+    @guarded()
+    def views(self, trace: Optional[GenerationTrace], tab: Any, pinned: Any, node: Any, *view_values: Any) -> dict:
+        """The open tab's views re-rendered for a new pin / node / view option."""
         repeat_n, show_pruned, image_format, layer, head, mask = view_values
+        tab = tab if tab in tabs() else tabs()[0]
         if trace is None:
-            return (gr.skip(), *self.render(None, ViewOptions(), image_format_of(image_format)))
+            return self.render(None, ViewOptions(), image_format_of(image_format), tab)
         options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask)
-        return (gr.skip(), *self.render(trace, options, image_format_of(image_format)))
+        return self.render(trace, options, image_format_of(image_format), tab)
 
-    @guarded(3 + N_VIEWS, status_at=0)
-    def plot_click(self, trace: Optional[GenerationTrace], pinned: Any, node: Any, repeat_n: Any, show_pruned: Any,
-                   image_format: Any, layer: Any, head: Any, mask: Any, event: gr.EventData) -> tuple:
-        """status, pinned step, node, then VIEWS: a click on a heatmap row or p_gen bar pins that
-        step; a click on a beam-tree node selects it."""
+    def open_tab(self, tab: str) -> Callable:
+        """A handler that records ``tab`` as the open one and renders its views (closed tabs are
+        rendered when opened, never on every keystroke)."""
+        @guarded()
+        def opened(trace: Optional[GenerationTrace], pinned: Any, node: Any, *view_values: Any) -> dict:
+            return {"tab": tab, **self.views(trace, tab, pinned, node, *view_values)}
+        opened.__name__ = f"open_{tab}"
+        return opened
+
+    @guarded()
+    def plot_click(self, trace: Optional[GenerationTrace], tab: Any, pinned: Any, node: Any, repeat_n: Any,
+                   show_pruned: Any, image_format: Any, layer: Any, head: Any, mask: Any,
+                   event: gr.EventData) -> dict:
+        """A click on a view: its ``customdata`` pins a step or selects a search-tree node (the view
+        declares which); every view of the open tab is re-rendered."""
         if trace is None:
-            return (gr.skip(),) * (3 + N_VIEWS)
+            return {}
         pinned, node = clicked_selection(getattr(event, "_data", None) or {}, pinned, node)
         options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask)
         node_value = CHOSEN_NODE if options.node_id is None else options.node_id
-        return (gr.skip(), options.pinned_step, node_value, *self.render(trace, options, image_format_of(image_format)))
+        return {"pinned": options.pinned_step, "node": node_value,
+                **self.views(trace, tab, options.pinned_step, node_value, repeat_n, show_pruned, image_format,
+                             layer, head, mask)}
 
-    @guarded(2 + N_VIEWS, status_at=0)
-    def token_click(self, trace: Optional[GenerationTrace], node: Any, repeat_n: Any, show_pruned: Any,
-                    image_format: Any, layer: Any, head: Any, mask: Any, event: gr.EventData) -> tuple:
-        """status, pinned step, then VIEWS: a click on an output token pins its step."""
+    @guarded()
+    def token_click(self, trace: Optional[GenerationTrace], tab: Any, node: Any, repeat_n: Any, show_pruned: Any,
+                    image_format: Any, layer: Any, head: Any, mask: Any, event: gr.EventData) -> dict:
+        """A click on an output token pins its step."""
         data = getattr(event, "_data", None) or {}
         if trace is None or "step" not in data:
-            return (gr.skip(),) * (2 + N_VIEWS)
+            return {}
         step = step_index(data["step"], len(trace.steps))
-        options = view_options(trace, step, node, repeat_n, show_pruned, layer, head, mask)
-        return (gr.skip(), step, *self.render(trace, options, image_format_of(image_format)))
+        return {"pinned": step, **self.views(trace, tab, step, node, repeat_n, show_pruned, image_format, layer,
+                                             head, mask)}
 
     # -- interventions and comparison ----------------------------------------------------------
-    def _intervene(self, model: Any, text: Any, settings: tuple, run: Callable) -> tuple:
+    def _intervene(self, model: Any, text: Any, settings: tuple, run: Callable) -> dict:
         """Decode the original, apply ``run(entry, text, original, settings)``, show both."""
         entry, text, decode, notices = prepare(self.registry, model, text, settings_dict(*settings))
         original = run_trace(self.registry, model, text, settings_dict(*settings)).trace
@@ -331,116 +369,125 @@ class Handlers:
         outcome: Intervention = run(entry, text, original, decode)
         diff, figure = comparison_views(outcome.original, outcome.changed, ("original", outcome.label))
         status = f"✓ re-decoded with {markdown_text(outcome.label)}" + notices_markdown(notices + outcome.notices)
-        return diff, plot_payload(figure, filename="intervention"), status
+        return {"intervention_diff": diff, "intervention_plot": plot_payload(figure, filename="intervention"),
+                "intervention_status": status}
 
     @api_parameters("step", "token")
-    @guarded(3, status_at=2)
-    def intervene_token(self, model: Any, text: Any, *values: Any) -> tuple:
-        """diff HTML, comparison plot, status: take ``token`` (an id or a token text) at ``step``
-        and decode the rest."""
-        settings, (step, token) = values[:N_SETTINGS], values[N_SETTINGS:]
+    @guarded("intervention_status")
+    def intervene_token(self, model: Any, text: Any, *values: Any) -> dict:
+        """Take ``token`` (an id or a token text) at ``step`` and decode the rest."""
+        settings, (step, token) = values[:len(SETTING_NAMES)], values[len(SETTING_NAMES):]
         return self._intervene(model, text, settings, lambda e, t, o, s: take_alternative(e, t, o, s, step, token))
 
     @api_parameters("p_gen")
-    @guarded(3, status_at=2)
-    def intervene_p_gen(self, model: Any, text: Any, *values: Any) -> tuple:
-        """diff HTML, comparison plot, status: decode with p_gen forced ("0", "1" or "model")."""
-        settings, (choice,) = values[:N_SETTINGS], values[N_SETTINGS:]
+    @guarded("intervention_status")
+    def intervene_p_gen(self, model: Any, text: Any, *values: Any) -> dict:
+        """Decode with p_gen forced ("0", "1" or "model")."""
+        settings, (choice,) = values[:len(SETTING_NAMES)], values[len(SETTING_NAMES):]
         value = p_gen_choice(choice)
         return self._intervene(model, text, settings, lambda e, t, o, s: force_p_gen(e, t, o, s, value))
 
     @api_parameters("step")
-    @guarded(3, status_at=2)
-    def intervene_coverage(self, model: Any, text: Any, *values: Any) -> tuple:
-        """diff HTML, comparison plot, status: decode with coverage zeroed before ``step``."""
-        settings, (step,) = values[:N_SETTINGS], values[N_SETTINGS:]
+    @guarded("intervention_status")
+    def intervene_coverage(self, model: Any, text: Any, *values: Any) -> dict:
+        """Decode with coverage zeroed before ``step``."""
+        settings, (step,) = values[:len(SETTING_NAMES)], values[len(SETTING_NAMES):]
         return self._intervene(model, text, settings, lambda e, t, o, s: reset_coverage(e, t, o, s, step))
 
     @api_parameters("step", "topic", "value")
-    @guarded(3, status_at=2)
-    def intervene_topic(self, model: Any, text: Any, *values: Any) -> tuple:
-        """diff HTML, comparison plot, status: overwrite topic ``topic``'s coverage with ``value``
-        before ``step`` (topic-to-text models)."""
-        settings, (step, topic, value) = values[:N_SETTINGS], values[N_SETTINGS:]
+    @guarded("intervention_status")
+    def intervene_topic(self, model: Any, text: Any, *values: Any) -> dict:
+        """Overwrite topic ``topic``'s coverage with ``value`` before ``step`` (topic-to-text models)."""
+        settings, (step, topic, value) = values[:len(SETTING_NAMES)], values[len(SETTING_NAMES):]
         return self._intervene(model, text, settings,
                                lambda e, t, o, s: set_topic_coverage(e, t, o, s, step, topic, value))
 
-    @api_parameters("model_b", "strategy_b", "beam_size_b", "length_penalty_b", "coverage_penalty_b",
-                    "no_repeat_ngram_b")
-    @guarded(3, status_at=2)
-    def compare(self, model: Any, text: Any, *values: Any) -> tuple:
-        """diff HTML, comparison plot, status for run A (the main settings) vs run B (another
-        model and/or search settings; empty values inherit A's)."""
-        settings, (model_b, *b_values) = values[:N_SETTINGS], values[N_SETTINGS:]
-        names_b = ("strategy", "beam_size", "length_penalty", "coverage_penalty", "no_repeat_ngram")
+    @api_parameters("model_b", *[f"{name}_b" for name in COMPARE_NAMES])
+    @guarded("compare_status")
+    def compare(self, model: Any, text: Any, *values: Any) -> dict:
+        """Run A (the main settings) vs run B (another model and/or search settings; empty values
+        inherit A's): the diff, the side-by-side plot and a status line."""
+        settings, (model_b, *b_values) = values[:len(SETTING_NAMES)], values[len(SETTING_NAMES):]
         model_b = model_b or model
         run_a, run_b = compare_runs(self.registry, text, model, settings_dict(*settings), model_b,
-                                    dict(zip(names_b, b_values)))
+                                    dict(zip(COMPARE_NAMES, b_values)))
         if run_a.trace is None or run_b.trace is None:
             raise ValueError(run_a.hint or run_b.hint or "nothing to compare")
         diff, figure = comparison_views(run_a.trace, run_b.trace, (f"A: {model}", f"B: {model_b}"))
         status = f"✓ A {run_a.elapsed_ms:.0f} ms · B {run_b.elapsed_ms:.0f} ms" + notices_markdown(
             run_a.notices + run_b.notices)
-        return diff, plot_payload(figure, filename="compare"), status
+        return {"compare_diff": diff, "compare_plot": plot_payload(figure, filename="compare"),
+                "compare_status": status}
 
     # -- side panels ---------------------------------------------------------------------------
-    @guarded(5, status_at=2)
-    def model_card(self, model: Any, text: Any = None) -> tuple:
-        """training-curves plot, card Markdown, status, examples dropdown, input box. An input
-        that is empty or still some model's example becomes this model's first example."""
+    @guarded("card_status")
+    def model_card(self, model: Any, text: Any = None) -> dict:
+        """The model's card and curves; its examples and input hint; the settings panel at the
+        model's own defaults; only the intervention controls the model can use. An input that is
+        empty or still some model's example becomes this model's first example."""
         entry = self.registry.get(model)
+        features = entry.model.features
         examples = [(_short(e), e) for e in entry.examples]
-        label = f"Input — {entry.task}" if entry.task else "Input"
+        task = entry.task or features.task
+        label = f"Input — {task}" if task else "Input"
         known = {DEFAULT_EXAMPLE} | {e for other in self.registry.entries.values() for e in other.examples}
         untouched = not isinstance(text, str) or not text.strip() or text in known
         swap = {"value": entry.examples[0]} if entry.examples and untouched and text != entry.examples[0] else {}
-        return (plot_payload(training_curves(entry.metrics), filename=f"{entry.name}-curves"),
-                card_markdown(entry), f"model **{markdown_text(entry.name)}** loaded",
-                gr.Dropdown(choices=examples, value=None),
-                gr.Textbox(label=label, placeholder=entry.input_hint or DEFAULT_INPUT_HINT, **swap))
+        defaults = dict(features.settings)
+        return {"curves": plot_payload(training_curves(entry.metrics), filename=f"{entry.name}-curves"),
+                "card": card_markdown(entry), "card_status": f"model **{markdown_text(entry.name)}** loaded",
+                "examples": gr.Dropdown(choices=examples, value=None),
+                "text": gr.Textbox(label=label, placeholder=entry.input_hint or features.input_hint
+                                   or DEFAULT_INPUT_HINT, **swap),
+                **{name: defaults.get(name, SETTING_FIELDS[name].default) for name in SETTING_NAMES},
+                "p_gen_row": gr.update(visible=features.copies),
+                "coverage_button": gr.update(visible=features.coverage),
+                "topic_row": gr.update(visible=features.topic_coverage)}
 
-    @guarded(2, status_at=1)
-    def nearest_examples(self, model: Any, text: Any) -> tuple:
-        """rows (score, source, target) of the nearest training pairs, status."""
+    @guarded("neighbors_status")
+    def nearest_examples(self, model: Any, text: Any) -> dict:
+        """The nearest training pairs (score, source, target) and a status line."""
         entry, text, _, _ = prepare(self.registry, model, text, {})
         if entry.train_data is None:
-            return [], (f"{markdown_text(entry.name)} has no `train_data` in its config.json: "
-                        "nearest training examples are not available.")
+            return {"neighbors_table": [], "neighbors_status": (
+                f"{markdown_text(entry.name)} has no `train_data` in its config.json: "
+                "nearest training examples are not available.")}
         start = time.perf_counter()
         index = self.neighbors.get(entry.train_data)
         found = index.search(text)
         rows = [[round(n.score, 2), n.src, n.tgt] for n in found]
         note = f" ({markdown_text(index.notice)})" if index.notice else ""
         what = f"{len(found)} nearest training pairs" if found else "no training pair shares a word with the input"
-        return rows, f"{what} by BM25 in {1e3 * (time.perf_counter() - start):.0f} ms{note}"
+        return {"neighbors_table": rows,
+                "neighbors_status": f"{what} by BM25 in {1e3 * (time.perf_counter() - start):.0f} ms{note}"}
 
     def pick_example(self, example: Any) -> Any:
         """The chosen example text into the input box (nothing when cleared)."""
         return example if isinstance(example, str) and example else gr.skip()
 
     # -- export --------------------------------------------------------------------------------
-    @guarded(2, status_at=1)
-    def export_trace(self, trace: Optional[GenerationTrace]) -> tuple:
-        """trace JSON file, status."""
+    @guarded("export_status")
+    def export_trace(self, trace: Optional[GenerationTrace]) -> dict:
+        """The trace as a JSON file."""
         if trace is None:
             raise ValueError("there is no trace to export yet: type some input first")
         path = self._export_path(trace, ".json")
         path.write_text(trace.to_json(indent=1), encoding="utf-8")
-        return str(path), "trace JSON ready"
+        return {"export_file": str(path), "export_status": "trace JSON ready"}
 
-    @guarded(2, status_at=1)
-    def export_report(self, trace: Optional[GenerationTrace], pinned: Any, node: Any, *view_values: Any) -> tuple:
-        """standalone HTML report file of the current views, status."""
+    @guarded("export_status")
+    def export_report(self, trace: Optional[GenerationTrace], pinned: Any, node: Any, *view_values: Any) -> dict:
+        """A standalone HTML report of every view that applies."""
         repeat_n, show_pruned, image_format, layer, head, mask = view_values
         if trace is None:
             raise ValueError("there is no trace to report on yet: type some input first")
         options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask)
-        views = render_views(trace, options)
-        report = standalone_report(trace, views.figures(), replace(options, node_id=None),
-                                   image_format_of(image_format))
+        figures = {view_named(name).title: figure for name, figure in render_views(trace, options).items()
+                   if figure is not None and not view_named(name).html}
+        report = standalone_report(trace, figures, replace(options, node_id=None), image_format_of(image_format))
         path = self._export_path(trace, ".html")
         path.write_text(report, encoding="utf-8")
-        return str(path), "HTML report ready (self-contained, works offline)"
+        return {"export_file": str(path), "export_status": "HTML report ready (self-contained, works offline)"}
 
     def _export_path(self, trace: GenerationTrace, suffix: str) -> Path:
         """A fresh file in this process's export folder; files older than an hour are removed."""
@@ -457,16 +504,16 @@ class Handlers:
 
 
 def clicked_selection(data: dict, pinned: Any, node: Any) -> tuple[Any, Any]:
-    """(pinned step, node) after a plot click: rows and bars carry "step · token" labels, tree
-    nodes carry their id as customdata."""
-    plot = data.get("plot")
-    if plot == "beam" and data.get("customdata") is not None:
-        return pinned, data["customdata"]
-    label = {"attention": data.get("y"), "self_attention": data.get("y"),
-             "coverage": data.get("y") if data.get("yaxis") == "y" else None,
-             "copy": data.get("x") if data.get("xaxis") == "x" else None}.get(plot)
-    match = re.match(r"\s*(\d+) · ", str(label)) if label is not None else None
-    return (int(match.group(1)) if match else pinned), node
+    """(pinned step, node) after a click on a view: the view's declared ``click`` kind says whether
+    the clicked point's ``customdata`` is a step or a node id; anything else changes nothing."""
+    view, value = view_named(data.get("view")), data.get("customdata")
+    if view is None or isinstance(value, (bool, list, dict)) or not isinstance(value, (int, float)):
+        return pinned, node
+    if view.click == "step":
+        return int(value), node
+    if view.click == "node":
+        return pinned, int(value)
+    return pinned, node
 
 
 def _short(text: str, limit: int = 90) -> str:

@@ -1,7 +1,7 @@
 """Interventions: change one thing inside decoding and decode again.
 
 - take an alternative token at step t: force the chosen output's first t tokens plus that token
-  (``output_ids(trace)[:t] + [token_id]``), then let search continue;
+  (``trace.output_ids()[:t] + [token_id]``), then let search continue;
 - force the copy switch p_gen to 0 (always copy), 1 (always generate) or leave it to the model;
 - reset the coverage vector to zero before step t;
 - overwrite one topic's coverage before step t (topic-to-text models).
@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from gen_models.decoding import output_ids
 from gen_models.trace import GenerationTrace
 
 from .registry import ModelEntry
@@ -39,33 +38,21 @@ def resolve_token(entry: ModelEntry, trace: GenerationTrace, step: int, value: A
         return by_text[value]
     if isinstance(value, str) and not value.lstrip("-").isdigit():
         return _token_id_of_text(entry, trace, value)
-    token_id = int(as_float("token id", value))
-    limit = entry.model.vocab_size + len(_source_oovs(entry, trace))
+    token_id = as_float("token id", value)
+    limit = entry.model.vocab_size + len(trace.oov_words)
+    if not token_id.is_integer():
+        raise ValueError(f"token id must be a whole number between 0 and {limit - 1}, got {value!r}")
+    token_id = int(token_id)
     if not 0 <= token_id < limit:
         raise ValueError(f"token id must be between 0 and {limit - 1} for this input, got {value!r}")
     return token_id
 
 
-def _source_oovs(entry: ModelEntry, trace: GenerationTrace) -> list[str]:
-    """This source's out-of-vocabulary words, in extended-id order (copy models only)."""
-    if not entry.copies:
-        return []
-    return entry.model.source_ids(trace.source_tokens)[1]
-
-
 def _token_id_of_text(entry: ModelEntry, trace: GenerationTrace, text: str) -> int:
-    vocab = getattr(entry.model, "vocab", None)
-    if vocab is None:  # Hugging Face models look the piece up in their tokenizer
-        token_id = entry.model.token_to_id(text)
-        if token_id is None:
-            raise ValueError(f"token {text[:40]!r} is not a piece of this model's tokenizer")
-        return token_id
-    if text in vocab.stoi:
-        return vocab.stoi[text]
-    oovs = _source_oovs(entry, trace)
-    if text in oovs:
-        return entry.model.vocab_size + oovs.index(text)
-    raise ValueError(f"token {text[:40]!r} is neither in the vocabulary nor copyable from this input")
+    token_id = entry.model.token_to_id(text, trace.oov_words)
+    if token_id is None:
+        raise ValueError(f"token {text[:40]!r} is neither in the vocabulary nor copyable from this input")
+    return token_id
 
 
 def take_alternative(entry: ModelEntry, text: str, original: GenerationTrace, settings, step: Any,
@@ -73,9 +60,9 @@ def take_alternative(entry: ModelEntry, text: str, original: GenerationTrace, se
     """Force the output up to ``step`` and ``token`` at ``step``, then decode the rest."""
     step = step_index(step, len(original.steps))
     token_id = resolve_token(entry, original, step, token)
-    prefix = output_ids(original)[:step] + [token_id]
+    prefix = original.output_ids()[:step] + [token_id]
     changed = rerun(entry, text, settings, forced_prefix=prefix)
-    word = entry.model.id_to_token(token_id, _source_oovs(entry, original))
+    word = entry.model.id_to_token(token_id, original.oov_words)
     return Intervention(original, changed, f"“{word}” at step {step}")
 
 
@@ -84,7 +71,7 @@ def force_p_gen(entry: ModelEntry, text: str, original: GenerationTrace, setting
     """Decode with p_gen fixed to ``value`` at every step (None: the model's own)."""
     if value is not None:
         value = as_float("force_p_gen", value)
-    notices = [] if entry.copies else [f"{entry.name} has no copy switch: forcing p_gen changes nothing"]
+    notices = [] if entry.model.features.copies else [f"{entry.name} has no copy switch: forcing p_gen changes nothing"]
     changed = rerun(entry, text, settings, force_p_gen=value)
     what = "model's own p_gen" if value is None else f"p_gen = {value:g}"
     return Intervention(original, changed, what, notices)
@@ -93,7 +80,7 @@ def force_p_gen(entry: ModelEntry, text: str, original: GenerationTrace, setting
 def reset_coverage(entry: ModelEntry, text: str, original: GenerationTrace, settings, step: Any) -> Intervention:
     """Decode with the coverage vector zeroed before ``step``."""
     step = step_index(step, len(original.steps))
-    notices = [] if entry.has_coverage else [
+    notices = [] if entry.model.features.coverage else [
         f"{entry.name} has no coverage mechanism: its attention never reads coverage, so nothing changes"]
     changed = rerun(entry, text, settings, reset_coverage_at=[step])
     return Intervention(original, changed, f"coverage reset at step {step}", notices)
@@ -106,7 +93,7 @@ def set_topic_coverage(entry: ModelEntry, text: str, original: GenerationTrace, 
     topics = original.topics or original.source_tokens
     index = step_index(topic, len(topics), name="topic")
     amount = as_float("topic coverage", value)
-    notices = [] if any(s.topic_coverage is not None for s in original.steps) else [
+    notices = [] if entry.model.features.topic_coverage else [
         f"{entry.name} has no topic coverage: overwriting it changes nothing"]
     changed = rerun(entry, text, settings, topic_coverage={index: amount}, topic_coverage_step=step)
     what = f"coverage of “{topics[index]}” set to {amount:g} at step {step}"

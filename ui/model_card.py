@@ -41,13 +41,12 @@ def model_size(config: dict) -> str:
 
 def card_markdown(entry: ModelEntry) -> str:
     """Header facts, test metrics and the checkpoint's README text."""
-    model = entry.model
-    args = entry.config.get("args", {})
+    model, features = entry.model, entry.model.features
     facts = [
         f"**{entry.title or entry.name}** — exhibit: {entry.exhibit}",
-        f"type `{entry.config.get('model_type', '?')}` · copy switch: {'yes' if entry.copies else 'no'} · "
-        f"coverage: {'yes' if entry.has_coverage else 'no'} · vocabulary {getattr(model, 'vocab_size', '?'):,} · "
-        f"max source length {getattr(model, 'max_source_len', '?')} tokens",
+        f"type `{entry.config.get('model_type', '?')}` · {features.architecture} · input: {features.input_kind} · "
+        f"copy switch: {'yes' if features.copies else 'no'} · coverage: {'yes' if features.coverage else 'no'} · "
+        f"vocabulary {model.vocab_size:,} · max source length {model.max_source_len}",
         f"{model_size(entry.config)} · training data: `{entry.config.get('train_data', 'not recorded')}`",
     ]
     readme = entry.card.strip() or "_This checkpoint has no README.md._"

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from gen_models.protocol import Generator
 from gen_models.checkpoint import CHECKPOINT_ROOT, list_checkpoints, load_checkpoint, read_config, read_metrics
 
 LOG = logging.getLogger("genscope.registry")
@@ -41,7 +42,7 @@ class ModelEntry:
 
     name: str
     folder: Path
-    model: Any
+    model: Generator
     config: dict
     metrics: dict
     card: str = ""
@@ -51,16 +52,6 @@ class ModelEntry:
     train_data: Optional[Path] = None
     task: str = ""
     input_hint: str = ""
-
-    @property
-    def copies(self) -> bool:
-        """Whether the model has a copy switch (p_gen)."""
-        return bool(getattr(self.model, "copies", False))
-
-    @property
-    def has_coverage(self) -> bool:
-        """Whether the model has a coverage mechanism."""
-        return bool(getattr(getattr(self.model, "config", None), "coverage", False))
 
     @property
     def display_name(self) -> str:
@@ -127,7 +118,7 @@ def max_hub_model_mb() -> float:
 def model_source(target: str) -> tuple[str, bool]:
     """(path or Hub id, whether the network is used) for ``hf:`` + ``target``, checked against this
     server's policy (ValueError with the reason)."""
-    from gen_models import hf_adapter
+    from gen_models.models import hf_adapter
 
     path = Path(target).expanduser()
     if path.is_dir():
@@ -150,7 +141,7 @@ def model_source(target: str) -> tuple[str, bool]:
 def load_local_entry(name: str) -> ModelEntry:
     """Load ``hf:PATH`` (or an allowed ``hf:ORG/NAME``) through the engine's Hugging Face adapter
     (ValueError with the reason)."""
-    from gen_models import hf_adapter
+    from gen_models.models import hf_adapter
 
     target = name[len(LOCAL_PREFIX):].strip()
     source, network = model_source(target)

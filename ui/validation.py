@@ -10,11 +10,10 @@ import math
 from dataclasses import fields
 from typing import Any, Optional
 
-from gen_models.decoding import LIMITS, STRATEGIES, DecodeSettings
+from gen_models.decoding import LIMITS, SETTING_NAMES, STRATEGIES, DecodeSettings
+from gen_models.protocol import ModelFeatures
 
 MAX_INPUT_CHARS = 20_000
-SETTING_NAMES = ("strategy", "beam_size", "max_len", "min_len", "length_penalty", "coverage_penalty",
-                 "no_repeat_ngram", "temperature", "top_k", "top_p", "seed")
 DEFAULTS = DecodeSettings()
 INT_SETTINGS = {f.name for f in fields(DecodeSettings) if f.type in ("int", int)}
 P_GEN_CHOICES = {"model": None, "0": 0.0, "1": 1.0}
@@ -59,8 +58,10 @@ def _range(name: str) -> str:
     return f" between {low} and {high}" if low is not None else ""
 
 
-def decode_settings(values: dict[str, Any], **interventions: Any) -> DecodeSettings:
-    """Validated :class:`DecodeSettings` from raw UI/API values; None means "the default"."""
+def decode_settings(values: dict[str, Any], features: Optional[ModelFeatures] = None,
+                    **interventions: Any) -> DecodeSettings:
+    """Validated :class:`DecodeSettings` from raw UI/API values; None means "the model's default"
+    (``features.settings``), else the dataclass default."""
     kwargs: dict[str, Any] = {}
     for name in SETTING_NAMES:
         value = values.get(name)
@@ -74,7 +75,7 @@ def decode_settings(values: dict[str, Any], **interventions: Any) -> DecodeSetti
             kwargs[name] = as_int(name, value)
         else:
             kwargs[name] = as_float(name, value)
-    return DecodeSettings(**kwargs, **interventions).validate()
+    return DecodeSettings.for_model(features or ModelFeatures(), **kwargs, **interventions).validate()
 
 
 def settings_dict(*values: Any) -> dict[str, Any]:

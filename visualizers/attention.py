@@ -19,6 +19,7 @@ from .common import (
     path_steps,
     source_axis,
     source_labels,
+    step_cells,
     step_labels,
     truncation_shapes,
 )
@@ -42,6 +43,7 @@ def attention_heatmap(trace: GenerationTrace, options: Optional[ViewOptions] = N
         z=matrix, x=source_labels(trace.source_tokens), y=rows, colorscale="Blues", zmin=0,
         zmax=max(float(matrix.max()), 1e-6), colorbar=dict(title=dict(text="attention"), thickness=12),
         hovertemplate="output %{y}<br>source %{x}<br>attention %{z:.3f}<extra></extra>",
+        customdata=step_cells(*matrix.shape),
     )
     shapes, notes = truncation_shapes(trace)
     if pinned is not None:

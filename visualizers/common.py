@@ -56,18 +56,10 @@ def label(text: str) -> str:
 
 def path_nodes(trace: GenerationTrace, node_id: Optional[int]) -> list:
     """Beam nodes from the root's first child down to ``node_id`` (the chosen leaf when None)."""
-    if node_id is None:
-        return [trace.node(i) for i in trace.chosen_path()[1:]]
     try:
-        node = trace.node(node_id)
+        return trace.path(node_id)
     except KeyError as error:
         raise ValueError(f"node {node_id} is not in this trace (it has {len(trace.beam)} nodes)") from error
-    by_id = {n.id: n for n in trace.beam}
-    path = []
-    while node is not None and node.parent is not None:
-        path.append(node)
-        node = by_id.get(node.parent)
-    return path[::-1]
 
 
 def path_steps(trace: GenerationTrace, node_id: Optional[int] = None) -> list[Step]:
@@ -124,6 +116,12 @@ def check_pinned(pinned_step: Optional[int], n_steps: int) -> Optional[int]:
     if not 0 <= pinned_step < n_steps:
         raise ValueError(f"pinned step {pinned_step} is outside the {n_steps} output steps")
     return pinned_step
+
+
+def step_cells(n_steps: int, n_columns: int) -> np.ndarray:
+    """``customdata`` for a steps × columns heatmap: each cell carries its step index, so a click
+    pins that step without parsing labels."""
+    return np.repeat(np.arange(n_steps)[:, None], n_columns, axis=1)
 
 
 def step_labels(steps: Sequence[Step]) -> list[str]:

@@ -68,13 +68,13 @@ def _switch_bars(steps: list[Step], copies: bool) -> list:
     if not copies:
         probs = [float(np.exp(s.logprob)) for s in steps]
         return [go.Bar(x=x, y=probs, name="p(chosen token)", marker_color=GENERATE_COLOR,
-                       hovertemplate="%{x}<br>p = %{y:.3f}<extra></extra>")]
+                       customdata=list(range(len(steps))), hovertemplate="%{x}<br>p = %{y:.3f}<extra></extra>")]
     p_gen = np.array([s.p_gen for s in steps], dtype=float)
     return [
         go.Bar(x=x, y=p_gen, name="generate (p_gen)", marker_color=GENERATE_COLOR, legendgroup="gen",
-               hovertemplate="%{x}<br>p_gen = %{y:.3f}<extra></extra>"),
+               customdata=list(range(len(steps))), hovertemplate="%{x}<br>p_gen = %{y:.3f}<extra></extra>"),
         go.Bar(x=x, y=1 - p_gen, name="copy (1 − p_gen)", marker_color=COPY_COLOR, legendgroup="copy",
-               hovertemplate="%{x}<br>1 − p_gen = %{y:.3f}<extra></extra>"),
+               customdata=list(range(len(steps))), hovertemplate="%{x}<br>1 − p_gen = %{y:.3f}<extra></extra>"),
     ]
 
 

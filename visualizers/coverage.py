@@ -32,6 +32,7 @@ from .common import (
     repeated_ngram_steps,
     source_axis,
     source_labels,
+    step_cells,
     step_labels,
     truncation_shapes,
 )
@@ -86,7 +87,8 @@ def _coverage_heatmap(trace: GenerationTrace, steps: list, coverage: np.ndarray,
     return go.Heatmap(z=coverage, x=source_labels(trace.source_tokens), y=step_labels(steps),
                       colorscale=colorscale, zmin=0, zmax=top, showlegend=False,
                       colorbar=dict(title=dict(text=name), thickness=12, len=0.5, y=1, yanchor="top"),
-                      hovertemplate=f"before %{{y}}<br>source %{{x}}<br>{name} %{{z:.3f}}<extra></extra>")
+                      hovertemplate=f"before %{{y}}<br>source %{{x}}<br>{name} %{{z:.3f}}<extra></extra>",
+                      customdata=step_cells(*coverage.shape))
 
 
 def _focus_bars(trace: GenerationTrace, before: np.ndarray, attention: np.ndarray, focus: int) -> list:
@@ -104,8 +106,8 @@ def _focus_bars(trace: GenerationTrace, before: np.ndarray, attention: np.ndarra
         bars.append(go.Scatter(
             x=[x[i] for i in over], y=after[over] + 0.05, mode="markers", xaxis="x2", yaxis="y2",
             marker=dict(symbol="triangle-down", color=PIN_COLOR, size=9), name="covered > 1",
-            hovertemplate="%{x}<br>coverage after the step %{customdata:.3f} > 1<extra></extra>",
-            customdata=after[over],
+            hovertemplate="%{x}<br>coverage after the step %{text} > 1<extra></extra>",
+            text=[f"{v:.3f}" for v in after[over]],
         ))
     return bars
 

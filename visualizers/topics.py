@@ -20,7 +20,6 @@ from .common import (
     heatmap_height,
     label,
     path_steps,
-    step_labels,
 )
 
 
@@ -51,9 +50,9 @@ def topic_figure(trace: GenerationTrace, options: Optional[ViewOptions] = None) 
     x = list(range(len(steps)))  # numeric step positions shared by both panels; -1 is "before step 0"
     names = [f"{k} · {label(t)}" for k, t in enumerate(topics)]
     data = [go.Heatmap(z=attention.T, x=x, y=names, colorscale="Purples", zmin=0, xaxis="x", yaxis="y",
-                       customdata=[step_labels(steps)] * len(topics),
+                       customdata=[list(range(len(steps)))] * len(topics),
                        colorbar=dict(title=dict(text="topic attention"), thickness=12, len=0.45, y=0.22),
-                       hovertemplate="step %{customdata}<br>topic %{y}<br>topic attention %{z:.3f}<extra></extra>")]
+                       hovertemplate="step %{x}<br>topic %{y}<br>topic attention %{z:.3f}<extra></extra>")]
     if has_coverage:
         coverage = topic_matrix(steps, "topic_coverage", len(topics))  # (T, K) after each step
         for k, name in enumerate(names):

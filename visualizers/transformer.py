@@ -20,6 +20,7 @@ from .common import (
     PIN_COLOR,
     ViewOptions,
     base_layout,
+    step_cells,
     check_pinned,
     empty_figure,
     heatmap_height,
@@ -41,8 +42,8 @@ MAX_MASK_TOKENS = 160
 
 def is_transformer_trace(trace: GenerationTrace) -> bool:
     """Whether a trace records Transformer internals (encoder or decoder self-attention)."""
-    return trace.encoder_attention is not None or trace.architecture != "encoder-decoder" or (
-        bool(trace.steps) and trace.steps[0].self_attention is not None)
+    return trace.encoder_attention is not None or trace.architecture in OWN_MASK and (
+        trace.architecture != "encoder-decoder") or (bool(trace.steps) and trace.steps[0].self_attention is not None)
 
 
 def select_head(values: np.ndarray, layer: Optional[int], head: Optional[int]) -> tuple[np.ndarray, bool]:
@@ -91,7 +92,8 @@ def decoder_self_attention_figure(trace: GenerationTrace, options: Optional[View
     heat = go.Heatmap(z=matrix, x=columns, y=[f"{i} · {label(s.token)}" for i, s in enumerate(steps)],
                       colorscale="Oranges", zmin=0, zmax=max(float(finite.max()) if finite.size else 0.0, 1e-6),
                       colorbar=dict(title=dict(text="attention"), thickness=12), hoverongaps=False,
-                      hovertemplate="step %{y}<br>attends to %{x}<br>attention %{z:.3f}<extra></extra>")
+                      hovertemplate="step %{y}<br>attends to %{x}<br>attention %{z:.3f}<extra></extra>",
+                      customdata=step_cells(*matrix.shape))
     title = f"Decoder self-attention over its own prefix · {_which(options, averaged)}"
     if pinned is not None:
         title += f" · pinned step {pinned}"

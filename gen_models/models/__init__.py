@@ -1,0 +1,24 @@
+"""The generators, one file each. A new model is its file plus one line in ``MODELS``.
+
+Each class carries its ``model_type`` (the key in a checkpoint's config.json), its
+``config_class`` (constructor arguments), its ``features`` (what it can do and show) and, when it
+is trained by ``training/train.py``, ``new_config`` and ``training_batch``. Hugging Face models are
+not listed: :mod:`.hf_adapter` wraps any ``transformers`` folder.
+"""
+from .mta_lstm import MTALSTM, TopicAveragedLSTM
+from .pointer_generator import PointerGenerator
+from .pointer_network import PointerNetwork
+from .sentence_vae import SentenceVAE
+from .seq2seq import Seq2SeqAttention
+
+MODELS = (
+    Seq2SeqAttention,
+    PointerGenerator,
+    MTALSTM,
+    TopicAveragedLSTM,
+    PointerNetwork,
+    SentenceVAE,
+)
+MODEL_TYPES: dict[str, type] = {cls.model_type: cls for cls in MODELS}
+
+__all__ = ["MODELS", "MODEL_TYPES"]

@@ -124,6 +124,7 @@ class PointerNetwork(nn.Module):
     """LSTM encoder over coordinates, LSTM decoder, additive attention as the output distribution."""
 
     model_type = "pointer_network"
+    config_class = PointerConfig
     bos_id, eos_id, unk_id, vocab_size, vocab = BOS_ID, EOS_ID, None, FIRST_POINT, None
     features = ModelFeatures(input_kind="points", architecture="pointer network",
                              input_hint=POINTS_HINT, task="points → their convex hull")

@@ -64,6 +64,7 @@ class SentenceVAE(VocabModel):
     """GRU sentence VAE; the latent is a per-run signal of the trace."""
 
     model_type = "sentence_vae"
+    config_class = VAEConfig
     features = ModelFeatures(architecture="sentence VAE", input_kind="text",
                              input_hint="Type a short English chat sentence (3-25 words).",
                              task="sentence → latent z → sentence")

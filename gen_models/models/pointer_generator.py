@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .seq2seq import EPS, DecoderState, Seq2SeqAttention, Seq2SeqConfig
-from .vocab import Vocab
+from ..vocab import Vocab
 
 
 class PointerGenerator(Seq2SeqAttention):

@@ -24,10 +24,10 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .protocol import Encoded, StepControls, StepOutput
-from .base import VocabModel
-from .text import tokenize
-from .vocab import Vocab
+from ..protocol import Encoded, ModelFeatures, StepControls, StepOutput
+from ..base import VocabModel
+from ..text import tokenize
+from ..vocab import Vocab
 
 MAX_TOPICS = 5
 
@@ -60,7 +60,11 @@ class MTALSTM(VocabModel):
     """Multi-topic-aware LSTM generator."""
 
     model_type = "mta_lstm"
+    config_class = TopicConfig
     uses_topic_attention = True
+    features = ModelFeatures(topics=True, topic_coverage=True, architecture="topic-to-text LSTM", input_kind="topics",
+                             input_hint="Type 1–5 topic words separated by spaces, e.g. 春风 明月 故乡",
+                             task="topic words → poem", settings=(("max_len", 70),))
 
     def __init__(self, config: TopicConfig, vocab: Vocab, name: str = "mta_lstm"):
         super().__init__(config, vocab, name)
@@ -106,6 +110,23 @@ class MTALSTM(VocabModel):
     def reorder(self, state: TopicState, index: torch.Tensor) -> TopicState:
         """Keep hypotheses ``index``."""
         return replace(state, h=state.h[index], c=state.c[index], coverage=state.coverage[index])
+
+    # -- training ---------------------------------------------------------------------------
+    @classmethod
+    def new_config(cls, vocab_size: int, examples: list, emb_dim: int = 128, hidden_dim: int = 256,
+                   lowercase: bool = False, **_: object) -> TopicConfig:
+        """The config of a fresh model; ``poem_length`` is the mean target length of ``examples``."""
+        mean_length = round(sum(len(ex.tgt) + 1 for ex in examples) / len(examples))
+        return TopicConfig(vocab_size, emb_dim, hidden_dim, mean_length, lowercase=lowercase)
+
+    def training_batch(self, examples: list) -> dict:
+        """Padded tensors for :meth:`forward`: topic characters, true lengths N, targets."""
+        chars, topic_mask = self.pad_topics([[self.topic_char_ids(w) or [self.vocab.unk_id] for w in ex.topics]
+                                             for ex in examples])
+        dec_in, target = self.teacher_targets([ex.tgt for ex in examples], [[] for _ in examples])
+        return {"chars": chars, "topic_mask": topic_mask,
+                "length": torch.tensor([len(ex.tgt) + 1.0 for ex in examples]),
+                "dec_in": dec_in, "target": target, "target_mask": target != self.vocab.pad_id}
 
     # -- shared by training and decoding ------------------------------------------------------
     def topic_char_ids(self, word: str) -> list[int]:
@@ -167,6 +188,9 @@ class TopicAveragedLSTM(MTALSTM):
 
     model_type = "tav_lstm"
     uses_topic_attention = False
+    features = ModelFeatures(topics=True, architecture="topic-to-text LSTM", input_kind="topics",
+                             input_hint=MTALSTM.features.input_hint, task=MTALSTM.features.task,
+                             settings=MTALSTM.features.settings)
 
     def topic_context(self, state: TopicState) -> tuple[torch.Tensor, torch.Tensor]:
         """Uniform weights over the real topics."""

@@ -23,7 +23,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from .protocol import Encoded, StepControls, StepOutput
+from ..protocol import Encoded, ModelFeatures, StepControls, StepOutput
 
 MAX_SOURCE_TOKENS = 512
 MAX_ENCODER_ATTENTION_VALUES = 400_000  # L·H·S·S kept per trace; above it heads are averaged
@@ -43,7 +43,7 @@ class HFState:
 class _HFModel:
     """What the generating and the encoder-only wrappers share: tokenisation and token texts."""
 
-    copies = False
+    vocab = None  # the tokenizer is the vocabulary
 
     def __init__(self, model, tokenizer, name: str):
         self.model, self.tokenizer, self.name = model.eval(), tokenizer, name
@@ -70,7 +70,7 @@ class _HFModel:
         """The tokenizer's piece for ``token_id``."""
         return self.tokenizer.convert_ids_to_tokens(int(token_id))
 
-    def token_to_id(self, piece: str) -> Optional[int]:
+    def token_to_id(self, piece: str, oov_words: Optional[list[str]] = None) -> Optional[int]:
         """The id of a tokenizer piece, or None if the tokenizer does not have it."""
         token_id = self.tokenizer.convert_tokens_to_ids(piece)
         known = token_id is not None and (token_id != self.unk_id or piece == self.tokenizer.unk_token)
@@ -97,13 +97,11 @@ def encoder_attention_record(attentions: tuple) -> tuple[Optional[np.ndarray], l
 class HFGenerator(_HFModel):
     """A ``transformers`` seq2seq or causal LM behind the stepper protocol."""
 
-    generates = True
-
     def __init__(self, model, tokenizer, name: str):
         super().__init__(model, tokenizer, name)
         config, generation = model.config, model.generation_config
         self.is_encoder_decoder = bool(config.is_encoder_decoder)
-        self.architecture = "encoder-decoder" if self.is_encoder_decoder else "decoder-only"
+        self.features = ModelFeatures(architecture="encoder-decoder" if self.is_encoder_decoder else "decoder-only")
         eos = generation.eos_token_id if generation.eos_token_id is not None else config.eos_token_id
         self.eos_id = int(eos[0] if isinstance(eos, (list, tuple)) else eos)
         start = generation.decoder_start_token_id or getattr(config, "decoder_start_token_id", None)
@@ -154,8 +152,7 @@ class HFGenerator(_HFModel):
 class HFEncoder(_HFModel):
     """An encoder-only model (BERT-style): encoded for its self-attention, never stepped."""
 
-    generates = False
-    architecture = "encoder-only"
+    features = ModelFeatures(generates=False, architecture="encoder-only")
 
     def __init__(self, model, tokenizer, name: str):
         super().__init__(model, tokenizer, name)

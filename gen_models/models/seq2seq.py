@@ -21,10 +21,10 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .protocol import Encoded, StepControls, StepOutput
-from .base import VocabModel
-from .text import tokenize
-from .vocab import Vocab
+from ..protocol import Encoded, ModelFeatures, StepControls, StepOutput
+from ..base import VocabModel
+from ..text import tokenize
+from ..vocab import Vocab
 
 EPS = 1e-12
 
@@ -63,6 +63,8 @@ class Seq2SeqAttention(VocabModel):
     """Bahdanau-attention seq2seq; the pointer-generator subclass adds copying."""
 
     model_type = "seq2seq"
+    config_class = Seq2SeqConfig
+    copies = False
 
     def __init__(self, config: Seq2SeqConfig, vocab: Vocab, name: str = "seq2seq"):
         super().__init__(config, vocab, name)
@@ -83,6 +85,11 @@ class Seq2SeqAttention(VocabModel):
     @property
     def max_source_len(self) -> int:
         return self.config.max_source_len
+
+    @property
+    def features(self) -> ModelFeatures:
+        """Copies (pointer-generator subclass) and coverage as configured."""
+        return ModelFeatures(copies=self.copies, coverage=self.config.coverage)
 
     def source_ids(self, tokens: list[str]) -> tuple[list[int], list[str]]:
         """Ids of source tokens and the source's OOV words (none: this model cannot copy)."""
@@ -113,6 +120,24 @@ class Seq2SeqAttention(VocabModel):
         """Keep hypotheses ``index`` (B',)."""
         return replace(state, h=state.h[index], c=state.c[index], context=state.context[index],
                        coverage=state.coverage[index])
+
+    # -- training ---------------------------------------------------------------------------
+    @classmethod
+    def new_config(cls, vocab_size: int, examples: list, **options) -> Seq2SeqConfig:
+        """The config of a fresh model for ``examples`` (options: emb_dim, hidden_dim, coverage,
+        max_source_len, lowercase)."""
+        return Seq2SeqConfig(vocab_size, **options)
+
+    def training_batch(self, examples: list) -> dict:
+        """Padded tensors for :meth:`forward` from examples with ``src``/``tgt`` token lists."""
+        srcs, oov_lists = zip(*(self.source_ids(ex.src) for ex in examples))
+        src_ext = torch.full((len(examples), max(len(s) for s in srcs)), self.vocab.pad_id)
+        for b, ids in enumerate(srcs):
+            src_ext[b, : len(ids)] = torch.tensor(ids)
+        dec_in, target = self.teacher_targets([ex.tgt for ex in examples], list(oov_lists))
+        return {"src_ext": src_ext, "src_mask": src_ext != self.vocab.pad_id,
+                "n_oov": max(len(o) for o in oov_lists), "dec_in": dec_in, "target_ext": target,
+                "target_mask": target != self.vocab.pad_id}
 
     # -- shared by training and decoding ------------------------------------------------------
     def initial_state(self, src_ext: torch.Tensor, mask: torch.Tensor, n_oov: int) -> DecoderState:

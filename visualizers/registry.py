@@ -1,0 +1,117 @@
+"""Every view, declared once: the app builds its tabs from ``VIEWS``, handlers return figures by
+view name, and the report and export iterate it. A new view is a visualizer file plus one line here.
+
+A view's ``figure(trace, options)`` returns a plotly figure (or HTML when ``html``); ``applies(trace)``
+says whether the trace has what it draws (views that do not apply are hidden, never drawn empty);
+``click`` names what the ``customdata`` of a clicked point is: "step" (pin it) or "node" (select that
+search-tree node). Views with ``node`` draw ``options.node_id``'s hypothesis; the others always the
+chosen output.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Optional
+
+from gen_models.trace import GenerationTrace
+
+from .attention import attention_heatmap
+from .beam_tree import beam_tree_figure, hypothesis_figure
+from .common import ViewOptions, empty_figure
+from .copy import copy_figure
+from .coverage import coverage_figure
+from .hull import has_points, hull_figure
+from .topics import topic_figure
+from .transformer import (
+    attention_mask_figure,
+    decoder_self_attention_figure,
+    encoder_attention_figure,
+    head_grid_figure,
+    is_transformer_trace,
+)
+
+SELECT_NODE_HINT = ("Click a node in the tree (or pick one above) to see that hypothesis's own attention, "
+                    "coverage and p_gen; the chosen output's are in the other tabs.")
+
+
+def has_steps(trace: GenerationTrace) -> bool:
+    """Whether anything was generated."""
+    return bool(trace.steps)
+
+
+def has_attention(trace: GenerationTrace) -> bool:
+    """Whether every step records attention over the source."""
+    return trace.has_attention
+
+
+def has_self_attention(trace: GenerationTrace) -> bool:
+    """Whether the steps record a Transformer decoder's self-attention."""
+    return bool(trace.steps) and all(step.self_attention is not None for step in trace.steps)
+
+
+@dataclass(frozen=True)
+class View:
+    """One view of a trace (see the module docstring)."""
+
+    name: str
+    tab: str
+    title: str
+    figure: Callable[[GenerationTrace, ViewOptions], Any]
+    applies: Callable[[GenerationTrace], bool] = has_steps
+    click: Optional[str] = None
+    node: bool = False
+    html: bool = False
+
+    def render(self, trace: GenerationTrace, options: ViewOptions) -> Any:
+        """The view of ``trace``: the selected node's hypothesis for node views, else the output's."""
+        return self.figure(trace, options if self.node else replace(options, node_id=None))
+
+
+def _hypothesis(trace: GenerationTrace, options: ViewOptions) -> Any:
+    if options.node_id is None:
+        return empty_figure(SELECT_NODE_HINT, height=120)
+    return hypothesis_figure(trace, replace(options, pinned_step=None))
+
+
+VIEWS: list[View] = [
+    View("attention", "Attention", "Attention", attention_heatmap, has_attention, click="step"),
+    View("topics", "Coverage", "Topics", topic_figure, lambda t: t.has_topics, click="step"),
+    View("coverage", "Coverage", "Coverage", coverage_figure, has_attention, click="step"),
+    View("copy", "Copy / generate", "Copy vs generate", copy_figure, has_attention, click="step"),
+    View("beam", "Beam tree", "Search tree", beam_tree_figure, has_steps, click="node", node=True),
+    View("hypothesis", "Beam tree", "Selected hypothesis", _hypothesis, has_attention, node=True),
+    View("heads", "Transformer", "Every head at the pinned step", head_grid_figure,
+         lambda t: t.heads is not None and bool(t.steps)),
+    View("self_attention", "Transformer", "Decoder self-attention", decoder_self_attention_figure,
+         has_self_attention, click="step"),
+    View("encoder_attention", "Transformer", "Encoder self-attention", encoder_attention_figure,
+         lambda t: t.encoder_attention is not None),
+    View("mask", "Transformer", "Attention mask", lambda t, o: attention_mask_figure(t, o.mask_kind),
+         is_transformer_trace),
+    View("hull", "Convex hull", "Points and hull", hull_figure, has_points, click="step"),
+    View("pointer", "Convex hull", "Pointer distribution per step", attention_heatmap, has_points, click="step"),
+]
+
+
+def register_view(view: View) -> View:
+    """Add a view (e.g. a plug-in's or a test's) after the built-in ones; names must be unique."""
+    if any(v.name == view.name for v in VIEWS):
+        raise ValueError(f"a view named {view.name!r} is already registered")
+    VIEWS.append(view)
+    return view
+
+
+def view_named(name: Any) -> Optional[View]:
+    """The registered view called ``name`` (None if there is none)."""
+    return next((v for v in VIEWS if v.name == name), None)
+
+
+def tabs() -> list[str]:
+    """Tab titles in registry order."""
+    return list(dict.fromkeys(v.tab for v in VIEWS))
+
+
+def render_views(trace: GenerationTrace, options: ViewOptions, tab: Optional[str] = None) -> dict[str, Any]:
+    """Figures by view name for the views that apply to ``trace`` (those of ``tab`` only, when
+    given); views that do not apply map to None."""
+    return {view.name: view.render(trace, options) if view.applies(trace) else None
+            for view in VIEWS if tab is None or view.tab == tab}
