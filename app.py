@@ -85,7 +85,8 @@ the pointer-generator's copy/generate switch (p_gen) and the whole beam-search t
 
 
 def setting_control(name: str, value=None, label: str = "") -> gr.components.Component:
-    """The control of one decoding setting, built from its field's metadata (label, limits, step)."""
+    """The control of one decoding setting, built from its field's metadata (label, limits, step);
+    the model card event sets it to the chosen model's default."""
     f = SETTING_FIELDS[name]
     meta, value = f.metadata, f.default if value is None else value
     label = label or meta["label"]
@@ -110,7 +111,7 @@ def build_demo(registry: ModelRegistry, handlers: Handlers) -> gr.Blocks:
     """Lay out the interface and wire every event (each with an ``api_name``)."""
     with gr.Blocks(title="GenScope", fill_width=True, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(INTRO)
-        c = SimpleNamespace(state=gr.State(None, time_to_live=3600), tab=gr.State(tabs()[0]))
+        c = SimpleNamespace(state=gr.State(None, time_to_live=3600), tab=gr.State(None))
         with gr.Row():
             with gr.Column(scale=1, min_width=340):
                 input_column(c, registry)
@@ -123,6 +124,8 @@ def build_demo(registry: ModelRegistry, handlers: Handlers) -> gr.Blocks:
                     side_tabs(c)
         c.trace_json = gr.Textbox(visible=False, label="trace JSON")  # filled for API clients only
         c.trace_api = gr.Button(visible=False)  # carries the /trace endpoint
+        # /trace's settings: empty by default, so an API client that leaves one out gets the model's default
+        c.api_settings = [gr.Textbox(None, visible=False, label=name) for name in SETTING_NAMES]
         c.by_name = named_components(c)
         wire_live_views(demo, c, handlers)
         wire_actions(c, handlers)
@@ -293,10 +296,12 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
     live = dict(trigger_mode="always_last", show_progress="minimal", preprocess=False)
     quiet = dict(show_progress="hidden", preprocess=False)
     api_fn, api_out = by_name(c, handlers.trace, trace_outputs())
-    c.trace_api.click(api_fn, trace_inputs, api_out, api_name="trace", preprocess=False)
+    c.trace_api.click(api_fn, [c.model, c.text, *c.api_settings, c.pinned, *options], api_out, api_name="trace",
+                      preprocess=False)
     live_fn, live_out = by_name(c, handlers.trace_live, [n for n in trace_outputs() if n != "trace_json"])
     gr.on([c.text.change, *[s.change for s in settings]], live_fn, [*trace_inputs, c.tab], live_out,
           api_name="trace_live", api_visibility="undocumented", **live)
+    demo.load(lambda: tabs()[0], None, c.tab, api_visibility="private")  # a browser renders the open tab only
     card_fn, card_out = by_name(c, handlers.model_card, model_outputs())
     gr.on([demo.load, c.model.change], card_fn, [c.model, c.text], card_out, api_name="model_card",
           preprocess=False).then(live_fn, [*trace_inputs, c.tab], live_out, api_name="trace_for_model",

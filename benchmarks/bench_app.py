@@ -152,14 +152,14 @@ def keystroke_redraws(url: str, text: str, keystrokes: int) -> list[float]:
     source (its last column label, e.g. "100 · writexa", changes)."""
     from playwright.sync_api import sync_playwright
 
-    last_column = "() => { const g = document.querySelector('#attention-plot .js-plotly-plot');" \
+    last_column = "() => { const g = document.querySelector('#view-attention .js-plotly-plot');" \
                   " return g && g.data && g.data[0].x ? g.data[0].x[g.data[0].x.length - 1] : null; }"
     times = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
         page.goto(url)
-        page.wait_for_selector("#attention-plot .js-plotly-plot", timeout=60_000)
+        page.wait_for_selector("#view-attention .js-plotly-plot", timeout=60_000)
         page.locator("#input-text textarea").fill(text)
         page.locator("#input-text textarea").press("End")
         page.keyboard.type("x")

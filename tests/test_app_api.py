@@ -20,6 +20,18 @@ ENDPOINTS = {"/trace", "/pin", "/select_node", "/views", "/pin_token", "/plot_cl
 TRACE_JSON, TRACE_STATUS = 0, 1  # positions among /trace's outputs (the gr.State is not part of the API)
 
 
+def api_names(names: list[str]) -> list[str]:
+    """Output names as API clients see them: states and tabs (layout) are not part of the API."""
+    return [n for n in names if n not in ("state", "tab", "tabs") and not n.startswith("tab:") and not n.endswith("_row")]
+
+
+def named(outputs, names: list[str] = None) -> dict:
+    """Outputs by name (a view event's outputs unless ``names`` are given)."""
+    from ui.handlers import view_outputs
+
+    return dict(zip(api_names(names or ["status", *view_outputs()]), outputs))
+
+
 @pytest.fixture(scope="module")
 def client(app_url) -> Client:
     return Client(app_url, verbose=False)
@@ -42,8 +54,8 @@ def plain(markdown: str) -> str:
 
 
 def plot_json(output: dict) -> dict:
-    """The plotly figure inside a gr.Plot output."""
-    return json.loads(output["plot"])
+    """The plotly figure inside a gr.Plot output (or inside an update that shows it)."""
+    return json.loads(output.get("value", output)["plot"])
 
 
 def test_every_event_has_an_api_name(client):
@@ -118,30 +130,33 @@ def test_huge_paste_is_capped_and_truncated_with_notices(client):
 def test_pin_select_node_and_view_options_use_the_sessions_trace(app_url):
     session = new_client(app_url)
     restored = GenerationTrace.from_json(trace(session, max_len=6)[0])
-    outputs = session.predict(3, -1, api_name="/pin")
-    assert "gs-pinned" in outputs[1] and "data-step='3'" in outputs[1]
-    assert "pinned step 3" in plot_json(outputs[2])["layout"]["title"]["text"]
+    outputs = named(session.predict(3, -1, api_name="/pin"))
+    assert "gs-pinned" in outputs["output"] and "data-step='3'" in outputs["output"]
+    assert "pinned step 3" in plot_json(outputs["attention"])["layout"]["title"]["text"]
     node = next(n for n in restored.beam if n.status == "alive" and n.step == 1)
-    outputs = session.predict(3, node.id, api_name="/select_node")
-    assert plot_json(outputs[7])["layout"]["title"]["text"].startswith(f"Node {node.id} ")
-    outputs = session.predict(99, -1, 0, False, "svg", api_name="/views")
-    assert plot_json(outputs[2])["config"]["toImageButtonOptions"]["format"] == "svg"
-    assert f"pinned step {len(restored.steps) - 1}" in plot_json(outputs[2])["layout"]["title"]["text"]
+    outputs = named(session.predict(3, node.id, api_name="/select_node"))
+    assert plot_json(outputs["hypothesis"])["layout"]["title"]["text"].startswith(f"Node {node.id} ")
+    outputs = named(session.predict(99, -1, 0, False, "svg", api_name="/views"))
+    assert plot_json(outputs["attention"])["config"]["toImageButtonOptions"]["format"] == "svg"
+    assert f"pinned step {len(restored.steps) - 1}" in plot_json(outputs["attention"])["layout"]["title"]["text"]
     status = plain(session.predict(0, 10**6, api_name="/select_node")[0])
     assert "is not in the search tree" in status
 
 
 def test_views_before_any_trace_are_blank_not_errors(app_url):
-    outputs = new_client(app_url).predict(0, -1, api_name="/pin")
-    assert "No output yet" in outputs[1]
+    outputs = named(new_client(app_url).predict(0, -1, api_name="/pin"))
+    assert "No output yet" in outputs["output"]
 
 
 def test_model_card_has_curves_metrics_and_readme(client):
-    curves, card, status, _examples, _text = client.predict(POINTER, api_name="/model_card")
+    from ui.handlers import model_outputs
+
+    outputs = named(client.predict(POINTER, api_name="/model_card"), model_outputs())
+    curves, card, status = outputs["curves"], outputs["card"], outputs["card_status"]
     assert {t["name"] for t in plot_json(curves)["data"]} >= {"train loss", "validation NLL"}
     assert "Test-set metrics" in card and "rouge1" in card and "A random model for tests" in card
     assert "loaded" in status
-    assert "unknown model" in plain(client.predict("nope", api_name="/model_card")[2])
+    assert "unknown model" in plain(named(client.predict("nope", api_name="/model_card"), model_outputs())["card_status"])
 
 
 def test_pick_example_fills_the_input(client):
@@ -226,8 +241,8 @@ def test_local_hugging_face_model_with_layer_and_head_views(client, tmp_path):
     session_model = f"hf:{folder}"
     restored = GenerationTrace.from_json(trace(client, text="w1 w2 w3 w4", model=session_model, max_len=4)[0])
     assert len(restored.steps[0].attention.shape) == 3  # (layers, heads, source)
-    outputs = client.predict(1, -1, 3, True, "png", 1, 0, api_name="/views")
-    assert "layer 1, head 0" in plot_json(outputs[2])["layout"]["title"]["text"]
+    outputs = named(client.predict(1, -1, 3, True, "png", 1, 0, api_name="/views"))
+    assert "layer 1, head 0" in plot_json(outputs["attention"])["layout"]["title"]["text"]
     assert "layer must be 'mean' or a whole number between 0 and 1" in plain(
         client.predict(1, -1, 3, True, "png", 7, 0, api_name="/views")[0])
     assert "is not a local model folder" in trace(client, model="hf:/no/such/folder")[1]
@@ -237,10 +252,11 @@ def test_topic_model_views_and_topic_coverage_intervention(client):
     json_text, status = trace(client, text="春风 明月 故乡", model="tiny-mta", strategy="greedy", max_len=8)
     restored = GenerationTrace.from_json(json_text)
     assert restored.topics == ["春风", "明月", "故乡"] and restored.steps[0].topic_coverage is not None
-    topics = client.predict(2, -1, api_name="/pin")[5]
-    kinds = [t["type"] for t in plot_json(topics["value"])["data"]]
+    topics = named(client.predict(2, -1, api_name="/pin"))["topics"]
+    kinds = [t["type"] for t in plot_json(topics)["data"]]
     assert topics["visible"] and kinds == ["heatmap"] + ["scatter"] * 3  # attention heatmap, one line per topic
-    assert client.predict(POINTER, TEXT, api_name="/trace")[7 + 4]["visible"] is False  # views start at 7
+    from ui.handlers import trace_outputs
+    assert named(client.predict(POINTER, TEXT, api_name="/trace"), trace_outputs())["topics"]["visible"] is False
     diff, _, status = client.predict("tiny-mta", "春风 明月 故乡", strategy="greedy", max_len=8, step=0, topic=1,
                                      value=0.0, api_name="/intervene_topic")
     assert "coverage of “明月” set to 0 at step 0" in plain(status)
@@ -255,10 +271,21 @@ def test_topic_model_views_and_topic_coverage_intervention(client):
 def test_switching_model_swaps_an_untouched_example_but_keeps_typed_text(client):
     from tests.tiny_checkpoints import EXAMPLES
 
-    swapped = client.predict("tiny-mta", EXAMPLES[0], api_name="/model_card")[4]
-    assert swapped["value"] == "春风 明月 故乡"
-    kept = client.predict("tiny-mta", "my own text", api_name="/model_card")[4]
+    from ui.handlers import model_outputs
+
+    swapped = named(client.predict("tiny-mta", EXAMPLES[0], api_name="/model_card"), model_outputs())
+    assert swapped["text"]["value"] == "春风 明月 故乡"
+    assert swapped["max_len"] == 70  # the poem model's own default length fits an eight-line poem
+    kept = named(client.predict("tiny-mta", "my own text", api_name="/model_card"), model_outputs())["text"]
     assert "value" not in kept
+
+
+def test_controls_a_model_cannot_use_are_hidden(app_module):
+    topic = app_module.handlers.model_card("tiny-mta")
+    assert topic["p_gen_row"]["visible"] is False and topic["topic_row"]["visible"] is True
+    pointer = app_module.handlers.model_card(POINTER)
+    assert pointer["p_gen_row"]["visible"] and pointer["coverage_button"]["visible"]
+    assert pointer["topic_row"]["visible"] is False
 
 
 def test_half_written_checkpoint_is_skipped_not_fatal(checkpoint_root, tmp_path):
@@ -311,12 +338,14 @@ def test_hub_models_only_with_the_servers_opt_in_and_under_the_size_limit(monkey
 
 
 @pytest.mark.parametrize("click, expected", [
-    ({"plot": "attention", "y": "3 · viewer", "x": "0 · htop", "xaxis": "x", "yaxis": "y"}, (3, -1)),
-    ({"plot": "coverage", "y": "2 · top", "xaxis": "x", "yaxis": "y"}, (2, -1)),
-    ({"plot": "coverage", "x": "5 · list", "y": "0.4", "xaxis": "x2", "yaxis": "y2"}, (0, -1)),
-    ({"plot": "copy", "x": "4 · c", "y": "0.3", "xaxis": "x", "yaxis": "y"}, (4, -1)),
-    ({"plot": "copy", "x": "0.2", "y": "1. ★ json", "xaxis": "x2", "yaxis": "y2"}, (0, -1)),
-    ({"plot": "beam", "x": "2", "y": "5", "customdata": 17}, (0, 17)),
+    ({"view": "attention", "customdata": 3}, (3, -1)),
+    ({"view": "coverage", "customdata": 2}, (2, -1)),
+    ({"view": "copy", "customdata": 4}, (4, -1)),
+    ({"view": "hull", "customdata": None}, (0, -1)),
+    ({"view": "beam", "customdata": 17}, (0, 17)),
+    ({"view": "heads", "customdata": 5}, (0, -1)),
+    ({"view": "attention", "customdata": "3 · viewer"}, (0, -1)),
+    ({"view": "nope", "customdata": 1}, (0, -1)),
     ({}, (0, -1)),
 ])
 def test_plot_clicks_map_to_a_pinned_step_or_a_node(click, expected):
@@ -331,21 +360,23 @@ def test_transformer_tab_for_encoder_decoder_and_encoder_only_models(client, tmp
     title = lambda output: plain(plot_json(output)["layout"]["title"]["text"])  # noqa: E731
     bart = save_tiny("bart", tmp_path / "bart")
     trace(client, text="w1 w2 w3 w4", model=f"hf:{bart}", max_len=4, min_len=4)
-    outputs = client.predict(1, -1, 3, True, "png", 1, 0, "own", api_name="/views")
-    grid = plot_json(outputs[9])
-    assert title(outputs[9]).startswith("Every head's attention over the source at step 1")
+    outputs = named(client.predict(1, -1, 3, True, "png", 1, 0, "own", api_name="/views"))
+    grid = plot_json(outputs["heads"])
+    assert title(outputs["heads"]).startswith("Every head's attention over the source at step 1")
     assert grid["data"][0]["y"] == [f"layer {l} · head {h}" for l in range(2) for h in range(2)]
-    assert title(outputs[10]).startswith("Decoder self-attention") and "layer 1, head 0" in title(outputs[10])
-    assert title(outputs[11]).startswith("Encoder self-attention") and "layer 1, head 0" in title(outputs[11])
-    assert title(outputs[12]) == "Attention mask: seq2seq (this model's layout)"
-    outputs = client.predict(1, -1, 3, True, "png", "mean", "mean", "causal", api_name="/views")
-    assert title(outputs[12]) == "Attention mask: causal (this model uses seq2seq)"
+    assert title(outputs["self_attention"]).startswith("Decoder self-attention")
+    assert "layer 1, head 0" in title(outputs["self_attention"])
+    assert title(outputs["encoder_attention"]).startswith("Encoder self-attention")
+    assert "layer 1, head 0" in title(outputs["encoder_attention"])
+    assert title(outputs["mask"]) == "Attention mask: seq2seq (this model's layout)"
+    outputs = named(client.predict(1, -1, 3, True, "png", "mean", "mean", "causal", api_name="/views"))
+    assert title(outputs["mask"]) == "Attention mask: causal (this model uses seq2seq)"
     assert "mask kind must be one of own, bidirectional, causal, seq2seq" in plain(
         client.predict(1, -1, 3, True, "png", "mean", "mean", "diagonal", api_name="/views")[0])
 
     changed = client.predict(f"hf:{bart}", "w1 w2 w3 w4", step=1, token="w7", api_name="/intervene_token")
     assert "“w7” at step 1" in plain(changed[2])  # a tokenizer piece typed as text
-    assert "not a piece of this model's tokenizer" in plain(
+    assert "tokenizer's pieces" in plain(
         client.predict(f"hf:{bart}", "w1 w2 w3 w4", step=1, token="zzz", api_name="/intervene_token")[2])
 
     bert = save_tiny("bert", tmp_path / "bert")
@@ -353,28 +384,29 @@ def test_transformer_tab_for_encoder_decoder_and_encoder_only_models(client, tmp
     restored = GenerationTrace.from_json(json_text)
     assert "encoder-only model" in status and restored.steps == []
     assert restored.encoder_attention.shape == (2, 2, 4, 4)
-    outputs = client.predict(0, -1, 3, True, "png", 0, 1, "own", api_name="/views")
-    assert "layer 0, head 1" in title(outputs[11])
-    assert title(outputs[12]) == "Attention mask: bidirectional (this model's layout)"
-    assert "does not generate" in outputs[1]
+    outputs = named(client.predict(0, -1, 3, True, "png", 0, 1, "own", api_name="/views"))
+    assert "layer 0, head 1" in title(outputs["encoder_attention"])
+    assert title(outputs["mask"]) == "Attention mask: bidirectional (this model's layout)"
+    assert "does not generate" in outputs["output"]
+    assert outputs["attention"]["visible"] is False and outputs["beam"]["visible"] is False
 
 
-def test_recurrent_models_explain_the_empty_transformer_tab(client):
+def test_views_that_do_not_apply_are_hidden_not_drawn_empty(client):
     trace(client)
-    outputs = client.predict(1, -1, 3, True, "png", "mean", "mean", "own", api_name="/views")
-    messages = [plot_json(o)["layout"]["annotations"][0]["text"] for o in outputs[9:13]]
-    assert "single attention distribution" in messages[0]
-    assert "only Transformer decoders" in messages[1] and "Transformer encoders" in messages[2]
-    assert "recurrent" in messages[3]
+    outputs = named(client.predict(1, -1, 3, True, "png", "mean", "mean", "own", api_name="/views"))
+    for name in ("heads", "self_attention", "encoder_attention", "mask", "topics", "hull", "pointer"):
+        assert outputs[name] == {"__type__": "update", "visible": False}, name
+    assert outputs["attention"]["visible"] and outputs["copy"]["visible"]
 
 
 def test_live_updates_do_not_ship_the_trace_json(app_module):
     """The browser's per-keystroke event gets the status and views but not the 100–300 kB JSON."""
-    from ui.handlers import N_SETTINGS
+    from gen_models.decoding import SETTING_NAMES
 
-    values = (None,) * N_SETTINGS + (0, 3, True, "png", "mean", "mean", "own")
+    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own")
     api = app_module.handlers.trace(POINTER, TEXT, *values)
-    live = app_module.handlers.trace_live(POINTER, TEXT, *values)
-    assert GenerationTrace.from_json(api[1]).steps and len(live) == len(api) - 1
-    assert plain(live[1]).startswith("✓ decoded") and live[0] is not None  # status; the trace state
-    assert not any(isinstance(v, str) and v.startswith('{"model"') for v in live)
+    live = app_module.handlers.trace_live(POINTER, TEXT, *values, "Attention")
+    assert GenerationTrace.from_json(api["trace_json"]).steps and live["trace_json"] == ""
+    assert plain(live["status"]).startswith("✓ decoded") and live["state"] is not None
+    assert "coverage" not in live and "coverage" in api  # closed tabs render when opened
+    assert not any(isinstance(v, str) and v.startswith('{"model"') for v in live.values())

@@ -29,12 +29,12 @@ if not CHROMIUM.exists() and not os.environ.get("CI"):
 
 # Pixel position of a heatmap row and of a beam-tree node, from plotly's own axes.
 ROW_POSITION_JS = """(row) => {
-  const graph = document.querySelector('#attention-plot .js-plotly-plot');
+  const graph = document.querySelector('#view-attention .js-plotly-plot');
   const xa = graph._fullLayout.xaxis, ya = graph._fullLayout.yaxis, box = graph.getBoundingClientRect();
   return {x: box.left + xa._offset + xa._length / 2, y: box.top + ya._offset + ya.l2p(row)};
 }"""
 NODE_POSITION_JS = """() => {
-  const graph = document.querySelector('#beam-plot .js-plotly-plot');
+  const graph = document.querySelector('#view-beam .js-plotly-plot');
   const nodes = graph.data.find(t => t.name === 'alive');
   const i = nodes.x.length - 1;
   const xa = graph._fullLayout.xaxis, ya = graph._fullLayout.yaxis, box = graph.getBoundingClientRect();
@@ -42,14 +42,14 @@ NODE_POSITION_JS = """() => {
           y: box.top + ya._offset + ya.l2p(nodes.y[i])};
 }"""
 FINAL_SOURCE_JS = """() => {
-  const graph = document.querySelector('#attention-plot .js-plotly-plot');
+  const graph = document.querySelector('#view-attention .js-plotly-plot');
   const labels = graph && graph.data ? graph.data[0].x : [];
   const n = labels.length;
   return n > 2 && labels[n - 2].endsWith(' · lines') && labels[n - 1].endsWith(' · .');
 }"""
 PINNED_IS_JS = "(step) => document.querySelector('#pinned-step input[type=number]').value === String(step)"
 HYPOTHESIS_IS_JS = """(id) => {
-  const title = document.querySelector('#hypothesis-plot .gtitle');
+  const title = document.querySelector('#view-hypothesis .gtitle');
   return title !== null && title.textContent.startsWith('Node ' + id + ' ');
 }"""
 
@@ -83,14 +83,14 @@ def page(served_url):
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
         page.goto(served_url)
         page.wait_for_selector("#output-tokens .gs-tok", timeout=WAIT_MS)
-        page.wait_for_selector("#attention-plot .js-plotly-plot", timeout=WAIT_MS)
+        page.wait_for_selector("#view-attention .js-plotly-plot", timeout=WAIT_MS)
         yield page
         browser.close()
 
 
 def heatmap_image(page) -> str:
     """The heatmap's rendered pixels (plotly draws heatmaps as an image)."""
-    return page.locator("#attention-plot .heatmaplayer image").first.get_attribute("href")
+    return page.locator("#view-attention .heatmaplayer image").first.get_attribute("href")
 
 
 def test_typing_updates_output_and_heatmap(page):
@@ -100,7 +100,7 @@ def test_typing_updates_output_and_heatmap(page):
     page.keyboard.type(TYPED, delay=5)
     page.wait_for_function("(text) => document.querySelector('#input-text textarea').value === text", arg=TYPED)
     page.wait_for_function(
-        "(before) => { const img = document.querySelector('#attention-plot .heatmaplayer image');"
+        "(before) => { const img = document.querySelector('#view-attention .heatmaplayer image');"
         " return img && img.getAttribute('href') !== before; }", arg=heatmap_before, timeout=WAIT_MS)
     page.wait_for_function("(before) => document.querySelector('#output-tokens').innerText !== before",
                            arg=output_before, timeout=WAIT_MS)
@@ -113,7 +113,7 @@ def test_clicking_a_token_or_a_heatmap_row_pins_that_step(page):
     assert last >= 1, "the output needs two tokens to move the pin"
     page.locator(f"#output-tokens [data-step='{last}']").click()
     page.wait_for_function(PINNED_IS_JS, arg=last, timeout=WAIT_MS)
-    page.wait_for_function("(step) => document.querySelector('#attention-plot .gtitle').textContent"
+    page.wait_for_function("(step) => document.querySelector('#view-attention .gtitle').textContent"
                            ".includes('pinned step ' + step)", arg=last, timeout=WAIT_MS)
     assert page.locator("#output-tokens .gs-pinned").get_attribute("data-step") == str(last)
     position = page.evaluate(ROW_POSITION_JS, 1)
@@ -127,7 +127,7 @@ def test_clicking_a_token_or_a_heatmap_row_pins_that_step(page):
 
 def test_clicking_a_beam_tree_node_shows_its_hypothesis(page):
     page.get_by_role("tab", name="Beam tree").click()
-    page.wait_for_function("() => { const g = document.querySelector('#beam-plot .js-plotly-plot');"
+    page.wait_for_function("() => { const g = document.querySelector('#view-beam .js-plotly-plot');"
                            " return g && g._fullLayout && g._fullLayout.xaxis._length > 200; }", timeout=WAIT_MS)
     node = page.evaluate(NODE_POSITION_JS)
     page.mouse.click(node["x"], node["y"])
@@ -145,16 +145,16 @@ def test_transformer_tab_shows_heads_self_attention_and_mask(page):
         pytest.skip("the served checkpoints have no Transformer model")
     option.first.click()
     page.wait_for_function("() => document.querySelector('#status').innerText.includes('✓ decoded')"
-                           " && document.querySelector('#attention-plot .gtitle')", timeout=WAIT_MS)
+                           " && document.querySelector('#view-attention .gtitle')", timeout=WAIT_MS)
     page.get_by_role("tab", name="Transformer").click()
-    for plot, title in (("heads-plot", "Every head's attention"), ("self-attention-plot", "Decoder self-attention"),
-                        ("encoder-attention-plot", "Encoder self-attention"), ("mask-plot", "Attention mask: seq2seq")):
+    for plot, title in (("view-heads", "Every head's attention"), ("view-self_attention", "Decoder self-attention"),
+                        ("view-encoder_attention", "Encoder self-attention"), ("view-mask", "Attention mask: seq2seq")):
         page.wait_for_function("([plot, title]) => { const t = document.querySelector('#' + plot + ' .gtitle');"
                                " return t !== null && t.textContent.startsWith(title); }", arg=[plot, title],
                                timeout=WAIT_MS)
     page.get_by_label("Attention layer").click()
     page.get_by_role("option", name="2", exact=True).click()
-    page.wait_for_function("() => document.querySelector('#self-attention-plot .gtitle').textContent"
+    page.wait_for_function("() => document.querySelector('#view-self_attention .gtitle').textContent"
                            ".includes('layer 2, head mean')", timeout=WAIT_MS)
     page.screenshot(path=str(SCREENSHOT.with_name("screenshot-transformer.png")), full_page=True,
                     clip={"x": 0, "y": 0, "width": 1440, "height": 1750})

@@ -26,7 +26,7 @@ import numpy as np
 from gen_models.decoding import COMPARE_NAMES, SETTING_FIELDS, SETTING_NAMES
 from gen_models.trace import GenerationTrace
 from visualizers import MASK_KINDS, ViewOptions, empty_figure, output_html, standalone_report, training_curves
-from visualizers.registry import VIEWS, render_views, tabs, view_named
+from visualizers.registry import VIEWS, render_views, report_figures, tabs, view_named
 
 from .interventions import (
     Intervention,
@@ -92,12 +92,14 @@ def guarded(status: str = "status", cleared: Optional[dict[str, Any]] = None, to
 
 def api_parameters(*extra: str) -> Callable:
     """Name the parameters of a ``(self, model, text, *values)`` handler for the API docs and
-    clients: model, text, the decode settings (``SETTING_NAMES``), then ``extra``."""
-    names = ("self", "model", "text", *SETTING_NAMES, *extra)
+    clients: model, text, the decode settings (``SETTING_NAMES``), then ``extra``. Settings default
+    to None, which means the model's own default (``features.settings``), else the dataclass's."""
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    required = [inspect.Parameter(name, kind) for name in ("self", "model", "text")]
+    optional = [inspect.Parameter(name, kind, default=None) for name in (*SETTING_NAMES, *extra)]
 
     def wrap(handler: Callable) -> Callable:
-        handler.__signature__ = inspect.Signature(
-            [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in names])
+        handler.__signature__ = inspect.Signature(required + optional)
         return handler
     return wrap
 
@@ -289,7 +291,7 @@ class Handlers:
         """:meth:`trace` for the browser's live updates: no trace JSON (only API clients read it,
         and it is 100–300 kB per keystroke), and only the open tab's views (the last input)."""
         *values, tab = values
-        return self._trace(model, text, values, tab=tab if tab in tabs() else tabs()[0], with_json=False)
+        return self._trace(model, text, values, tab=tab if tab in tabs() else None, with_json=False)
 
     def _trace(self, model: Any, text: Any, values: Any, tab: Optional[str], with_json: bool) -> dict:
         n_settings = len(SETTING_NAMES)
@@ -316,9 +318,10 @@ class Handlers:
 
     @guarded()
     def views(self, trace: Optional[GenerationTrace], tab: Any, pinned: Any, node: Any, *view_values: Any) -> dict:
-        """The open tab's views re-rendered for a new pin / node / view option."""
+        """The open tab's views (every tab's for API clients, which have none open) re-rendered for
+        a new pin / node / view option."""
         repeat_n, show_pruned, image_format, layer, head, mask = view_values
-        tab = tab if tab in tabs() else tabs()[0]
+        tab = tab if tab in tabs() else None
         if trace is None:
             return self.render(None, ViewOptions(), image_format_of(image_format), tab)
         options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask)
@@ -482,9 +485,8 @@ class Handlers:
         if trace is None:
             raise ValueError("there is no trace to report on yet: type some input first")
         options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask)
-        figures = {view_named(name).title: figure for name, figure in render_views(trace, options).items()
-                   if figure is not None and not view_named(name).html}
-        report = standalone_report(trace, figures, replace(options, node_id=None), image_format_of(image_format))
+        report = standalone_report(trace, report_figures(trace, options), replace(options, node_id=None),
+                                   image_format_of(image_format))
         path = self._export_path(trace, ".html")
         path.write_text(report, encoding="utf-8")
         return {"export_file": str(path), "export_status": "HTML report ready (self-contained, works offline)"}

@@ -51,7 +51,8 @@ def resolve_token(entry: ModelEntry, trace: GenerationTrace, step: int, value: A
 def _token_id_of_text(entry: ModelEntry, trace: GenerationTrace, text: str) -> int:
     token_id = entry.model.token_to_id(text, trace.oov_words)
     if token_id is None:
-        raise ValueError(f"token {text[:40]!r} is neither in the vocabulary nor copyable from this input")
+        raise ValueError(f"token {text[:40]!r} is neither in the vocabulary nor copyable from this input "
+                         "(a Hugging Face model's vocabulary is its tokenizer's pieces)")
     return token_id
 
 

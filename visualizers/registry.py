@@ -5,7 +5,8 @@ A view's ``figure(trace, options)`` returns a plotly figure (or HTML when ``html
 says whether the trace has what it draws (views that do not apply are hidden, never drawn empty);
 ``click`` names what the ``customdata`` of a clicked point is: "step" (pin it) or "node" (select that
 search-tree node). Views with ``node`` draw ``options.node_id``'s hypothesis; the others always the
-chosen output.
+chosen output. A ``needs_node`` view shows a hint until a node is selected and is left out of reports
+then; its ``title`` may name ``{node_id}``.
 """
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ class View:
     applies: Callable[[GenerationTrace], bool] = has_steps
     click: Optional[str] = None
     node: bool = False
+    needs_node: bool = False
     html: bool = False
 
     def render(self, trace: GenerationTrace, options: ViewOptions) -> Any:
@@ -78,7 +80,8 @@ VIEWS: list[View] = [
     View("coverage", "Coverage", "Coverage", coverage_figure, has_attention, click="step"),
     View("copy", "Copy / generate", "Copy vs generate", copy_figure, has_attention, click="step"),
     View("beam", "Beam tree", "Search tree", beam_tree_figure, has_steps, click="node", node=True),
-    View("hypothesis", "Beam tree", "Selected hypothesis", _hypothesis, has_attention, node=True),
+    View("hypothesis", "Beam tree", "Hypothesis at node {node_id}", _hypothesis, has_attention, node=True,
+         needs_node=True),
     View("heads", "Transformer", "Every head at the pinned step", head_grid_figure,
          lambda t: t.heads is not None and bool(t.steps)),
     View("self_attention", "Transformer", "Decoder self-attention", decoder_self_attention_figure,
@@ -108,6 +111,12 @@ def view_named(name: Any) -> Optional[View]:
 def tabs() -> list[str]:
     """Tab titles in registry order."""
     return list(dict.fromkeys(v.tab for v in VIEWS))
+
+
+def report_figures(trace: GenerationTrace, options: ViewOptions) -> dict[str, Any]:
+    """The figures of a report by section title: every view that applies and has something to show."""
+    return {view.title.format(node_id=options.node_id): view.render(trace, options) for view in VIEWS
+            if view.applies(trace) and not view.html and (options.node_id is not None or not view.needs_node)}
 
 
 def render_views(trace: GenerationTrace, options: ViewOptions, tab: Optional[str] = None) -> dict[str, Any]:
