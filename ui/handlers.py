@@ -275,7 +275,9 @@ class Handlers:
         """Each tab shown when one of its views applies; the current tab stays selected when it is
         still shown, else the first shown tab is selected."""
         shown = {t: trace is None or any(v.applies(trace) for v in VIEWS if v.tab == t) for t in tabs()}
-        values: dict[str, Any] = {tab_key(t): gr.update(visible=visible) for t, visible in shown.items()}
+        # visible="hidden" removes the tab's button (visible=False does not, for tabs, in Gradio 6)
+        values: dict[str, Any] = {tab_key(t): gr.update(visible=True if visible else "hidden")
+                                  for t, visible in shown.items()}
         if tab is not None and not shown.get(tab, True):
             values["tabs"] = gr.update(selected=next((t for t, visible in shown.items() if visible), None))
         return values

@@ -77,7 +77,7 @@ def step_axis(steps: list, pinned: Optional[int], colors: Optional[dict] = None)
 
 
 def _title(trace: GenerationTrace, options: ViewOptions, pinned: Optional[int]) -> str:
-    parts = ["Attention over the source"]
+    parts = ["Pointer distribution over the input points" if "points" in trace.extra else "Attention over the source"]
     if options.node_id is not None:
         parts.append(f"hypothesis ending at node {options.node_id}")
     if pinned is not None:

@@ -92,7 +92,7 @@ def _step_lines(trace: GenerationTrace, name: str, dash: str) -> list:
                         mode="lines+markers", name=f"{label(name)}: p(token)", xaxis="x3", yaxis="y3",
                         line=dict(color=GENERATE_COLOR, dash=dash),
                         hovertemplate=f"{label(name)} step %{{x}} %{{text}}<br>p %{{y:.3f}}<extra></extra>")]
-    if all(s.p_gen is not None for s in trace.steps):
+    if trace.has_copy_switch:
         lines.append(go.Scatter(x=steps, y=[s.p_gen for s in trace.steps], text=tokens, mode="lines+markers",
                                 name=f"{label(name)}: p_gen", xaxis="x3", yaxis="y3",
                                 line=dict(color=COPY_COLOR, dash=dash),
