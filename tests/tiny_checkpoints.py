@@ -14,6 +14,7 @@ import torch
 from gen_models.checkpoint import save_checkpoint
 from gen_models.models.mta_lstm import MTALSTM, TopicConfig
 from gen_models.models.pointer_generator import PointerGenerator
+from gen_models.models.pointer_network import PointerConfig, PointerNetwork
 from gen_models.models.seq2seq import Seq2SeqAttention, Seq2SeqConfig
 from gen_models.vocab import Vocab
 
@@ -41,7 +42,8 @@ def write_corpus(folder: Path) -> Path:
 
 def make_tiny_checkpoints(root: Path) -> Path:
     """Write ``tiny-pointer-coverage`` (with training data for BM25), ``tiny-seq2seq`` (without)
-    and ``tiny-mta`` (topic words → characters) checkpoints under ``root``; return it."""
+    ``tiny-mta`` (topic words → characters) and ``tiny-hull`` (points → hull) checkpoints under
+    ``root``; return it."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     corpus = write_corpus(root)
@@ -68,4 +70,6 @@ def make_tiny_checkpoints(root: Path) -> Path:
     topic_model = MTALSTM(TopicConfig(len(poems), 12, 16, poem_length=12), poems, name="tiny-mta")
     save_checkpoint(topic_model, root / "tiny-mta", {"exhibit": "topics → poem", "examples": ["春风 明月 故乡"],
                                                      "input_hint": "1–5 topic words"})
+    hull = PointerNetwork(PointerConfig(8, 16, max_points=60), name="tiny-hull")
+    save_checkpoint(hull, root / "tiny-hull", {"exhibit": "points → hull", "examples": ["random 8 seed 1"]})
     return root

@@ -1,0 +1,128 @@
+"""The convex-hull pointer network: data against scipy, the input format and its messages, the output
+format, decoding through the generic search, and the app's views and API."""
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.spatial import ConvexHull
+
+from gen_models.decoding import DecodeSettings, generate
+from gen_models.models.pointer_network import (
+    EOS_ID,
+    FIRST_POINT,
+    PointerConfig,
+    PointerNetwork,
+    hull_batch,
+    hull_order,
+    parse_points,
+    random_points,
+)
+from training.hull_metrics import area_coverage, greedy_hulls, same_cycle
+
+
+def signed_area(points: np.ndarray, order: list[int]) -> float:
+    x, y = points[order, 0], points[order, 1]
+    return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(5, 60), st.integers(0, 10**6))
+def test_targets_are_scipys_hull_counter_clockwise_from_the_lowest_index(n, seed):
+    points = random_points(n, seed)
+    order = hull_order(points)
+    assert sorted(order) == sorted(ConvexHull(points).vertices.tolist())
+    assert order[0] == min(order) and signed_area(points, order) > 0
+
+
+def test_training_batches_end_every_target_with_the_end_symbol():
+    batch = hull_batch(12, 8, random.Random(3))
+    for row, mask, points in zip(batch["target"], batch["target_mask"], batch["points"].double().numpy()):
+        ids = row[mask].tolist()
+        assert ids[-1] == EOS_ID and [i - FIRST_POINT for i in ids[:-1]] == hull_order(points)
+
+
+@pytest.mark.parametrize("text, n", [("0 0; 1 0; 0 1", 3), (" 0.5, 0.25 ; 1e-3 2 ; -3 4;", 3),
+                                     ("random 12", 12), ("RANDOM 7 seed 9", 7)])
+def test_points_parse_from_text_or_a_seeded_generator(text, n):
+    assert parse_points(text).shape == (n, 2)
+    assert np.array_equal(parse_points("random 7 seed 9"), random_points(7, 9))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "no points"), ("0 0; 1 x; 2 2", "point 2 ('1 x') is not 'x y'"), ("0 0; 1 1", "at least 3 points, got 2"),
+    ("0 0; 1 1; 0 0", "point 3 duplicates an earlier point"), ("0 0; inf 1; 2 2", "point 2 has a non-finite"),
+    ("0 0; nan 1; 2 2", "point 2 has a non-finite"), ("0 0; 1 1; 2 2", "collinear"),
+    ("; ".join(f"{i} {i * i}" for i in range(501)), "too many points: 501 (at most 500)"),
+    ("random 2", "random N needs 3 <= N <= 500, got 2"), ("random 10 seed 99999999999", "seed must be at most"),
+])
+def test_malformed_points_get_a_message_naming_the_limit(text, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_points(text)
+
+
+def tiny_pointer() -> PointerNetwork:
+    torch.manual_seed(0)
+    return PointerNetwork(PointerConfig(8, 16), name="tiny").eval()
+
+
+def test_beam_search_points_at_each_point_at_most_once_and_writes_indices():
+    trace = generate(tiny_pointer(), "random 9 seed 2", DecodeSettings(beam_size=3, max_len=12))
+    chosen = [s.token for s in trace.steps if s.token != "</s>"]
+    assert len(chosen) == len(set(chosen)) and trace.output_text == " ".join(chosen)
+    assert all(t.isdigit() and 1 <= int(t) <= 9 for t in chosen)
+    assert trace.extra["points"].shape == (9, 2) and trace.extra["true_hull"].tolist() == [
+        i + 1 for i in hull_order(random_points(9, 2))]
+    for step in trace.steps:  # attention is the distribution over the points (the end symbol aside)
+        assert step.attention.shape == (9,) and abs(step.attention.sum() + step.extra["p_end"] - 1) < 1e-5
+    assert {n.status for n in trace.beam} >= {"pruned", "chosen"}
+    assert not any(n.token == "<s>" for n in trace.beam if n.parent is not None)
+
+
+def test_greedy_batches_match_the_generic_greedy_search():
+    model = tiny_pointer()
+    points = torch.tensor(random_points(11, 5), dtype=torch.float32)[None]
+    batched = greedy_hulls(model, points)[0]
+    text = "; ".join(f"{a!r} {b!r}" for a, b in points[0].double().tolist())
+    traced = generate(model, text, DecodeSettings(strategy="greedy", max_len=12)).output_text
+    assert traced == " ".join(str(i + 1) for i in batched)
+
+
+def test_metrics_accept_rotations_and_reject_self_intersections():
+    points = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [0.5, 0.5]], dtype=float)
+    assert same_cycle([2, 3, 0, 1], [0, 1, 2, 3]) and not same_cycle([0, 3, 2, 1], [0, 1, 2, 3])
+    assert area_coverage([0, 1, 2, 3], points) == 1.0 and area_coverage([0, 2, 1, 3], points) is None
+    assert area_coverage([0, 1, 2], points) == 0.5
+
+
+def test_cli_generate_writes_one_based_indices(tmp_path, checkpoint_root):
+    from gen_models.__main__ import main
+
+    rows = tmp_path / "in.jsonl"
+    rows.write_text(json.dumps({"src": "random 8 seed 1"}) + "\n" + json.dumps({"src": "0 0; 1 1"}) + "\n")
+    main(["--root", str(checkpoint_root), "generate", "--model", "tiny-hull", "--input", str(rows),
+          "--output", str(tmp_path / "out.jsonl"), "--quiet"])
+    first, second = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert first["output"] and all(t.isdigit() for t in first["output"].split())
+    assert second["output"] == "" and "at least 3 points" in second["error"]
+
+
+def test_app_shows_the_hull_tab_and_names_malformed_input(app_url):
+    from gradio_client import Client
+
+    from tests.test_app_api import named, plain, plot_json
+    from ui.handlers import trace_outputs
+
+    client = Client(app_url, verbose=False)
+    outputs = named(client.predict("tiny-hull", "random 8 seed 1", api_name="/trace"), trace_outputs())
+    hull = plot_json(outputs["hull"])
+    assert hull["layout"]["title"]["text"].startswith("Convex hull of 8 points")
+    assert [t["name"] for t in hull["data"]][:2] == ["true hull (scipy)", "predicted polygon"]
+    assert outputs["pointer"]["visible"] and outputs["heads"]["visible"] is False
+    status = plain(client.predict("tiny-hull", "0 0; 1 1; 0 0", api_name="/trace")[1])
+    assert "point 3 duplicates an earlier point" in status
