@@ -317,7 +317,7 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
         component.select(tab_fn, [c.state, c.pinned, c.node, *options], tab_out, api_visibility="private", **quiet)
     token_fn, token_out = by_name(c, handlers.token_click, ["status", "pinned", *view_outputs()])
     c.output_tokens.click(token_fn, [c.state, c.tab, c.node, *options], token_out, api_name="pin_token", **quiet)
-    click_fn, click_out = by_name(c, handlers.plot_click, ["status", "pinned", "node", *view_outputs()])
+    click_fn, click_out = by_name(c, handlers.plot_click, ["status", "pinned", "node", "text", *view_outputs()])
     c.bridge.click(click_fn, view_inputs, click_out, api_name="plot_click", **quiet)
     c.examples.input(handlers.pick_example, [c.examples], [c.text], api_name="pick_example", preprocess=False)
 

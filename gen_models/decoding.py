@@ -131,8 +131,19 @@ def generate(model: Generator, text: str, settings: Optional[DecodeSettings] = N
         search = _beam_search if settings.strategy == "beam" else _single_path
         search(model, encoded, settings, recorder)
     done = time.perf_counter()
-    timings = {"encode_ms": 1e3 * (encoded_at - start), "decode_ms": 1e3 * (done - encoded_at)}
+    for name, companions in encoded.companions.items():
+        encoded.extra[name] = [decode_companion(model, companion, settings) for companion in companions]
+    timings = {"encode_ms": 1e3 * (encoded_at - start), "decode_ms": 1e3 * (done - encoded_at),
+               "companions_ms": 1e3 * (time.perf_counter() - done)}
     return recorder.trace(timings)
+
+
+def decode_companion(model: Generator, encoded: Encoded, settings: DecodeSettings) -> str:
+    """The greedy output text from another starting point (a companion run, nothing recorded)."""
+    quick = DecodeSettings(strategy="greedy", max_len=settings.max_len, ban_unk=settings.ban_unk, record=False)
+    recorder = TreeRecorder(model, encoded, quick)
+    _single_path(model, encoded, quick, recorder)
+    return recorder.trace({}).output_text
 
 
 def _check_forced_ids(model: Generator, encoded: Encoded, settings: DecodeSettings) -> None:

@@ -24,7 +24,9 @@ class Encoded:
     ``source_ids``: (S,) extended-vocabulary ids of the (possibly truncated) source tokens.
     ``state``: the model's decoder state for one hypothesis (opaque to decoding).
     ``extra``: per-run signals by name (arrays or JSON values, e.g. a point set, a latent vector);
-    they reach ``GenerationTrace.extra`` unchanged.
+    they reach ``GenerationTrace.extra`` unchanged. ``companions``: further starting points by
+    name (e.g. a VAE's homotopy latents); decoding runs the same generic search greedily from each
+    and puts their output texts in ``GenerationTrace.extra[name]``.
     ``encoder_attention``: (L, H, S, S) self-attention of a Transformer encoder over the source
     (None for other models or when too large to record); ``notices``: what the user should know
     about this encoding (e.g. the attention was averaged over heads).
@@ -39,6 +41,7 @@ class Encoded:
     encoder_attention: Any = None
     notices: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    companions: dict[str, list["Encoded"]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

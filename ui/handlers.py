@@ -40,7 +40,7 @@ from .neighbors import NeighborIndex
 from .plots import IMAGE_FORMATS, plot_payload
 from .registry import ModelRegistry
 from .service import TraceResult, compare_runs, comparison_views, prepare, run_trace
-from .validation import as_float, as_int, optional_node, p_gen_choice, settings_dict, step_index
+from .validation import MAX_INPUT_CHARS, as_float, as_int, optional_node, p_gen_choice, settings_dict, step_index
 
 LOG = logging.getLogger("genscope.app")
 MAX_NODE_CHOICES = 1500
@@ -346,7 +346,11 @@ class Handlers:
         declares which); every view of the open tab is re-rendered."""
         if trace is None:
             return {}
-        pinned, node = clicked_selection(getattr(event, "_data", None) or {}, pinned, node)
+        data = getattr(event, "_data", None) or {}
+        clicked = view_named(data.get("view"))
+        if clicked is not None and clicked.click == "input" and isinstance(data.get("customdata"), str):
+            return {"text": data["customdata"][:MAX_INPUT_CHARS]}  # the input's change event decodes it
+        pinned, node = clicked_selection(data, pinned, node)
         options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask)
         node_value = CHOSEN_NODE if options.node_id is None else options.node_id
         return {"pinned": options.pinned_step, "node": node_value,

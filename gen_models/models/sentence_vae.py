@@ -9,12 +9,20 @@ latent z; a GRU decoder generates the sentence from z alone.
     loss         = −log p(x|z) + w_t · KL(q(z|x) ‖ N(0, I))
 
 Decoding uses z = μ (the posterior mean) unless a latent is given: :meth:`encode_latent` starts the
-generic search from any z (a map point, a homotopy point, a prior sample). Per-run signals in the
-trace: ``latent_mean``, ``latent_logvar`` (Z,) and ``z`` (Z,) the latent decoded from.
+generic search from any z. Input: a sentence; a second line asks for a homotopy (Bowman et al.'s
+Table 8): ``HOMOTOPY_POINTS`` evenly spaced latents from the first sentence's mean to the second's,
+each decoded greedily; a line ``seed N`` picks the prior samples (``PRIOR_SAMPLES`` z ~ N(0, I)).
+
+Per-run signals in the trace: ``latent_mean``, ``latent_logvar``, ``z`` (Z,), ``kl_per_dim`` (Z,),
+``active_units`` (Z,; 1 where the test set's posterior means vary, from the checkpoint); with a
+latent map in the checkpoint (``training.evaluate_vae`` fits a PCA on training sentences):
+``map_xy`` (N, 2), ``map_text`` (N,), ``typed_xy`` (2,), ``typed_spread`` (2,) (σ along each axis),
+``homotopy_xy`` (K, 2); and the companion outputs ``homotopy`` and ``prior_samples`` (texts).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import re
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import numpy as np
@@ -37,6 +45,11 @@ class VAEConfig:
     latent_dim: int = 16
     max_source_len: int = 40
     lowercase: bool = True
+    map_sentences: list[str] = field(default_factory=list)  # training sentences on the latent map
+
+
+HOMOTOPY_POINTS, PRIOR_SAMPLES = 7, 5
+_SEED_LINE = re.compile(r"^\s*seed\s+(\d{1,9})\s*$", re.IGNORECASE)
 
 
 @dataclass
@@ -49,6 +62,11 @@ class VAEState:
 def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(μ, σ²) ‖ N(0, I)) per row, summed over latent dimensions: (B, Z) -> (B,)."""
     return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+
+
+def reparameterise(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """z = μ + σ ⊙ ε with ε ~ N(0, I): a sample of N(μ, σ²) that gradients flow through. (B, Z)"""
+    return mean + torch.randn_like(mean) * (0.5 * logvar).exp()
 
 
 def word_dropout(ids: torch.Tensor, rate: float, unk_id: int, keep: torch.Tensor,
@@ -66,7 +84,8 @@ class SentenceVAE(VocabModel):
     model_type = "sentence_vae"
     config_class = VAEConfig
     features = ModelFeatures(architecture="sentence VAE", input_kind="text",
-                             input_hint="Type a short English chat sentence (3-25 words).",
+                             input_hint="A short English chat sentence; a second line for a homotopy to it; "
+                                        "a line 'seed N' for other prior samples",
                              task="sentence → latent z → sentence")
 
     def __init__(self, config: VAEConfig, vocab: Vocab, name: str = "vae"):
@@ -78,6 +97,11 @@ class SentenceVAE(VocabModel):
         self.latent_to_hidden = nn.Linear(Z, H)
         self.decoder = nn.GRUCell(E, H)
         self.out = nn.Linear(H, config.vocab_size)
+        N = len(config.map_sentences)
+        self.register_buffer("map_points", torch.zeros(N, 2))  # (N, 2) PCA projection of their means
+        self.register_buffer("pca_components", torch.zeros(2, Z))  # (2, Z)
+        self.register_buffer("pca_center", torch.zeros(Z))  # (Z,)
+        self.register_buffer("active_units", torch.zeros(Z))  # (Z,) 1 = active on the test set
 
     @property
     def max_source_len(self) -> int:
@@ -90,17 +114,50 @@ class SentenceVAE(VocabModel):
 
     @torch.no_grad()
     def encode(self, text: str, topics: Optional[list[str]] = None) -> Encoded:
-        """Posterior of one sentence; decoding starts from its mean (ValueError if it has no tokens)."""
-        tokens = tokenize(text, self.config.lowercase)
-        if not tokens:
+        """The first line's posterior; decoding starts from its mean. A second line adds a homotopy
+        to its mean; a ``seed N`` line picks the prior samples (ValueError if a sentence has no tokens)."""
+        lines = [line for line in text.splitlines() if line.strip()]
+        seeds = [int(m.group(1)) for m in map(_SEED_LINE.match, lines) if m]
+        sentences = [line for line in lines if not _SEED_LINE.match(line)]
+        if not sentences:
             raise ValueError("the input has no tokens")
-        truncated = len(tokens) > self.max_source_len
-        tokens = tokens[: self.max_source_len]
-        ids = torch.tensor([[self.vocab.id(t) for t in tokens]])  # (1, S)
-        mean, logvar = self.posterior(ids, torch.ones_like(ids, dtype=torch.bool))
+        (tokens, truncated, ids), *others = [self._tokens(line) for line in sentences[:2]]
+        mean, logvar = self.posterior(ids, torch.ones_like(ids, dtype=torch.bool))  # (1, Z)
         encoded = self.encode_latent(mean[0])
-        encoded.extra.update(latent_mean=mean[0].numpy(), latent_logvar=logvar[0].numpy())
-        return replace(encoded, source_tokens=tokens, source_ids=ids[0], truncated=truncated)
+        std = (0.5 * logvar[0]).exp()  # (Z,)
+        extra = {"latent_mean": mean[0].numpy(), "latent_logvar": logvar[0].numpy(),
+                 "kl_per_dim": (0.5 * (mean[0] ** 2 + std ** 2 - 1 - logvar[0])).numpy(),
+                 "active_units": self.active_units.numpy().copy()}
+        generator = torch.Generator().manual_seed(seeds[0] if seeds else 0)
+        prior = torch.randn(PRIOR_SAMPLES, self.config.latent_dim, generator=generator)  # (P, Z)
+        companions = {"prior_samples": [self.encode_latent(z) for z in prior]}
+        if others:
+            other_mean, _ = self.posterior(others[0][2], torch.ones_like(others[0][2], dtype=torch.bool))
+            steps = torch.linspace(0, 1, HOMOTOPY_POINTS)[:, None]  # (K, 1)
+            path = mean + steps * (other_mean - mean)  # (K, Z)
+            companions["homotopy"] = [self.encode_latent(z) for z in path]
+            extra["homotopy_t"] = steps[:, 0].numpy()
+            if len(self.config.map_sentences):
+                extra["homotopy_xy"] = self.project(path).numpy()
+        if len(self.config.map_sentences):
+            components = self.pca_components  # (2, Z)
+            extra.update(map_xy=self.map_points.numpy().copy(), map_text=list(self.config.map_sentences),
+                         typed_xy=self.project(mean)[0].numpy(),
+                         typed_spread=(components.pow(2) @ std.pow(2)).sqrt().numpy())
+        encoded.extra.update(extra)
+        return replace(encoded, source_tokens=tokens, source_ids=ids[0], truncated=truncated, companions=companions)
+
+    def _tokens(self, line: str) -> tuple[list[str], bool, torch.Tensor]:
+        """Tokens of one sentence (cut to ``max_source_len``), whether it was cut, ids (1, S)."""
+        tokens = tokenize(line, self.config.lowercase)
+        if not tokens:
+            raise ValueError("each sentence needs at least one token")
+        ids = torch.tensor([[self.vocab.id(t) for t in tokens[: self.max_source_len]]])
+        return tokens[: self.max_source_len], len(tokens) > self.max_source_len, ids
+
+    def project(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents (K, Z) on the latent map's two PCA axes: (K, 2)."""
+        return (latents - self.pca_center) @ self.pca_components.T
 
     @torch.no_grad()
     def encode_latent(self, z: torch.Tensor) -> Encoded:
@@ -139,7 +196,7 @@ class SentenceVAE(VocabModel):
         """Losses for a batch: ``loss`` (per sentence, KL weighted), ``nll`` (reconstruction, per
         sentence), ``kl`` (per sentence), ``tokens`` (per sentence). src (B, S); dec_in/target (B, T)."""
         mean, logvar = self.posterior(src, src_mask)  # (B, Z)
-        z = mean + torch.randn_like(mean) * (0.5 * logvar).exp() if self.training else mean
+        z = reparameterise(mean, logvar) if self.training else mean
         h = torch.tanh(self.latent_to_hidden(z))  # (B, H)
         inputs = word_dropout(dec_in, dropout_rate, self.vocab.unk_id, dec_in == self.vocab.bos_id)
         nll = []
