@@ -117,4 +117,4 @@ def test_latent_views_show_collapse_and_carry_map_sentences_for_clicks():
     trace.extra["homotopy"] = ["same"] * HOMOTOPY_POINTS
     collapsed = render_views(trace, ViewOptions(), tab="Latent space")["homotopy"]
     assert "posterior collapse" in collapsed.layout.title.text
-    assert render_views(generate(model, "i like the beach"), ViewOptions(), tab="Latent space")["latent_map"] is None
+    assert render_views(generate(tiny_vae(), "i like"), ViewOptions(), tab="Latent space")["latent_map"] is None
