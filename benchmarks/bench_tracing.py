@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from gen_models.checkpoint import list_checkpoints, load_checkpoint  # noqa: E402
+from gen_models.checkpoint import list_checkpoints, load_checkpoint, read_config  # noqa: E402
 from gen_models.decoding import DecodeSettings, generate  # noqa: E402
 from gen_models.models.pointer_generator import PointerGenerator  # noqa: E402
 from gen_models.models.seq2seq import Seq2SeqConfig  # noqa: E402
@@ -74,12 +74,11 @@ def main() -> None:
     long_text = " ".join(f"w{(i * 7919) % 49_000}" for i in range(400))
     compare("see-sized (50k vocab, S=400, T=100)", see, long_text,
             DecodeSettings(beam_size=4, max_len=100, min_len=100), args.repeats)
-    text = " ".join(f"w{i}" for i in range(100))
     for folder in list_checkpoints():
         model = load_checkpoint(folder)
-        sample = " ".join(model.vocab.itos[10:110])
-        compare(f"{folder.name} (S=100, T<=30)", model, sample or text, DecodeSettings(beam_size=4, max_len=30),
-                args.repeats)
+        sample = (read_config(folder).get("examples") or ["a b c"])[0]
+        compare(f"{folder.name} (its first example)", model, sample,
+                DecodeSettings.for_model(model.features, beam_size=4), args.repeats)
 
 
 if __name__ == "__main__":

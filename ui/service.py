@@ -43,7 +43,8 @@ def run_trace(registry: ModelRegistry, model_name: Any, text: Any, settings_valu
     start = time.perf_counter()
     entry, text, settings, notices = prepare(registry, model_name, text, settings_values, **interventions)
     if not tokenize(text):
-        return TraceResult(None, notices, EMPTY_HINT)
+        return TraceResult(None, notices, f"{entry.input_hint or entry.model.features.input_hint}, or pick an example."
+                           if entry.input_hint or entry.model.features.input_hint else EMPTY_HINT)
     trace = generate(entry.model, text, settings)
     return TraceResult(trace, notices + list(trace.notices), "", 1e3 * (time.perf_counter() - start))
 
