@@ -46,6 +46,7 @@ from visualizers.registry import tabs  # noqa: E402
 PREFERRED_MODELS = ("debian-pointer-coverage", "debian-pointer", "debian-seq2seq")
 QUEUE_CONCURRENCY = 2
 QUEUE_MAX_SIZE = 64
+DECODE = dict(concurrency_id="decode", concurrency_limit=QUEUE_CONCURRENCY)  # one limit across endpoints
 SESSION_CAPACITY = 200  # per-user traces kept in memory (oldest sessions dropped first)
 
 TOKEN_CLICK_JS = """
@@ -129,7 +130,8 @@ def build_demo(registry: ModelRegistry, handlers: Handlers) -> gr.Blocks:
         c.by_name = named_components(c)
         wire_live_views(demo, c, handlers)
         wire_actions(c, handlers)
-    demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
+    # api_open=False: no REST route skips the queue; DECODE gives every decoding event one shared limit
+    demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY, max_size=QUEUE_MAX_SIZE, api_open=False)
     return demo
 
 
@@ -293,11 +295,11 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
     options = [c.repeat_n, c.show_pruned, c.image_format, c.layer, c.head, c.mask_kind]
     settings = list(c.settings.values())
     trace_inputs = [c.model, c.text, *settings, c.pinned, *options]
-    live = dict(trigger_mode="always_last", show_progress="minimal", preprocess=False)
+    live = dict(trigger_mode="always_last", show_progress="minimal", preprocess=False, **DECODE)
     quiet = dict(show_progress="hidden", preprocess=False)
     api_fn, api_out = by_name(c, handlers.trace, trace_outputs())
     c.trace_api.click(api_fn, [c.model, c.text, *c.api_settings, c.pinned, *options], api_out, api_name="trace",
-                      preprocess=False)
+                      preprocess=False, **DECODE)
     live_fn, live_out = by_name(c, handlers.trace_live, [n for n in trace_outputs() if n != "trace_json"])
     gr.on([c.text.change, *[s.change for s in settings]], live_fn, [*trace_inputs, c.tab], live_out,
           api_name="trace_live", api_visibility="undocumented", **live)
@@ -326,7 +328,7 @@ def wire_actions(c: SimpleNamespace, handlers: Handlers) -> None:
     """Interventions, comparison, nearest examples and export."""
     base = [c.model, c.text, *c.settings.values()]
     shown = ["intervention_diff", "intervention_plot", "intervention_status"]
-    raw = dict(preprocess=False)
+    raw = dict(preprocess=False, **DECODE)
     for button, handler, extra, api_name in (
             (c.take_button, handlers.intervene_token, [c.pinned, c.alternative], "intervene_token"),
             (c.p_gen_button, handlers.intervene_p_gen, [c.p_gen_choice], "intervene_p_gen"),

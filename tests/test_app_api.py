@@ -410,3 +410,28 @@ def test_live_updates_do_not_ship_the_trace_json(app_module):
     assert plain(live["status"]).startswith("✓ decoded") and live["state"] is not None
     assert "coverage" not in live and "coverage" in api  # closed tabs render when opened
     assert not any(isinstance(v, str) and v.startswith('{"model"') for v in live.values())
+
+
+def test_hostile_values_get_messages_not_internal_errors(client, app_module):
+    assert "got a number too large for a float" in trace(client, beam_size=10**400)[1]
+    assert "at most 1024 characters, got 5,000" in trace(client, model="hf:" + "x" * 5000)[1]
+    assert "show_pruned must be true or false, got 'maybe'" in trace(client, show_pruned="maybe")[1]
+    assert GenerationTrace.from_json(trace(client, show_pruned="false")[0]).steps
+    status = client.predict(POINTER, TEXT, p_gen="1 extra", api_name="/intervene_p_gen")[2]
+    assert "p_gen must be one of model, 0, 1, got '1 extra'" in plain(status)
+    from gen_models.decoding import SETTING_NAMES
+
+    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own")
+    result = app_module.handlers.trace(POINTER, "libjson \ud800 parser", *values)
+    assert result["trace_json"] and "lone surrogate code points" in result["status"]
+
+
+def test_no_rest_route_skips_the_queue(app_url):
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{app_url}gradio_api/run/trace", data=json.dumps(
+        {"data": [POINTER, TEXT]}).encode(), headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code in (403, 404, 405)

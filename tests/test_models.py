@@ -103,9 +103,11 @@ def test_json_round_trip_is_lossless(words, kind, strategy):
 def test_json_has_the_contract_keys():
     trace = generate(tiny_model(True, True), "w1 zebrafish w3", DecodeSettings(max_len=4))
     data = trace.to_dict()
-    assert {"source_tokens", "output_tokens", "steps", "beam", "settings", "timings"} <= set(data)
+    assert {"source_tokens", "output_tokens", "steps", "beam", "settings", "timings", "oov_words",
+            "extra"} <= set(data)
+    assert data["oov_words"] == ["zebrafish"]
     step_keys = {"token", "token_id", "logprob", "copied_from", "attention", "coverage", "p_gen",
-                 "topic_attention", "topic_coverage", "gate", "candidates"}
+                 "topic_attention", "topic_coverage", "self_attention", "candidates", "extra"}
     assert step_keys <= set(data["steps"][0])
     assert {"token", "logprob", "p_generate", "p_copy"} <= set(data["steps"][0]["candidates"][0])
     assert {"id", "parent", "step", "token", "score", "status", "internals"} <= set(data["beam"][1])

@@ -76,6 +76,59 @@ def main() -> None:
     metrics["test"] = results
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     print(table(results, args.beam))
+    (folder / "README.md").write_text(model_card(model, metrics, table(results, args.beam)), encoding="utf-8")
+
+
+def model_card(model, metrics: dict, results_table: str) -> str:
+    """The checkpoint's README.md: what it is, how it was trained, what it scores, examples."""
+    curves = metrics.get("curves", [])
+    last = curves[-1] if curves else {}
+    best = max(curves, key=lambda c: c["valid_accuracy"]) if curves else {}
+    examples = []
+    for seed in range(10):
+        text = f"random {10 + 5 * seed} seed {seed}"
+        trace = generate(model, text, DecodeSettings(beam_size=1, strategy="greedy", max_len=200))
+        truth = " ".join(str(int(i)) for i in trace.extra["true_hull"])
+        examples.append(f"| `{text}` | {trace.output_text} | {truth} | "
+                        f"{'✓' if same_cycle(trace.output_text.split(), truth.split()) else '✗'} |")
+    return CARD.format(examples_seen=f"{last.get('examples', 0):,}", cpu=last.get("cpu_minutes", 0),
+                       best_batches=f"{best.get('batches', 0):,}", best_acc=best.get("valid_accuracy", 0),
+                       table=results_table, examples="\n".join(examples), **model.config_dict())
+
+
+CARD = """# hull-ptrnet — a pointer network for the planar convex hull
+
+Exhibit 7 of GenScope: Vinyals et al. (2015)'s pointer network, whose output distribution *is* its
+attention over the input points (plus an end symbol).
+
+- **Model**: linear embedding of (x, y) ({emb_dim}) → LSTM encoder ({hidden_dim}); LSTM decoder fed the
+  coordinates of the previously chosen point (a learned start vector first); additive attention
+  u_j = v·tanh(W₁e_j + W₂d_t) over a learned end slot and the n points, softmax = the output
+  distribution. Points already chosen are **masked** (each point at most once); the end symbol is
+  masked at step 0. Inputs are scaled into the unit square (aspect ratio kept).
+- **Target convention**: the hull from `scipy.spatial.ConvexHull` (collinear points excluded),
+  counter-clockwise, starting from its lowest-index vertex, then the end symbol.
+- **Data**: generated on the fly, n uniform in 5…50 per batch of 128, points uniform in [0, 1]²
+  (seeded); validation and test sets use disjoint seeds.
+- **Training**: `python -m training.train_hull --out checkpoints/hull-ptrnet --cpu-budget 55`
+  (Adam 1e-3 decaying to 1e-4 over the budget, one thread): {examples_seen} examples in
+  {cpu:.0f} CPU-minutes (Vinyals et al.: 1M); the checkpoint kept is the one with the best mean
+  greedy validation accuracy ({best_acc:.1f}% over n = 5, 10, 50, after {best_batches} batches).
+- **Evaluation**: `python -m training.evaluate_hull` (1,000 fresh sets per n greedy; beam 4 through
+  GenScope's generic decoder on the first 200).
+
+## Test results (accuracy = exact hull up to rotation, %; area = predicted polygon ÷ true hull, simple polygons only)
+
+{table}
+
+Paper: Vinyals et al. 2015, Table 1 (Ptr-Net trained on n = 5–50).
+
+## Ten fixed examples (greedy; 1-based point indices)
+
+| input | output | true hull | exact |
+|---|---|---|---|
+{examples}
+"""
 
 
 def table(results: dict, beam: int) -> str:

@@ -141,7 +141,56 @@ def main() -> None:
         metrics = read_metrics(folder)
         metrics["test"] = results
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        (folder / "README.md").write_text(model_card(name, metrics), encoding="utf-8")
         print(name, json.dumps({k: v for k, v in results.items() if not isinstance(v, list)}), flush=True)
+
+
+def model_card(name: str, metrics: dict) -> str:
+    """The checkpoint's README.md from its training arguments, curves and test results."""
+    train, test = metrics["training"], metrics["test"]
+    schedule = ("no annealing (KL weight 1 from the first update)" if train["anneal"] == "none" else
+                f"logistic KL annealing w(t) = 1/(1 + exp(−{train['anneal_k']}·(t − {train['anneal_x0']:.0f})))")
+    dropout = ("no word dropout" if not train["word_dropout"] else
+               f"word dropout {train['word_dropout']} (keep rate {1 - train['word_dropout']:.2f})")
+    curves = "\n".join(f"| {c['epoch']} | {c['updates']:,} | {c['kl_weight']:.3f} | {c['valid_nll']:.2f} | "
+                       f"{c['valid_kl']:.2f} | {c['valid_ppl']:.1f} | {c['cpu_minutes']:.1f} |"
+                       for c in metrics["curves"])
+    recon = "\n".join(f"| {e['input']} | {e['output']} |" for e in test["reconstruction_examples"])
+    samples = "\n".join(f"- {s}" for s in test["prior_sample_examples"])
+    return f"""# {name} — sentence VAE (Bowman et al. 2016)
+
+Exhibit 6 of GenScope. GRU encoder (256) → Gaussian posterior over a {len(test['posterior_mean_variance'])}-dimensional
+latent z → GRU decoder (256) whose first state is tanh(W z); embeddings 128, vocabulary 10,000.
+
+- **Data**: short English chat sentences (3–25 tokens) from `chitchat-dataset` (MIT;
+  `python data/prepare_chitchat.py`), split by conversation: 174,022 train / 6,812 valid / 9,155 test,
+  held-out sentences unseen in train.
+- **Training**: {schedule}; {dropout}. One thread, {train['cpu_budget']:.0f} CPU-minutes
+  (`bash training/train_vae.sh` trains both VAEs); the epoch with the best validation ELBO is kept.
+- **Evaluation**: `python -m training.evaluate_vae` (all 9,155 test sentences; BLEU on the first 1,000).
+
+## Test results
+
+| NLL (nats/sentence) | KL (nats/sentence) | perplexity of the bound | active units | reconstruction BLEU | distinct prior samples (of 100) |
+|---|---|---|---|---|---|
+| {test['nll']:.1f} | {test['kl']:.2f} | {test['ppl']:.1f} | {test['active_units']} of {len(test['posterior_mean_variance'])} | {test['reconstruction_bleu']:.1f} | {test['distinct_prior_samples']} |
+
+## Curves (validation, posterior mean)
+
+| epoch | updates | KL weight | NLL | KL | ppl | CPU minutes |
+|---|---|---|---|---|---|---|
+{curves}
+
+## Ten reconstructions (greedy from the posterior mean)
+
+| input | output |
+|---|---|
+{recon}
+
+## Samples from the prior (greedy from z ~ N(0, I), seed 0)
+
+{samples}
+"""
 
 
 if __name__ == "__main__":

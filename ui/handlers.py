@@ -40,7 +40,7 @@ from .neighbors import NeighborIndex
 from .plots import IMAGE_FORMATS, plot_payload
 from .registry import ModelRegistry
 from .service import TraceResult, compare_runs, comparison_views, prepare, run_trace
-from .validation import MAX_INPUT_CHARS, as_float, as_int, optional_node, p_gen_choice, settings_dict, step_index
+from .validation import MAX_INPUT_CHARS, as_bool, as_float, as_int, optional_node, p_gen_choice, settings_dict, step_index
 
 LOG = logging.getLogger("genscope.app")
 MAX_NODE_CHOICES = 1500
@@ -141,7 +141,7 @@ def view_options(trace: GenerationTrace, pinned: Any, node: Any, repeat_n: Any, 
     heads = trace.heads
     return ViewOptions(pinned_step=clamp_step(pinned, len(trace.steps)) if trace.steps else None,
                        node_id=optional_node(node, {n.id for n in trace.beam}), repeat_ngram=repeat,
-                       show_pruned=True if show_pruned is None else bool(show_pruned),
+                       show_pruned=as_bool("show_pruned", show_pruned, True),
                        layer=head_index("layer", layer, heads[0] if heads else None),
                        head=head_index("head", head, heads[1] if heads else None), mask_kind=mask_kind(mask))
 

@@ -32,6 +32,7 @@ LOCAL_EXHIBIT = "your own Hugging Face model"
 LOCAL_PREFIX = "hf:"
 MAX_CARD_CHARS = 50_000
 MAX_LOCAL_MODELS = 2
+MAX_MODEL_PATH_CHARS = 1024
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 DEFAULT_MAX_HUB_MODEL_MB = 1024
 
@@ -144,6 +145,8 @@ def load_local_entry(name: str) -> ModelEntry:
     from gen_models.models import hf_adapter
 
     target = name[len(LOCAL_PREFIX):].strip()
+    if len(target) > MAX_MODEL_PATH_CHARS:
+        raise ValueError(f"a model path or Hub id has at most {MAX_MODEL_PATH_CHARS} characters, got {len(target):,}")
     source, network = model_source(target)
     try:
         model = hf_adapter.load_hf(source, allow_network=network)

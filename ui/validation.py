@@ -26,10 +26,29 @@ def clean_text(text: Any) -> tuple[str, list[str]]:
     if not isinstance(text, str):
         raise ValueError(f"the input must be text, got {type(text).__name__}")
     notices = []
+    cleaned = text.encode("utf-8", "surrogatepass").decode("utf-8", "ignore") if _has_surrogates(text) else text
+    if cleaned != text:
+        notices.append("lone surrogate code points (invalid Unicode) were removed from the input")
+        text = cleaned
     if len(text) > MAX_INPUT_CHARS:
         notices.append(f"input cut to its first {MAX_INPUT_CHARS:,} characters (it had {len(text):,})")
         text = text[:MAX_INPUT_CHARS]
     return text, notices
+
+
+def _has_surrogates(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def as_bool(name: str, value: Any, default: bool) -> bool:
+    """A checkbox value: a bool, or the strings "true" / "false" (ValueError otherwise)."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"{name} must be true or false, got {str(value)[:40]!r}")
 
 
 def as_int(name: str, value: Any) -> int:
@@ -46,6 +65,8 @@ def as_float(name: str, value: Any) -> float:
         raise ValueError(f"{name} must be a number{_range(name)}, got {value!r}")
     try:
         number = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be a number{_range(name)}, got a number too large for a float") from None
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number{_range(name)}, got {str(value)[:40]!r}") from None
     if not math.isfinite(number):
@@ -105,7 +126,7 @@ def optional_node(value: Any, node_ids: set[int]) -> Optional[int]:
 
 def p_gen_choice(value: Any) -> Optional[float]:
     """The forced p_gen of a UI choice: "model" (None), "0" or "1"."""
-    key = str(value).split(" ")[0] if value is not None else "model"
+    key = "model" if value is None else value if isinstance(value, str) else str(value)
     if key not in P_GEN_CHOICES:
         raise ValueError(f"p_gen must be one of {', '.join(P_GEN_CHOICES)}, got {str(value)[:40]!r}")
     return P_GEN_CHOICES[key]
