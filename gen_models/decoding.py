@@ -29,6 +29,7 @@ from .scoring import (
 from .trace import STEP_ARRAY_FIELDS, STEP_SCALAR_FIELDS, BeamNode, Candidate, GenerationTrace, Step
 
 STRATEGIES = ("greedy", "beam", "sample")
+MAX_TRACED_WORK = 250_000  # source tokens × beams × steps that one recorded trace may cost
 _PROB_PARTS = ("generate_probs", "copy_probs")
 
 
@@ -125,6 +126,7 @@ def generate(model: Generator, text: str, settings: Optional[DecodeSettings] = N
     start = time.perf_counter()
     encoded = model.encode(text, topics)
     _check_forced_ids(model, encoded, settings)
+    _check_work(encoded, settings)
     encoded_at = time.perf_counter()
     recorder = TreeRecorder(model, encoded, settings)
     if model.features.generates:
@@ -144,6 +146,16 @@ def decode_companion(model: Generator, encoded: Encoded, settings: DecodeSetting
     recorder = TreeRecorder(model, encoded, quick)
     _single_path(model, encoded, quick, recorder)
     return recorder.trace({}).output_text
+
+
+def _check_work(encoded: Encoded, settings: DecodeSettings) -> None:
+    """A recorded trace keeps internals per source token, hypothesis and step: bound that work."""
+    beams = settings.beam_size if settings.strategy == "beam" else 1
+    work = max(len(encoded.source_tokens), 1) * beams * settings.max_len
+    if settings.record and work > MAX_TRACED_WORK:
+        raise ValueError(f"this trace would cost {len(encoded.source_tokens):,} source tokens × {beams} beams × "
+                         f"{settings.max_len} steps = {work:,}, over the limit of {MAX_TRACED_WORK:,}: lower the "
+                         "beam size or the max length, or shorten the input")
 
 
 def _check_forced_ids(model: Generator, encoded: Encoded, settings: DecodeSettings) -> None:

@@ -127,3 +127,14 @@ def test_settings_name_their_limits(field, value, limit):
 def test_forced_prefix_out_of_range_is_refused():
     with pytest.raises(ValueError, match="forced_prefix ids must be in"):
         generate(tiny_model(), "w1 w2", DecodeSettings(forced_prefix=[10_000]))
+
+
+def test_traced_work_is_bounded_with_a_message_naming_the_limit(monkeypatch):
+    import gen_models.decoding as decoding
+
+    monkeypatch.setattr(decoding, "MAX_TRACED_WORK", 1000)
+    stepper = SyntheticStepper()
+    with pytest.raises(ValueError, match="1 source tokens × 16 beams × 200 steps = 3,200, over the limit of 1,000"):
+        generate(stepper, "x", DecodeSettings(beam_size=16, max_len=200))
+    assert generate(stepper, "x", DecodeSettings(beam_size=16, max_len=200, record=False)).output_tokens
+    assert generate(stepper, "x", DecodeSettings(beam_size=4, max_len=200)).steps
