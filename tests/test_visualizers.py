@@ -231,10 +231,18 @@ def test_diff_and_compare_highlight_differing_steps():
     first = synthetic_trace(["a", "b", "c"], ["x", "y"])
     second = synthetic_trace(["a", "q", "c", "d"], ["x", "y"])
     page = diff_html(first, second, ("one", "two"))
-    assert "first difference at step 1; 2 of 4 steps differ" in page
+    assert "first difference at step 1; by text, 2 words the same, 1 replaced, 0 only in one, 1 only in two" in page
     figure = compare_figure(first, second, labels=("one", "two"))
     assert len(figure.layout.shapes) == 2 and "first difference at step 1" in figure.layout.title.text
     assert "identical" in compare_figure(first, first).layout.title.text
+
+
+def test_text_diff_aligns_insertions_instead_of_shifting_every_step():
+    from visualizers.output import aligned_words
+
+    rows = aligned_words("free library for decoding ATSC", "library for decoding ATSC")
+    assert rows[0] == ("delete", "free", "") and all(op == "equal" for op, _, _ in rows[1:])
+    assert aligned_words("按 Esc 取消", "按Esc取消") == [("equal", w, w) for w in ("按", "Esc", "取", "消")]
 
 
 def test_training_curves_with_phases_and_missing_metrics():

@@ -232,7 +232,7 @@ def trace_outputs() -> list[str]:
 def model_outputs() -> list[str]:
     """Names of everything a model change updates (the card, the input, the settings, the controls)."""
     return ["curves", "card", "card_status", "examples", "text", *SETTING_NAMES, "p_gen_row", "coverage_button",
-            "topic_row"]
+            "topic_row", "model_b"]
 
 
 class Handlers:
@@ -451,7 +451,8 @@ class Handlers:
                 **{name: defaults.get(name, SETTING_FIELDS[name].default) for name in SETTING_NAMES},
                 "p_gen_row": gr.update(visible=features.copies),
                 "coverage_button": gr.update(visible=features.coverage),
-                "topic_row": gr.update(visible=features.topic_coverage)}
+                "topic_row": gr.update(visible=features.topic_coverage),
+                "model_b": entry.name}  # run B starts as A's model (compare settings, or pick another)
 
     @guarded("neighbors_status")
     def nearest_examples(self, model: Any, text: Any) -> dict:

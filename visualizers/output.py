@@ -5,11 +5,13 @@ can turn a click on it into "pin this step".
 """
 from __future__ import annotations
 
+import difflib
 import html
 from typing import Optional, Sequence
 
 import numpy as np
 
+from gen_models.text import tokenize
 from gen_models.trace import GenerationTrace, Step
 
 from .compare import differing_steps
@@ -83,19 +85,34 @@ def _legend(steps: Sequence[Step], n: int) -> str:
             " · hover a token for values, click it to pin its step</div>")
 
 
+def aligned_words(text_a: str, text_b: str) -> list[tuple[str, str, str]]:
+    """The two outputs' words (CJK characters one by one) aligned by ``difflib``: rows of
+    (operation, word in A, word in B) with operation equal / replace / delete / insert."""
+    a, b = tokenize(text_a, lowercase=False), tokenize(text_b, lowercase=False)
+    rows = []
+    for operation, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        for k in range(max(i2 - i1, j2 - j1)):
+            rows.append((operation, a[i1 + k] if i1 + k < i2 else "", b[j1 + k] if j1 + k < j2 else ""))
+    return rows
+
+
 def diff_html(trace_a: GenerationTrace, trace_b: GenerationTrace,
               labels: tuple[str, str] = ("original", "changed")) -> str:
-    """Both outputs as sentences, then a step-aligned table with the differing steps highlighted."""
-    a, b = [s.token for s in trace_a.steps], [s.token for s in trace_b.steps]
+    """Both outputs as sentences, the first differing decoding step, and the two texts aligned word by
+    word (``difflib``), so an insertion or a different tokenizer does not make every later step differ."""
     differ = differing_steps(trace_a.steps, trace_b.steps)
-    summary = (f"first difference at step {differ[0]}; {len(differ)} of {max(len(a), len(b))} steps differ"
-               if differ else "the two outputs are identical")
-    rows = [_sentence_row(labels[0], trace_a), _sentence_row(labels[1], trace_b)]
-    header = "".join(f"<th style='font-weight:normal;color:#888'>{i}</th>" for i in range(max(len(a), len(b))))
+    rows = aligned_words(trace_a.output_text, trace_b.output_text)
+    counts = {op: sum(1 for r in rows if r[0] == op) for op in ("equal", "replace", "delete", "insert")}
+    summary = ("the two outputs are identical" if not differ else
+               f"first difference at step {differ[0]}; by text, {counts['equal']} words the same, "
+               f"{counts['replace']} replaced, {counts['delete']} only in {labels[0]}, "
+               f"{counts['insert']} only in {labels[1]}")
+    colors = {"replace": ("#fde0dd", "#e5f5e0"), "delete": ("#fde0dd", ""), "insert": ("", "#e5f5e0")}
+    cells_a = [(word, colors.get(op, ("", ""))[0]) for op, word, _ in rows]
+    cells_b = [(word, colors.get(op, ("", ""))[1]) for op, _, word in rows]
     table = (f"<div style='overflow-x:auto'><table class='gs-diff' style='border-collapse:collapse;font-size:0.9rem'>"
-             f"<tr><th></th>{header}</tr>{_token_row(labels[0], a, set(differ), '#fde0dd')}"
-             f"{_token_row(labels[1], b, set(differ), '#e5f5e0')}</table></div>")
-    return (f"<div class='gs-compare'>{''.join(rows)}"
+             f"{_token_row(labels[0], cells_a)}{_token_row(labels[1], cells_b)}</table></div>")
+    return (f"<div class='gs-compare'>{_sentence_row(labels[0], trace_a)}{_sentence_row(labels[1], trace_b)}"
             f"<div style='margin:6px 0;color:{PIN_COLOR if differ else '#2e7d32'}'>{html.escape(summary)}</div>"
             f"{table}</div>")
 
@@ -108,9 +125,10 @@ def _sentence_row(name: str, trace: GenerationTrace) -> str:
             f"{html.escape(trace.output_text)}</div>")
 
 
-def _token_row(name: str, tokens: Sequence[str], differ: set, color: str) -> str:
-    cells = "".join(
-        f"<td style='padding:2px 6px;border:1px solid #eee;{'background:' + color if i in differ else ''}'>"
-        f"{html.escape(tok)}</td>" for i, tok in enumerate(tokens)
-    )
-    return f"<tr><th style='text-align:left;padding-right:8px'>{html.escape(name)}</th>{cells}</tr>"
+def _token_row(name: str, cells: Sequence[tuple[str, str]]) -> str:
+    """One aligned row: each word in its cell, gaps as "—", changed cells coloured."""
+    gap = "<span style='color:#bbb'>—</span>"
+    tds = "".join(
+        f"<td style='padding:2px 6px;border:1px solid #eee;{'background:' + color if color else ''}'>"
+        f"{html.escape(word) if word else gap}</td>" for word, color in cells)
+    return f"<tr><th style='text-align:left;padding-right:8px'>{html.escape(name)}</th>{tds}</tr>"
