@@ -338,7 +338,7 @@ def wire_actions(c: SimpleNamespace, handlers: Handlers) -> None:
         button.click(fn, [*base, *extra], out, api_name=api_name, **raw)
     b_controls = [c.model_b, *c.settings_b.values()]
     fn, out = by_name(c, handlers.compare, ["compare_diff", "compare_plot", "compare_status"])
-    gr.on([c.compare_button.click, c.model_b.change, *[s.change if isinstance(s, gr.Radio) else s.release
+    gr.on([c.compare_button.click, c.model_b.input, *[s.input if isinstance(s, gr.Radio) else s.release
                                                        for s in c.settings_b.values()]],
           fn, [*base, *b_controls], out, trigger_mode="always_last", api_name="compare", **raw)
     fn, out = by_name(c, handlers.nearest_examples, ["neighbors_table", "neighbors_status"])
