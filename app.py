@@ -141,7 +141,7 @@ def input_column(c: SimpleNamespace, registry: ModelRegistry) -> None:
     entry = registry.entries.get(default_model)
     hints = (["hf:/path/to/a/local/model"] if local_models_allowed() else []) + (
         ["hf:org/name from the Hub"] if hub_models_allowed() else [])
-    c.model = gr.Dropdown(registry.choices(), value=default_model, label="Model (exhibit › model)",
+    c.model = gr.Dropdown(registry.choices(), value=default_model, label="Model (name — exhibit › model)",
                           allow_custom_value=bool(hints), info=f"or type {' or '.join(hints)}" if hints else None)
     c.examples = gr.Dropdown([], value=None, label="Examples", info="pick one to fill the input")
     c.text = gr.Textbox(value=entry.examples[0] if entry and entry.examples else DEFAULT_EXAMPLE, lines=7,
@@ -149,12 +149,12 @@ def input_column(c: SimpleNamespace, registry: ModelRegistry) -> None:
                         max_length=MAX_INPUT_CHARS * 5, elem_id="input-text")
     with gr.Accordion("Decoding settings", open=True):
         c.settings = settings_panel()
-    c.status = gr.Markdown(elem_classes="gs-status", elem_id="status")
 
 
 def view_column(c: SimpleNamespace) -> None:
     """The output tokens, the pinned step, layer/head pickers and the click bridge."""
     c.output_tokens = gr.HTML(js_on_load=TOKEN_CLICK_JS, elem_id="output-tokens", label="Output")
+    c.status = gr.Markdown(elem_classes="gs-status", elem_id="status")  # next to the output it describes
     c.pinned = gr.Slider(0, 1, step=1, value=0, label="Pinned step (or click a token / heatmap row)",
                          elem_id="pinned-step")
     with gr.Row():

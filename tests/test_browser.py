@@ -137,7 +137,7 @@ def test_clicking_a_beam_tree_node_shows_its_hypothesis(page):
 
 def test_transformer_tab_shows_heads_self_attention_and_mask(page):
     """Pick the shipped Transformer from the model list and open the Transformer tab."""
-    page.get_by_label("Model (exhibit › model)").click()
+    page.get_by_label("Model (name — exhibit › model)").click()
     page.keyboard.press("Control+A")
     page.keyboard.type("Transformer (BART", delay=5)
     option = page.get_by_role("option").filter(has_text="enzh-transformer")

@@ -70,3 +70,17 @@ def test_training_batch_gives_finite_losses(cls):
     losses = model(**batch)
     losses["nll"].backward()
     assert torch.isfinite(losses["nll"]) and 0.0 <= losses["coverage"].item() <= 1.0
+
+
+def test_topic_input_says_which_words_were_used_and_which_ignored():
+    from tests.tiny_checkpoints import POEM_CHARS
+
+    from gen_models.models.mta_lstm import MTALSTM, TopicConfig
+    from gen_models.vocab import Vocab
+
+    vocab = Vocab(POEM_CHARS)
+    model = MTALSTM(TopicConfig(len(vocab), 8, 16, poem_length=12), vocab).eval()
+    notices = model.encode("春风 hello 明月故乡山水 xyz").notices
+    assert notices[0] == "topics used: 春风 明月故乡山水"
+    assert "2 words ignored (no character the model knows): hello xyz" in notices
+    assert "“明月故乡山水” was read as one topic: separate topic words with spaces" in notices

@@ -51,6 +51,7 @@ MEAN = "mean"
 N_SETTINGS = len(SETTING_NAMES)
 VIEW_OPTION_NAMES = ("repeat_ngram_marks", "show_pruned", "image_format", "layer", "head", "mask_kind")
 OWN_MASK = "own"
+STALE = "\n\n_The output and views below are still those of the last run that succeeded._"
 ENCODER_ONLY_HINT = "an encoder-only model does not generate: its self-attention is in the Transformer tab"
 DEFAULT_INPUT_HINT = "Type or paste text; the output updates as you type."
 DEFAULT_EXAMPLE = ("libjson-c5: JSON manipulation library for C. This library allows you to easily construct "
@@ -69,10 +70,12 @@ def notices_markdown(notices: list[str]) -> str:
     return "".join(f"\n\n⚠ {markdown_text(n)}" for n in notices)
 
 
-def guarded(status: str = "status", cleared: Optional[dict[str, Any]] = None, toast: bool = True) -> Callable:
+def guarded(status: str = "status", cleared: Optional[dict[str, Any]] = None, toast: bool = True,
+            stale: str = "") -> Callable:
     """Turn errors of a handler into a message in its ``status`` output (and a warning toast unless
     ``toast`` is off, as for the live trace, which would raise one per keystroke); other outputs
-    keep their values except ``cleared`` ones, which get the given value."""
+    keep their values except ``cleared`` ones, which get the given value; ``stale`` is appended to
+    the message to say what the kept outputs still show."""
     def wrap(handler: Callable) -> Callable:
         @functools.wraps(handler)
         def run(*args: Any, **kwargs: Any) -> Any:
@@ -85,7 +88,7 @@ def guarded(status: str = "status", cleared: Optional[dict[str, Any]] = None, to
             except Exception:  # the user must never see a traceback
                 LOG.exception("handler %s failed", handler.__name__)
                 message = "internal error while handling this request (details are in the server log)"
-            return {status: f"⚠ {markdown_text(message)}", **(cleared or {})}
+            return {status: f"⚠ {markdown_text(message)}{stale}", **(cleared or {})}
         return run
     return wrap
 
@@ -283,12 +286,12 @@ class Handlers:
         return values
 
     @api_parameters("pinned_step", *VIEW_OPTION_NAMES)
-    @guarded(cleared={"trace_json": ""}, toast=False)
+    @guarded(cleared={"trace_json": ""}, toast=False, stale=STALE)
     def trace(self, model: Any, text: Any, *values: Any) -> dict:
         """The trace JSON, status, controls and every view that applies (all tabs)."""
         return self._trace(model, text, values, tab=None, with_json=True)
 
-    @guarded(toast=False)
+    @guarded(toast=False, stale=STALE)
     def trace_live(self, model: Any, text: Any, *values: Any) -> dict:
         """:meth:`trace` for the browser's live updates: no trace JSON (only API clients read it,
         and it is 100–300 kB per keystroke), and only the open tab's views (the last input)."""

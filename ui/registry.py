@@ -56,10 +56,9 @@ class ModelEntry:
 
     @property
     def display_name(self) -> str:
-        """Dropdown label: exhibit › title (name)."""
-        title = self.title or self.name
-        suffix = f" ({self.name})" if title != self.name else ""
-        return f"{self.exhibit} › {title}{suffix}"
+        """Dropdown label: the name first (readable when the dropdown is closed), then exhibit › title."""
+        title = f" › {self.title}" if self.title and self.title != self.name else ""
+        return f"{self.name} — {self.exhibit}{title}"
 
 
 def checkpoint_root() -> Path:

@@ -84,16 +84,23 @@ class MTALSTM(VocabModel):
     @torch.no_grad()
     def encode(self, text: str, topics: Optional[list[str]] = None) -> Encoded:
         """Topics from ``topics`` or, if none, the words of ``text`` (1–5 are used)."""
-        words = [w for w in (topics if topics else text.replace("，", " ").replace(",", " ").split()) if w.strip()]
-        words = [w for w in dict.fromkeys(words) if self.topic_char_ids(w)]
+        given = [w for w in (topics if topics else text.replace("，", " ").replace(",", " ").split()) if w.strip()]
+        words = [w for w in dict.fromkeys(given) if self.topic_char_ids(w)]
         if not words:
             raise ValueError("give 1–5 topic words (none of the input's words is known to the model)")
         truncated = len(words) > MAX_TOPICS
         words = words[:MAX_TOPICS]
+        notices = [f"topics used: {' '.join(words)}"]
+        ignored = [w for w in dict.fromkeys(given) if not self.topic_char_ids(w)]
+        if ignored:
+            shown = " ".join(ignored[:5]) + (" …" if len(ignored) > 5 else "")
+            notices.append(f"{len(ignored)} word{'s' if len(ignored) != 1 else ''} ignored (no character the model "
+                           f"knows): {shown}")
+        notices += [f"“{w}” was read as one topic: separate topic words with spaces" for w in words if len(w) > 4]
         topic_ids = [self.topic_char_ids(w) for w in words]
         state = self.initial_state(*self.pad_topics([topic_ids]), torch.tensor([float(self.config.poem_length)]))
         no_source_ids = torch.full((len(words),), -1)  # characters are never copied from topics
-        return Encoded(words, no_source_ids, [], state, words, truncated)
+        return Encoded(words, no_source_ids, [], state, words, truncated, notices=notices)
 
     @torch.no_grad()
     def step(self, state: TopicState, prev_ids: torch.Tensor, controls: StepControls) -> StepOutput:
