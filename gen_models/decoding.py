@@ -331,6 +331,8 @@ class TreeRecorder:
             if part in out.internals:
                 views[part] = out.internals[part].gather(1, top.indices).float().numpy()  # (B, C)
         views["log_probs"] = out.log_probs
+        probs = out.log_probs.exp()  # (B, V_ext)
+        views["entropy"] = -(probs * out.log_probs.clamp(min=-1e4)).sum(-1).float().numpy()  # (B,)
         if self.extra_names is None:
             known = {*STEP_ARRAY_FIELDS, *STEP_SCALAR_FIELDS, *_PROB_PARTS}
             self.extra_names = frozenset(out.internals) - known

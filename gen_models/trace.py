@@ -33,7 +33,7 @@ import numpy as np
 FLOAT_DECIMALS = 6
 NODE_STATUSES = ("alive", "pruned", "finished", "chosen")
 STEP_ARRAY_FIELDS = ("attention", "coverage", "topic_attention", "topic_coverage", "self_attention")
-STEP_SCALAR_FIELDS = ("p_gen",)
+STEP_SCALAR_FIELDS = ("p_gen", "entropy")
 
 
 @dataclass
@@ -66,6 +66,7 @@ class Step:
     topic_coverage: Any = None  # (K,) after this step
     self_attention: Any = None  # (L, H, t+1) for Transformer decoders
     candidates: list[Candidate] = field(default_factory=list)
+    entropy: Optional[float] = None  # nats, of the step's whole distribution (before search rules)
     extra: dict[str, Any] = field(default_factory=dict)  # model-specific signals by name
 
 

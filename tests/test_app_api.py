@@ -341,6 +341,7 @@ def test_hub_models_only_with_the_servers_opt_in_and_under_the_size_limit(monkey
     ({"view": "attention", "customdata": 3}, (3, -1)),
     ({"view": "coverage", "customdata": 2}, (2, -1)),
     ({"view": "copy", "customdata": 4}, (4, -1)),
+    ({"view": "probability", "customdata": 2}, (2, -1)),
     ({"view": "hull", "customdata": None}, (0, -1)),
     ({"view": "beam", "customdata": 17}, (0, 17)),
     ({"view": "heads", "customdata": 5}, (0, -1)),

@@ -138,3 +138,14 @@ def test_traced_work_is_bounded_with_a_message_naming_the_limit(monkeypatch):
         generate(stepper, "x", DecodeSettings(beam_size=16, max_len=200))
     assert generate(stepper, "x", DecodeSettings(beam_size=16, max_len=200, record=False)).output_tokens
     assert generate(stepper, "x", DecodeSettings(beam_size=4, max_len=200)).steps
+
+
+def test_each_step_records_the_entropy_of_its_whole_distribution():
+    stepper = SyntheticStepper(vocab_size=6, seed=3)
+    trace = generate(stepper, "x", DecodeSettings(strategy="greedy", max_len=4))
+    prefix: tuple = ()
+    for step in trace.steps:
+        log_probs = stepper.distribution(prefix)
+        expected = -(log_probs.exp() * log_probs.clamp(min=-1e4)).sum().item()
+        assert step.entropy == pytest.approx(expected, rel=1e-5)
+        prefix += (step.token_id,)

@@ -370,3 +370,15 @@ def test_head_grid_shows_every_layer_and_head_at_the_pinned_step(hf_traces):
     np.testing.assert_allclose(z, bart.steps[2].attention.reshape(4, -1), atol=1e-9)
     assert figure.layout.shapes[-1].y0 == 3 - 0.5  # layer 1, head 1 outlined
     assert "encoder-only" in head_grid_figure(hf_traces["bert"]).layout.annotations[0].text
+
+
+def test_probability_strip_marks_the_pinned_step_and_carries_steps_for_clicks():
+    from visualizers.probability import probability_figure, top_margin
+
+    trace = synthetic_trace(["a", "b", "c"], ["x", "y"])
+    figure = probability_figure(trace, ViewOptions(pinned_step=2))
+    assert [list(t.customdata) for t in figure.data] == [[0, 1, 2]] * 3
+    assert "pinned step 2" in figure.layout.title.text and figure.layout.shapes[0].x0 == 1.5
+    step = trace.steps[0]
+    probs = sorted((np.exp(c.logprob) for c in step.candidates), reverse=True)
+    assert top_margin(step) == pytest.approx(probs[0] - probs[1])
