@@ -36,7 +36,6 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 from data.common import prep_parser, write_jsonl_gz  # noqa: E402
-
 from gen_models.text import tokenize  # noqa: E402
 
 PACKAGES = {

@@ -15,6 +15,7 @@ import torch
 
 from .protocol import Encoded, Generator, ModelFeatures, StepControls, StepOutput
 from .scoring import (
+    NEG_INF,
     BanTokens,
     ForcedPrefix,
     GNMTScorer,
@@ -23,7 +24,6 @@ from .scoring import (
     Temperature,
     TopK,
     TopP,
-    NEG_INF,
     apply_processors,
 )
 from .trace import STEP_ARRAY_FIELDS, STEP_SCALAR_FIELDS, BeamNode, Candidate, GenerationTrace, Step

@@ -9,8 +9,8 @@ from typing import Optional
 import torch
 
 from gen_models.models.pointer_generator import PointerGenerator
-from gen_models.protocol import ModelFeatures, Encoded, StepControls, StepOutput
 from gen_models.models.seq2seq import Seq2SeqAttention, Seq2SeqConfig
+from gen_models.protocol import Encoded, ModelFeatures, StepControls, StepOutput
 from gen_models.vocab import Vocab
 
 WORDS = [f"w{i}" for i in range(30)]

@@ -22,7 +22,8 @@ TRACE_JSON, TRACE_STATUS = 0, 1  # positions among /trace's outputs (the gr.Stat
 
 def api_names(names: list[str]) -> list[str]:
     """Output names as API clients see them: states and tabs (layout) are not part of the API."""
-    return [n for n in names if n not in ("state", "tab", "tabs") and not n.startswith("tab:") and not n.endswith("_row")]
+    layout = ("state", "tab", "tabs")
+    return [n for n in names if n not in layout and not n.startswith("tab:") and not n.endswith("_row")]
 
 
 def named(outputs, names: list[str] = None) -> dict:
@@ -156,7 +157,8 @@ def test_model_card_has_curves_metrics_and_readme(client):
     assert {t["name"] for t in plot_json(curves)["data"]} >= {"train loss", "validation NLL"}
     assert "Test-set metrics" in card and "rouge1" in card and "A random model for tests" in card
     assert "loaded" in status
-    assert "unknown model" in plain(named(client.predict("nope", api_name="/model_card"), model_outputs())["card_status"])
+    unknown = named(client.predict("nope", api_name="/model_card"), model_outputs())
+    assert "unknown model" in plain(unknown["card_status"])
 
 
 def test_pick_example_fills_the_input(client):
@@ -270,7 +272,6 @@ def test_topic_model_views_and_topic_coverage_intervention(client):
 
 def test_switching_model_swaps_an_untouched_example_but_keeps_typed_text(client):
     from tests.tiny_checkpoints import EXAMPLES
-
     from ui.handlers import model_outputs
 
     swapped = named(client.predict("tiny-mta", EXAMPLES[0], api_name="/model_card"), model_outputs())

@@ -73,10 +73,9 @@ def test_training_batch_gives_finite_losses(cls):
 
 
 def test_topic_input_says_which_words_were_used_and_which_ignored():
-    from tests.tiny_checkpoints import POEM_CHARS
-
     from gen_models.models.mta_lstm import MTALSTM, TopicConfig
     from gen_models.vocab import Vocab
+    from tests.tiny_checkpoints import POEM_CHARS
 
     vocab = Vocab(POEM_CHARS)
     model = MTALSTM(TopicConfig(len(vocab), 8, 16, poem_length=12), vocab).eval()

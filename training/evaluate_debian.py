@@ -15,8 +15,17 @@ import statistics
 
 from gen_models.decoding import DecodeSettings
 from gen_models.text import tokenize
-from training.evaluation import ROOT, evaluation_args, decode_split, output_tokens, read_rows, save_results, write_model_card
+from training.evaluation import (
+    ROOT,
+    decode_split,
+    evaluation_args,
+    output_tokens,
+    read_rows,
+    save_results,
+    write_model_card,
+)
 from training.metrics import duplicate_ngram_rates, novel_ngram_rates, rouge_f1, token_share
+
 DATA = ROOT / "data" / "debian"
 MODELS = ["debian-seq2seq", "debian-pointer", "debian-pointer-coverage"]
 EXAMPLE_EVERY = 199

@@ -20,7 +20,15 @@ import sacrebleu
 from gen_models.decoding import DecodeSettings
 from gen_models.text import tokenize
 from gen_models.trace import GenerationTrace
-from training.evaluation import ROOT, evaluation_args, decode_split, output_tokens, read_rows, save_results, write_model_card
+from training.evaluation import (
+    ROOT,
+    decode_split,
+    evaluation_args,
+    output_tokens,
+    read_rows,
+    save_results,
+    write_model_card,
+)
 from training.metrics import duplicate_ngram_rates, is_word, token_share
 
 DATA = ROOT / "data" / "enzh"

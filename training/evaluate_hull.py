@@ -40,7 +40,8 @@ def score(predicted: list[list[int]], points: np.ndarray) -> dict:
     exact = [same_cycle(p, hull_order(x)) for p, x in zip(predicted, points)]
     areas = [area_coverage(p, x) for p, x in zip(predicted, points)]
     simple = [a for a in areas if a is not None]
-    return {"accuracy": 100 * statistics.mean(exact), "area_coverage": 100 * statistics.mean(simple) if simple else None,
+    return {"accuracy": 100 * statistics.mean(exact),
+            "area_coverage": 100 * statistics.mean(simple) if simple else None,
             "simple_polygons": 100 * len(simple) / len(areas), "sets": len(predicted)}
 
 

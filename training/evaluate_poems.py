@@ -19,8 +19,8 @@ from collections import defaultdict
 
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
-from gen_models.decoding import DecodeSettings, generate
 from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint
+from gen_models.decoding import DecodeSettings, generate
 from training.evaluation import ROOT, evaluation_args, output_tokens, read_rows, save_results, write_model_card
 from training.metrics import duplicate_ngram_rates, is_word, ngrams
 

@@ -157,6 +157,9 @@ def model_card(name: str, metrics: dict) -> str:
                        for c in metrics["curves"])
     recon = "\n".join(f"| {e['input']} | {e['output']} |" for e in test["reconstruction_examples"])
     samples = "\n".join(f"- {s}" for s in test["prior_sample_examples"])
+    results_row = (f"| {test['nll']:.1f} | {test['kl']:.2f} | {test['ppl']:.1f} | {test['active_units']} of "
+                   f"{len(test['posterior_mean_variance'])} | {test['reconstruction_bleu']:.1f} | "
+                   f"{test['distinct_prior_samples']} |")
     return f"""# {name} — sentence VAE (Bowman et al. 2016)
 
 Exhibit 6 of GenScope. GRU encoder (256) → Gaussian posterior over a {len(test['posterior_mean_variance'])}-dimensional
@@ -171,9 +174,10 @@ latent z → GRU decoder (256) whose first state is tanh(W z); embeddings 128, v
 
 ## Test results
 
-| NLL (nats/sentence) | KL (nats/sentence) | perplexity of the bound | active units | reconstruction BLEU | distinct prior samples (of 100) |
+| NLL (nats/sentence) | KL (nats/sentence) | perplexity of the bound | active units | reconstruction BLEU \
+| distinct prior samples (of 100) |
 |---|---|---|---|---|---|
-| {test['nll']:.1f} | {test['kl']:.2f} | {test['ppl']:.1f} | {test['active_units']} of {len(test['posterior_mean_variance'])} | {test['reconstruction_bleu']:.1f} | {test['distinct_prior_samples']} |
+{results_row}
 
 ## Curves (validation, posterior mean)
 

@@ -40,7 +40,16 @@ from .neighbors import NeighborIndex
 from .plots import IMAGE_FORMATS, plot_payload
 from .registry import ModelRegistry
 from .service import TraceResult, compare_runs, comparison_views, prepare, run_trace
-from .validation import MAX_INPUT_CHARS, as_bool, as_float, as_int, optional_node, p_gen_choice, settings_dict, step_index
+from .validation import (
+    MAX_INPUT_CHARS,
+    as_bool,
+    as_float,
+    as_int,
+    optional_node,
+    p_gen_choice,
+    settings_dict,
+    step_index,
+)
 
 LOG = logging.getLogger("genscope.app")
 MAX_NODE_CHOICES = 1500

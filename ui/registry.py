@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from gen_models.protocol import Generator
 from gen_models.checkpoint import CHECKPOINT_ROOT, list_checkpoints, load_checkpoint, read_config, read_metrics
+from gen_models.protocol import Generator
 
 LOG = logging.getLogger("genscope.registry")
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -9,8 +9,8 @@ from .coverage import coverage_figure
 from .hull import hull_figure
 from .model_card import training_curves
 from .output import diff_html, output_html
-from .report import standalone_report
 from .registry import VIEWS, View, register_view, render_views
+from .report import standalone_report
 from .topics import topic_figure
 from .transformer import (
     MASK_KINDS,
@@ -22,7 +22,8 @@ from .transformer import (
 )
 
 __all__ = [
-    "MASK_KINDS", "VIEWS", "View", "ViewOptions", "hull_figure", "register_view", "render_views", "attention_heatmap", "attention_mask_figure", "beam_tree_figure", "compare_figure",
+    "MASK_KINDS", "VIEWS", "View", "ViewOptions", "attention_heatmap", "attention_mask_figure", "beam_tree_figure",
+    "compare_figure", "hull_figure", "register_view", "render_views",
     "copy_figure", "coverage_figure", "decoder_self_attention_figure", "diff_html", "differing_steps",
     "empty_figure", "encoder_attention_figure", "head_grid_figure", "hypothesis_figure", "hypothesis_text",
     "is_transformer_trace", "output_html", "repeated_ngram_steps", "standalone_report", "topic_figure",

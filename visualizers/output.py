@@ -14,8 +14,8 @@ import numpy as np
 from gen_models.text import tokenize
 from gen_models.trace import GenerationTrace, Step
 
-from .compare import differing_steps
 from .common import END_TOKEN, PIN_COLOR, REPEAT_COLOR, ViewOptions, check_pinned, repeated_ngram_steps
+from .compare import differing_steps
 
 GENERATE_RGB = (59, 111, 182)
 COPY_RGB = (232, 116, 59)

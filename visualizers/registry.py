@@ -4,9 +4,9 @@ view name, and the report and export iterate it. A new view is a visualizer file
 A view's ``figure(trace, options)`` returns a plotly figure (or HTML when ``html``); ``applies(trace)``
 says whether the trace has what it draws (views that do not apply are hidden, never drawn empty);
 ``click`` names what the ``customdata`` of a clicked point is: "step" (pin it), "node" (select that
-search-tree node) or "input" (a text to decode: it replaces the input). Views with ``node`` draw ``options.node_id``'s hypothesis; the others always the
-chosen output. A ``needs_node`` view shows a hint until a node is selected and is left out of reports
-then; its ``title`` may name ``{node_id}``.
+search-tree node) or "input" (a text to decode: it replaces the input). Views with ``node`` draw
+``options.node_id``'s hypothesis; the others always the chosen output. A ``needs_node`` view shows
+a hint until a node is selected and is left out of reports then; its ``title`` may name ``{node_id}``.
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from .common import ViewOptions, empty_figure
 from .copy import copy_figure
 from .coverage import coverage_figure
 from .hull import has_points, hull_figure
-from .probability import probability_figure
 from .latent import has_latent, has_map, homotopy_figure, kl_figure, latent_map_figure, samples_figure
+from .probability import probability_figure
 from .topics import topic_figure
 from .transformer import (
     attention_mask_figure,

@@ -20,7 +20,6 @@ from .common import (
     PIN_COLOR,
     ViewOptions,
     base_layout,
-    step_cells,
     check_pinned,
     empty_figure,
     heatmap_height,
@@ -28,6 +27,7 @@ from .common import (
     path_steps,
     source_axis,
     source_labels,
+    step_cells,
 )
 
 MASK_KINDS = {

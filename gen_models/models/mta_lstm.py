@@ -24,8 +24,8 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..protocol import Encoded, ModelFeatures, StepControls, StepOutput
 from ..base import VocabModel
+from ..protocol import Encoded, ModelFeatures, StepControls, StepOutput
 from ..text import tokenize
 from ..vocab import Vocab
 

@@ -17,8 +17,8 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .seq2seq import EPS, DecoderState, Seq2SeqAttention, Seq2SeqConfig
 from ..vocab import Vocab
+from .seq2seq import EPS, DecoderState, Seq2SeqAttention, Seq2SeqConfig
 
 
 class PointerGenerator(Seq2SeqAttention):
