@@ -147,6 +147,9 @@ def input_column(c: SimpleNamespace, registry: ModelRegistry) -> None:
     c.text = gr.Textbox(value=entry.examples[0] if entry and entry.examples else DEFAULT_EXAMPLE, lines=7,
                         max_lines=16, label="Input", placeholder=DEFAULT_INPUT_HINT,
                         max_length=MAX_INPUT_CHARS * 5, elem_id="input-text")
+    c.reference = gr.Textbox(lines=1, max_lines=4, label="Reference output (optional)", elem_id="reference-text",
+                             info="the output you expected: did the search lose it, or does the model prefer its own?",
+                             max_length=MAX_INPUT_CHARS)
     with gr.Accordion("Decoding settings", open=True):
         c.settings = settings_panel()
 
@@ -294,14 +297,15 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
     tab re-render the open tab's views."""
     options = [c.repeat_n, c.show_pruned, c.image_format, c.layer, c.head, c.mask_kind]
     settings = list(c.settings.values())
-    trace_inputs = [c.model, c.text, *settings, c.pinned, *options]
+    trace_inputs = [c.model, c.text, *settings, c.pinned, *options, c.reference]
     live = dict(trigger_mode="always_last", show_progress="minimal", preprocess=False, **DECODE)
     quiet = dict(show_progress="hidden", preprocess=False)
     api_fn, api_out = by_name(c, handlers.trace, trace_outputs())
-    c.trace_api.click(api_fn, [c.model, c.text, *c.api_settings, c.pinned, *options], api_out, api_name="trace",
+    c.trace_api.click(api_fn, [c.model, c.text, *c.api_settings, c.pinned, *options, c.reference], api_out,
+                      api_name="trace",
                       preprocess=False, **DECODE)
     live_fn, live_out = by_name(c, handlers.trace_live, [n for n in trace_outputs() if n != "trace_json"])
-    gr.on([c.text.change, *[s.change for s in settings]], live_fn, [*trace_inputs, c.tab], live_out,
+    gr.on([c.text.change, c.reference.change, *[s.change for s in settings]], live_fn, [*trace_inputs, c.tab], live_out,
           api_name="trace_live", api_visibility="undocumented", **live)
     demo.load(lambda: tabs()[0], None, c.tab, api_visibility="private")  # a browser renders the open tab only
     card_fn, card_out = by_name(c, handlers.model_card, model_outputs())

@@ -57,7 +57,7 @@ def cmd_trace(args: argparse.Namespace) -> None:
     if args.text is None and not args.topics:
         raise ValueError("give --text, or --topics for a topic-to-text model")
     trace = generate(model, args.text if args.text is not None else " ".join(args.topics), _settings(args, model),
-                     args.topics)
+                     args.topics, reference=args.reference)
     print(trace.to_json(indent=args.indent))
 
 
@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     _decoding_options(trace)
     trace.add_argument("--text", help="the input (topic-to-text models may take --topics instead)")
     trace.add_argument("--topics", nargs="*", default=None, help="topic words (topic-to-text models)")
+    trace.add_argument("--reference", help="reference mode: score this expected output (trace's `reference`: "
+                                          "teacher-forced log-probs, first departure, search or model error)")
     trace.add_argument("--indent", type=int, default=None)
     trace.set_defaults(func=cmd_trace)
     batch = sub.add_parser("generate", help="batch-decode a jsonl file")

@@ -7,7 +7,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from .text import detokenize
+from .text import detokenize, tokenize
 from .vocab import Vocab
 
 
@@ -44,6 +44,12 @@ class VocabModel(nn.Module):
         if token in self.vocab.stoi:
             return self.vocab.stoi[token]
         return self.vocab_size + oov_words.index(token) if token in oov_words else None
+
+    def reference_ids(self, text: str, oov_words: list[str]) -> list[int]:
+        """A reference output tokenised as the model's targets: copyable OOV words get their extended
+        id, other unknown words ``<unk>``."""
+        ids = [self.token_to_id(t, oov_words) for t in tokenize(text, self.config.lowercase)]
+        return [self.vocab.unk_id if i is None else i for i in ids]
 
     def decode_text(self, token_ids: list[int], oov_words: list[str]) -> str:
         """Tokens joined with GenScope's detokeniser."""

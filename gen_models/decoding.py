@@ -120,8 +120,9 @@ COMPARE_NAMES = tuple(name for name, f in SETTING_FIELDS.items() if f.metadata["
 
 
 def generate(model: Generator, text: str, settings: Optional[DecodeSettings] = None,
-             topics: Optional[list[str]] = None) -> GenerationTrace:
-    """Encode ``text`` (and ``topics``) and decode it with ``settings``; the full trace."""
+             topics: Optional[list[str]] = None, reference: Optional[str] = None) -> GenerationTrace:
+    """Encode ``text`` (and ``topics``) and decode it with ``settings``; the full trace. With a
+    ``reference`` output, the trace's ``reference`` also scores it (:func:`score_reference`)."""
     settings = (settings or DecodeSettings()).validate()
     start = time.perf_counter()
     encoded = model.encode(text, topics)
@@ -137,7 +138,46 @@ def generate(model: Generator, text: str, settings: Optional[DecodeSettings] = N
         encoded.extra[name] = [decode_companion(model, companion, settings) for companion in companions]
     timings = {"encode_ms": 1e3 * (encoded_at - start), "decode_ms": 1e3 * (done - encoded_at),
                "companions_ms": 1e3 * (time.perf_counter() - done)}
-    return recorder.trace(timings)
+    trace = recorder.trace(timings)
+    if reference is not None and model.features.generates:
+        trace.reference = score_reference(model, encoded, reference, trace)
+    return trace
+
+
+def teacher_forced(model: Generator, encoded: Encoded, ids: list[int]) -> tuple[list[float], list[int]]:
+    """Log-probability and rank (1 = the most likely) of each of ``ids`` and then the end token, with
+    the model fed the ids before it (teacher forcing). Models never modify the state they are given,
+    so ``encoded`` may already have been searched."""
+    state, prev = encoded.state, torch.tensor([model.bos_id])
+    logprobs, ranks = [], []
+    for step, token in enumerate([*ids, model.eos_id]):
+        row = model.step(state, prev, StepControls(step=step))  # one hypothesis
+        scores = row.log_probs[0]  # (V_ext,)
+        logprobs.append(float(scores[token]))
+        ranks.append(int((scores > scores[token]).sum()) + 1)
+        state, prev = row.state, torch.tensor([token])
+    return logprobs, ranks
+
+
+def score_reference(model: Generator, encoded: Encoded, text: str, trace: GenerationTrace) -> dict:
+    """Reference mode: the reference's tokens with their teacher-forced log-probabilities and ranks,
+    the first step where the output departs from it, both totals, and a verdict: "search error" when
+    the model scores the reference higher than the output it returned (the search lost it), "model
+    error" when it scores its own output higher, "match" when the output is the reference."""
+    limit = SETTING_FIELDS["max_len"].metadata["high"]
+    ids = model.reference_ids(text, encoded.oov_words)
+    if not ids or len(ids) >= limit:
+        raise ValueError(f"a reference needs 1 to {limit - 1} tokens, got {len(ids)}")
+    logprobs, ranks = teacher_forced(model, encoded, ids)
+    output_ids, wanted = trace.output_ids(), [*ids, model.eos_id]
+    departure = next((i for i, (a, b) in enumerate(zip(output_ids, wanted)) if a != b),
+                     None if len(output_ids) == len(wanted) else min(len(output_ids), len(wanted)))
+    total = sum(logprobs)
+    output_total = sum(node.logprob for node in trace.path())
+    verdict = "match" if departure is None else "search error" if total > output_total else "model error"
+    return {"tokens": [model.id_to_token(i, encoded.oov_words) for i in wanted], "token_ids": wanted,
+            "logprobs": logprobs, "ranks": ranks, "total_logprob": total, "output_logprob": output_total,
+            "first_departure": departure, "verdict": verdict}
 
 
 def decode_companion(model: Generator, encoded: Encoded, settings: DecodeSettings) -> str:

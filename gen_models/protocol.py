@@ -135,3 +135,6 @@ class Generator(Protocol):
 
     def decode_text(self, token_ids: list[int], oov_words: list[str]) -> str:
         """Readable text of generated ids (end token excluded by the caller)."""
+
+    def reference_ids(self, text: str, oov_words: list[str]) -> list[int]:
+        """A reference output as the ids the model would have to generate (end token excluded)."""

@@ -110,6 +110,7 @@ class GenerationTrace:
     encoder_attention: Any = None  # (L, H, S, S) Transformer encoder self-attention, or None
     architecture: str = "encoder-decoder"  # or "decoder-only", "encoder-only", "pointer network", ...
     oov_words: list[str] = field(default_factory=list)  # extended ids V.. of this source (copy models)
+    reference: Optional[dict] = None  # reference mode: see gen_models.decoding.score_reference
     extra: dict[str, Any] = field(default_factory=dict)  # per-run signals by name (a latent, a point set)
 
     # -- queries ---------------------------------------------------------------------------------

@@ -65,6 +65,9 @@ class SyntheticStepper:
     def decode_text(self, token_ids, oov_words):
         return " ".join(self.id_to_token(i, oov_words) for i in token_ids)
 
+    def reference_ids(self, text, oov_words):
+        return [int(t[1:]) for t in text.split()]
+
     def sequence_logprob(self, seq: tuple) -> float:
         """Total log-probability of ``seq`` (ids after BOS)."""
         return sum(float(self.distribution(seq[:i])[tok]) for i, tok in enumerate(seq))

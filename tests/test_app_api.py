@@ -405,7 +405,7 @@ def test_live_updates_do_not_ship_the_trace_json(app_module):
     """The browser's per-keystroke event gets the status and views but not the 100–300 kB JSON."""
     from gen_models.decoding import SETTING_NAMES
 
-    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own")
+    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", None)
     api = app_module.handlers.trace(POINTER, TEXT, *values)
     live = app_module.handlers.trace_live(POINTER, TEXT, *values, "Attention")
     assert GenerationTrace.from_json(api["trace_json"]).steps and live["trace_json"] == ""
@@ -423,7 +423,7 @@ def test_hostile_values_get_messages_not_internal_errors(client, app_module):
     assert "p_gen must be one of model, 0, 1, got '1 extra'" in plain(status)
     from gen_models.decoding import SETTING_NAMES
 
-    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own")
+    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", None)
     result = app_module.handlers.trace(POINTER, "libjson \ud800 parser", *values)
     assert result["trace_json"] and "lone surrogate code points" in result["status"]
 
@@ -437,3 +437,19 @@ def test_no_rest_route_skips_the_queue(app_url):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=30)
     assert refused.value.code in (403, 404, 405)
+
+
+def test_reference_mode_through_the_api(client):
+    from ui.handlers import trace_outputs
+
+    outputs = named(client.predict(POINTER, TEXT, reference="JSON parser library", api_name="/trace"),
+                    trace_outputs())
+    reference = GenerationTrace.from_json(outputs["trace_json"]).reference
+    assert reference["tokens"][-1] == "</s>" and len(reference["logprobs"]) == len(reference["tokens"])
+    assert reference["verdict"] in ("search error", "model error") and f"reference: **{reference['verdict']}**" in \
+        outputs["status"]
+    assert outputs["reference"]["visible"]
+    assert "Reference mode" in plot_json(outputs["reference"])["layout"]["title"]["text"]
+    plain_run = named(client.predict(POINTER, TEXT, api_name="/trace"), trace_outputs())
+    assert GenerationTrace.from_json(plain_run["trace_json"]).reference is None
+    assert plain_run["reference"] == {"__type__": "update", "visible": False}

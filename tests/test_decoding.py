@@ -149,3 +149,35 @@ def test_each_step_records_the_entropy_of_its_whole_distribution():
         expected = -(log_probs.exp() * log_probs.clamp(min=-1e4)).sum().item()
         assert step.entropy == pytest.approx(expected, rel=1e-5)
         prefix += (step.token_id,)
+
+
+def best_ending_sequence(stepper: SyntheticStepper, max_len: int) -> tuple:
+    """The most probable sequence of at most ``max_len`` tokens that ends with EOS."""
+    words = [t for t in range(stepper.vocab_size) if t not in (stepper.bos_id, stepper.eos_id)]
+    candidates = [seq + (stepper.eos_id,) for n in range(max_len) for seq in itertools.product(words, repeat=n)]
+    return max(candidates, key=stepper.sequence_logprob)
+
+
+def test_reference_mode_tells_search_errors_from_model_errors():
+    verdicts = set()
+    for seed in range(60):
+        stepper = SyntheticStepper(vocab_size=5, seed=seed)
+        best = best_ending_sequence(stepper, 4)
+        text = " ".join(f"t{i}" for i in best[:-1])
+        greedy = generate(stepper, "x", DecodeSettings(strategy="greedy", max_len=4), reference=text or "t2")
+        reference = greedy.reference
+        if not text or greedy.output_ids()[-1:] != [stepper.eos_id]:
+            continue
+        assert reference["total_logprob"] == pytest.approx(stepper.sequence_logprob(best), abs=1e-5)
+        assert reference["ranks"][0] == 1 + int((stepper.distribution(()) > stepper.distribution(())[best[0]]).sum())
+        if tuple(greedy.output_ids()) == best:
+            assert reference["verdict"] == "match" and reference["first_departure"] is None
+        else:  # greedy lost the most probable sequence: the search's fault
+            assert reference["verdict"] == "search error" and reference["total_logprob"] > reference["output_logprob"]
+            assert reference["first_departure"] == next(
+                i for i, (a, b) in enumerate(zip(greedy.output_ids(), best)) if a != b)
+        verdicts.add(reference["verdict"])
+        worse = generate(stepper, "x", DecodeSettings(beam_size=8, max_len=4), reference="t2 t2 t2")
+        if tuple(worse.output_ids()) != (2, 2, 2, stepper.eos_id):
+            assert worse.reference["verdict"] == "model error"
+    assert verdicts == {"match", "search error"}

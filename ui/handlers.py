@@ -222,6 +222,8 @@ def status_markdown(result: TraceResult) -> str:
               "sample": f"sampling (seed {settings.get('seed')})"}.get(settings.get("strategy"), "?")
     line = (f"✓ decoded in **{result.elapsed_ms:.0f} ms** · {search} · {len(trace.steps)} output tokens · "
             f"{len(trace.source_tokens)} source tokens · {len(trace.beam)} search-tree nodes")
+    if trace.reference is not None:
+        line += f" · reference: **{trace.reference['verdict']}** (Probabilities tab)"
     return line + notices_markdown(result.notices)
 
 
@@ -294,10 +296,11 @@ class Handlers:
             values["tabs"] = gr.update(selected=next((t for t, visible in shown.items() if visible), None))
         return values
 
-    @api_parameters("pinned_step", *VIEW_OPTION_NAMES)
+    @api_parameters("pinned_step", *VIEW_OPTION_NAMES, "reference")
     @guarded(cleared={"trace_json": ""}, toast=False, stale=STALE)
     def trace(self, model: Any, text: Any, *values: Any) -> dict:
-        """The trace JSON, status, controls and every view that applies (all tabs)."""
+        """The trace JSON, status, controls and every view that applies (all tabs). With a
+        ``reference`` output, the trace also scores it (reference mode: search or model error)."""
         return self._trace(model, text, values, tab=None, with_json=True)
 
     @guarded(toast=False, stale=STALE)
@@ -309,10 +312,10 @@ class Handlers:
 
     def _trace(self, model: Any, text: Any, values: Any, tab: Optional[str], with_json: bool) -> dict:
         n_settings = len(SETTING_NAMES)
-        settings, (pinned, repeat_n, show_pruned, image_format, layer, head, mask) = \
+        settings, (pinned, repeat_n, show_pruned, image_format, layer, head, mask, reference) = \
             values[:n_settings], values[n_settings:]
         image_format = image_format_of(image_format)
-        result = run_trace(self.registry, model, text, settings_dict(*settings))
+        result = run_trace(self.registry, model, text, settings_dict(*settings), reference)
         if result.trace is None:
             hint = "✎ " + result.hint + notices_markdown(result.notices)
             layer_dropdown, head_dropdown = head_controls(None, layer, head)

@@ -38,14 +38,16 @@ def prepare(registry: ModelRegistry, model_name: Any, text: Any,
 
 
 def run_trace(registry: ModelRegistry, model_name: Any, text: Any, settings_values: dict[str, Any],
-              **interventions: Any) -> TraceResult:
-    """Decode ``text`` with the named model; an input without tokens gives a hint instead."""
+              reference: Any = None, **interventions: Any) -> TraceResult:
+    """Decode ``text`` with the named model (scoring ``reference`` too, when one is given); an input
+    without tokens gives a hint instead."""
     start = time.perf_counter()
     entry, text, settings, notices = prepare(registry, model_name, text, settings_values, **interventions)
     if not tokenize(text):
         return TraceResult(None, notices, f"{entry.input_hint or entry.model.features.input_hint}, or pick an example."
                            if entry.input_hint or entry.model.features.input_hint else EMPTY_HINT)
-    trace = generate(entry.model, text, settings)
+    reference, _ = clean_text(reference)
+    trace = generate(entry.model, text, settings, reference=reference if reference.strip() else None)
     return TraceResult(trace, notices + list(trace.notices), "", 1e3 * (time.perf_counter() - start))
 
 

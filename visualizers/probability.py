@@ -50,3 +50,42 @@ def probability_figure(trace: GenerationTrace, options: Optional[ViewOptions] = 
                   shapes=[dict(type="rect", xref="x", yref="paper", x0=pinned - 0.5, x1=pinned + 0.5, y0=0, y1=1,
                                line=dict(color=PIN_COLOR, width=2))] if pinned is not None else [])
     return go.Figure(data=data, layout=layout)
+
+
+def has_reference(trace: GenerationTrace) -> bool:
+    """Whether the trace was run in reference mode."""
+    return trace.reference is not None
+
+
+def reference_figure(trace: GenerationTrace, options: Optional[ViewOptions] = None) -> go.Figure:
+    """Reference mode: per step, the reference token's log-probability under teacher forcing beside
+    the log-probability of the token the model took; the first departure marked; the verdict."""
+    ref = trace.reference
+    steps = list(range(max(len(ref["tokens"]), len(trace.steps))))
+    output = trace.path()
+    data = [
+        go.Scatter(x=steps[: len(ref["tokens"])], y=ref["logprobs"], mode="lines+markers",
+                   name="reference (teacher-forced)",
+                   line=dict(color=COPY_COLOR), customdata=steps[: len(ref["tokens"])],
+                   text=[f"{label(t)} · rank {r}" for t, r in zip(ref["tokens"], ref["ranks"])],
+                   hovertemplate="step %{x}: %{text}<br>log p = %{y:.2f}<extra></extra>"),
+        go.Scatter(x=steps[: len(output)], y=[n.logprob for n in output], mode="lines+markers",
+                   name="the model's output", line=dict(color=GENERATE_COLOR), customdata=steps[: len(output)],
+                   text=[label(n.token) for n in output],
+                   hovertemplate="step %{x}: %{text}<br>log p = %{y:.2f}<extra></extra>"),
+    ]
+    verdict = {"search error": "search error: the model prefers the reference, the search lost it",
+               "model error": "model error: the model prefers its own output",
+               "match": "the output is the reference"}[ref["verdict"]]
+    title = (f"Reference mode · {verdict} · log p reference {ref['total_logprob']:.2f} vs output "
+             f"{ref['output_logprob']:.2f}")
+    departure = ref["first_departure"]
+    layout = base_layout(title, 380, trace)
+    layout.update(xaxis=dict(title="step", dtick=1), yaxis=dict(title="log-probability of the step's token"),
+                  legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"),
+                  shapes=[dict(type="line", xref="x", yref="paper", x0=departure, x1=departure, y0=0, y1=1,
+                               line=dict(color=PIN_COLOR, width=2, dash="dash"))] if departure is not None else [],
+                  annotations=[dict(x=departure, y=1, xref="x", yref="paper", yanchor="bottom", showarrow=False,
+                                    text="first departure", font=dict(color=PIN_COLOR, size=11))]
+                  if departure is not None else [])
+    return go.Figure(data=data, layout=layout)

@@ -22,7 +22,7 @@ from .copy import copy_figure
 from .coverage import coverage_figure
 from .hull import has_points, hull_figure
 from .latent import has_latent, has_map, homotopy_figure, kl_figure, latent_map_figure, samples_figure
-from .probability import probability_figure
+from .probability import has_reference, probability_figure, reference_figure
 from .topics import topic_figure
 from .transformer import (
     attention_mask_figure,
@@ -82,6 +82,7 @@ VIEWS: list[View] = [
     View("coverage", "Coverage", "Coverage", coverage_figure, has_attention, click="step"),
     View("copy", "Copy / generate", "Copy vs generate", copy_figure, has_attention, click="step"),
     View("probability", "Probabilities", "Step probabilities", probability_figure, has_steps, click="step"),
+    View("reference", "Probabilities", "Reference mode", reference_figure, has_reference, click="step"),
     View("beam", "Beam tree", "Search tree", beam_tree_figure, has_steps, click="node", node=True),
     View("hypothesis", "Beam tree", "Hypothesis at node {node_id}", _hypothesis, has_attention, node=True,
          needs_node=True),

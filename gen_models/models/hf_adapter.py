@@ -76,6 +76,10 @@ class _HFModel:
         known = token_id is not None and (token_id != self.unk_id or piece == self.tokenizer.unk_token)
         return int(token_id) if known else None
 
+    def reference_ids(self, text: str, oov_words: list[str]) -> list[int]:
+        """A reference output as the tokenizer's target pieces (no special tokens)."""
+        return list(self.tokenizer(text_target=text, add_special_tokens=False)["input_ids"])
+
     def decode_text(self, token_ids: list[int], oov_words: list[str]) -> str:
         """Readable text of generated ids (special tokens dropped)."""
         return self.tokenizer.decode(token_ids, skip_special_tokens=True)

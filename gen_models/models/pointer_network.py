@@ -161,6 +161,13 @@ class PointerNetwork(nn.Module):
         """``<s>``, ``</s>`` or the 1-based number of a point."""
         return ("<s>", "</s>")[token_id] if token_id < FIRST_POINT else oov_words[token_id - FIRST_POINT]
 
+    def reference_ids(self, text: str, oov_words: list[str]) -> list[int]:
+        """A reference hull as 1-based point numbers ("3 7 1 5"); ValueError names a bad one."""
+        ids = [self.token_to_id(t, oov_words) for t in text.replace(",", " ").split()]
+        if None in ids:
+            raise ValueError(f"a reference hull lists point numbers between 1 and {len(oov_words)}")
+        return ids
+
     def decode_text(self, token_ids: list[int], oov_words: list[str]) -> str:
         """The chosen points as space-separated 1-based indices."""
         return " ".join(self.id_to_token(i, oov_words) for i in token_ids if i >= FIRST_POINT)
