@@ -382,3 +382,10 @@ def test_probability_strip_marks_the_pinned_step_and_carries_steps_for_clicks():
     step = trace.steps[0]
     probs = sorted((np.exp(c.logprob) for c in step.candidates), reverse=True)
     assert top_margin(step) == pytest.approx(probs[0] - probs[1])
+
+
+def test_subword_markers_are_not_shown_raw():
+    from visualizers.output import display_token
+
+    assert display_token("▁hello") == "hello" and display_token("Ġworld") == "world"
+    assert display_token("▁") == "␣" and display_token("</s>") == "</s>" and display_token("ab") == "ab"

@@ -69,7 +69,14 @@ def _token_span(index: int, step: Step, source_tokens: Sequence[str], pinned: bo
         style += ["color:#777", "font-style:italic", "font-size:0.85em"]
     tooltip = html.escape(token_tooltip(index, step, source_tokens), quote=True)
     return (f"<span class='gs-tok{' gs-pinned' if pinned else ''}' data-step='{index}' title=\"{tooltip}\" "
-            f"style='{';'.join(style)}'>{html.escape(step.token)}</span>")
+            f"style='{';'.join(style)}'>{html.escape(display_token(step.token))}</span>")
+
+
+def display_token(token: str) -> str:
+    """A token as a reader sees it: subword word-start markers (SentencePiece "▁", byte-level BPE "Ġ")
+    become a visible space marker only where the piece is nothing else (the raw piece is in the tooltip)."""
+    shown = token.replace("▁", " ").replace("Ġ", " ").strip()
+    return shown or "␣"
 
 
 def _legend(steps: Sequence[Step], n: int) -> str:
