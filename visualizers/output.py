@@ -74,9 +74,11 @@ def _token_span(index: int, step: Step, source_tokens: Sequence[str], pinned: bo
 
 def display_token(token: str) -> str:
     """A token as a reader sees it: subword word-start markers (SentencePiece "▁", byte-level BPE "Ġ")
-    become a visible space marker only where the piece is nothing else (the raw piece is in the tooltip)."""
-    shown = token.replace("▁", " ").replace("Ġ", " ").strip()
-    return shown or "␣"
+    at the start of a piece are dropped, or shown as "␣" when the piece is nothing else (the raw piece
+    is in the tooltip)."""
+    if token[:1] in ("▁", "Ġ"):
+        return token[1:] or "␣"
+    return token
 
 
 def _legend(steps: Sequence[Step], n: int) -> str:
