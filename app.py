@@ -41,6 +41,7 @@ from ui.plots import IMAGE_FORMATS  # noqa: E402
 from ui.registry import ModelRegistry, get_registry, hub_models_allowed, local_models_allowed  # noqa: E402
 from ui.validation import MAX_INPUT_CHARS  # noqa: E402
 from visualizers import MASK_KINDS, VIEWS  # noqa: E402
+from visualizers.transformer import PERMUTATION_KINDS  # noqa: E402
 from visualizers.registry import tabs  # noqa: E402
 
 PREFERRED_MODELS = ("debian-pointer-coverage", "debian-pointer", "debian-seq2seq")
@@ -194,8 +195,12 @@ def transformer_controls(c: SimpleNamespace) -> None:
     gr.Markdown("Transformer models only (pick the layer and head above): every head's attention at the "
                 "pinned step, the decoder's attention over its own output prefix, the encoder's attention "
                 "over the source, and the attention mask.")
-    c.mask_kind = gr.Radio([("this model's", OWN_MASK), *[(k, k) for k in MASK_KINDS]], value=OWN_MASK,
-                           label="Attention mask over source ‖ output", info=" · ".join(MASK_KINDS.values()))
+    c.mask_kind = gr.Dropdown([("this model's", OWN_MASK), *[(k, k) for k in MASK_KINDS],
+                               ("XLNet content stream (shuffled order)", "content: shuffle 0"),
+                               ("XLNet query stream (shuffled order)", "query: shuffle 0")], value=OWN_MASK,
+                              allow_custom_value=True, label="Attention mask over source ‖ output",
+                              info=" · ".join([*MASK_KINDS.values(), *PERMUTATION_KINDS.values()])
+                              + " · type e.g. 'query: 2 0 1 3' or 'content: shuffle 7' for another order")
 
 
 TAB_CONTROLS = {"Coverage": coverage_controls, "Beam tree": beam_controls, "Transformer": transformer_controls}

@@ -373,6 +373,10 @@ def test_transformer_tab_for_encoder_decoder_and_encoder_only_models(client, tmp
     assert title(outputs["mask"]) == "Attention mask: seq2seq (this model's layout)"
     outputs = named(client.predict(1, -1, 3, True, "png", "mean", "mean", "causal", api_name="/views"))
     assert title(outputs["mask"]) == "Attention mask: causal (this model uses seq2seq)"
+    outputs = named(client.predict(1, -1, 3, True, "png", "mean", "mean", "query: shuffle 3", api_name="/views"))
+    assert title(outputs["mask"]).startswith("Attention mask: query: shuffle 3 (this model uses seq2seq) · order z =")
+    assert "lists each position 0 to" in plain(
+        client.predict(1, -1, 3, True, "png", "mean", "mean", "content: 0 0", api_name="/views")[0])
     assert "mask kind must be one of own, bidirectional, causal, seq2seq" in plain(
         client.predict(1, -1, 3, True, "png", "mean", "mean", "diagonal", api_name="/views")[0])
 

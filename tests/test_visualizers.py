@@ -389,3 +389,19 @@ def test_subword_markers_are_not_shown_raw():
 
     assert display_token("▁hello") == "hello" and display_token("Ġworld") == "world"
     assert display_token("▁") == "␣" and display_token("</s>") == "</s>" and display_token("ab") == "ab"
+
+
+def test_xlnet_streams_follow_the_factorisation_order():
+    from visualizers.transformer import mask_matrix, permutation_order
+
+    order = "2 0 3 1"  # z = (2, 0, 3, 1): position 2 first, position 1 last
+    content, query = mask_matrix(f"content: {order}", 2, 4), mask_matrix(f"query: {order}", 2, 4)
+    rank = {2: 0, 0: 1, 3: 2, 1: 3}
+    for i in range(4):
+        for j in range(4):
+            assert content[i, j] == (rank[j] <= rank[i]) and query[i, j] == (rank[j] < rank[i])
+    assert query[2].sum() == 0 and content[1].sum() == 4  # the first sees nothing (query), the last sees all
+    assert np.array_equal(mask_matrix("content", 2, 3), mask_matrix("causal", 2, 3))  # identity order = causal
+    assert sorted(permutation_order("shuffle 7", 6)) == list(range(6))
+    with pytest.raises(ValueError, match="lists each position 0 to 3 once"):
+        mask_matrix("query: 0 1 1 2", 2, 4)

@@ -27,6 +27,7 @@ from gen_models.decoding import COMPARE_NAMES, SETTING_FIELDS, SETTING_NAMES
 from gen_models.trace import GenerationTrace
 from visualizers import MASK_KINDS, ViewOptions, empty_figure, output_html, standalone_report, training_curves
 from visualizers.registry import VIEWS, render_views, report_figures, tabs, view_named
+from visualizers.transformer import mask_tokens, parse_permutation, permutation_order
 
 from .interventions import (
     Intervention,
@@ -60,6 +61,7 @@ MEAN = "mean"
 N_SETTINGS = len(SETTING_NAMES)
 VIEW_OPTION_NAMES = ("repeat_ngram_marks", "show_pruned", "image_format", "layer", "head", "mask_kind")
 OWN_MASK = "own"
+MAX_MASK_SPEC_CHARS = 2000
 STALE = "\n\n_The output and views below are still those of the last run that succeeded._"
 ENCODER_ONLY_HINT = "an encoder-only model does not generate: its self-attention is in the Transformer tab"
 DEFAULT_INPUT_HINT = "Type or paste text; the output updates as you type."
@@ -135,12 +137,21 @@ def head_index(name: str, value: Any, count: Optional[int]) -> Optional[int]:
     return int(index)
 
 
-def mask_kind(value: Any) -> Optional[str]:
-    """The attention-mask layout to show: None for the model's own (ValueError naming the choices)."""
+def mask_kind(value: Any, n_tokens: int) -> Optional[str]:
+    """The attention-mask layout to show: None for the model's own; an XLNet stream's order must fit the
+    ``n_tokens`` drawn (ValueError naming the choices or the order's rule)."""
     if value is None or value == "" or value == OWN_MASK:
         return None
     if value not in MASK_KINDS:
-        raise ValueError(f"mask kind must be one of {', '.join([OWN_MASK, *MASK_KINDS])}, got {str(value)[:40]!r}")
+        message = (f"mask kind must be one of {', '.join([OWN_MASK, *MASK_KINDS])} or an XLNet stream "
+                   f"('content' / 'query', optionally ': ORDER'), got {str(value)[:40]!r}")
+        if not isinstance(value, str) or len(value) > MAX_MASK_SPEC_CHARS:
+            raise ValueError(message)
+        try:
+            name, spec = parse_permutation(value)
+        except ValueError:
+            raise ValueError(message) from None
+        permutation_order(spec, n_tokens)
     return value
 
 
@@ -155,7 +166,7 @@ def view_options(trace: GenerationTrace, pinned: Any, node: Any, repeat_n: Any, 
                        node_id=optional_node(node, {n.id for n in trace.beam}), repeat_ngram=repeat,
                        show_pruned=as_bool("show_pruned", show_pruned, True),
                        layer=head_index("layer", layer, heads[0] if heads else None),
-                       head=head_index("head", head, heads[1] if heads else None), mask_kind=mask_kind(mask))
+                       head=head_index("head", head, heads[1] if heads else None), mask_kind=mask_kind(mask, mask_tokens(trace)))
 
 
 def image_format_of(value: Any) -> str:

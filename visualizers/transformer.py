@@ -36,6 +36,11 @@ MASK_KINDS = {
     "seq2seq": "seq2seq (UNILM) — source tokens see the whole source; output tokens see the source and the "
                "output so far (what an encoder-decoder computes)",
 }
+PERMUTATION_KINDS = {
+    "content": "XLNet content stream — in a factorisation order z, the token at z_t sees z_1…z_t (itself too)",
+    "query": "XLNet query stream — the token at z_t sees z_1…z_(t−1) only (it predicts itself, so never sees "
+             "its own content)",
+}
 OWN_MASK = {"encoder-decoder": "seq2seq", "decoder-only": "causal", "encoder-only": "bidirectional"}
 MAX_MASK_TOKENS = 160
 
@@ -161,12 +166,41 @@ def encoder_attention_figure(trace: GenerationTrace, options: Optional[ViewOptio
     return go.Figure(data=[heat], layout=layout)
 
 
+def parse_permutation(kind: str) -> tuple[str, str]:
+    """("content" | "query", order spec) of a permutation mask written ``content``, ``query: 2 0 1``
+    or ``content: shuffle 7``; ValueError for anything else."""
+    name, _, spec = kind.partition(":")
+    if name.strip() not in PERMUTATION_KINDS:
+        raise ValueError(f"mask kind must be one of {', '.join([*MASK_KINDS, *PERMUTATION_KINDS])}, got {kind[:40]!r}")
+    return name.strip(), spec.strip()
+
+
+def permutation_order(spec: str, n: int) -> np.ndarray:
+    """A factorisation order over ``n`` positions: the identity (empty spec), ``shuffle S`` (a seeded
+    shuffle) or the positions themselves (``2 0 1``, a permutation of 0…n−1)."""
+    words = spec.split()
+    if not words:
+        return np.arange(n)
+    if words[0] == "shuffle" and len(words) <= 2 and (len(words) == 1 or words[1].isdigit()):
+        return np.random.default_rng(int(words[1]) if len(words) == 2 else 0).permutation(n)
+    if not all(w.isdigit() for w in words) or sorted(int(w) for w in words) != list(range(n)):
+        raise ValueError(f"a factorisation order lists each position 0 to {n - 1} once (or 'shuffle S'), "
+                         f"got {spec[:60]!r}")
+    return np.array([int(w) for w in words])
+
+
 def mask_matrix(kind: str, n_source: int, n_total: int) -> np.ndarray:
-    """(N, N) 0/1 mask over ``source ‖ output`` (N = n_total): 1 where query row i may attend to key j."""
-    if kind not in MASK_KINDS:
-        raise ValueError(f"mask kind must be one of {', '.join(MASK_KINDS)}, got {kind!r}")
+    """(N, N) 0/1 mask over ``source ‖ output`` (N = n_total): 1 where query row i may attend to key j.
+    Permutation kinds (``content``/``query`` with an order, see :func:`parse_permutation`) follow
+    XLNet's two streams over the factorisation order."""
     query = np.arange(n_total)[:, None]  # (N, 1)
     key = np.arange(n_total)[None, :]  # (1, N)
+    if kind not in MASK_KINDS:
+        name, spec = parse_permutation(kind)
+        rank = np.empty(n_total, dtype=int)
+        rank[permutation_order(spec, n_total)] = np.arange(n_total)  # rank[position] = its place in z
+        seen = rank[key] <= rank[query] if name == "content" else rank[key] < rank[query]
+        return seen.astype(float)
     if kind == "bidirectional":
         return np.ones((n_total, n_total))
     causal = key <= query
@@ -174,6 +208,11 @@ def mask_matrix(kind: str, n_source: int, n_total: int) -> np.ndarray:
         return causal.astype(float)
     source_key = key < n_source
     return (source_key | ((query >= n_source) & causal)).astype(float)
+
+
+def mask_tokens(trace: GenerationTrace) -> int:
+    """How many tokens of source ‖ output the mask view draws."""
+    return min(len(trace.source_tokens) + len(trace.output_tokens), MAX_MASK_TOKENS)
 
 
 def attention_mask_figure(trace: GenerationTrace, kind: Optional[str] = None) -> go.Figure:
@@ -194,6 +233,9 @@ def attention_mask_figure(trace: GenerationTrace, kind: Optional[str] = None) ->
     shapes = [dict(type="line", xref="x", yref="paper", x0=edge, x1=edge, y0=0, y1=1, line=dict(color=PIN_COLOR)),
               dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=edge, y1=edge, line=dict(color=PIN_COLOR))]
     title = f"Attention mask: {kind}" + (" (this model's layout)" if kind == own else f" (this model uses {own})")
+    if kind not in MASK_KINDS:
+        order = permutation_order(parse_permutation(kind)[1], len(shown))
+        title += " · order z = " + " ".join(str(i) for i in order[:24]) + (" …" if len(order) > 24 else "")
     if len(tokens) > len(shown):
         title += f" · first {MAX_MASK_TOKENS} of {len(tokens)} tokens"
     layout = base_layout(title, heatmap_height(len(shown), maximum=820), trace)
