@@ -41,8 +41,8 @@ from ui.plots import IMAGE_FORMATS  # noqa: E402
 from ui.registry import ModelRegistry, get_registry, hub_models_allowed, local_models_allowed  # noqa: E402
 from ui.validation import MAX_INPUT_CHARS  # noqa: E402
 from visualizers import MASK_KINDS, VIEWS  # noqa: E402
-from visualizers.transformer import PERMUTATION_KINDS  # noqa: E402
 from visualizers.registry import tabs  # noqa: E402
+from visualizers.transformer import PERMUTATION_KINDS  # noqa: E402
 
 PREFERRED_MODELS = ("debian-pointer-coverage", "debian-pointer", "debian-seq2seq")
 QUEUE_CONCURRENCY = 2

@@ -166,7 +166,8 @@ def view_options(trace: GenerationTrace, pinned: Any, node: Any, repeat_n: Any, 
                        node_id=optional_node(node, {n.id for n in trace.beam}), repeat_ngram=repeat,
                        show_pruned=as_bool("show_pruned", show_pruned, True),
                        layer=head_index("layer", layer, heads[0] if heads else None),
-                       head=head_index("head", head, heads[1] if heads else None), mask_kind=mask_kind(mask, mask_tokens(trace)))
+                       head=head_index("head", head, heads[1] if heads else None),
+                       mask_kind=mask_kind(mask, mask_tokens(trace)))
 
 
 def image_format_of(value: Any) -> str:
