@@ -137,7 +137,7 @@ def build_demo(registry: ModelRegistry, handlers: Handlers) -> gr.Blocks:
 
 
 def input_column(c: SimpleNamespace, registry: ModelRegistry) -> None:
-    """Model, examples, input text, decoding settings and the status line."""
+    """Model, examples, input text, the optional reference output and the decoding settings."""
     default_model = registry.default_name(PREFERRED_MODELS)
     entry = registry.entries.get(default_model)
     hints = (["hf:/path/to/a/local/model"] if local_models_allowed() else []) + (
@@ -156,7 +156,7 @@ def input_column(c: SimpleNamespace, registry: ModelRegistry) -> None:
 
 
 def view_column(c: SimpleNamespace) -> None:
-    """The output tokens, the pinned step, layer/head pickers and the click bridge."""
+    """The output tokens, the status line, the pinned step, layer/head pickers and the click bridge."""
     c.output_tokens = gr.HTML(js_on_load=TOKEN_CLICK_JS, elem_id="output-tokens", label="Output")
     c.status = gr.Markdown(elem_classes="gs-status", elem_id="status")  # next to the output it describes
     c.pinned = gr.Slider(0, 1, step=1, value=0, label="Pinned step (or click a token / heatmap row)",
