@@ -368,6 +368,7 @@ def launch_kwargs() -> dict:
         theme=gr.themes.Soft(primary_hue="blue", font=["Inter", "system-ui", "sans-serif"],
                              font_mono=["ui-monospace", "monospace"]),
         css=CSS, ssr_mode=False, show_error=False, state_session_capacity=SESSION_CAPACITY,
+        max_file_size="1mb",  # the app takes no uploads; this bounds Gradio's upload route
         run_history=False,  # the browser would store every keystroke's outputs (~0.3 MB) in sessionStorage
     )
 

@@ -457,3 +457,18 @@ def test_reference_mode_through_the_api(client):
     plain_run = named(client.predict(POINTER, TEXT, api_name="/trace"), trace_outputs())
     assert GenerationTrace.from_json(plain_run["trace_json"]).reference is None
     assert plain_run["reference"] == {"__type__": "update", "visible": False}
+
+
+def test_exports_and_uploads_are_bounded(app_module, tmp_path):
+    from ui.handlers import MAX_EXPORT_FILES, Handlers
+
+    handlers = Handlers(app_module.registry)
+    handlers.export_dir = tmp_path / "exports"
+    from gen_models.decoding import SETTING_NAMES
+
+    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", None)
+    trace_ = GenerationTrace.from_json(app_module.handlers.trace(POINTER, TEXT, *values)["trace_json"])
+    for _ in range(MAX_EXPORT_FILES + 10):
+        handlers.export_trace(trace_)
+    assert len(list(handlers.export_dir.iterdir())) == MAX_EXPORT_FILES
+    assert app_module.launch_kwargs()["max_file_size"] == "1mb"

@@ -56,6 +56,7 @@ LOG = logging.getLogger("genscope.app")
 MAX_NODE_CHOICES = 1500
 MAX_REPEAT_NGRAM = 6
 EXPORT_MAX_AGE_S = 3600
+MAX_EXPORT_FILES = 64  # newest kept; older exports are removed
 CHOSEN_NODE = -1
 MEAN = "mean"
 N_SETTINGS = len(SETTING_NAMES)
@@ -526,11 +527,13 @@ class Handlers:
         return {"export_file": str(path), "export_status": "HTML report ready (self-contained, works offline)"}
 
     def _export_path(self, trace: GenerationTrace, suffix: str) -> Path:
-        """A fresh file in this process's export folder; files older than an hour are removed."""
+        """A fresh file in this process's export folder; files older than an hour, and all but the
+        newest ``MAX_EXPORT_FILES``, are removed."""
         self.export_dir.mkdir(parents=True, exist_ok=True)
         now = time.time()
-        for old in self.export_dir.iterdir():
-            if now - old.stat().st_mtime > EXPORT_MAX_AGE_S:
+        files = sorted(self.export_dir.iterdir(), key=lambda f: f.stat().st_mtime, reverse=True)
+        for index, old in enumerate(files):
+            if index >= MAX_EXPORT_FILES - 1 or now - old.stat().st_mtime > EXPORT_MAX_AGE_S:
                 old.unlink(missing_ok=True)
         safe_name = re.sub(r"[^A-Za-z0-9_.-]", "_", trace.model)[:60]
         handle = tempfile.NamedTemporaryFile(dir=self.export_dir, prefix=f"genscope-{safe_name}-", suffix=suffix,
