@@ -37,6 +37,7 @@ from ui.handlers import (  # noqa: E402
     trace_outputs,
     view_outputs,
 )
+from ui import security  # noqa: E402
 from ui.plots import IMAGE_FORMATS  # noqa: E402
 from ui.registry import ModelRegistry, get_registry, hub_models_allowed, local_models_allowed  # noqa: E402
 from ui.validation import MAX_INPUT_CHARS  # noqa: E402
@@ -369,6 +370,7 @@ def launch_kwargs() -> dict:
                              font_mono=["ui-monospace", "monospace"]),
         css=CSS, ssr_mode=False, show_error=False, state_session_capacity=SESSION_CAPACITY,
         max_file_size="1mb",  # the app takes no uploads; this bounds Gradio's upload route
+        app_kwargs=security.app_kwargs(),  # Host allow list, security headers (ui/security.py)
         run_history=False,  # the browser would store every keystroke's outputs (~0.3 MB) in sessionStorage
     )
 

@@ -472,3 +472,20 @@ def test_exports_and_uploads_are_bounded(app_module, tmp_path):
         handlers.export_trace(trace_)
     assert len(list(handlers.export_dir.iterdir())) == MAX_EXPORT_FILES
     assert app_module.launch_kwargs()["max_file_size"] == "1mb"
+
+
+def test_foreign_host_headers_are_refused_and_security_headers_sent(app_url):
+    import http.client
+    from urllib.parse import urlparse
+
+    port = urlparse(app_url).port
+    for host, expected in ((f"127.0.0.1:{port}", 200), ("evil.example", 400), (f"localhost:{port}", 200)):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", "/", headers={"Host": host})
+        response = connection.getresponse()
+        assert response.status == expected, host
+        if expected == 200:
+            assert response.getheader("X-Content-Type-Options") == "nosniff"
+            assert response.getheader("Content-Security-Policy") == "frame-ancestors 'self'"
+            assert response.getheader("Referrer-Policy") == "no-referrer"
+        connection.close()
