@@ -2,6 +2,9 @@
 compare two runs. No Gradio here, so it is testable and timeable on its own."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import os
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
@@ -16,6 +19,9 @@ from visualizers import ViewOptions, compare_figure, diff_html
 from .registry import ModelEntry, ModelRegistry
 from .validation import clean_text, decode_settings
 
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
+if _LIBC is not None and not hasattr(_LIBC, "malloc_trim"):
+    _LIBC = None
 EMPTY_HINT = "Type or paste some text (e.g. a Debian package description), or pick an example."
 
 
@@ -48,7 +54,16 @@ def run_trace(registry: ModelRegistry, model_name: Any, text: Any, settings_valu
                            if entry.input_hint or entry.model.features.input_hint else EMPTY_HINT)
     reference, _ = clean_text(reference)
     trace = generate(entry.model, text, settings, reference=reference if reference.strip() else None)
+    release_memory()
     return TraceResult(trace, notices + list(trace.notices), "", 1e3 * (time.perf_counter() - start))
+
+
+def release_memory() -> None:
+    """Hand freed memory back to the system (glibc keeps the arenas of large freed traces otherwise,
+    so resident memory grew with every visitor); a no-op where ``malloc_trim`` does not exist or
+    ``$GENSCOPE_MALLOC_TRIM=0``."""
+    if _LIBC is not None and os.environ.get("GENSCOPE_MALLOC_TRIM", "1") != "0":
+        _LIBC.malloc_trim(0)
 
 
 def rerun(entry: ModelEntry, text: str, settings: DecodeSettings, **changes: Any) -> GenerationTrace:
