@@ -79,7 +79,8 @@ def test_topic_input_says_which_words_were_used_and_which_ignored():
 
     vocab = Vocab(POEM_CHARS)
     model = MTALSTM(TopicConfig(len(vocab), 8, 16, poem_length=12), vocab).eval()
-    notices = model.encode("春风 hello 明月故乡山水 xyz").notices
-    assert notices[0] == "topics used: 春风 明月故乡山水"
+    encoded = model.encode("春风 hello 明月故乡山水 xyz")
+    notices = encoded.notices
+    assert encoded.topics == ["春风", "明月故乡山水"]  # the status line names them (ui.handlers.status_markdown)
     assert "2 words ignored (no character the model knows): hello xyz" in notices
     assert "“明月故乡山水” was read as one topic: separate topic words with spaces" in notices

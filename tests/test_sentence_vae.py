@@ -118,3 +118,21 @@ def test_latent_views_show_collapse_and_carry_map_sentences_for_clicks():
     collapsed = render_views(trace, ViewOptions(), tab="Latent space")["homotopy"]
     assert "posterior collapse" in collapsed.layout.title.text
     assert render_views(generate(tiny_vae(), "i like"), ViewOptions(), tab="Latent space")["latent_map"] is None
+
+
+@pytest.mark.parametrize("name", ["vae-plain", "vae-annealed"])
+def test_shipped_vaes_show_collapse_or_its_absence(name):
+    from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint
+
+    model = load_checkpoint(CHECKPOINT_ROOT / name)
+    first, second = "i love going to the beach in the summer", "what kind of music do you like?"
+    settings = DecodeSettings(max_len=30)
+    trace = generate(model, f"{first}\n{second}", settings)
+    ends = [decode_companion(model, model.encode(s), settings) for s in (first, second)]
+    assert [trace.extra["homotopy"][0], trace.extra["homotopy"][-1]] == ends
+    distinct_path, distinct_prior = len(set(trace.extra["homotopy"])), len(set(trace.extra["prior_samples"]))
+    if name == "vae-plain":  # posterior collapse: the decoder ignores z
+        assert distinct_path == 1 and distinct_prior == 1 and trace.extra["kl_per_dim"].sum() < 0.5
+    else:
+        assert distinct_path >= 3 and distinct_prior == PRIOR_SAMPLES and trace.extra["kl_per_dim"].sum() > 2
+    assert trace.extra["map_xy"].shape == (1000, 2) and len(trace.extra["map_text"]) == 1000

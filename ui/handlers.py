@@ -235,6 +235,8 @@ def status_markdown(result: TraceResult) -> str:
               "sample": f"sampling (seed {settings.get('seed')})"}.get(settings.get("strategy"), "?")
     line = (f"✓ decoded in **{result.elapsed_ms:.0f} ms** · {search} · {len(trace.steps)} output tokens · "
             f"{len(trace.source_tokens)} source tokens · {len(trace.beam)} search-tree nodes")
+    if trace.topics:
+        line += f" · topics used: {markdown_text(' '.join(trace.topics))}"
     if trace.reference is not None:
         line += f" · reference: **{trace.reference['verdict']}** (Probabilities tab)"
     return line + notices_markdown(result.notices)

@@ -90,7 +90,7 @@ class MTALSTM(VocabModel):
             raise ValueError("give 1–5 topic words (none of the input's words is known to the model)")
         truncated = len(words) > MAX_TOPICS
         words = words[:MAX_TOPICS]
-        notices = [f"topics used: {' '.join(words)}"]
+        notices = []
         ignored = [w for w in dict.fromkeys(given) if not self.topic_char_ids(w)]
         if ignored:
             shown = " ".join(ignored[:5]) + (" …" if len(ignored) > 5 else "")
