@@ -277,8 +277,10 @@ def test_switching_model_swaps_an_untouched_example_but_keeps_typed_text(client)
     swapped = named(client.predict("tiny-mta", EXAMPLES[0], api_name="/model_card"), model_outputs())
     assert swapped["text"]["value"] == "春风 明月 故乡"
     assert swapped["max_len"] == 70  # the poem model's own default length fits an eight-line poem
-    kept = named(client.predict("tiny-mta", "my own text", api_name="/model_card"), model_outputs())["text"]
+    kept = named(client.predict("tiny-mta", "山 水 夜", api_name="/model_card"), model_outputs())["text"]
     assert "value" not in kept
+    prose = named(client.predict("tiny-hull", "my own text", api_name="/model_card"), model_outputs())["text"]
+    assert prose["value"] == "random 8 seed 1"  # a point-set model cannot read prose: its example replaces it
 
 
 def test_controls_a_model_cannot_use_are_hidden(app_module):

@@ -158,3 +158,70 @@ def test_transformer_tab_shows_heads_self_attention_and_mask(page):
                            ".includes('layer 2, head mean')", timeout=WAIT_MS)
     page.screenshot(path=str(SCREENSHOT.with_name("screenshot-transformer.png")), full_page=True,
                     clip={"x": 0, "y": 0, "width": 1440, "height": 1750})
+
+
+def pick_model(page, name: str) -> None:
+    """Choose ``name`` in the model picker and wait for its first decode (a new status line)."""
+    before = page.locator("#status").inner_text()
+    page.get_by_label("Model (name — exhibit › model)").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(name, delay=5)
+    option = page.get_by_role("option").filter(has_text=name)
+    if option.count() == 0:
+        pytest.skip(f"the served checkpoints have no {name}")
+    option.first.click()
+    page.wait_for_function("(before) => { const s = document.querySelector('#status').innerText;"
+                           " return s !== before && s.includes('✓ decoded'); }", arg=before, timeout=WAIT_MS)
+    # prose typed for another model gives way to a point-set model's own example
+
+
+POINT_POSITION_JS = """() => {
+  const graph = document.querySelector('#view-hull .js-plotly-plot');
+  const points = graph._fullData.find(t => t.mode === 'markers+text');  // decoded (numpy arrays travel as bdata)
+  const i = points.customdata.findIndex((step) => step === 2);
+  const xa = graph._fullLayout.xaxis, ya = graph._fullLayout.yaxis, box = graph.getBoundingClientRect();
+  return {x: box.left + xa._offset + xa.l2p(points.x[i]), y: box.top + ya._offset + ya.l2p(points.y[i])};
+}"""
+
+
+def test_hull_tab_draws_the_points_and_a_click_on_a_point_pins_its_step(page):
+    pick_model(page, "hull-ptrnet")
+    page.get_by_role("tab", name="Convex hull").wait_for(timeout=WAIT_MS)
+    tabs = [t.inner_text() for t in page.get_by_role("tab").all()]
+    assert "Transformer" not in tabs and "Latent space" not in tabs, tabs
+    page.get_by_role("tab", name="Convex hull").click()
+    page.wait_for_function("() => { const t = document.querySelector('#view-hull .gtitle');"
+                           " return t && t.textContent.startsWith('Convex hull of'); }", timeout=WAIT_MS)
+    position = page.evaluate(POINT_POSITION_JS)
+    page.mouse.click(position["x"], position["y"])
+    page.wait_for_function(PINNED_IS_JS, arg=2, timeout=WAIT_MS)
+    page.wait_for_function("() => document.querySelector('#view-hull .gtitle').textContent"
+                           ".includes('pointer distribution at step 2')", timeout=WAIT_MS)
+
+
+MAP_POINT_JS = """() => {
+  const graph = document.querySelector('#view-latent_map .js-plotly-plot');
+  const points = graph._fullData[0];
+  const xa = graph._fullLayout.xaxis, ya = graph._fullLayout.yaxis, box = graph.getBoundingClientRect();
+  const x = xa.l2p(points.x[0]), y = ya.l2p(points.y[0]);
+  return {text: points.customdata[0], x: box.left + xa._offset + x, y: box.top + ya._offset + y};
+}"""
+
+
+def test_latent_tab_walks_a_homotopy_and_a_map_click_decodes_that_sentence(page):
+    pick_model(page, "vae-annealed")
+    page.locator("#input-text textarea").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("i love going to the beach in the summer", delay=2)
+    page.keyboard.press("Enter")
+    page.keyboard.type("what kind of music do you like?", delay=2)
+    page.get_by_role("tab", name="Latent space").click(timeout=WAIT_MS)
+    page.wait_for_function("() => { const t = document.querySelector('#view-homotopy .gtitle');"
+                           " return t && t.textContent.startsWith('Homotopy: 7 points'); }", timeout=WAIT_MS)
+    page.wait_for_selector("#view-latent_map .js-plotly-plot", timeout=WAIT_MS)
+    page.screenshot(path=str(SCREENSHOT.with_name("screenshot-latent.png")), full_page=True,
+                    clip={"x": 0, "y": 0, "width": 1440, "height": 1700})
+    point = page.evaluate(MAP_POINT_JS)
+    page.mouse.click(point["x"], point["y"])
+    page.wait_for_function("(text) => document.querySelector('#input-text textarea').value === text",
+                           arg=point["text"], timeout=WAIT_MS)

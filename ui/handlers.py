@@ -242,6 +242,18 @@ def status_markdown(result: TraceResult) -> str:
     return line + notices_markdown(result.notices)
 
 
+def accepts(entry: Any, text: str) -> bool:
+    """Whether a model can read ``text`` at all (typed text stays when a text model takes over, but a
+    point-set or topic model given prose starts from its own example instead)."""
+    if entry.model.features.input_kind == "text":
+        return True
+    try:
+        entry.model.encode(text[:MAX_INPUT_CHARS])
+    except ValueError:
+        return False
+    return True
+
+
 def tab_key(tab: str) -> str:
     """The output name of a tab's visibility."""
     return f"tab:{tab}"
@@ -463,14 +475,14 @@ class Handlers:
     def model_card(self, model: Any, text: Any = None) -> dict:
         """The model's card and curves; its examples and input hint; the settings panel at the
         model's own defaults; only the intervention controls the model can use. An input that is
-        empty or still some model's example becomes this model's first example."""
+        empty, still some model's example, or unreadable by this model becomes its first example."""
         entry = self.registry.get(model)
         features = entry.model.features
         examples = [(_short(e), e) for e in entry.examples]
         task = entry.task or features.task
         label = f"Input — {task}" if task else "Input"
         known = {DEFAULT_EXAMPLE} | {e for other in self.registry.entries.values() for e in other.examples}
-        untouched = not isinstance(text, str) or not text.strip() or text in known
+        untouched = not isinstance(text, str) or not text.strip() or text in known or not accepts(entry, text)
         swap = {"value": entry.examples[0]} if entry.examples and untouched and text != entry.examples[0] else {}
         defaults = dict(features.settings)
         return {"curves": plot_payload(training_curves(entry.metrics), filename=f"{entry.name}-curves"),
