@@ -25,6 +25,7 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
 from gen_models.decoding import COMPARE_NAMES, SETTING_FIELDS, SETTING_NAMES  # noqa: E402
+from ui import security  # noqa: E402
 from ui.handlers import (  # noqa: E402
     CHOSEN_NODE,
     DEFAULT_EXAMPLE,
@@ -37,7 +38,6 @@ from ui.handlers import (  # noqa: E402
     trace_outputs,
     view_outputs,
 )
-from ui import security  # noqa: E402
 from ui.plots import IMAGE_FORMATS  # noqa: E402
 from ui.registry import ModelRegistry, get_registry, hub_models_allowed, local_models_allowed  # noqa: E402
 from ui.validation import MAX_INPUT_CHARS  # noqa: E402
@@ -114,7 +114,8 @@ def build_demo(registry: ModelRegistry, handlers: Handlers) -> gr.Blocks:
     """Lay out the interface and wire every event (each with an ``api_name``)."""
     with gr.Blocks(title="GenScope", fill_width=True, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(INTRO)
-        c = SimpleNamespace(state=gr.State(None, time_to_live=3600), tab=gr.State(None))
+        c = SimpleNamespace(state=gr.State(None, time_to_live=3600), tab=gr.State(None),
+                            rendered_tab=gr.State(None))  # the open tab, and the tab the views were drawn for
         with gr.Row():
             with gr.Column(scale=1, min_width=340):
                 input_column(c, registry)
@@ -268,7 +269,8 @@ def side_tabs(c: SimpleNamespace) -> None:
 
 def named_components(c: SimpleNamespace) -> dict[str, gr.components.Component]:
     """Every component a handler may update, by the output name the handlers use."""
-    names = dict(state=c.state, tab=c.tab, trace_json=c.trace_json, status=c.status, pinned=c.pinned, node=c.node,
+    names = dict(state=c.state, tab=c.tab, rendered_tab=c.rendered_tab, trace_json=c.trace_json, status=c.status,
+                 pinned=c.pinned, node=c.node,
                  layer=c.layer, head=c.head, topic=c.topic, alternative=c.alternative, output=c.output_tokens,
                  tabs=c.tabs, text=c.text, examples=c.examples, curves=c.curves_plot, card=c.card,
                  card_status=c.card_status, model_b=c.model_b, p_gen_row=c.p_gen_row, coverage_button=c.coverage_button,
@@ -311,13 +313,17 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
                       api_name="trace",
                       preprocess=False, **DECODE)
     live_fn, live_out = by_name(c, handlers.trace_live, [n for n in trace_outputs() if n != "trace_json"])
+    refresh_fn, refresh_out = by_name(c, handlers.refresh_open_tab, ["rendered_tab", "status", *view_outputs()])
+    refresh = ([c.state, c.tab, c.rendered_tab, c.pinned, c.node, *options], refresh_out)
     gr.on([c.text.change, c.reference.change, *[s.change for s in settings]], live_fn, [*trace_inputs, c.tab], live_out,
-          api_name="trace_live", api_visibility="undocumented", **live)
+          api_name="trace_live", api_visibility="undocumented", **live).then(
+        refresh_fn, *refresh, api_visibility="private", show_progress="hidden", preprocess=False)
     demo.load(lambda: tabs()[0], None, c.tab, api_visibility="private")  # a browser renders the open tab only
     card_fn, card_out = by_name(c, handlers.model_card, model_outputs())
     gr.on([demo.load, c.model.change], card_fn, [c.model, c.text], card_out, api_name="model_card",
           preprocess=False).then(live_fn, [*trace_inputs, c.tab], live_out, api_name="trace_for_model",
-                                 api_visibility="undocumented", **live)
+                                 api_visibility="undocumented", **live).then(
+        refresh_fn, *refresh, api_visibility="private", show_progress="hidden", preprocess=False)
     view_inputs = [c.state, c.tab, c.pinned, c.node, *options]
     views_fn, views_out = by_name(c, handlers.views, ["status", *view_outputs()])
     c.pinned.input(views_fn, view_inputs, views_out, trigger_mode="always_last", api_name="pin", **quiet)
@@ -325,7 +331,7 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
     gr.on([o.input for o in options], views_fn, view_inputs, views_out, trigger_mode="always_last",
           api_name="views", **quiet)
     for tab, component in c.tabs_by_name.items():
-        tab_fn, tab_out = by_name(c, handlers.open_tab(tab), ["tab", "status", *view_outputs()])
+        tab_fn, tab_out = by_name(c, handlers.open_tab(tab), ["tab", "rendered_tab", "status", *view_outputs()])
         component.select(tab_fn, [c.state, c.pinned, c.node, *options], tab_out, api_visibility="private", **quiet)
     token_fn, token_out = by_name(c, handlers.token_click, ["status", "pinned", *view_outputs()])
     c.output_tokens.click(token_fn, [c.state, c.tab, c.node, *options], token_out, api_name="pin_token", **quiet)

@@ -22,7 +22,7 @@ TRACE_JSON, TRACE_STATUS = 0, 1  # positions among /trace's outputs (the gr.Stat
 
 def api_names(names: list[str]) -> list[str]:
     """Output names as API clients see them: states and tabs (layout) are not part of the API."""
-    layout = ("state", "tab", "tabs")
+    layout = ("state", "tab", "rendered_tab", "tabs")
     return [n for n in names if n not in layout and not n.startswith("tab:") and not n.endswith("_row")]
 
 
@@ -491,3 +491,15 @@ def test_foreign_host_headers_are_refused_and_security_headers_sent(app_url):
             assert response.getheader("Content-Security-Policy") == "frame-ancestors 'self'"
             assert response.getheader("Referrer-Policy") == "no-referrer"
         connection.close()
+
+
+def test_a_tab_opened_while_a_trace_runs_is_drawn_from_the_new_trace(app_module):
+    from gen_models.decoding import SETTING_NAMES
+
+    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", None)
+    live = app_module.handlers.trace_live(POINTER, TEXT, *values, "Attention")
+    assert live["rendered_tab"] == "Attention" and "coverage" not in live
+    options = (3, True, "png", "mean", "mean", "own")
+    assert app_module.handlers.refresh_open_tab(live["state"], "Attention", "Attention", 0, -1, *options) == {}
+    refreshed = app_module.handlers.refresh_open_tab(live["state"], "Coverage", "Attention", 0, -1, *options)
+    assert refreshed["rendered_tab"] == "Coverage" and refreshed["coverage"]["visible"]

@@ -266,8 +266,8 @@ def view_outputs() -> list[str]:
 
 def trace_outputs() -> list[str]:
     """Names of everything a new trace may update."""
-    return ["state", "trace_json", "status", "pinned", "node", "layer", "head", "topic", *view_outputs(),
-            *[tab_key(t) for t in tabs()], "tabs"]
+    return ["state", "rendered_tab", "trace_json", "status", "pinned", "node", "layer", "head", "topic",
+            *view_outputs(), *[tab_key(t) for t in tabs()], "tabs"]
 
 
 def model_outputs() -> list[str]:
@@ -335,7 +335,17 @@ class Handlers:
         """:meth:`trace` for the browser's live updates: no trace JSON (only API clients read it,
         and it is 100–300 kB per keystroke), and only the open tab's views (the last input)."""
         *values, tab = values
-        return self._trace(model, text, values, tab=tab if tab in tabs() else None, with_json=False)
+        tab = tab if tab in tabs() else None
+        return {"rendered_tab": tab, **self._trace(model, text, values, tab=tab, with_json=False)}
+
+    @guarded()
+    def refresh_open_tab(self, trace: Optional[GenerationTrace], tab: Any, rendered_tab: Any, pinned: Any,
+                         node: Any, *view_values: Any) -> dict:
+        """After a live trace: if another tab was opened while it ran, render that tab from the new
+        trace (the live trace rendered the tab open when it started); otherwise nothing."""
+        if tab == rendered_tab or tab not in tabs():
+            return {}
+        return {"rendered_tab": tab, **self.views(trace, tab, pinned, node, *view_values)}
 
     def _trace(self, model: Any, text: Any, values: Any, tab: Optional[str], with_json: bool) -> dict:
         n_settings = len(SETTING_NAMES)
@@ -376,7 +386,7 @@ class Handlers:
         rendered when opened, never on every keystroke)."""
         @guarded()
         def opened(trace: Optional[GenerationTrace], pinned: Any, node: Any, *view_values: Any) -> dict:
-            return {"tab": tab, **self.views(trace, tab, pinned, node, *view_values)}
+            return {"tab": tab, "rendered_tab": tab, **self.views(trace, tab, pinned, node, *view_values)}
         opened.__name__ = f"open_{tab}"
         return opened
 
