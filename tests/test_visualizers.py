@@ -405,3 +405,23 @@ def test_xlnet_streams_follow_the_factorisation_order():
     assert sorted(permutation_order("shuffle 7", 6)) == list(range(6))
     with pytest.raises(ValueError, match="lists each position 0 to 3 once"):
         mask_matrix("query: 0 1 1 2", 2, 4)
+
+
+def test_comparing_models_without_attention_draws_the_step_probabilities():
+    first = synthetic_trace(["a", "b", "c"], ["x", "y"])
+    second = synthetic_trace(["a", "q"], ["x", "y"])
+    for step in first.steps:
+        step.attention = None
+    figure = compare_figure(first, second, labels=("one", "two"))
+    assert "no attention to set side by side" in figure.layout.title.text
+    assert {t.type for t in figure.data} == {"scatter"} and len(figure.data) >= 2
+
+
+def test_a_hypothesis_without_attention_shows_its_probabilities():
+    trace = synthetic_trace(["a", "b", "c"], ["x", "y"])
+    for node in trace.beam:
+        if node.internals is not None:
+            node.internals.attention = None
+    leaf = trace.chosen_path()[-1]
+    figure = hypothesis_figure(trace, ViewOptions(node_id=leaf))
+    assert figure.layout.title.text.startswith(f"Node {leaf} ") and figure.data[0].type == "bar"

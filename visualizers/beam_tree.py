@@ -155,6 +155,8 @@ def hypothesis_figure(trace: GenerationTrace, options: Optional[ViewOptions] = N
     steps = path_steps(trace, node_id)
     if not steps:
         return empty_figure(f"node {node_id} is the start token or a first-step candidate: no internals recorded")
+    if any(s.attention is None for s in steps):
+        return _hypothesis_probabilities(trace, node_id, steps)
     attention = attention_matrix(steps, len(trace.source_tokens), options.layer, options.head)
     coverage, own = coverage_matrix(steps, attention)
     after = coverage[-1] + attention[-1]
@@ -187,6 +189,17 @@ def hypothesis_figure(trace: GenerationTrace, options: Optional[ViewOptions] = N
         legend=dict(orientation="h", x=0, y=0.36, yanchor="bottom"),
     )
     return go.Figure(data=data, layout=layout)
+
+
+def _hypothesis_probabilities(trace: GenerationTrace, node_id: int, steps: list) -> go.Figure:
+    """A hypothesis of a model without attention over a source: its token probability per step."""
+    bars = go.Bar(x=step_labels(steps), y=[float(np.exp(s.logprob)) for s in steps], name="p(token)",
+                  marker_color="#9ecae1", hovertemplate="%{x}<br>p %{y:.3f}<extra></extra>")
+    layout = base_layout(_hypothesis_title(trace, node_id, False), 320)
+    layout.update(xaxis=dict(type="category", tickmode="array", tickvals=step_labels(steps),
+                             ticktext=[label(s.token) for s in steps], tickangle=-45),
+                  yaxis=dict(range=[0, 1], title="p(token)"))
+    return go.Figure(data=[bars], layout=layout)
 
 
 def _hypothesis_title(trace: GenerationTrace, node_id: int, own_coverage: bool) -> str:

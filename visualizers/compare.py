@@ -40,6 +40,8 @@ def compare_figure(trace_a: GenerationTrace, trace_b: GenerationTrace, options: 
         return empty_figure("both runs need at least one decoding step to compare")
     differ = differing_steps(trace_a.steps, trace_b.steps)
     length = max(len(trace_a.steps), len(trace_b.steps))
+    if not (trace_a.has_attention and trace_b.has_attention):
+        return _lines_only(trace_a, trace_b, labels, differ, length)
     matrices = [attention_matrix(t.steps, len(t.source_tokens), options.layer, options.head)
                 for t in (trace_a, trace_b)]
     top = max(1e-6, *(float(m.max()) for m in matrices))
@@ -63,6 +65,17 @@ def compare_figure(trace_a: GenerationTrace, trace_b: GenerationTrace, options: 
         ],
         legend=dict(orientation="h", x=0, y=0.3, yanchor="bottom"),
     )
+    return go.Figure(data=data, layout=layout)
+
+
+def _lines_only(trace_a: GenerationTrace, trace_b: GenerationTrace, labels: tuple[str, str], differ: list,
+                length: int) -> go.Figure:
+    """The comparison for models without attention over a source: per-step p(token) (and p_gen)."""
+    data = _step_lines(trace_a, labels[0], "solid") + _step_lines(trace_b, labels[1], "dot")
+    layout = base_layout(_title(labels, differ, length) + " · no attention to set side by side", 340)
+    layout.update(xaxis3=dict(domain=[0, 1], anchor="y3", title="step", dtick=1, range=[-0.5, length - 0.5]),
+                  yaxis3=dict(domain=[0, 0.85], anchor="x3", range=[0, 1.02], title="p(token), p_gen"),
+                  legend=dict(orientation="h", x=0, y=0.9, yanchor="bottom"))
     return go.Figure(data=data, layout=layout)
 
 

@@ -84,7 +84,7 @@ VIEWS: list[View] = [
     View("probability", "Probabilities", "Step probabilities", probability_figure, has_steps, click="step"),
     View("reference", "Probabilities", "Reference mode", reference_figure, has_reference, click="step"),
     View("beam", "Beam tree", "Search tree", beam_tree_figure, has_steps, click="node", node=True),
-    View("hypothesis", "Beam tree", "Hypothesis at node {node_id}", _hypothesis, has_attention, node=True,
+    View("hypothesis", "Beam tree", "Hypothesis at node {node_id}", _hypothesis, has_steps, node=True,
          needs_node=True),
     View("heads", "Transformer", "Every head at the pinned step", head_grid_figure,
          lambda t: t.heads is not None and bool(t.steps)),
