@@ -425,3 +425,16 @@ def test_a_hypothesis_without_attention_shows_its_probabilities():
     leaf = trace.chosen_path()[-1]
     figure = hypothesis_figure(trace, ViewOptions(node_id=leaf))
     assert figure.layout.title.text.startswith(f"Node {leaf} ") and figure.data[0].type == "bar"
+
+
+def test_a_huge_tree_collapses_its_pruned_candidates_and_labels_its_hypotheses(monkeypatch):
+    import visualizers.beam_tree as beam_tree
+
+    trace = synthetic_trace(["a", "b", "c"], ["x", "y"])
+    monkeypatch.setattr(beam_tree, "MAX_PRUNED_DRAWN", 1)
+    monkeypatch.setattr(beam_tree, "LABELLED_NODES", 0)
+    figure = beam_tree_figure(trace, ViewOptions(show_pruned=True))
+    assert "pruned candidates collapsed" in figure.layout.title.text
+    assert "pruned" not in {t.name for t in figure.data}
+    chosen = next(t for t in figure.data if t.name == "chosen")
+    assert all(chosen.text)  # hypotheses keep their labels when the tree is too big to label every node

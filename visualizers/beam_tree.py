@@ -35,7 +35,9 @@ from .common import (
     step_labels,
 )
 
-LABELLED_NODES = 160
+LABELLED_NODES = 160  # every node is labelled up to this many
+LABELLED_HYPOTHESES = 400  # alive and finished nodes are labelled up to this many
+MAX_PRUNED_DRAWN = 1000  # above this, pruned candidates are collapsed even when asked for
 
 
 def tree_layout(trace: GenerationTrace, show_pruned: bool = True) -> dict[int, tuple[float, float]]:
@@ -61,7 +63,9 @@ def beam_tree_figure(trace: GenerationTrace, options: Optional[ViewOptions] = No
     options = options or ViewOptions()
     if not trace.beam:
         return empty_figure("this trace has no search tree")
-    positions = tree_layout(trace, options.show_pruned)
+    n_pruned = sum(node.status == "pruned" for node in trace.beam)
+    collapsed = options.show_pruned and n_pruned > MAX_PRUNED_DRAWN
+    positions = tree_layout(trace, options.show_pruned and not collapsed)
     drawn = [n for n in trace.beam if n.id in positions]
     chosen = set(trace.chosen_path())
     data = [_edges(drawn, positions, None, dict(color="#bbb", width=1), "edges"),
@@ -69,9 +73,10 @@ def beam_tree_figure(trace: GenerationTrace, options: Optional[ViewOptions] = No
     if options.node_id is not None and options.node_id in positions:
         selected = {n.id for n in path_nodes(trace, options.node_id)} | {n.id for n in drawn if n.parent is None}
         data.append(_edges(drawn, positions, selected, dict(color="black", width=2, dash="dot"), "selected path"))
-    show_text = len(drawn) <= LABELLED_NODES
+    hypotheses = sum(n.status != "pruned" for n in drawn)
     for status, color in STATUS_COLORS.items():
         group = [n for n in drawn if n.status == status]
+        show_text = len(drawn) <= LABELLED_NODES or (status != "pruned" and hypotheses <= LABELLED_HYPOTHESES)
         if group:
             data.append(_node_markers(group, positions, status, color, show_text, chosen))
     if options.node_id is not None and options.node_id in positions:
@@ -81,7 +86,10 @@ def beam_tree_figure(trace: GenerationTrace, options: Optional[ViewOptions] = No
                                customdata=[options.node_id], hoverinfo="skip"))
     rows = max(y for _, y in positions.values()) + 1
     last_step = int(max(x for x, _ in positions.values()))
-    layout = base_layout(_tree_title(trace, len(drawn), options), int(min(900, max(320, 120 + 22 * rows))), trace)
+    title = _tree_title(trace, len(drawn), options)
+    if collapsed:
+        title += f" · {n_pruned:,} pruned candidates collapsed (over {MAX_PRUNED_DRAWN:,}; hover the kept ones)"
+    layout = base_layout(title, int(min(900, max(320, 120 + 22 * rows))), trace)
     layout.update(
         xaxis=dict(title="step", tickmode="array", tickvals=list(range(-1, last_step + 1)),
                    ticktext=["start"] + [str(i) for i in range(last_step + 1)], zeroline=False, gridcolor="#eee"),
