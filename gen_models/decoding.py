@@ -127,7 +127,8 @@ def generate(model: Generator, text: str, settings: Optional[DecodeSettings] = N
     start = time.perf_counter()
     encoded = model.encode(text, topics)
     _check_forced_ids(model, encoded, settings)
-    _check_work(encoded, settings)
+    if model.features.generates:
+        _check_work(encoded, settings)
     encoded_at = time.perf_counter()
     recorder = TreeRecorder(model, encoded, settings)
     if model.features.generates:
@@ -141,17 +142,21 @@ def generate(model: Generator, text: str, settings: Optional[DecodeSettings] = N
     trace = recorder.trace(timings)
     if reference is not None and model.features.generates:
         trace.reference = score_reference(model, encoded, reference, trace)
+    elif reference is not None:
+        trace.notices.append("this model does not generate: the reference was not scored")
     return trace
 
 
-def teacher_forced(model: Generator, encoded: Encoded, ids: list[int]) -> tuple[list[float], list[int]]:
+def teacher_forced(model: Generator, encoded: Encoded, ids: list[int],
+                   settings: Optional[DecodeSettings] = None) -> tuple[list[float], list[int]]:
     """Log-probability and rank (1 = the most likely) of each of ``ids`` and then the end token, with
-    the model fed the ids before it (teacher forcing). Models never modify the state they are given,
-    so ``encoded`` may already have been searched."""
+    the model fed the ids before it (teacher forcing) under the same interventions as the search.
+    Models never modify the state they are given, so ``encoded`` may already have been searched."""
+    settings = settings or DecodeSettings()
     state, prev = encoded.state, torch.tensor([model.bos_id])
     logprobs, ranks = [], []
     for step, token in enumerate([*ids, model.eos_id]):
-        row = model.step(state, prev, StepControls(step=step))  # one hypothesis
+        row = model.step(state, prev, settings.controls(step))  # one hypothesis
         scores = row.log_probs[0]  # (V_ext,)
         logprobs.append(float(scores[token]))
         ranks.append(int((scores > scores[token]).sum()) + 1)
@@ -159,22 +164,37 @@ def teacher_forced(model: Generator, encoded: Encoded, ids: list[int]) -> tuple[
     return logprobs, ranks
 
 
+def trace_settings(trace: GenerationTrace) -> DecodeSettings:
+    """The settings a trace was decoded with (its JSON-ready ``settings`` back as a dataclass)."""
+    values = dict(trace.settings)
+    values["topic_coverage"] = {int(k): v for k, v in values.get("topic_coverage", {}).items()}
+    return DecodeSettings(**values)
+
+
 def score_reference(model: Generator, encoded: Encoded, text: str, trace: GenerationTrace) -> dict:
     """Reference mode: the reference's tokens with their teacher-forced log-probabilities and ranks,
-    the first step where the output departs from it, both totals, and a verdict: "search error" when
-    the model scores the reference higher than the output it returned (the search lost it), "model
-    error" when it scores its own output higher, "match" when the output is the reference."""
+    the first step where the output departs from it, both totals (raw log-probabilities, before any
+    length or coverage penalty), and a verdict: "search error" when the model scores the reference
+    higher than the output it returned (the search lost it), "model error" when it scores its own
+    output higher, "tie" when both score the same, "match" when the output is the reference, and
+    "output cut" when the output stopped at max_len without its end token (totals not comparable)."""
     limit = SETTING_FIELDS["max_len"].metadata["high"]
     ids = model.reference_ids(text, encoded.oov_words)
     if not ids or len(ids) >= limit:
         raise ValueError(f"a reference needs 1 to {limit - 1} tokens, got {len(ids)}")
-    logprobs, ranks = teacher_forced(model, encoded, ids)
+    logprobs, ranks = teacher_forced(model, encoded, ids, trace_settings(trace))
     output_ids, wanted = trace.output_ids(), [*ids, model.eos_id]
     departure = next((i for i, (a, b) in enumerate(zip(output_ids, wanted)) if a != b),
                      None if len(output_ids) == len(wanted) else min(len(output_ids), len(wanted)))
     total = sum(logprobs)
     output_total = sum(node.logprob for node in trace.path())
-    verdict = "match" if departure is None else "search error" if total > output_total else "model error"
+    if departure is None:
+        verdict = "match"
+    elif model.eos_id not in output_ids:
+        verdict = "output cut"
+    else:
+        verdict = ("tie" if abs(total - output_total) <= 1e-6 else
+                   "search error" if total > output_total else "model error")
     return {"tokens": [model.id_to_token(i, encoded.oov_words) for i in wanted], "token_ids": wanted,
             "logprobs": logprobs, "ranks": ranks, "total_logprob": total, "output_logprob": output_total,
             "first_departure": departure, "verdict": verdict}
@@ -234,6 +254,7 @@ def _single_path(model: Generator, encoded: Encoded, settings: DecodeSettings,
     for step in range(settings.max_len):
         out = model.step(state, prev, settings.controls(step))
         scores = apply_processors(processors, out.log_probs, history, step)  # (1, V_ext)
+        _check_possible(scores, step)
         if sampling:
             token = int(torch.multinomial(scores.exp(), 1, generator=rng)[0, 0])
         else:
@@ -274,6 +295,7 @@ def _beam_search(model: Generator, encoded: Encoded, settings: DecodeSettings,
         adjusted = scorer(totals, step + 1, coverage)  # (B, V_ext)
         views = recorder.step_views(out)
         flat = adjusted.view(-1)
+        _check_possible(adjusted, step)
         n_take = min(2 * k, int(torch.isfinite(flat).sum()))
         top = torch.topk(flat, n_take).indices.tolist()
         next_alive, parents, is_last_step = [], [], step == settings.max_len - 1
@@ -304,6 +326,14 @@ def _beam_search(model: Generator, encoded: Encoded, settings: DecodeSettings,
         prev = torch.tensor([n.token_id for n in alive])
     best = max(finished or alive, key=lambda n: n.adjusted_score)
     recorder.choose(best)
+
+
+def _check_possible(scores: torch.Tensor, step: int) -> None:
+    """ValueError when the rules leave no possible token at ``step`` (e.g. a forced token the model
+    cannot produce there, or a minimum length longer than the model can go)."""
+    if not torch.isfinite(scores).any():
+        raise ValueError(f"no token is possible at step {step} under these settings (a forced token the model "
+                         "cannot produce there, or a minimum length longer than it can go)")
 
 
 def _coverage_after(attention_sum: Optional[torch.Tensor], out: StepOutput) -> Optional[torch.Tensor]:

@@ -181,3 +181,15 @@ def test_reference_mode_tells_search_errors_from_model_errors():
         if tuple(worse.output_ids()) != (2, 2, 2, stepper.eos_id):
             assert worse.reference["verdict"] == "model error"
     assert verdicts == {"match", "search error"}
+
+
+def test_reference_mode_follows_interventions_and_names_a_cut_output():
+    model = tiny_model(pointer=True, coverage=True)
+    text = "w1 zebrafish w3 w4"
+    settings = DecodeSettings(force_p_gen=0.0, max_len=8)
+    trace = generate(model, text, settings, reference=generate(model, text, settings).output_text)
+    steps = [node.logprob for node in trace.path()]
+    words = len([i for i in trace.output_ids() if i != model.eos_id])
+    assert trace.reference["logprobs"][:words] == pytest.approx(steps[:words], abs=1e-5)  # p_gen forced there too
+    ended = trace.output_ids()[-1] == model.eos_id
+    assert trace.reference["verdict"] == ("match" if ended else "output cut")

@@ -126,3 +126,25 @@ def test_app_shows_the_hull_tab_and_names_malformed_input(app_url):
     assert outputs["pointer"]["visible"] and outputs["heads"]["visible"] is False
     status = plain(client.predict("tiny-hull", "0 0; 1 1; 0 0", api_name="/trace")[1])
     assert "point 3 duplicates an earlier point" in status
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "beam", "sample"])
+def test_settings_that_leave_no_possible_point_get_a_message(strategy):
+    with pytest.raises(ValueError, match="no token is possible at step 3"):
+        generate(tiny_pointer(), "0 0; 1 0; 0 1", DecodeSettings(strategy=strategy, min_len=5))
+    with pytest.raises(ValueError, match="no token is possible at step 0"):
+        generate(tiny_pointer(), "0 0; 1 0; 0 1", DecodeSettings(forced_prefix=[0]))
+
+
+def test_reference_hulls_may_end_with_the_end_symbol_and_alternatives_are_possible_tokens():
+    from ui.handlers import alternative_choices
+
+    trace = generate(tiny_pointer(), "random 6 seed 3", DecodeSettings(beam_size=2, max_len=8))
+    text = trace.output_text
+    for reference in (text, text + " end", text + " </s>"):
+        again = generate(tiny_pointer(), "random 6 seed 3", DecodeSettings(beam_size=2, max_len=8), reference=reference)
+        assert again.reference["verdict"] == "match", reference
+    for step in range(len(trace.steps)):
+        chosen_before = {s.token_id for s in trace.steps[:step]}
+        offered = {token_id for _, token_id in alternative_choices(trace, step)}
+        assert not offered & (chosen_before | {0}) and (step > 0 or 1 not in offered)

@@ -196,8 +196,9 @@ def alternative_choices(trace: GenerationTrace, step: Optional[int]) -> list[tup
     if step is None or not trace.steps:
         return []
     chosen = trace.steps[step]
+    possible = [c for c in chosen.candidates if np.isfinite(c.logprob) and c.logprob > -1e29]  # JSON: -inf → -1e30
     return [(f"{c.token}  (p={float(np.exp(c.logprob)):.3f})", c.token_id)
-            for c in chosen.candidates if c.token_id != chosen.token_id]
+            for c in possible if c.token_id != chosen.token_id]
 
 
 def head_controls(trace: Optional[GenerationTrace], layer: Any, head: Any) -> tuple:

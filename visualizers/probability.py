@@ -76,7 +76,9 @@ def reference_figure(trace: GenerationTrace, options: Optional[ViewOptions] = No
     ]
     verdict = {"search error": "search error: the model prefers the reference, the search lost it",
                "model error": "model error: the model prefers its own output",
-               "match": "the output is the reference"}[ref["verdict"]]
+               "match": "the output is the reference", "tie": "a tie: both score the same",
+               "output cut": "the output stopped at max length without its end: raise max length to judge"
+               }.get(ref["verdict"], ref["verdict"])
     title = (f"Reference mode · {verdict} · log p reference {ref['total_logprob']:.2f} vs output "
              f"{ref['output_logprob']:.2f}")
     departure = ref["first_departure"]

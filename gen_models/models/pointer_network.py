@@ -127,7 +127,8 @@ class PointerNetwork(nn.Module):
     config_class = PointerConfig
     bos_id, eos_id, unk_id, vocab_size, vocab = BOS_ID, EOS_ID, None, FIRST_POINT, None
     features = ModelFeatures(input_kind="points", architecture="pointer network",
-                             input_hint=POINTS_HINT, task="points → their convex hull")
+                             input_hint=POINTS_HINT, task="points → their convex hull",
+                             settings=(("max_len", 100),))  # a hull of many points in convex position
 
     def __init__(self, config: PointerConfig, vocab=None, name: str = "hull-ptrnet"):
         super().__init__()
@@ -163,8 +164,11 @@ class PointerNetwork(nn.Module):
 
     def reference_ids(self, text: str, oov_words: list[str]) -> list[int]:
         """A reference hull as 1-based point numbers ("3 7 1 5"); ValueError names a bad one."""
-        ids = [self.token_to_id(t, oov_words) for t in text.replace(",", " ").split()]
-        if None in ids:
+        words = text.replace(",", " ").split()
+        if words and words[-1] in ("</s>", "end"):
+            words = words[:-1]  # the end symbol is implied
+        ids = [self.token_to_id(t, oov_words) for t in words]
+        if None in ids or EOS_ID in ids:
             raise ValueError(f"a reference hull lists point numbers between 1 and {len(oov_words)}")
         return ids
 
