@@ -24,6 +24,7 @@ from tqdm import tqdm
 from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint, read_metrics
 from gen_models.decoding import DecodeSettings, generate
 from gen_models.models.pointer_network import hull_batch, hull_order
+from training.evaluation import save_results
 from training.hull_metrics import area_coverage, greedy_hulls, same_cycle
 
 NAME = "hull-ptrnet"
@@ -73,11 +74,10 @@ def main() -> None:
         results[str(n)] = {"greedy": greedy, f"beam{args.beam}": beam, "paper_accuracy": PAPER_ACCURACY[n]}
         print(n, json.dumps(results[str(n)]), flush=True)
     folder = CHECKPOINT_ROOT / NAME
-    metrics = read_metrics(folder)
-    metrics["test"] = results
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    save_results(NAME, {"test": results}, {"greedy": {"strategy": "greedy"}, "beam": {"beam_size": args.beam}})
     print(table(results, args.beam))
-    (folder / "README.md").write_text(model_card(model, metrics, table(results, args.beam)), encoding="utf-8")
+    (folder / "README.md").write_text(model_card(model, read_metrics(folder), table(results, args.beam)),
+                                      encoding="utf-8")
 
 
 def model_card(model, metrics: dict, results_table: str) -> str:

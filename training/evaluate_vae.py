@@ -33,6 +33,7 @@ from gen_models.checkpoint import CHECKPOINT_ROOT, read_config, read_metrics, sa
 from gen_models.decoding import DecodeSettings, decode_companion
 from gen_models.models.sentence_vae import SentenceVAE, VAEConfig
 from gen_models.vocab import Vocab
+from training.evaluation import save_results
 from training.train_vae import read_sentences, sentence_batch
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "chitchat" / "sentences"
@@ -137,11 +138,9 @@ def main() -> None:
     torch.set_num_threads(1)
     for name in args.models:
         results = evaluate(name, args)
-        folder = CHECKPOINT_ROOT / name
-        metrics = read_metrics(folder)
-        metrics["test"] = results
-        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-        (folder / "README.md").write_text(model_card(name, metrics), encoding="utf-8")
+        save_results(name, {"test": results}, {"strategy": "greedy", "latent": "posterior mean"})
+        (CHECKPOINT_ROOT / name / "README.md").write_text(model_card(name, read_metrics(CHECKPOINT_ROOT / name)),
+                                                        encoding="utf-8")
         print(name, json.dumps({k: v for k, v in results.items() if not isinstance(v, list)}), flush=True)
 
 

@@ -152,13 +152,15 @@ def train(args) -> None:
         if row["valid_nll"] < best:
             best = row["valid_nll"]
             save_checkpoint(model, Path(args.out), json.loads(args.extra_config))
-        _write_curves(Path(args.out), curves, args)
+        write_curves(Path(args.out), curves, args)
         if over_budget():
             print(f"budget reached ({args.time_budget} wall-clock / {args.cpu_budget or 'no'} CPU minutes)")
             break
 
 
-def _write_curves(folder: Path, curves: list, args) -> None:
+def write_curves(folder: Path, curves: list, args) -> None:
+    """Curves and the training arguments into the checkpoint's ``metrics.json`` (test metrics kept);
+    every trainer writes them this way."""
     metrics = read_metrics(folder)
     metrics["curves"] = curves
     metrics["training"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}

@@ -22,6 +22,7 @@ import torch
 from gen_models.checkpoint import save_checkpoint
 from gen_models.models.pointer_network import PointerConfig, PointerNetwork, hull_batch
 from training.hull_metrics import greedy_hulls, hull_accuracy
+from training.train import write_curves
 
 VALID_SIZES = (5, 10, 50)
 VALID_SEED = 7_000_000
@@ -89,15 +90,6 @@ def train(args: argparse.Namespace) -> None:
 EXAMPLES = ["random 10 seed 1", "random 30 seed 4",
             "0.1 0.1; 0.9 0.2; 0.5 0.5; 0.8 0.9; 0.2 0.8; 0.4 0.3; 0.6 0.6",
             "random 50 seed 7"]
-
-
-def write_curves(folder: Path, curves: list, args: argparse.Namespace) -> None:
-    """Curves and the training arguments into ``metrics.json`` (test metrics are kept)."""
-    path = folder / "metrics.json"
-    metrics = json.loads(path.read_text()) if path.is_file() else {}
-    metrics["curves"] = curves
-    metrics["training"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from gen_models.checkpoint import save_checkpoint
 from gen_models.models.sentence_vae import SentenceVAE, VAEConfig
 from gen_models.text import tokenize
 from gen_models.vocab import Vocab
+from training.train import write_curves
 
 
 def read_sentences(data_dir: Path, split: str, max_tokens: int) -> list[list[str]]:
@@ -121,15 +122,6 @@ def train(args: argparse.Namespace) -> None:
         if time.process_time() - cpu_start > args.cpu_budget * 60:
             print(f"CPU budget of {args.cpu_budget} minutes reached")
             break
-
-
-def write_curves(folder: Path, curves: list, args: argparse.Namespace) -> None:
-    """Curves and training arguments into metrics.json (test metrics kept)."""
-    path = folder / "metrics.json"
-    metrics = json.loads(path.read_text()) if path.is_file() else {}
-    metrics["curves"] = curves
-    metrics["training"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 
 
 def main() -> None:
