@@ -136,3 +136,12 @@ def test_shipped_vaes_show_collapse_or_its_absence(name):
     else:
         assert distinct_path >= 3 and distinct_prior == PRIOR_SAMPLES and trace.extra["kl_per_dim"].sum() > 2
     assert trace.extra["map_xy"].shape == (1000, 2) and len(trace.extra["map_text"]) == 1000
+
+
+def test_the_vaes_decode_without_unk_by_default():
+    from gen_models.decoding import DecodeSettings as Settings
+
+    model = tiny_vae()
+    assert Settings.for_model(model.features).ban_unk
+    trace = generate(model, "i like the beach", Settings.for_model(model.features, max_len=6))
+    assert "<unk>" not in trace.output_tokens and all("<unk>" not in s for s in trace.extra["prior_samples"])

@@ -86,7 +86,8 @@ class SentenceVAE(VocabModel):
     features = ModelFeatures(architecture="sentence VAE", input_kind="text",
                              input_hint="A short English chat sentence; a second line for a homotopy to it; "
                                         "a line 'seed N' for other prior samples",
-                             task="sentence → latent z → sentence")
+                             task="sentence → latent z → sentence",
+                             settings=(("ban_unk", True),))  # sentences far from chat would otherwise end in <unk>
 
     def __init__(self, config: VAEConfig, vocab: Vocab, name: str = "vae"):
         super().__init__(config, vocab, name)
