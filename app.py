@@ -153,6 +153,9 @@ def input_column(c: SimpleNamespace, registry: ModelRegistry) -> None:
     c.reference = gr.Textbox(lines=1, max_lines=4, label="Reference output (optional)", elem_id="reference-text",
                              info="the output you expected: did the search lose it, or does the model prefer its own?",
                              max_length=MAX_INPUT_CHARS)
+    c.keyword = gr.Textbox(lines=1, max_lines=1, label="Keyword (empty: predicted from the input by PMI)",
+                           elem_id="keyword-text", visible=bool(entry and entry.model.features.keywords),
+                           info="the reply is built around it; or click a candidate in the Keyword tab")
     with gr.Accordion("Decoding settings", open=True):
         c.settings = settings_panel()
 
@@ -272,7 +275,7 @@ def named_components(c: SimpleNamespace) -> dict[str, gr.components.Component]:
     names = dict(state=c.state, tab=c.tab, rendered_tab=c.rendered_tab, trace_json=c.trace_json, status=c.status,
                  pinned=c.pinned, node=c.node,
                  layer=c.layer, head=c.head, topic=c.topic, alternative=c.alternative, output=c.output_tokens,
-                 tabs=c.tabs, text=c.text, examples=c.examples, curves=c.curves_plot, card=c.card,
+                 tabs=c.tabs, text=c.text, keyword=c.keyword, examples=c.examples, curves=c.curves_plot, card=c.card,
                  card_status=c.card_status, model_b=c.model_b, p_gen_row=c.p_gen_row, coverage_button=c.coverage_button,
                  topic_row=c.topic_row, intervention_diff=c.intervention_diff, intervention_plot=c.intervention_plot,
                  intervention_status=c.intervention_status, compare_diff=c.compare_diff,
@@ -305,17 +308,17 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
     tab re-render the open tab's views."""
     options = [c.repeat_n, c.show_pruned, c.image_format, c.layer, c.head, c.mask_kind]
     settings = list(c.settings.values())
-    trace_inputs = [c.model, c.text, *settings, c.pinned, *options, c.reference]
+    trace_inputs = [c.model, c.text, *settings, c.pinned, *options, c.reference, c.keyword]
     live = dict(trigger_mode="always_last", show_progress="minimal", preprocess=False, **DECODE)
     quiet = dict(show_progress="hidden", preprocess=False)
     api_fn, api_out = by_name(c, handlers.trace, trace_outputs())
-    c.trace_api.click(api_fn, [c.model, c.text, *c.api_settings, c.pinned, *options, c.reference], api_out,
+    c.trace_api.click(api_fn, [c.model, c.text, *c.api_settings, c.pinned, *options, c.reference, c.keyword], api_out,
                       api_name="trace",
                       preprocess=False, **DECODE)
     live_fn, live_out = by_name(c, handlers.trace_live, [n for n in trace_outputs() if n != "trace_json"])
     refresh_fn, refresh_out = by_name(c, handlers.refresh_open_tab, ["rendered_tab", "status", *view_outputs()])
     refresh = ([c.state, c.tab, c.rendered_tab, c.pinned, c.node, *options], refresh_out)
-    gr.on([c.text.change, c.reference.change, *[s.change for s in settings]], live_fn, [*trace_inputs, c.tab], live_out,
+    gr.on([c.text.change, c.reference.change, c.keyword.change, *[s.change for s in settings]], live_fn, [*trace_inputs, c.tab], live_out,
           api_name="trace_live", api_visibility="undocumented", **live).then(
         refresh_fn, *refresh, api_visibility="private", show_progress="hidden", preprocess=False)
     demo.load(lambda: tabs()[0], None, c.tab, api_visibility="private")  # a browser renders the open tab only
@@ -335,7 +338,8 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
         component.select(tab_fn, [c.state, c.pinned, c.node, *options], tab_out, api_visibility="private", **quiet)
     token_fn, token_out = by_name(c, handlers.token_click, ["status", "pinned", *view_outputs()])
     c.output_tokens.click(token_fn, [c.state, c.tab, c.node, *options], token_out, api_name="pin_token", **quiet)
-    click_fn, click_out = by_name(c, handlers.plot_click, ["status", "pinned", "node", "text", *view_outputs()])
+    click_fn, click_out = by_name(c, handlers.plot_click, ["status", "pinned", "node", "text", "keyword",
+                                                                   *view_outputs()])
     c.bridge.click(click_fn, view_inputs, click_out, api_name="plot_click", **quiet)
     c.examples.input(handlers.pick_example, [c.examples], [c.text], api_name="pick_example", preprocess=False)
 

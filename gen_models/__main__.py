@@ -56,8 +56,9 @@ def cmd_trace(args: argparse.Namespace) -> None:
     model = _load_model(args)
     if args.text is None and not args.topics:
         raise ValueError("give --text, or --topics for a topic-to-text model")
+    topics = [args.keyword] if args.keyword else args.topics
     trace = generate(model, args.text if args.text is not None else " ".join(args.topics), _settings(args, model),
-                     args.topics, reference=args.reference)
+                     topics, reference=args.reference)
     print(trace.to_json(indent=args.indent))
 
 
@@ -105,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     _decoding_options(trace)
     trace.add_argument("--text", help="the input (topic-to-text models may take --topics instead)")
     trace.add_argument("--topics", nargs="*", default=None, help="topic words (topic-to-text models)")
+    trace.add_argument("--keyword", help="the keyword a keyword model (Seq2BF, HGFU) builds its reply around "
+                                         "(default: predicted from the input by PMI)")
     trace.add_argument("--reference", help="reference mode: score this expected output (trace's `reference`: "
                                           "teacher-forced log-probs, first departure, search or model error)")
     trace.add_argument("--indent", type=int, default=None)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Optional
 
 import torch
@@ -69,6 +70,10 @@ class VocabModel(nn.Module):
             dec_in[b, : len(tgt_ids) + 1] = torch.tensor([vocab.bos_id] + tgt_ids)
             target[b, : len(tgt_ext) + 1] = torch.tensor(tgt_ext + [vocab.eos_id])
         return dec_in, target
+
+    def fit_corpus(self, data_dir: Path) -> None:
+        """Learn what the model keeps besides its weights from a prepared corpus folder (e.g. a PMI
+        keyword table), before training; most models keep nothing."""
 
     def config_dict(self) -> dict:
         """Constructor arguments for config.json."""

@@ -32,7 +32,8 @@ def save_checkpoint(model: Any, folder: Path, extra_config: dict | None = None,
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     dtype = torch.float16 if fp16 else torch.float32
-    tensors = {k: v.detach().to(dtype).contiguous() for k, v in model.state_dict().items()}
+    tensors = {k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous()
+               for k, v in model.state_dict().items()}
     save_file(tensors, str(folder / WEIGHTS))
     config = {"model_type": model.model_type, "args": model.config_dict(), **(extra_config or {})}
     (folder / CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -65,7 +66,7 @@ def load_checkpoint(folder: Path) -> Any:
     model_cls = MODEL_TYPES[model_type]
     vocab = Vocab.load(folder / VOCAB) if (folder / VOCAB).is_file() else None
     model = model_cls(model_cls.config_class(**config["args"]), vocab, name=folder.name)
-    state = {k: v.float() for k, v in load_file(str(weights)).items()}
+    state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(weights)).items()}
     model.load_state_dict(state)
     return model.eval()
 

@@ -50,7 +50,8 @@ class ModelFeatures:
 
     ``copies``: has a copy/generate switch (p_gen, extended vocabulary); ``coverage``: records
     attention coverage; ``topics``: takes topic words as input; ``topic_coverage``: records topic
-    attention and a topic coverage that can be overwritten;
+    attention and a topic coverage that can be overwritten; ``keywords``: builds its output around a
+    keyword chosen by PMI or given (``encode(text, topics=[keyword])``);
     ``generates``: False for encoder-only models (encoded, never stepped); ``architecture``:
     "encoder-decoder", "decoder-only", "encoder-only", "pointer network" …; ``input_kind``:
     "text", "topics" or "points"; ``input_hint`` / ``task``: shown by the app for this model;
@@ -61,6 +62,7 @@ class ModelFeatures:
     coverage: bool = False
     topics: bool = False
     topic_coverage: bool = False
+    keywords: bool = False
     generates: bool = True
     architecture: str = "encoder-decoder"
     input_kind: str = "text"

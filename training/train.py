@@ -46,9 +46,10 @@ class Example:
 
 
 def read_split(data_dir: Path, split: str, max_src: int, max_tgt: int, lowercase: bool = True,
-               src_field: str = "src", tgt_field: str = "tgt") -> list[Example]:
+               src_field: str = "src", tgt_field: str = "tgt", topics_field: str = "") -> list[Example]:
     """Tokenised, truncated pairs of ``<data_dir>/<split>.jsonl.gz``; a list-valued source field
-    (e.g. ``topics``) becomes the example's topic words."""
+    (e.g. ``topics``) becomes the example's topic words, as does ``topics_field`` (a word or a list,
+    e.g. a reply's keyword)."""
     with gzip.open(Path(data_dir) / f"{split}.jsonl.gz", "rt", encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     examples = []
@@ -56,6 +57,9 @@ def read_split(data_dir: Path, split: str, max_src: int, max_tgt: int, lowercase
         src = row[src_field]
         topics = list(src) if isinstance(src, list) else []
         text = " ".join(src) if topics else src
+        if topics_field:
+            conditioning = row[topics_field]
+            topics = [w for w in ([conditioning] if isinstance(conditioning, str) else conditioning) if w]
         examples.append(Example(tokenize(text, lowercase)[:max_src], tokenize(row[tgt_field], lowercase)[:max_tgt],
                                 topics))
     return examples
@@ -108,7 +112,9 @@ def build_model(args, train: list[Example]):
     config = model_cls.new_config(len(vocab), train, emb_dim=args.emb_dim, hidden_dim=args.hidden_dim,
                                   coverage=args.coverage, max_source_len=args.max_source_len,
                                   lowercase=not args.cased)
-    return model_cls(config, vocab, name=Path(args.out).name).train()
+    model = model_cls(config, vocab, name=Path(args.out).name)
+    model.fit_corpus(Path(args.data))
+    return model.train()
 
 
 def train(args) -> None:
@@ -117,9 +123,11 @@ def train(args) -> None:
     torch.set_num_threads(args.threads)
     rng = random.Random(args.seed)
     lowercase = not args.cased
-    fields = (lowercase, args.src_field, args.tgt_field)
-    train_set = read_split(args.data, "train", args.train_max_src, args.max_tgt, *fields)
-    valid_set = read_split(args.data, "valid", args.train_max_src, args.max_tgt, *fields)[: args.valid_size]
+    fields = (lowercase, args.src_field, args.tgt_field, args.topics_field)
+    keep = (lambda ex: ex.topics and set(ex.topics) <= set(ex.tgt)) if args.topics_in_target else bool
+    train_set = [ex for ex in read_split(args.data, "train", args.train_max_src, args.max_tgt, *fields) if keep(ex)]
+    valid_set = [ex for ex in read_split(args.data, "valid", args.train_max_src, args.max_tgt, *fields)
+                 if keep(ex)][: args.valid_size]
     model = build_model(args, train_set)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     curves = read_metrics(Path(args.init_from)).get("curves", []) if args.init_from else []
@@ -177,6 +185,9 @@ def main() -> None:
     parser.add_argument("--coverage-weight", type=float, default=1.0)
     parser.add_argument("--src-field", default="src", help="input field (a list field = topic words)")
     parser.add_argument("--tgt-field", default="tgt")
+    parser.add_argument("--topics-field", default="", help="a field whose word(s) condition the output (a keyword)")
+    parser.add_argument("--topics-in-target", action="store_true",
+                        help="train only on examples whose conditioning words occur in the target (Seq2BF)")
     parser.add_argument("--cased", action="store_true", help="keep letter case (default: lowercase)")
     parser.add_argument("--vocab-size", type=int, default=20000)
     parser.add_argument("--emb-dim", type=int, default=128)

@@ -43,6 +43,7 @@ from .registry import ModelRegistry
 from .service import TraceResult, compare_runs, comparison_views, prepare, run_trace
 from .validation import (
     MAX_INPUT_CHARS,
+    MAX_KEYWORD_CHARS,
     as_bool,
     as_float,
     as_int,
@@ -236,7 +237,10 @@ def status_markdown(result: TraceResult) -> str:
               "sample": f"sampling (seed {settings.get('seed')})"}.get(settings.get("strategy"), "?")
     line = (f"✓ decoded in **{result.elapsed_ms:.0f} ms** · {search} · {len(trace.steps)} output tokens · "
             f"{len(trace.source_tokens)} source tokens · {len(trace.beam)} search-tree nodes")
-    if trace.topics:
+    if "keyword" in trace.extra:
+        line += f" · keyword: **{markdown_text(trace.extra['keyword'])}** ({trace.extra.get('keyword_source')}; " \
+                "Keyword tab)"
+    elif trace.topics:
         line += f" · topics used: {markdown_text(' '.join(trace.topics))}"
     if trace.reference is not None:
         line += f" · reference: **{trace.reference['verdict']}** (Probabilities tab)"
@@ -274,7 +278,7 @@ def trace_outputs() -> list[str]:
 def model_outputs() -> list[str]:
     """Names of everything a model change updates (the card, the input, the settings, the controls)."""
     return ["curves", "card", "card_status", "examples", "text", *SETTING_NAMES, "p_gen_row", "coverage_button",
-            "topic_row", "model_b"]
+            "topic_row", "keyword", "model_b"]
 
 
 class Handlers:
@@ -324,11 +328,12 @@ class Handlers:
             values["tabs"] = gr.update(selected=next((t for t, visible in shown.items() if visible), None))
         return values
 
-    @api_parameters("pinned_step", *VIEW_OPTION_NAMES, "reference")
+    @api_parameters("pinned_step", *VIEW_OPTION_NAMES, "reference", "keyword")
     @guarded(cleared={"trace_json": ""}, toast=False, stale=STALE)
     def trace(self, model: Any, text: Any, *values: Any) -> dict:
         """The trace JSON, status, controls and every view that applies (all tabs). With a
-        ``reference`` output, the trace also scores it (reference mode: search or model error)."""
+        ``reference`` output, the trace also scores it (reference mode: search or model error); a
+        ``keyword`` replaces the one a keyword model (Seq2BF, HGFU) would predict."""
         return self._trace(model, text, values, tab=None, with_json=True)
 
     @guarded(toast=False, stale=STALE)
@@ -350,10 +355,10 @@ class Handlers:
 
     def _trace(self, model: Any, text: Any, values: Any, tab: Optional[str], with_json: bool) -> dict:
         n_settings = len(SETTING_NAMES)
-        settings, (pinned, repeat_n, show_pruned, image_format, layer, head, mask, reference) = \
+        settings, (pinned, repeat_n, show_pruned, image_format, layer, head, mask, reference, keyword) = \
             values[:n_settings], values[n_settings:]
         image_format = image_format_of(image_format)
-        result = run_trace(self.registry, model, text, settings_dict(*settings), reference)
+        result = run_trace(self.registry, model, text, settings_dict(*settings), reference, keyword)
         if result.trace is None:
             hint = "✎ " + result.hint + notices_markdown(result.notices)
             layer_dropdown, head_dropdown = head_controls(None, layer, head)
@@ -403,6 +408,8 @@ class Handlers:
         clicked = view_named(data.get("view"))
         if clicked is not None and clicked.click == "input" and isinstance(data.get("customdata"), str):
             return {"text": data["customdata"][:MAX_INPUT_CHARS]}  # the input's change event decodes it
+        if clicked is not None and clicked.click == "keyword" and isinstance(data.get("customdata"), str):
+            return {"keyword": data["customdata"][:MAX_KEYWORD_CHARS]}  # so does the keyword's
         pinned, node = clicked_selection(data, pinned, node)
         options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask)
         node_value = CHOSEN_NODE if options.node_id is None else options.node_id
@@ -505,6 +512,7 @@ class Handlers:
                 "p_gen_row": gr.update(visible=features.copies),
                 "coverage_button": gr.update(visible=features.coverage),
                 "topic_row": gr.update(visible=features.topic_coverage),
+                "keyword": gr.update(visible=features.keywords, value=""),
                 "model_b": entry.name}  # run B starts as A's model (compare settings, or pick another)
 
     @guarded("neighbors_status")

@@ -17,7 +17,7 @@ from gen_models.trace import GenerationTrace
 from visualizers import ViewOptions, compare_figure, diff_html
 
 from .registry import ModelEntry, ModelRegistry
-from .validation import clean_text, decode_settings
+from .validation import clean_keyword, clean_text, decode_settings
 
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
 if _LIBC is not None and not hasattr(_LIBC, "malloc_trim"):
@@ -44,16 +44,20 @@ def prepare(registry: ModelRegistry, model_name: Any, text: Any,
 
 
 def run_trace(registry: ModelRegistry, model_name: Any, text: Any, settings_values: dict[str, Any],
-              reference: Any = None, **interventions: Any) -> TraceResult:
-    """Decode ``text`` with the named model (scoring ``reference`` too, when one is given); an input
-    without tokens gives a hint instead."""
+              reference: Any = None, keyword: Any = None, **interventions: Any) -> TraceResult:
+    """Decode ``text`` with the named model (scoring ``reference`` too, when one is given; around
+    ``keyword`` for a keyword model, when one is given); an input without tokens gives a hint instead."""
     start = time.perf_counter()
     entry, text, settings, notices = prepare(registry, model_name, text, settings_values, **interventions)
     if not tokenize(text):
         return TraceResult(None, notices, f"{entry.input_hint or entry.model.features.input_hint}, or pick an example."
                            if entry.input_hint or entry.model.features.input_hint else EMPTY_HINT)
     reference, _ = clean_text(reference)
-    trace = generate(entry.model, text, settings, reference=reference if reference.strip() else None)
+    keyword = clean_keyword(keyword)
+    if keyword and not entry.model.features.keywords:
+        notices.append(f"keyword ignored: {entry.name} does not build its output around a keyword")
+    topics = [keyword] if keyword and entry.model.features.keywords else None
+    trace = generate(entry.model, text, settings, topics, reference=reference if reference.strip() else None)
     release_memory()
     return TraceResult(trace, notices + list(trace.notices), "", 1e3 * (time.perf_counter() - start))
 

@@ -13,6 +13,7 @@ from typing import Any, Optional
 from gen_models.decoding import LIMITS, SETTING_NAMES, STRATEGIES, DecodeSettings
 from gen_models.protocol import ModelFeatures
 
+MAX_KEYWORD_CHARS = 40
 MAX_INPUT_CHARS = 20_000
 DEFAULTS = DecodeSettings()
 INT_SETTINGS = {f.name for f in fields(DecodeSettings) if f.type in ("int", int)}
@@ -34,6 +35,16 @@ def clean_text(text: Any) -> tuple[str, list[str]]:
         notices.append(f"input cut to its first {MAX_INPUT_CHARS:,} characters (it had {len(text):,})")
         text = text[:MAX_INPUT_CHARS]
     return text, notices
+
+
+def clean_keyword(keyword: Any) -> str:
+    """A keyword: one word of at most ``MAX_KEYWORD_CHARS`` characters ("" for none); ValueError
+    naming the problem otherwise."""
+    text, _ = clean_text(keyword)
+    text = text.strip()
+    if len(text) > MAX_KEYWORD_CHARS or len(text.split()) > 1:
+        raise ValueError(f"the keyword must be one word of at most {MAX_KEYWORD_CHARS} characters, got {text[:60]!r}")
+    return text
 
 
 def _has_surrogates(text: str) -> bool:

@@ -4,7 +4,8 @@ view name, and the report and export iterate it. A new view is a visualizer file
 A view's ``figure(trace, options)`` returns a plotly figure (or HTML when ``html``); ``applies(trace)``
 says whether the trace has what it draws (views that do not apply are hidden, never drawn empty);
 ``click`` names what the ``customdata`` of a clicked point is: "step" (pin it), "node" (select that
-search-tree node) or "input" (a text to decode: it replaces the input). Views with ``node`` draw
+search-tree node), "input" (a text to decode: it replaces the input) or "keyword" (a keyword to
+decode around: it replaces the keyword). Views with ``node`` draw
 ``options.node_id``'s hypothesis; the others always the chosen output. A ``needs_node`` view shows
 a hint until a node is selected and is left out of reports then; its ``title`` may name ``{node_id}``.
 """
@@ -21,6 +22,7 @@ from .common import ViewOptions, empty_figure
 from .copy import copy_figure
 from .coverage import coverage_figure
 from .hull import has_points, hull_figure
+from .keywords import gate_figure, has_gate, has_keyword, keyword_candidates_figure, reading_order_figure
 from .latent import has_latent, has_map, homotopy_figure, kl_figure, latent_map_figure, samples_figure
 from .probability import has_reference, probability_figure, reference_figure
 from .topics import topic_figure
@@ -96,6 +98,9 @@ VIEWS: list[View] = [
          is_transformer_trace),
     View("hull", "Convex hull", "Points and hull", hull_figure, has_points, click="step"),
     View("pointer", "Convex hull", "Pointer distribution per step", attention_heatmap, has_points, click="step"),
+    View("keywords", "Keyword", "Candidate keywords", keyword_candidates_figure, has_keyword, click="keyword"),
+    View("reading_order", "Keyword", "Reply in reading order", reading_order_figure, has_keyword, click="step"),
+    View("gate", "Keyword", "Fusion gate", gate_figure, has_gate, click="step"),
     View("latent_map", "Latent space", "Latent map", latent_map_figure, has_map, click="input"),
     View("homotopy", "Latent space", "Homotopy", homotopy_figure, has_latent),
     View("kl_dims", "Latent space", "KL per latent dimension", kl_figure, has_latent),

@@ -5,10 +5,12 @@ Each class carries its ``model_type`` (the key in a checkpoint's config.json), i
 is trained by ``training/train.py``, ``new_config`` and ``training_batch``. Hugging Face models are
 not listed: :mod:`.hf_adapter` wraps any ``transformers`` folder.
 """
+from .hgfu import HGFU
 from .mta_lstm import MTALSTM, TopicAveragedLSTM
 from .pointer_generator import PointerGenerator
 from .pointer_network import PointerNetwork
 from .sentence_vae import SentenceVAE
+from .seq2bf import Seq2BF
 from .seq2seq import Seq2SeqAttention
 
 MODELS = (
@@ -18,6 +20,8 @@ MODELS = (
     TopicAveragedLSTM,
     PointerNetwork,
     SentenceVAE,
+    HGFU,
+    Seq2BF,
 )
 MODEL_TYPES: dict[str, type] = {cls.model_type: cls for cls in MODELS}
 

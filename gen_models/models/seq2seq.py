@@ -154,6 +154,10 @@ class Seq2SeqAttention(VocabModel):
         return DecoderState(h, c, enc_out.new_zeros(B, enc_out.size(2)), enc_out.new_zeros(B, S),
                             enc_out, self.attn_h(enc_out), mask, src_ext, n_oov)
 
+    def start_state(self, src_ext: torch.Tensor, mask: torch.Tensor, n_oov: int, **conditioning) -> DecoderState:
+        """The training batch's first decoder state (subclasses add their conditioning)."""
+        return self.initial_state(src_ext, mask, n_oov)
+
     def in_vocab(self, ids: torch.Tensor) -> torch.Tensor:
         """Map extended ids (copied OOVs) to UNK for embedding lookup."""
         return ids.masked_fill(ids >= self.vocab_size, self.vocab.unk_id)
@@ -170,28 +174,35 @@ class Seq2SeqAttention(VocabModel):
     def decode_step(self, state: DecoderState, prev_ids: torch.Tensor, force_p_gen: Optional[float] = None):
         """(log_probs (B, V_ext), new state, internals) for one step."""
         x = self.input_proj(torch.cat([self.embedding(self.in_vocab(prev_ids)), state.context], -1))  # (B, E)
-        h, c = self.cell(x, (state.h, state.c))  # (B, H)
+        h, c, recurrence = self.recur(x, state)  # (B, H)
         attention = self.attend(h, state)  # (B, S)
         context = torch.bmm(attention.unsqueeze(1), state.enc_out.expand(h.size(0), -1, -1)).squeeze(1)  # (B, 2H)
         vocab_logits = self.out_vocab(self.out_hidden(torch.cat([h, context], -1)))  # (B, V)
         log_probs, internals = self.output_distribution(vocab_logits, attention, state, x, h, context,
                                                         force_p_gen)
         internals["attention"] = attention
+        internals.update(recurrence)
         if self.config.coverage:
             internals["coverage"] = state.coverage
         new_state = replace(state, h=h, c=c, context=context, coverage=state.coverage + attention)
         return log_probs, new_state, internals
 
+    def recur(self, x: torch.Tensor, state: DecoderState):
+        """The decoder's new (h, c) from input x (B, E), and any internals of the recurrence."""
+        h, c = self.cell(x, (state.h, state.c))  # (B, H)
+        return h, c, {}
+
     def output_distribution(self, vocab_logits, attention, state, x, h, context, force_p_gen):
         """Log-probabilities over the vocabulary (no copying in the plain model)."""
         return torch.log_softmax(vocab_logits, dim=-1), {}
 
-    def forward(self, src_ext, src_mask, n_oov, dec_in, target_ext, target_mask):
+    def forward(self, src_ext, src_mask, n_oov, dec_in, target_ext, target_mask, **conditioning):
         """Teacher-forced losses for a batch: dict of scalar ``nll``, ``coverage``, ``p_gen``.
 
-        src_ext/src_mask (B, S); dec_in/target_ext/target_mask (B, T).
+        src_ext/src_mask (B, S); dec_in/target_ext/target_mask (B, T); ``conditioning``: what a
+        subclass's :meth:`start_state` takes besides the source (e.g. keyword ids).
         """
-        state = self.initial_state(src_ext, src_mask, n_oov)
+        state = self.start_state(src_ext, src_mask, n_oov, **conditioning)
         nll, cov_loss, p_gen_sum = [], [], []
         for t in range(dec_in.size(1)):
             coverage_before = state.coverage
