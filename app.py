@@ -124,6 +124,7 @@ def build_demo(registry: ModelRegistry, handlers: Handlers) -> gr.Blocks:
                 with gr.Tabs() as c.tabs:
                     view_tabs(c)
                     intervention_tab(c)
+                    explain_tab(c)
                     compare_tab(c, registry)
                     side_tabs(c)
         c.trace_json = gr.Textbox(visible=False, label="trace JSON")  # filled for API clients only
@@ -234,6 +235,26 @@ def intervention_tab(c: SimpleNamespace) -> None:
         c.intervention_plot = gr.Plot(show_label=False)
 
 
+def explain_tab(c: SimpleNamespace) -> None:
+    """On-demand attribution (and the logit lens) of the pinned step: computed by a button only."""
+    with gr.Tab("Why this token?"):
+        gr.Markdown("Which source tokens made the model choose the **pinned step**'s token (Captum: integrated "
+                    "gradients or gradient × input over the source embeddings, baseline: zero embeddings), "
+                    "or that token *rather than* another one. Computed when you press the button.")
+        with gr.Row():
+            c.explain_method = gr.Radio([("integrated gradients", "ig"), ("gradient × input", "grad_x_input")],
+                                        value="ig", label="Method", scale=2)
+            c.contrast = gr.Textbox(label="…and not this token (optional)", max_lines=1, scale=2,
+                                    max_length=MAX_INPUT_CHARS)
+            c.ig_steps = gr.Slider(4, 128, step=4, value=32, label="Integration steps", scale=1)
+        c.explain_button = gr.Button("Explain the pinned step", variant="primary")
+        c.explain_status = gr.Markdown()
+        c.explain_plot = gr.Plot(show_label=False, elem_id="explain-plot")
+        c.lens_button = gr.Button("Logit lens at the pinned step (Transformer decoders)")
+        c.lens_status = gr.Markdown()
+        c.lens_plot = gr.Plot(show_label=False, elem_id="lens-plot")
+
+
 def compare_tab(c: SimpleNamespace, registry: ModelRegistry) -> None:
     """Run B: another model and/or other search settings on the same input."""
     others = [n for n in registry.names if n != c.model.value]
@@ -280,7 +301,8 @@ def named_components(c: SimpleNamespace) -> dict[str, gr.components.Component]:
                  topic_row=c.topic_row, intervention_diff=c.intervention_diff, intervention_plot=c.intervention_plot,
                  intervention_status=c.intervention_status, compare_diff=c.compare_diff,
                  compare_plot=c.compare_plot, compare_status=c.compare_status, neighbors_table=c.neighbors_table,
-                 neighbors_status=c.neighbors_status, export_file=c.export_file, export_status=c.export_status)
+                 neighbors_status=c.neighbors_status, explain_plot=c.explain_plot, explain_status=c.explain_status,
+                 lens_plot=c.lens_plot, lens_status=c.lens_status, export_file=c.export_file, export_status=c.export_status)
     names.update(c.settings)
     names.update(c.views)
     names.update({tab_key(tab): component for tab, component in c.tabs_by_name.items()})
@@ -364,6 +386,11 @@ def wire_actions(c: SimpleNamespace, handlers: Handlers) -> None:
     fn, out = by_name(c, handlers.nearest_examples, ["neighbors_table", "neighbors_status"])
     gr.on([c.neighbors_button.click, c.neighbors_tab.select], fn, [c.model, c.text], out,
           trigger_mode="always_last", api_name="neighbors", **raw)
+    fn, out = by_name(c, handlers.explain, ["explain_plot", "explain_status"])
+    c.explain_button.click(fn, [c.state, c.text, c.pinned, c.explain_method, c.contrast, c.ig_steps], out,
+                           api_name="explain", **raw)
+    fn, out = by_name(c, handlers.logit_lens, ["lens_plot", "lens_status"])
+    c.lens_button.click(fn, [c.state, c.text, c.pinned], out, api_name="logit_lens", **raw)
     fn, out = by_name(c, handlers.export_trace, ["export_file", "export_status"])
     c.trace_button.click(fn, [c.state], out, api_name="export_trace", **raw)
     fn, out = by_name(c, handlers.export_report, ["export_file", "export_status"])

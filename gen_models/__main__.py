@@ -1,10 +1,11 @@
-"""Command line: ``python -m gen_models {list,trace,generate}``.
+"""Command line: ``python -m gen_models {list,trace,explain,generate}``.
 
     python -m gen_models list
     python -m gen_models trace --model debian-pointer --text "hello: a friendly greeter" --beam 4
     python -m gen_models generate --model debian-pointer --input in.jsonl --output out.jsonl
     python -m gen_models trace --model poem-mta --topics 春风 明月 故乡
     python -m gen_models trace --model hf:path/to/local/model --text "..."   (any local HF folder)
+    python -m gen_models explain --model debian-pointer --text "..." --step 2 [--method ig] [--contrast TOKEN]
 """
 from __future__ import annotations
 
@@ -62,6 +63,17 @@ def cmd_trace(args: argparse.Namespace) -> None:
     print(trace.to_json(indent=args.indent))
 
 
+def cmd_explain(args: argparse.Namespace) -> None:
+    """Print the JSON attribution of one output step to the source tokens."""
+    from .attribution import explain
+
+    model = _load_model(args)
+    topics = [args.keyword] if args.keyword else args.topics
+    text = args.text if args.text is not None else " ".join(args.topics or [])
+    result = explain(model, text, args.step, args.method, args.contrast, _settings(args, model), topics, args.ig_steps)
+    print(json.dumps(result, ensure_ascii=False, indent=args.indent))
+
+
 def cmd_generate(args: argparse.Namespace) -> None:
     """Decode every line ``{"src": ..., "topics": [...]}`` of a jsonl file; add ``"output"``."""
     model = _load_model(args)
@@ -112,6 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
                                           "teacher-forced log-probs, first departure, search or model error)")
     trace.add_argument("--indent", type=int, default=None)
     trace.set_defaults(func=cmd_trace)
+    explain = sub.add_parser("explain", help="attribute one output step to the source tokens (Captum)")
+    _decoding_options(explain)
+    explain.add_argument("--text", help="the input (topic-to-text models may take --topics instead)")
+    explain.add_argument("--topics", nargs="*", default=None, help="topic words (topic-to-text models)")
+    explain.add_argument("--keyword", help="the keyword of a keyword model (default: predicted)")
+    explain.add_argument("--step", type=int, required=True, help="output step to explain (0-based)")
+    explain.add_argument("--method", choices=("ig", "grad_x_input"), default="ig",
+                         help="integrated gradients or gradient × input")
+    explain.add_argument("--contrast", help="why the chosen token and not this one: attribute log P(chosen) − "
+                                            "log P(contrast)")
+    explain.add_argument("--ig-steps", type=int, default=32, help="integration steps of integrated gradients")
+    explain.add_argument("--indent", type=int, default=None)
+    explain.set_defaults(func=cmd_explain)
     batch = sub.add_parser("generate", help="batch-decode a jsonl file")
     _decoding_options(batch)
     batch.add_argument("--input", type=Path, required=True)

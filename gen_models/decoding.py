@@ -119,6 +119,7 @@ SETTING_NAMES = tuple(name for name, f in SETTING_FIELDS.items() if f.metadata["
 COMPARE_NAMES = tuple(name for name, f in SETTING_FIELDS.items() if f.metadata["compare"])
 
 
+@torch.no_grad()
 def generate(model: Generator, text: str, settings: Optional[DecodeSettings] = None,
              topics: Optional[list[str]] = None, reference: Optional[str] = None) -> GenerationTrace:
     """Encode ``text`` (and ``topics``) and decode it with ``settings``; the full trace. With a
@@ -147,6 +148,7 @@ def generate(model: Generator, text: str, settings: Optional[DecodeSettings] = N
     return trace
 
 
+@torch.no_grad()
 def teacher_forced(model: Generator, encoded: Encoded, ids: list[int],
                    settings: Optional[DecodeSettings] = None) -> tuple[list[float], list[int]]:
     """Log-probability and rank (1 = the most likely) of each of ``ids`` and then the end token, with
@@ -200,6 +202,7 @@ def score_reference(model: Generator, encoded: Encoded, text: str, trace: Genera
             "first_departure": departure, "verdict": verdict}
 
 
+@torch.no_grad()
 def decode_companion(model: Generator, encoded: Encoded, settings: DecodeSettings) -> str:
     """The greedy output text from another starting point (a companion run, nothing recorded)."""
     quick = DecodeSettings(strategy="greedy", max_len=settings.max_len, ban_unk=settings.ban_unk, record=False)

@@ -123,8 +123,14 @@ class Generator(Protocol):
     def encode(self, text: str, topics: Optional[list[str]] = None) -> Encoded:
         """Tokenise, truncate to ``max_source_len`` and encode one source."""
 
+    def encode_scaled(self, encoded: Encoded, scale: torch.Tensor) -> Any:
+        """The decoder state of B copies of ``encoded``'s source with each source item's input
+        embedding multiplied by ``scale`` (B, S); ones give ``encoded.state``. Differentiable: input
+        attribution integrates along it (:mod:`gen_models.attribution`)."""
+
     def step(self, state: Any, prev_ids: torch.Tensor, controls: StepControls) -> StepOutput:
-        """Advance every hypothesis by one token; ``prev_ids`` is (B,) in the extended vocabulary."""
+        """Advance every hypothesis by one token; ``prev_ids`` is (B,) in the extended vocabulary.
+        Differentiable (decoding calls it under ``torch.no_grad``)."""
 
     def reorder(self, state: Any, index: torch.Tensor) -> Any:
         """Select hypotheses ``index`` (B',) from a state of B hypotheses."""

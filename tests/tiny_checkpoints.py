@@ -12,9 +12,13 @@ from pathlib import Path
 import torch
 
 from gen_models.checkpoint import save_checkpoint
+from gen_models.keywords import PMITable
+from gen_models.models.hgfu import HGFU
+from gen_models.models.keyword_reply import KeywordConfig
 from gen_models.models.mta_lstm import MTALSTM, TopicConfig
 from gen_models.models.pointer_generator import PointerGenerator
 from gen_models.models.pointer_network import PointerConfig, PointerNetwork
+from gen_models.models.seq2bf import Seq2BF
 from gen_models.models.seq2seq import Seq2SeqAttention, Seq2SeqConfig
 from gen_models.vocab import Vocab
 
@@ -27,6 +31,8 @@ TRAIN_ROWS = [
     {"src": "pytool: command line tool to manage Python packages.", "tgt": "Python package tool"},
     {"src": "chess-server: a server for the game of chess with a client interface.", "tgt": "chess game server"},
 ]
+KEYWORD_TABLE = PMITable(("library", "server", "game"), {"json": {"library": 2.0, "server": 0.5},
+                                                        "python": {"library": 1.0, "game": 1.5}})
 POEM_CHARS = list("春风花月山水夜雨秋江人归天云明故乡") + ["，", "。"]
 EXAMPLES = ["libfoo-dev: the foo library for C, with a command line tool. This package contains the "
             "development files.", "a game server and client written in python"]
@@ -42,7 +48,8 @@ def write_corpus(folder: Path) -> Path:
 
 def make_tiny_checkpoints(root: Path) -> Path:
     """Write ``tiny-pointer-coverage`` (with training data for BM25), ``tiny-seq2seq`` (without)
-    ``tiny-mta`` (topic words → characters) and ``tiny-hull`` (points → hull) checkpoints under
+    ``tiny-mta`` (topic words → characters), ``tiny-hgfu`` / ``tiny-seq2bf`` (keyword replies, a
+    hand-made PMI table) and ``tiny-hull`` (points → hull) checkpoints under
     ``root``; return it."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -70,6 +77,11 @@ def make_tiny_checkpoints(root: Path) -> Path:
     topic_model = MTALSTM(TopicConfig(len(poems), 12, 16, poem_length=12), poems, name="tiny-mta")
     save_checkpoint(topic_model, root / "tiny-mta", {"exhibit": "topics → poem", "examples": ["春风 明月 故乡"],
                                                      "input_hint": "1–5 topic words"})
+    for name, model_class in (("tiny-hgfu", HGFU), ("tiny-seq2bf", Seq2BF)):
+        model = model_class(KeywordConfig(len(vocab), 16, 32, max_source_len=MAX_SOURCE_LEN), vocab, name=name)
+        model.keywords.load_table(KEYWORD_TABLE, vocab)
+        model.config.pmi_entries, model.config.fallback_keyword = len(model.keywords.pmi), "game"
+        save_checkpoint(model, root / name, {"exhibit": "conversation", "examples": ["a json parser for python"]})
     hull = PointerNetwork(PointerConfig(8, 16, max_points=60), name="tiny-hull")
     save_checkpoint(hull, root / "tiny-hull", {"exhibit": "points → hull", "examples": ["random 8 seed 1"]})
     return root

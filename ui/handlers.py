@@ -25,6 +25,7 @@ import numpy as np
 
 from gen_models.decoding import COMPARE_NAMES, SETTING_FIELDS, SETTING_NAMES
 from gen_models.trace import GenerationTrace
+from visualizers.attribution import attribution_figure, logit_lens_figure
 from visualizers import MASK_KINDS, ViewOptions, empty_figure, output_html, standalone_report, training_curves
 from visualizers.registry import VIEWS, render_views, report_figures, tabs, view_named
 from visualizers.transformer import mask_tokens, parse_permutation, permutation_order
@@ -40,7 +41,7 @@ from .model_card import card_markdown
 from .neighbors import NeighborIndex
 from .plots import IMAGE_FORMATS, plot_payload
 from .registry import ModelRegistry
-from .service import TraceResult, compare_runs, comparison_views, prepare, run_trace
+from .service import TraceResult, compare_runs, comparison_views, explain_step, lens_step, prepare, run_trace
 from .validation import (
     MAX_INPUT_CHARS,
     MAX_KEYWORD_CHARS,
@@ -487,6 +488,33 @@ class Handlers:
             run_a.notices + run_b.notices)
         return {"compare_diff": diff, "compare_plot": plot_payload(figure, filename="compare"),
                 "compare_status": status}
+
+    # -- explanations (on demand) -------------------------------------------------------------
+    @guarded("explain_status")
+    def explain(self, trace: Optional[GenerationTrace], text: Any, pinned: Any, method: Any, contrast: Any,
+                ig_steps: Any) -> dict:
+        """Input attribution (Captum) of the pinned step's token, or of it against a ``contrast``
+        token, beside that step's attention; the status gives the convergence delta and the time."""
+        result = explain_step(self.registry, trace, text, pinned, method, contrast, ig_steps)
+        delta = result["convergence_delta"]
+        alternatives = ", ".join(f"`{markdown_text(c.token)}`" for c in trace.steps[result["step"]].candidates[1:6])
+        status = (f"✓ {markdown_text(result['method'])} for step {result['step']} in **{result['elapsed_ms']:.0f} ms**"
+                  + (f" · convergence δ {delta:.1e}" if delta is not None else "")
+                  + (f" · other candidates to contrast: {alternatives}" if alternatives else ""))
+        return {"explain_plot": plot_payload(attribution_figure(result), filename="attribution"),
+                "explain_status": status}
+
+    @guarded("lens_status")
+    def logit_lens(self, trace: Optional[GenerationTrace], text: Any, pinned: Any) -> dict:
+        """The logit lens at the pinned step (Transformer decoders)."""
+        result = lens_step(self.registry, trace, text, pinned)
+        final = result["layers"][-1]
+        first = next(row["layer"] for row in result["layers"] if row["chosen_rank"] == 1) \
+            if any(row["chosen_rank"] == 1 for row in result["layers"]) else None
+        status = (f"✓ logit lens at step {result['step']}: '{markdown_text(result['chosen'])}' has rank "
+                  f"{final['chosen_rank']} at the last layer"
+                  + (f"; it is first ranked from layer {first}" if first else ""))
+        return {"lens_plot": plot_payload(logit_lens_figure(result), filename="logit-lens"), "lens_status": status}
 
     # -- side panels ---------------------------------------------------------------------------
     @guarded("card_status")

@@ -11,13 +11,15 @@ from typing import Any, Optional
 
 import plotly.graph_objects as go
 
-from gen_models.decoding import DecodeSettings, generate
+import torch
+
+from gen_models.decoding import DecodeSettings, generate, trace_settings
 from gen_models.text import tokenize
 from gen_models.trace import GenerationTrace
 from visualizers import ViewOptions, compare_figure, diff_html
 
 from .registry import ModelEntry, ModelRegistry
-from .validation import clean_keyword, clean_text, decode_settings
+from .validation import as_int, clean_keyword, clean_text, decode_settings
 
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
 if _LIBC is not None and not hasattr(_LIBC, "malloc_trim"):
@@ -86,3 +88,40 @@ def comparison_views(trace_a: GenerationTrace, trace_b: GenerationTrace, labels:
                      options: Optional[ViewOptions] = None) -> tuple[str, go.Figure]:
     """The step-aligned diff (HTML) and the side-by-side figure of two traces."""
     return diff_html(trace_a, trace_b, labels), compare_figure(trace_a, trace_b, options, labels)
+
+
+def explain_step(registry: ModelRegistry, trace: Optional[GenerationTrace], text: Any, step: Any, method: Any,
+                 contrast: Any, n_steps: Any) -> dict:
+    """Attribute output step ``step`` of the shown trace (same model, settings and keyword) to its
+    source (:func:`gen_models.attribution.explain`). ValueError names a bad request."""
+    from gen_models.attribution import DEFAULT_STEPS, explain
+
+    entry, text, step, n_steps = _explained(registry, trace, text, step, n_steps, DEFAULT_STEPS)
+    contrast = contrast.strip() if isinstance(contrast, str) and contrast.strip() else None
+    topics = [trace.extra["keyword"]] if "keyword" in trace.extra else None
+    return explain(entry.model, text, step, str(method or "ig"), contrast, trace_settings(trace), topics, n_steps)
+
+
+def lens_step(registry: ModelRegistry, trace: Optional[GenerationTrace], text: Any, step: Any) -> dict:
+    """The logit lens at output step ``step`` of the shown trace (Transformer decoders only)."""
+    from gen_models.models.hf_adapter import HFGenerator, logit_lens
+
+    entry, text, step, _ = _explained(registry, trace, text, step, 2, 2)
+    if not isinstance(entry.model, HFGenerator):
+        raise ValueError(f"the logit lens needs a Transformer decoder; {entry.name} is a "
+                         f"{entry.model.features.architecture}")
+    with torch.no_grad():
+        encoded = entry.model.encode(text)
+    return logit_lens(entry.model, encoded, trace.output_ids(), step)
+
+
+def _explained(registry: ModelRegistry, trace: Optional[GenerationTrace], text: Any, step: Any, n_steps: Any,
+               default_steps: int) -> tuple[ModelEntry, str, int, int]:
+    """Check an explanation request against the shown trace: (entry, text, step, integration steps)."""
+    if trace is None or not trace.steps:
+        raise ValueError("decode something first: there is no output step to explain")
+    text, _ = clean_text(text)
+    step = as_int("step", 0 if step is None else step)
+    if not 0 <= step < len(trace.steps):
+        raise ValueError(f"step must be between 0 and {len(trace.steps) - 1}, got {step}")
+    return registry.get(trace.model), text, step, as_int("ig_steps", default_steps if n_steps is None else n_steps)

@@ -16,6 +16,8 @@ eager attention (so attentions exist), and no network unless the caller opts in.
 """
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
@@ -38,6 +40,7 @@ class HFState:
     encoder_hidden: Optional[torch.Tensor]  # (1, S, D) encoder-decoder only
     prompt_ids: torch.Tensor  # (1, S)
     generated: int = 0
+    source_scale: Optional[torch.Tensor] = None  # (B, S) on the prompt's embeddings (decoder-only attribution)
 
 
 class _HFModel:
@@ -122,7 +125,17 @@ class HFGenerator(_HFModel):
         state = HFState(None, out.last_hidden_state, prompt)  # hidden (1, S, D)
         return self.encoded(prompt, truncated, state, topics, out.attentions)
 
-    @torch.no_grad()
+    def encode_scaled(self, encoded: Encoded, scale: torch.Tensor) -> HFState:
+        """The state of B copies of the source with each token embedding multiplied by ``scale``
+        (B, S); differentiable, for attribution (positions are not scaled)."""
+        prompt = encoded.source_ids.unsqueeze(0).expand(scale.size(0), -1)  # (B, S)
+        if not self.is_encoder_decoder:
+            return HFState(None, None, prompt, source_scale=scale)
+        encoder = self.model.get_encoder()
+        with scaled_output(encoder.get_input_embeddings(), scale):
+            hidden = encoder(input_ids=prompt, return_dict=True).last_hidden_state  # (B, S, D)
+        return HFState(None, hidden, prompt)
+
     def step(self, state: HFState, prev_ids: torch.Tensor, controls: StepControls) -> StepOutput:
         """One token for each of B hypotheses (prev_ids (B,))."""
         B = prev_ids.size(0)
@@ -138,8 +151,10 @@ class HFGenerator(_HFModel):
         else:
             first = state.cache is None
             inputs = state.prompt_ids.expand(B, -1) if first else prev_ids[:, None]  # (B, q)
-            out = self.model(input_ids=inputs, past_key_values=state.cache, use_cache=True,
-                             output_attentions=True, return_dict=True)
+            scale = state.source_scale if first else None
+            with scaled_output(self.model.get_input_embeddings(), scale):
+                out = self.model(input_ids=inputs, past_key_values=state.cache, use_cache=True,
+                                 output_attentions=True, return_dict=True)
             attention = _last_query(out.attentions)  # (B, L, H, S + t)
             S = state.prompt_ids.size(1)
             internals = {"attention": attention[..., :S], "self_attention": attention[..., S:]}
@@ -178,6 +193,18 @@ class HFEncoder(_HFModel):
     def reorder(self, state: Any, index: torch.Tensor) -> Any:
         """Encoder-only models have no decoder state."""
         return state
+
+
+@contextlib.contextmanager
+def scaled_output(embedding: torch.nn.Module, scale: Optional[torch.Tensor]):
+    """While active, ``embedding``'s output (B, S, D) is multiplied by ``scale`` (B, S) (no-op for None)."""
+    handle = embedding.register_forward_hook(lambda module, args, out: out * scale.unsqueeze(-1)) \
+        if scale is not None else None
+    try:
+        yield
+    finally:
+        if handle is not None:
+            handle.remove()
 
 
 def _last_query(attentions) -> torch.Tensor:
@@ -231,3 +258,50 @@ def load_hf(path_or_id: str, allow_network: bool = False, name: Optional[str] = 
     tokenizer = AutoTokenizer.from_pretrained(source, **options)
     wrapper = HFEncoder if encoder_only else HFGenerator
     return wrapper(model, tokenizer, name or f"hf:{local.name if local.is_dir() else path_or_id}")
+
+
+@torch.no_grad()
+def logit_lens(model: HFGenerator, encoded: Encoded, path_ids: list[int], step: int, k: int = 5) -> dict:
+    """The logit lens at output step ``step`` of a Transformer decoder: each decoder layer's hidden
+    state at that position through the final norm and the output projection. Per layer: the top-``k``
+    tokens with their probabilities and the rank and probability of the token the path chose.
+    The last row is the model's own distribution. ValueError for a step outside the path."""
+    if not 0 <= step < len(path_ids):
+        raise ValueError(f"step must be between 0 and {len(path_ids) - 1}, got {step}")
+    hidden, logits = _decoder_hidden_states(model, encoded, path_ids[:step])  # [(D,)] per layer, (V,)
+    norm, head = _final_norm(model.model), model.model.get_output_embeddings()
+    bias = getattr(model.model, "final_logits_bias", None)
+    rows = [head(norm(h)) + (bias[0] if bias is not None else 0) for h in hidden[1:-1]] + [logits]
+    chosen = path_ids[step]
+    layers = []
+    for index, row in enumerate(rows, start=1):
+        probs = torch.softmax(row.float(), -1)  # (V,)
+        top = torch.topk(probs, k)
+        layers.append({"layer": index, "top_tokens": [model.id_to_token(i, []) for i in top.indices.tolist()],
+                       "top_probs": top.values.tolist(), "chosen_rank": int((probs > probs[chosen]).sum()) + 1,
+                       "chosen_prob": float(probs[chosen])})
+    return {"step": step, "chosen": model.id_to_token(chosen, []), "layers": layers}
+
+
+def _decoder_hidden_states(model: HFGenerator, encoded: Encoded, prefix: list[int]):
+    """Hidden states of every decoder layer (embeddings first) at the last position, and its logits."""
+    decoder_ids = torch.tensor([[model.bos_id, *prefix]])  # (1, T)
+    if model.is_encoder_decoder:
+        out = model.model(input_ids=encoded.source_ids[None], decoder_input_ids=decoder_ids,
+                          output_hidden_states=True, return_dict=True)
+        states = out.decoder_hidden_states
+    else:
+        ids = torch.cat([encoded.source_ids[None], torch.tensor([prefix], dtype=torch.long).reshape(1, -1)], 1)
+        out = model.model(input_ids=ids, output_hidden_states=True, return_dict=True)
+        states = out.hidden_states
+    return [h[0, -1] for h in states], out.logits[0, -1]
+
+
+def _final_norm(model) -> torch.nn.Module:
+    """The norm applied before the output projection (identity for post-norm decoders such as Marian's)."""
+    decoder = model.get_decoder() if hasattr(model, "get_decoder") else model
+    for name in ("final_layer_norm", "layer_norm", "norm", "ln_f"):
+        module = getattr(decoder, name, None) or getattr(getattr(decoder, "transformer", None), name, None)
+        if isinstance(module, torch.nn.Module):
+            return module
+    return torch.nn.Identity()

@@ -45,13 +45,13 @@ class HGFU(KeywordReplyModel):
         self.cue_cell = nn.LSTMCell(2 * E, H)
         self.fusion_gate = nn.Linear(2 * H, H)
 
-    @torch.no_grad()
-    def encode(self, text: str, topics: Optional[list[str]] = None) -> Encoded:
-        """Encode the query and choose its keyword (``topics[0]`` when given, else by PMI)."""
-        encoded = super().encode(text)
-        keyword = self.choose_keyword(encoded, topics)
-        encoded.state = self.with_keyword(encoded.state, torch.tensor([keyword]))
-        return encoded
+    def condition(self, encoded: Encoded, topics: Optional[list[str]]) -> None:
+        """Choose the keyword (``topics[0]`` when given, else by PMI)."""
+        self.choose_keyword(encoded, topics)
+
+    def encode_scaled(self, encoded: Encoded, scale: torch.Tensor) -> CueState:
+        return self.with_keyword(super().encode_scaled(encoded, scale),
+                                 torch.tensor([self.vocab.stoi[encoded.extra["keyword"]]]))
 
     def training_batch(self, examples: list) -> dict:
         return {**super().training_batch(examples), "keyword_ids": self.keyword_ids(examples)}

@@ -97,12 +97,21 @@ class MTALSTM(VocabModel):
             notices.append(f"{len(ignored)} word{'s' if len(ignored) != 1 else ''} ignored (no character the model "
                            f"knows): {shown}")
         notices += [f"“{w}” was read as one topic: separate topic words with spaces" for w in words if len(w) > 4]
-        topic_ids = [self.topic_char_ids(w) for w in words]
-        state = self.initial_state(*self.pad_topics([topic_ids]), torch.tensor([float(self.config.poem_length)]))
         no_source_ids = torch.full((len(words),), -1)  # characters are never copied from topics
-        return Encoded(words, no_source_ids, [], state, words, truncated, notices=notices)
+        encoded = Encoded(words, no_source_ids, [], None, words, truncated, notices=notices)
+        encoded.state = self.encode_scaled(encoded, torch.ones(1, len(words)))
+        return encoded
 
-    @torch.no_grad()
+    def encode_scaled(self, encoded: Encoded, scale: torch.Tensor) -> TopicState:
+        """The state of B copies of the topics, each topic embedding multiplied by ``scale`` (B, K);
+        differentiable, for attribution."""
+        chars, mask = self.pad_topics([[self.topic_char_ids(w) for w in encoded.source_tokens]])
+        B = scale.size(0)
+        padded = torch.ones(B, MAX_TOPICS)
+        padded[:, : scale.size(1)] = scale  # (B, MAX_TOPICS)
+        length = torch.full((B,), float(self.config.poem_length))
+        return self.initial_state(chars.expand(B, -1, -1), mask.expand(B, -1), length, padded)
+
     def step(self, state: TopicState, prev_ids: torch.Tensor, controls: StepControls) -> StepOutput:
         """One step for B hypotheses."""
         if controls.topic_coverage:
@@ -149,10 +158,14 @@ class MTALSTM(VocabModel):
                 chars[b, k, : len(ids)] = torch.tensor(ids)
         return chars, chars[:, :, 0] != self.vocab.pad_id
 
-    def initial_state(self, chars: torch.Tensor, mask: torch.Tensor, length: torch.Tensor) -> TopicState:
-        """State before the first token: C = 1 on real topics; ``length`` (B,) is N."""
+    def initial_state(self, chars: torch.Tensor, mask: torch.Tensor, length: torch.Tensor,
+                      scale: Optional[torch.Tensor] = None) -> TopicState:
+        """State before the first token: C = 1 on real topics; ``length`` (B,) is N; ``scale`` (B, K)
+        multiplies each topic's embedding."""
         char_mask = (chars != self.vocab.pad_id).unsqueeze(-1).float()  # (B, K, L, 1)
         topics = (self.embedding(chars) * char_mask).sum(2) / char_mask.sum(2).clamp(min=1)  # (B, K, E)
+        if scale is not None:
+            topics = topics * scale.unsqueeze(-1)  # (B, K, E)
         phi = length[:, None] * torch.sigmoid(self.phi(topics.flatten(1)))  # (B, K)
         B, H = chars.size(0), self.config.hidden_dim
         zeros = topics.new_zeros(B, H)

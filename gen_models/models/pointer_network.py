@@ -181,13 +181,18 @@ class PointerNetwork(nn.Module):
         """Parse and encode one point set (ValueError naming the limit if malformed)."""
         points = parse_points(text, self.config.max_points)
         labels = [str(i + 1) for i in range(len(points))]
-        state = self.initial_state(torch.tensor(normalise(points), dtype=torch.float32)[None])
         hull = hull_order(points)
         extra = {"points": points, "true_hull": np.asarray(hull, dtype=np.int64) + 1}
-        return Encoded(labels, torch.arange(FIRST_POINT, FIRST_POINT + len(points)), labels, state,
-                       extra=extra)
+        encoded = Encoded(labels, torch.arange(FIRST_POINT, FIRST_POINT + len(points)), labels, None, extra=extra)
+        encoded.state = self.encode_scaled(encoded, torch.ones(1, len(points)))
+        return encoded
 
-    @torch.no_grad()
+    def encode_scaled(self, encoded: Encoded, scale: torch.Tensor) -> PointerState:
+        """The state of B copies of the point set, each point's input embedding multiplied by
+        ``scale`` (B, n); differentiable, for attribution."""
+        points = torch.tensor(normalise(encoded.extra["points"]), dtype=torch.float32)[None]  # (1, n, 2)
+        return self.initial_state(points.expand(scale.size(0), -1, -1), scale)
+
     def step(self, state: PointerState, prev_ids: torch.Tensor, controls: StepControls) -> StepOutput:
         """One pointer step for B hypotheses; ``prev_ids`` (B,)."""
         log_probs, new_state = self.decode_step(state, prev_ids)
@@ -200,9 +205,11 @@ class PointerNetwork(nn.Module):
         return replace(state, h=state.h[index], c=state.c[index], chosen=state.chosen[index])
 
     # -- shared by training and decoding ------------------------------------------------------
-    def initial_state(self, points: torch.Tensor) -> PointerState:
-        """Encode a batch of point sets (B, n, 2) of equal size."""
-        enc, (h, c) = self.encoder(self.point_in(points))  # (B, n, H)
+    def initial_state(self, points: torch.Tensor, scale: Optional[torch.Tensor] = None) -> PointerState:
+        """Encode a batch of point sets (B, n, 2) of equal size; ``scale`` (B, n) multiplies each
+        point's input embedding."""
+        embedded = self.point_in(points) if scale is None else self.point_in(points) * scale.unsqueeze(-1)
+        enc, (h, c) = self.encoder(embedded)  # (B, n, H)
         B = points.size(0)
         slots = torch.cat([self.end_slot.expand(B, 1, -1), enc], 1)  # (B, 1+n, H)
         chosen = torch.zeros(B, slots.size(1), dtype=torch.bool)

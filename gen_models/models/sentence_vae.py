@@ -169,7 +169,6 @@ class SentenceVAE(VocabModel):
         state = VAEState(torch.tanh(self.latent_to_hidden(z)))
         return Encoded([], torch.zeros(0, dtype=torch.long), [], state, extra={"z": z[0].numpy()})
 
-    @torch.no_grad()
     def step(self, state: VAEState, prev_ids: torch.Tensor, controls: StepControls) -> StepOutput:
         """One decoder step for B hypotheses (prev_ids (B,))."""
         log_probs, h = self.decode_step(state.h, prev_ids)
@@ -180,9 +179,19 @@ class SentenceVAE(VocabModel):
         return VAEState(state.h[index])
 
     # -- shared by training and decoding ------------------------------------------------------
-    def posterior(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior mean and log-variance (B, Z) of a padded batch of ids (B, S)."""
-        packed = nn.utils.rnn.pack_padded_sequence(self.embedding(ids), mask.sum(1).cpu(), batch_first=True,
+    def encode_scaled(self, encoded: Encoded, scale: torch.Tensor) -> VAEState:
+        """The decoder state from the posterior mean of B copies of the sentence, each token's
+        embedding multiplied by ``scale`` (B, S); differentiable, for attribution."""
+        ids = encoded.source_ids.unsqueeze(0).expand(scale.size(0), -1)  # (B, S)
+        mean, _ = self.posterior(ids, torch.ones_like(ids, dtype=torch.bool), scale)  # (B, Z)
+        return VAEState(torch.tanh(self.latent_to_hidden(mean)))
+
+    def posterior(self, ids: torch.Tensor, mask: torch.Tensor,
+                  scale: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and log-variance (B, Z) of a padded batch of ids (B, S); ``scale`` (B, S)
+        multiplies each token's embedding."""
+        embedded = self.embedding(ids) if scale is None else self.embedding(ids) * scale.unsqueeze(-1)
+        packed = nn.utils.rnn.pack_padded_sequence(embedded, mask.sum(1).cpu(), batch_first=True,
                                                    enforce_sorted=False)
         _, h = self.encoder(packed)  # (1, B, H)
         return self.to_mean(h[0]), self.to_logvar(h[0])

@@ -16,7 +16,7 @@ it belongs to (``Step.extra["half"]``: 0 backward, 1 forward) and the output tex
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Optional
 
 import torch
@@ -56,18 +56,18 @@ class Seq2BF(KeywordReplyModel):
         self.forward_half = Seq2SeqAttention(config, vocab, name=f"{name}-forward")
 
     # -- decoding -----------------------------------------------------------------------------
-    @torch.no_grad()
-    def encode(self, text: str, topics: Optional[list[str]] = None) -> Encoded:
-        """Encode the query for both decoders and choose its keyword (``topics[0]`` when given)."""
-        encoded = super().encode(text)
-        keyword = self.choose_keyword(encoded, topics)
-        src = encoded.source_ids.unsqueeze(0)  # (1, S)
-        start = self.forward_half.initial_state(src, torch.ones_like(src, dtype=torch.bool), 0)
-        encoded.state = SplitState(encoded.state, start, start, src.new_zeros(1, 0),
-                                   torch.tensor([BACKWARD]), keyword)
-        return encoded
+    def condition(self, encoded: Encoded, topics: Optional[list[str]]) -> None:
+        """Choose the keyword (``topics[0]`` when given, else by PMI)."""
+        self.choose_keyword(encoded, topics)
 
-    @torch.no_grad()
+    def encode_scaled(self, encoded: Encoded, scale: torch.Tensor) -> SplitState:
+        """Both decoders' states for B copies of the query (embeddings scaled by ``scale`` (B, S))."""
+        B = scale.size(0)
+        start = self.forward_half.encode_scaled(encoded, scale)
+        return SplitState(super().encode_scaled(encoded, scale), start, start,
+                          torch.zeros(B, 0, dtype=torch.long), torch.full((B,), BACKWARD),
+                          self.vocab.stoi[encoded.extra["keyword"]])
+
     def step(self, state: SplitState, prev_ids: torch.Tensor, controls: StepControls) -> StepOutput:
         """Both decoders advance; each hypothesis takes the one of its half. (B,) prev_ids."""
         emitted = torch.cat([state.emitted, prev_ids.unsqueeze(1)], 1) if state.started else state.emitted
@@ -75,16 +75,18 @@ class Seq2BF(KeywordReplyModel):
         half = torch.where(switching, FORWARD, state.half)  # (B,)
         back_lp, back_state, back_internals = self.decode_step(state.backward, prev_ids)
         fwd_lp, fwd_state, fwd_internals = self.forward_half.decode_step(state.forward, prev_ids)
+        fwd_attention = fwd_internals["attention"]  # (B, S)
         for row in switching.nonzero().flatten().tolist():
-            lp, row_state, internals = self.start_forward(state, emitted[row])
-            fwd_lp[row], fwd_internals["attention"][row] = lp[0], internals["attention"][0]
+            lp, row_state, internals = self.start_forward(state, emitted[row], row)
+            fwd_lp, fwd_attention = _set_row(fwd_lp, row, lp), _set_row(fwd_attention, row, internals["attention"])
             fwd_state = replace(fwd_state, **{k: _set_row(getattr(fwd_state, k), row, getattr(row_state, k))
                                               for k in ("h", "c", "context", "coverage")})
         in_forward = (half == FORWARD).unsqueeze(1)  # (B, 1)
         back_lp = self.backward_log_probs(back_lp, first=not state.started, keyword=state.keyword)
-        fwd_lp[:, self.bos_id] = NEG_INF
-        log_probs = torch.where(in_forward, fwd_lp, back_lp)  # (B, V)
-        attention = torch.where(in_forward, fwd_internals["attention"], back_internals["attention"])  # (B, S)
+        no_switch = torch.zeros_like(fwd_lp)
+        no_switch[:, self.bos_id] = NEG_INF  # the forward half never returns to the start
+        log_probs = torch.where(in_forward, fwd_lp + no_switch, back_lp)  # (B, V)
+        attention = torch.where(in_forward, fwd_attention, back_internals["attention"])  # (B, S)
         new_state = SplitState(back_state, fwd_state, state.forward_start, emitted, half, state.keyword, True)
         return StepOutput(log_probs, new_state, {"attention": attention, "half": half.float()})
 
@@ -99,11 +101,11 @@ class Seq2BF(KeywordReplyModel):
         switched[:, self.eos_id] = NEG_INF
         return switched
 
-    def start_forward(self, state: SplitState, emitted: torch.Tensor):
-        """The forward decoder run over ``<s>`` and the reply so far in reading order (one hypothesis);
+    def start_forward(self, state: SplitState, emitted: torch.Tensor, row: int):
+        """The forward decoder run over ``<s>`` and the reply so far in reading order (hypothesis ``row``);
         returns the last step's (log_probs (1, V), state, internals)."""
         prefix = [self.bos_id] + self.reading_order(emitted[:-1].tolist())
-        row_state = state.forward_start
+        row_state = _one_source(state.forward_start, row)
         for token in prefix:
             log_probs, row_state, internals = self.forward_half.decode_step(row_state, torch.tensor([token]))
         return log_probs, row_state, internals
@@ -146,6 +148,12 @@ class Seq2BF(KeywordReplyModel):
         back = super().forward(src_ext, src_mask, n_oov, back_in, back_target, back_target != self.vocab.pad_id)
         fwd = self.forward_half(src_ext, src_mask, n_oov, dec_in, target_ext, target_mask)
         return {name: (back[name] + fwd[name]) / 2 for name in back}
+
+
+def _one_source(state: DecoderState, row: int) -> DecoderState:
+    """The forward start of hypothesis ``row`` (sources with one row are shared by all hypotheses)."""
+    return replace(state, **{f.name: getattr(state, f.name)[row : row + 1] for f in fields(DecoderState)
+                             if isinstance(getattr(state, f.name), torch.Tensor) and getattr(state, f.name).size(0) > 1})
 
 
 def _set_row(batch: torch.Tensor, row: int, value: torch.Tensor) -> torch.Tensor:

@@ -104,11 +104,20 @@ class Seq2SeqAttention(VocabModel):
         truncated = len(tokens) > self.max_source_len
         tokens = tokens[: self.max_source_len]
         ids, oovs = self.source_ids(tokens)
-        src_ext = torch.tensor([ids])  # (1, S)
-        state = self.initial_state(src_ext, torch.ones_like(src_ext, dtype=torch.bool), len(oovs))
-        return Encoded(tokens, src_ext[0], oovs, state, list(topics or []), truncated)
+        encoded = Encoded(tokens, torch.tensor(ids), oovs, None, list(topics or []), truncated)
+        self.condition(encoded, topics)
+        encoded.state = self.encode_scaled(encoded, torch.ones(1, len(ids)))
+        return encoded
 
-    @torch.no_grad()
+    def condition(self, encoded: Encoded, topics: Optional[list[str]]) -> None:
+        """Per-source choices made before encoding (keyword models choose their keyword); none here."""
+
+    def encode_scaled(self, encoded: Encoded, scale: torch.Tensor) -> DecoderState:
+        """The decoder state of B copies of ``encoded``'s source, each token's embedding multiplied by
+        ``scale`` (B, S) (ones: the source as it is); differentiable, for attribution."""
+        src_ext = encoded.source_ids.unsqueeze(0).expand(scale.size(0), -1)  # (B, S)
+        return self.initial_state(src_ext, torch.ones_like(src_ext, dtype=torch.bool), len(encoded.oov_words), scale)
+
     def step(self, state: DecoderState, prev_ids: torch.Tensor, controls: StepControls) -> StepOutput:
         """One decoding step for B hypotheses (prev_ids (B,) extended ids)."""
         if controls.reset_coverage:
@@ -140,11 +149,14 @@ class Seq2SeqAttention(VocabModel):
                 "target_mask": target != self.vocab.pad_id}
 
     # -- shared by training and decoding ------------------------------------------------------
-    def initial_state(self, src_ext: torch.Tensor, mask: torch.Tensor, n_oov: int) -> DecoderState:
-        """Encode a padded batch (B, S) of extended ids; ``mask`` (B, S) marks real tokens."""
+    def initial_state(self, src_ext: torch.Tensor, mask: torch.Tensor, n_oov: int,
+                      scale: Optional[torch.Tensor] = None) -> DecoderState:
+        """Encode a padded batch (B, S) of extended ids; ``mask`` (B, S) marks real tokens; ``scale``
+        (B, S) multiplies each token's embedding."""
         ids = self.in_vocab(src_ext)
         lengths = mask.sum(1).cpu()
-        packed = nn.utils.rnn.pack_padded_sequence(self.embedding(ids), lengths, batch_first=True,
+        embedded = self.embedding(ids) if scale is None else self.embedding(ids) * scale.unsqueeze(-1)  # (B, S, E)
+        packed = nn.utils.rnn.pack_padded_sequence(embedded, lengths, batch_first=True,
                                                    enforce_sorted=False)
         out, (h, c) = self.encoder(packed)
         enc_out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=ids.size(1))
