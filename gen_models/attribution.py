@@ -82,7 +82,7 @@ def attribute(model: Generator, encoded: Encoded, path_ids: list[int], step: int
     settings = settings or DecodeSettings()
     forward = step_function(model, encoded, path_ids[:step], target, contrast, settings)
     source_len = len(encoded.source_tokens)
-    inputs, baseline = torch.ones(1, source_len), torch.zeros(1, source_len)
+    inputs, baseline = torch.ones(1, source_len, requires_grad=True), torch.zeros(1, source_len)
     start = time.perf_counter()
     with torch.enable_grad():
         if method == "ig":
@@ -92,7 +92,7 @@ def attribute(model: Generator, encoded: Encoded, path_ids: list[int], step: int
         else:
             values, delta = InputXGradient(forward).attribute(inputs), None
     with torch.no_grad():
-        value, baseline_value = (float(v) for v in forward(torch.cat([inputs, baseline])))
+        value, baseline_value = (float(v) for v in forward(torch.cat([inputs.detach(), baseline])))
     name = lambda i: model.id_to_token(i, encoded.oov_words)  # noqa: E731
     return Attribution(method, step, name(target), name(contrast) if contrast is not None else None,
                        list(encoded.source_tokens), values[0].detach().tolist(), value, baseline_value, delta,

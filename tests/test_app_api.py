@@ -16,7 +16,7 @@ POINTER, SEQ2SEQ = "tiny-pointer-coverage", "tiny-seq2seq"
 TEXT = "libjson: a JSON parser library for C. This package contains the development files."
 ENDPOINTS = {"/trace", "/pin", "/select_node", "/views", "/pin_token", "/plot_click", "/model_card", "/pick_example",
              "/intervene_token", "/intervene_p_gen", "/intervene_coverage", "/intervene_topic", "/compare",
-             "/neighbors", "/export_trace", "/export_report"}
+             "/neighbors", "/export_trace", "/export_report", "/explain", "/logit_lens"}
 TRACE_JSON, TRACE_STATUS = 0, 1  # positions among /trace's outputs (the gr.State is not part of the API)
 
 
@@ -504,3 +504,27 @@ def test_a_tab_opened_while_a_trace_runs_is_drawn_from_the_new_trace(app_module)
     assert app_module.handlers.refresh_open_tab(live["state"], "Attention", "Attention", 0, -1, *options) == {}
     refreshed = app_module.handlers.refresh_open_tab(live["state"], "Coverage", "Attention", 0, -1, *options)
     assert refreshed["rendered_tab"] == "Coverage" and refreshed["coverage"]["visible"]
+
+
+def test_keyword_models_take_a_keyword_through_the_api_and_others_say_they_ignore_it(client):
+    json_text, status = trace(client, "a json parser for python", model="tiny-seq2bf", keyword="server")
+    result = GenerationTrace.from_json(json_text)
+    assert result.extra["keyword"] == "server" and "server" in result.output_text.split()
+    assert "keyword: **server** (given" in status
+    assert "keyword ignored: tiny-seq2seq does not build its output around a keyword" in \
+        trace(client, model=SEQ2SEQ, keyword="server")[1]
+    assert "the keyword must be one word" in trace(client, "a json parser", model="tiny-hgfu", keyword="two words")[1]
+
+
+def test_explain_attributes_the_pinned_step_on_demand_and_the_lens_needs_a_transformer(app_url):
+    session = new_client(app_url)
+    trace(session, TEXT, model=POINTER, strategy="greedy", max_len=5, min_len=5)
+    plot, status = session.predict(TEXT, 2, "ig", "", 16, api_name="/explain")
+    assert plain(status).startswith("✓ ig for step 2") and "convergence δ" in plain(status)
+    assert "attribution" in json.dumps(plot)
+    status = session.predict(TEXT, 9, "ig", "", 16, api_name="/explain")[1]
+    assert "step must be between 0 and 4, got 9" in plain(status)
+    status = session.predict(TEXT, 1, api_name="/logit_lens")[1]
+    assert "the logit lens needs a Transformer decoder; tiny-pointer-coverage is a" in plain(status)
+    assert "decode something first" in plain(new_client(app_url).predict(TEXT, 0, "ig", "", 16,
+                                                                        api_name="/explain")[1])

@@ -18,6 +18,7 @@ from gen_models.text import tokenize
 from training.evaluation import (
     ROOT,
     decode_split,
+    verdict_shares,
     evaluation_args,
     output_tokens,
     read_rows,
@@ -72,7 +73,7 @@ def evaluate(names: list[str], rows: list[dict], unfamiliar: set[int], settings:
     systems = {name: [fn(r["src"]) for r in rows] for name, fn in BASELINES.items()}
     systems["reference"] = [tokenize(r["tgt"]) for r in rows]
     for name in names:
-        traces, decode_stats = decode_split(name, rows, settings)
+        traces, decode_stats = decode_split(name, rows, settings, score_references=True)
         systems[name] = [output_tokens(t) for t in traces]
         results[name] = {"decoding": decode_stats}
     for name, outputs in systems.items():
@@ -88,10 +89,12 @@ def evaluate(names: list[str], rows: list[dict], unfamiliar: set[int], settings:
 def results_table(results: dict, n: int, n_unfamiliar: int) -> str:
     """Markdown table of the main metrics."""
     lines = [f"Test split: {n} pairs ({n_unfamiliar} from unfamiliar package families). "
-             "ROUGE F1 ×100 (rouge-score, stemmed); rates in %.", "",
+             "ROUGE F1 ×100 (rouge-score, stemmed); rates in %. Search / model errors: reference mode on each "
+             "test pair — the share where the model scores the reference above its own output (the search lost "
+             "it) / below it (the model prefers its output).", "",
              "| system | R-1 | R-2 | R-L | R-1 unfamiliar | length | dup 1/2/3/4-gram | repeated-trigram outputs "
-             "| novel 1/2-gram | UNK | mean p_gen | ms/input |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| novel 1/2-gram | UNK | mean p_gen | search / model errors | ms/input |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, res in results.items():
         t, u, d = res["test"], res["test_unfamiliar"], res.get("decoding", {})
         dups = "/".join(f"{100 * t[f'dup_{k}gram']:.1f}" for k in range(1, 5))
@@ -101,7 +104,7 @@ def results_table(results: dict, n: int, n_unfamiliar: int) -> str:
             f"| {name} | {100 * t['rouge1']:.1f} | {100 * t['rouge2']:.1f} | {100 * t['rougeL']:.1f} | "
             f"{100 * u['rouge1']:.1f} | {t['mean_length']:.1f} | {dups} | "
             f"{100 * t['outputs_with_repeated_trigram']:.1f} | {100 * t['novel_1gram']:.1f}/"
-            f"{100 * t['novel_2gram']:.1f} | {100 * t['unk_rate']:.2f} | {p_gen} | {speed} |")
+            f"{100 * t['novel_2gram']:.1f} | {100 * t['unk_rate']:.2f} | {p_gen} | {verdict_shares(d)} | {speed} |")
     return "\n".join(lines) + "\n"
 
 

@@ -23,6 +23,7 @@ from gen_models.trace import GenerationTrace
 from training.evaluation import (
     ROOT,
     decode_split,
+    verdict_shares,
     evaluation_args,
     output_tokens,
     read_rows,
@@ -74,7 +75,7 @@ def evaluate(names: list[str], rows: list[dict], settings: DecodeSettings) -> di
     systems = {"copy source (baseline)": ([r["src"] for r in rows], [tokenize(r["src"], False) for r in rows], None)}
     decoding = {}
     for name in names:
-        traces, decoding[name] = decode_split(name, rows, settings)
+        traces, decoding[name] = decode_split(name, rows, settings, score_references=True)
         if any(np.ndim(t.steps[0].attention) != 1 for t in traces if t.steps):  # multi-head: no per-step attention
             systems[name] = ([t.output_text for t in traces], [tokenize(t.output_text, False) for t in traces], None)
         else:
@@ -94,9 +95,11 @@ def evaluate(names: list[str], rows: list[dict], settings: DecodeSettings) -> di
 def results_table(results: dict, n: int) -> str:
     """Markdown table of the main metrics."""
     lines = [f"Test split: {n} pairs. BLEU with sacrebleu `tokenize=\"zh\"`; names = Latin-script source tokens "
-             "the reference keeps; under-translated = source words with total attention < 0.2; rates in %.", "",
+             "the reference keeps; under-translated = source words with total attention < 0.2; rates in %. "
+             "Search / model errors: reference mode on each pair — the model scores the reference above / below "
+             "its own output.", "",
              "| system | BLEU | chrF | BLEU help / UI / Debian Ref. | names reproduced | UNK | dup 1/2/3-gram "
-             "| under-translated | ms/input |", "|---|---|---|---|---|---|---|---|---|"]
+             "| under-translated | search / model errors | ms/input |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, res in results.items():
         t, o = res["test"], res["test_by_origin"]
         by_origin = " / ".join(f"{o[k]['bleu']:.1f}" for k in ("help", "ui", "debref") if k in o)
@@ -104,7 +107,7 @@ def results_table(results: dict, n: int) -> str:
         speed = f"{res['decoding']['ms_per_input_p50']:.0f}" if "decoding" in res else "–"
         lines.append(f"| {name} | {t['bleu']:.1f} | {t['chrf']:.1f} | {by_origin} | {100 * t['names_reproduced']:.1f} "
                      f"| {100 * t['unk_rate']:.2f} | {100 * t['dup_1gram']:.1f}/{100 * t['dup_2gram']:.1f}/"
-                     f"{100 * t['dup_3gram']:.1f} | {under} | {speed} |")
+                     f"{100 * t['dup_3gram']:.1f} | {under} | {verdict_shares(res.get('decoding', {}))} | {speed} |")
     return "\n".join(lines) + "\n"
 
 

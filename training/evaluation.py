@@ -6,6 +6,7 @@ import gzip
 import json
 import statistics
 import time
+from collections import Counter
 from pathlib import Path
 
 from tqdm import tqdm
@@ -32,19 +33,33 @@ def read_rows(data_dir: Path, split: str) -> list[dict]:
         return [json.loads(line) for line in f]
 
 
-def decode_split(name: str, rows: list[dict], settings: DecodeSettings) -> tuple[list[GenerationTrace], dict]:
-    """Traces of checkpoint ``name`` on every row's ``src``, and decoding statistics."""
+def decode_split(name: str, rows: list[dict], settings: DecodeSettings,
+                 score_references: bool = False) -> tuple[list[GenerationTrace], dict]:
+    """Traces of checkpoint ``name`` on every row's ``src``, and decoding statistics. With
+    ``score_references`` each row's ``tgt`` is also scored (reference mode) and the statistics give
+    the share of each verdict: "search error" where the model prefers the reference to its output."""
     model = load_checkpoint(CHECKPOINT_ROOT / name)
     traces, times = [], []
     for row in tqdm(rows, desc=name):
         start = time.perf_counter()
-        traces.append(generate(model, row["src"], settings))
+        traces.append(generate(model, row["src"], settings, reference=row["tgt"] if score_references else None))
         times.append(1e3 * (time.perf_counter() - start))
     stats = {"ms_per_input_p50": statistics.median(times), "inputs_per_s": 1e3 * len(times) / sum(times)}
+    if score_references:
+        verdicts = Counter(t.reference["verdict"] for t in traces)
+        stats["reference_verdicts"] = {v: n / len(traces) for v, n in sorted(verdicts.items())}
     p_gens = [s.p_gen for t in traces for s in t.steps if s.p_gen is not None]
     if p_gens:
         stats["mean_p_gen_free"] = statistics.mean(p_gens)
     return traces, stats
+
+
+def verdict_shares(decoding: dict) -> str:
+    """"search / model error %" for a results table ("–" without reference scoring)."""
+    shares = decoding.get("reference_verdicts")
+    if not shares:
+        return "–"
+    return f"{100 * shares.get('search error', 0):.1f} / {100 * shares.get('model error', 0):.1f}"
 
 
 def output_tokens(trace: GenerationTrace) -> list[str]:
