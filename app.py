@@ -28,8 +28,10 @@ from gen_models.decoding import COMPARE_NAMES, SETTING_FIELDS, SETTING_NAMES  # 
 from ui import security  # noqa: E402
 from ui.handlers import (  # noqa: E402
     CHOSEN_NODE,
+    CORPUS_COLUMNS,
     DEFAULT_EXAMPLE,
     DEFAULT_INPUT_HINT,
+    MAX_CORPUS_EXAMPLES,
     MEAN,
     OWN_MASK,
     Handlers,
@@ -42,6 +44,7 @@ from ui.plots import IMAGE_FORMATS  # noqa: E402
 from ui.registry import ModelRegistry, get_registry, hub_models_allowed, local_models_allowed  # noqa: E402
 from ui.validation import MAX_INPUT_CHARS  # noqa: E402
 from visualizers import MASK_KINDS, VIEWS  # noqa: E402
+from visualizers.corpus import NUMERIC  # noqa: E402
 from visualizers.registry import tabs  # noqa: E402
 from visualizers.transformer import PERMUTATION_KINDS  # noqa: E402
 
@@ -125,6 +128,7 @@ def build_demo(registry: ModelRegistry, handlers: Handlers) -> gr.Blocks:
                     view_tabs(c)
                     intervention_tab(c)
                     explain_tab(c)
+                    corpus_tab(c)
                     compare_tab(c, registry)
                     side_tabs(c)
         c.trace_json = gr.Textbox(visible=False, label="trace JSON")  # filled for API clients only
@@ -255,6 +259,26 @@ def explain_tab(c: SimpleNamespace) -> None:
         c.lens_plot = gr.Plot(show_label=False, elem_id="lens-plot")
 
 
+def corpus_tab(c: SimpleNamespace) -> None:
+    """The corpus explorer over the model's own test split."""
+    with gr.Tab("Corpus"):
+        gr.Markdown("Trace the first examples of this exhibit's **test split** (with the settings above) and look "
+                    "for failures across them: sort or filter the table, plot any two statistics, click a row to "
+                    "open that example. Files of your own: `python -m gen_models corpus --input FILE.jsonl`.")
+        with gr.Row():
+            c.corpus_count = gr.Slider(1, MAX_CORPUS_EXAMPLES, step=1, value=50, label="Test examples", scale=2)
+            c.corpus_x = gr.Dropdown(list(NUMERIC), value="attention_entropy", label="Scatter x", scale=1)
+            c.corpus_y = gr.Dropdown(list(NUMERIC), value="rouge_l", label="Scatter y", scale=1)
+        with gr.Row():
+            c.corpus_button = gr.Button("Trace the test examples", variant="primary", scale=3)
+            c.corpus_stop = gr.Button("Stop", scale=1)
+        c.corpus_status = gr.Markdown()
+        c.corpus_rows = gr.State(None)
+        c.corpus_table = gr.Dataframe(headers=CORPUS_COLUMNS, interactive=False, wrap=True, show_search="filter",
+                                      max_height=420, elem_id="corpus-table")
+        c.corpus_plot = gr.Plot(show_label=False, elem_id="corpus-plot")
+
+
 def compare_tab(c: SimpleNamespace, registry: ModelRegistry) -> None:
     """Run B: another model and/or other search settings on the same input."""
     others = [n for n in registry.names if n != c.model.value]
@@ -302,7 +326,9 @@ def named_components(c: SimpleNamespace) -> dict[str, gr.components.Component]:
                  intervention_status=c.intervention_status, compare_diff=c.compare_diff,
                  compare_plot=c.compare_plot, compare_status=c.compare_status, neighbors_table=c.neighbors_table,
                  neighbors_status=c.neighbors_status, explain_plot=c.explain_plot, explain_status=c.explain_status,
-                 lens_plot=c.lens_plot, lens_status=c.lens_status, export_file=c.export_file, export_status=c.export_status)
+                 lens_plot=c.lens_plot, lens_status=c.lens_status, corpus_rows=c.corpus_rows,
+                 corpus_table=c.corpus_table, corpus_status=c.corpus_status, corpus_plot=c.corpus_plot,
+                 reference=c.reference, export_file=c.export_file, export_status=c.export_status)
     names.update(c.settings)
     names.update(c.views)
     names.update({tab_key(tab): component for tab, component in c.tabs_by_name.items()})
@@ -391,6 +417,15 @@ def wire_actions(c: SimpleNamespace, handlers: Handlers) -> None:
                            api_name="explain", **raw)
     fn, out = by_name(c, handlers.logit_lens, ["lens_plot", "lens_status"])
     c.lens_button.click(fn, [c.state, c.text, c.pinned], out, api_name="logit_lens", **raw)
+    fn, out = by_name(c, handlers.corpus, ["corpus_rows", "corpus_table", "corpus_status", "corpus_plot"])
+    run = c.corpus_button.click(fn, [c.model, c.corpus_count, c.corpus_x, c.corpus_y, *c.settings.values()], out,
+                                api_name="corpus", **raw)
+    c.corpus_stop.click(None, None, None, cancels=[run], api_visibility="private")
+    fn, out = by_name(c, handlers.corpus_plot, ["corpus_plot", "corpus_status"])
+    gr.on([c.corpus_x.input, c.corpus_y.input], fn, [c.corpus_rows, c.corpus_x, c.corpus_y], out,
+          api_visibility="private", preprocess=False)
+    fn, out = by_name(c, handlers.open_example, ["text", "reference", "corpus_status"])
+    c.corpus_table.select(fn, [c.corpus_rows], out, api_visibility="private")
     fn, out = by_name(c, handlers.export_trace, ["export_file", "export_status"])
     c.trace_button.click(fn, [c.state], out, api_name="export_trace", **raw)
     fn, out = by_name(c, handlers.export_report, ["export_file", "export_status"])

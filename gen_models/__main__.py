@@ -1,10 +1,11 @@
-"""Command line: ``python -m gen_models {list,trace,explain,generate}``.
+"""Command line: ``python -m gen_models {list,trace,explain,corpus,generate}``.
 
     python -m gen_models list
     python -m gen_models trace --model debian-pointer --text "hello: a friendly greeter" --beam 4
     python -m gen_models generate --model debian-pointer --input in.jsonl --output out.jsonl
     python -m gen_models trace --model poem-mta --topics 春风 明月 故乡
     python -m gen_models trace --model hf:path/to/local/model --text "..."   (any local HF folder)
+    python -m gen_models corpus --model debian-pointer --input data/debian/test.jsonl.gz --output out.jsonl --workers 2
     python -m gen_models explain --model debian-pointer --text "..." --step 2 [--method ig] [--contrast TOKEN]
 """
 from __future__ import annotations
@@ -74,6 +75,24 @@ def cmd_explain(args: argparse.Namespace) -> None:
     print(json.dumps(result, ensure_ascii=False, indent=args.indent))
 
 
+def cmd_corpus(args: argparse.Namespace) -> None:
+    """Trace every example of a jsonl file; write one row per example with its statistics."""
+    from tqdm import tqdm
+
+    from .corpus import read_examples, run_corpus, summary, write_jsonl
+
+    model = _load_model(args)
+    rows = read_examples(args.input, args.limit)
+    settings = _settings(args, model)
+    root = None if args.model.startswith("hf:") else str(args.root)
+    with tqdm(total=len(rows), desc=f"{args.model} ({args.ray or f'{args.workers} worker(s)'})",
+              disable=args.quiet) as bar:
+        results = run_corpus(args.model, rows, settings, args.workers, args.ray, root)
+        written = []
+        write_jsonl(args.output, (written.append(r) or r for r in results), lambda n: bar.update(1))
+    print(json.dumps(summary(written), ensure_ascii=False))
+
+
 def cmd_generate(args: argparse.Namespace) -> None:
     """Decode every line ``{"src": ..., "topics": [...]}`` of a jsonl file; add ``"output"``."""
     model = _load_model(args)
@@ -137,6 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--ig-steps", type=int, default=32, help="integration steps of integrated gradients")
     explain.add_argument("--indent", type=int, default=None)
     explain.set_defaults(func=cmd_explain)
+    corpus = sub.add_parser("corpus", help="trace every example of a jsonl file and keep per-example statistics")
+    _decoding_options(corpus)
+    corpus.add_argument("--input", type=Path, required=True, help='rows {"src": ..., "reference": ...} (.jsonl[.gz])')
+    corpus.add_argument("--output", type=Path, required=True)
+    corpus.add_argument("--limit", type=int, default=None, help="the first N examples only")
+    corpus.add_argument("--workers", type=int, default=1, help="local worker processes (or Ray actors)")
+    corpus.add_argument("--ray", default=None, metavar="ADDRESS",
+                        help='run on Ray: "local" starts a runtime here, "auto" joins a running one, or an address')
+    corpus.add_argument("--quiet", action="store_true")
+    corpus.set_defaults(func=cmd_corpus)
     batch = sub.add_parser("generate", help="batch-decode a jsonl file")
     _decoding_options(batch)
     batch.add_argument("--input", type=Path, required=True)

@@ -528,3 +528,22 @@ def test_explain_attributes_the_pinned_step_on_demand_and_the_lens_needs_a_trans
     assert "the logit lens needs a Transformer decoder; tiny-pointer-coverage is a" in plain(status)
     assert "decode something first" in plain(new_client(app_url).predict(TEXT, 0, "ig", "", 16,
                                                                         api_name="/explain")[1])
+
+
+def test_corpus_explorer_traces_the_test_split_and_a_row_opens_its_example(client, app_module):
+    from gen_models.decoding import SETTING_NAMES
+
+    rows, table, status, plot = app_module.handlers.corpus(POINTER, 3, "attention_entropy", "rouge_l",
+                                                           *(None,) * len(SETTING_NAMES)).values()
+    assert len(rows) == 3 and len(table) == 3 and plain(status).startswith("✓ 3 test examples")
+    assert all(isinstance(r["attention_entropy"], float) and r["verdict"] for r in rows)
+    assert "verdicts:" in status and plot is not None
+    too_many = app_module.handlers.corpus(POINTER, 5000, "chrf", "unk_count", *(None,) * len(SETTING_NAMES))
+    assert "examples must be between 1 and 500, got 5000" in too_many["corpus_status"]
+    no_split = app_module.handlers.corpus(SEQ2SEQ, 3, "chrf", "unk_count", *(None,) * len(SETTING_NAMES))
+    assert "has no test split" in no_split["corpus_status"]
+
+    class Selected:
+        index = [1, 2]
+    opened = app_module.handlers.open_example(rows, Selected())
+    assert opened["text"] == rows[1]["src"] and opened["reference"] == rows[1]["tgt"]

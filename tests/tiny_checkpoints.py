@@ -39,10 +39,11 @@ EXAMPLES = ["libfoo-dev: the foo library for C, with a command line tool. This p
 
 
 def write_corpus(folder: Path) -> Path:
-    """A three-row ``train.jsonl.gz`` in ``folder``."""
-    path = Path(folder) / "train.jsonl.gz"
-    with gzip.open(path, "wt", encoding="utf-8") as out:
-        out.writelines(json.dumps(row) + "\n" for row in TRAIN_ROWS)
+    """A three-row ``train.jsonl.gz`` in ``folder`` (and the same rows as its ``test.jsonl.gz``)."""
+    for split in ("test", "train"):
+        path = Path(folder) / f"{split}.jsonl.gz"
+        with gzip.open(path, "wt", encoding="utf-8") as out:
+            out.writelines(json.dumps(row) + "\n" for row in TRAIN_ROWS)
     return path
 
 

@@ -23,10 +23,12 @@ from typing import Any, Callable, Optional
 import gradio as gr
 import numpy as np
 
+from gen_models.corpus import read_examples, reference_of, source_of, summary, trace_row
 from gen_models.decoding import COMPARE_NAMES, SETTING_FIELDS, SETTING_NAMES
 from gen_models.trace import GenerationTrace
-from visualizers.attribution import attribution_figure, logit_lens_figure
 from visualizers import MASK_KINDS, ViewOptions, empty_figure, output_html, standalone_report, training_curves
+from visualizers.attribution import attribution_figure, logit_lens_figure
+from visualizers.corpus import corpus_scatter
 from visualizers.registry import VIEWS, render_views, report_figures, tabs, view_named
 from visualizers.transformer import mask_tokens, parse_permutation, permutation_order
 
@@ -41,7 +43,16 @@ from .model_card import card_markdown
 from .neighbors import NeighborIndex
 from .plots import IMAGE_FORMATS, plot_payload
 from .registry import ModelRegistry
-from .service import TraceResult, compare_runs, comparison_views, explain_step, lens_step, prepare, run_trace
+from .service import (
+    TraceResult,
+    compare_runs,
+    comparison_views,
+    explain_step,
+    lens_step,
+    prepare,
+    release_memory,
+    run_trace,
+)
 from .validation import (
     MAX_INPUT_CHARS,
     MAX_KEYWORD_CHARS,
@@ -224,6 +235,23 @@ def topic_choices(trace: Optional[GenerationTrace]) -> gr.Dropdown:
         return gr.Dropdown(choices=[], value=None)
     topics = trace.topics or trace.source_tokens
     return gr.Dropdown(choices=[(t, i) for i, t in enumerate(topics)], value=0)
+
+
+MAX_CORPUS_EXAMPLES = 500
+CORPUS_KEPT = ("src", "topics", "reference", "tgt", "poem", "output", "error", "rouge_l", "chrf", "unk_count",
+               "repeated_ngrams", "mean_p_gen", "attention_entropy", "coverage_loss", "verdict")
+CORPUS_COLUMNS = ["#", "input", "output", "reference", "ROUGE-L", "chrF", "UNK", "repeats", "p_gen",
+                  "attention entropy", "coverage loss", "verdict"]
+
+
+def corpus_table(rows: list[dict]) -> list[list]:
+    """One table row per example (short texts, rounded numbers, blanks where a signal is missing)."""
+    def number(value: Any) -> Any:
+        return round(value, 3) if isinstance(value, float) else value if isinstance(value, int) else None
+    return [[i, _short(source_of(r) or "", 80), r.get("error") or _short(r.get("output", ""), 80),
+             _short(reference_of(r) or "", 60), number(r.get("rouge_l")), number(r.get("chrf")), r.get("unk_count"),
+             r.get("repeated_ngrams"), number(r.get("mean_p_gen")), number(r.get("attention_entropy")),
+             number(r.get("coverage_loss")), r.get("verdict") or ""] for i, r in enumerate(rows)]
 
 
 def status_markdown(result: TraceResult) -> str:
@@ -515,6 +543,49 @@ class Handlers:
                   f"{final['chosen_rank']} at the last layer"
                   + (f"; it is first ranked from layer {first}" if first else ""))
         return {"lens_plot": plot_payload(logit_lens_figure(result), filename="logit-lens"), "lens_status": status}
+
+    # -- corpus explorer ----------------------------------------------------------------------
+    @guarded("corpus_status")
+    def corpus(self, model: Any, examples: Any, x: Any, y: Any, *settings: Any,
+               progress: gr.Progress = gr.Progress()) -> dict:
+        """Trace the first ``examples`` pairs of the model's own test split with the settings panel's
+        settings; a sortable, filterable table of per-example statistics and a scatter of two of them.
+        Cancellable (the Stop button); progress is shown while it runs."""
+        entry, _, decode, _ = prepare(self.registry, model, "", settings_dict(*settings))
+        if entry.test_data is None:
+            raise ValueError(f"{entry.name} has no test split beside its train_data (config.json): use the CLI "
+                             f"`python -m gen_models corpus --input FILE.jsonl` for a file of your own")
+        count = as_int("examples", examples)
+        if not 1 <= count <= MAX_CORPUS_EXAMPLES:
+            raise ValueError(f"examples must be between 1 and {MAX_CORPUS_EXAMPLES}, got {count}")
+        start, rows = time.perf_counter(), []
+        for row in progress.tqdm(read_examples(entry.test_data, count), desc=f"{entry.name}: tracing"):
+            rows.append({k: v for k, v in trace_row(row, entry.model, decode).items() if k in CORPUS_KEPT})
+        release_memory()
+        means = summary(rows)
+        facts = " · ".join(f"{k.removeprefix('mean_')} {v:.3g}" for k, v in means.items()
+                           if k.startswith("mean_") and isinstance(v, float))
+        verdicts = ", ".join(f"{v}: {n}" for v, n in means.get("verdicts", {}).items())
+        status = (f"✓ {len(rows)} test examples of **{markdown_text(entry.name)}** in "
+                  f"{time.perf_counter() - start:.1f} s · means: {facts}" + (f" · verdicts: {verdicts}" if verdicts else "")
+                  + " · click a row to open that example in every view")
+        return {"corpus_rows": rows, "corpus_table": corpus_table(rows), "corpus_status": status,
+                "corpus_plot": plot_payload(corpus_scatter(rows, str(x), str(y)), filename="corpus")}
+
+    @guarded("corpus_status")
+    def corpus_plot(self, rows: Optional[list], x: Any, y: Any) -> dict:
+        """The scatter for two other statistics."""
+        return {"corpus_plot": plot_payload(corpus_scatter(rows or [], str(x), str(y)), filename="corpus")}
+
+    @guarded("corpus_status")
+    def open_example(self, rows: Optional[list], event: gr.SelectData) -> dict:
+        """A table row opens that example: its input and reference replace the current ones."""
+        index = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+        if not rows or not isinstance(index, int) or not 0 <= index < len(rows):
+            return {}
+        row = rows[index]
+        return {"text": source_of(row) or "", "reference": reference_of(row) or "",
+                "corpus_status": f"opened test example #{index}: its views are in the other tabs"}
 
     # -- side panels ---------------------------------------------------------------------------
     @guarded("card_status")

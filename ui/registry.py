@@ -55,6 +55,12 @@ class ModelEntry:
     input_hint: str = ""
 
     @property
+    def test_data(self) -> Optional[Path]:
+        """The exhibit's held-out split beside its training data (``test.jsonl.gz``), if there is one."""
+        path = self.train_data.with_name("test.jsonl.gz") if self.train_data else None
+        return path if path is not None and path.is_file() else None
+
+    @property
     def display_name(self) -> str:
         """Dropdown label: the name first (readable when the dropdown is closed), then exhibit › title."""
         title = f" › {self.title}" if self.title and self.title != self.name else ""

@@ -1,0 +1,64 @@
+"""The corpus explorer's CLI: per-example statistics, the same rows from 1 worker, a process pool and
+a local Ray runtime, and clear messages for bad files."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gen_models.corpus import coverage_loss, read_examples, repeats
+
+ROWS = [{"src": "libjson: a JSON parser library for C.", "reference": "JSON parser library"},
+        {"src": "pytool: command line tool to manage Python packages."},
+        {"src": "chess-server: a server for the game of chess with a client interface.", "reference": "chess server"},
+        {"src": "   "}]
+
+
+def corpus_cli(checkpoint_root, tmp_path, *extra: str) -> list[dict]:
+    source, out = tmp_path / "in.jsonl", tmp_path / f"out{len(extra)}.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "gen_models", "--root", str(checkpoint_root), "corpus", "--model",
+                           "tiny-pointer-coverage", "--input", str(source), "--output", str(out), "--quiet", *extra],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1])["examples"] == len(ROWS)
+    return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+
+
+def test_cli_keeps_the_input_fields_and_adds_the_statistics(checkpoint_root, tmp_path):
+    rows = corpus_cli(checkpoint_root, tmp_path)
+    assert [r["src"] for r in rows] == [r["src"] for r in ROWS]
+    first = rows[0]
+    assert first["reference"] == "JSON parser library" and first["output"]
+    for name in ("rouge_l", "chrf", "unk_count", "repeated_ngrams", "mean_p_gen", "attention_entropy",
+                 "coverage_loss", "verdict"):
+        assert first[name] is not None, name
+    assert rows[1]["rouge_l"] is None and rows[1]["verdict"] is None  # no reference: no reference statistics
+    assert rows[3]["error"] == "the input has no tokens"
+
+
+def test_workers_and_ray_give_the_same_rows_as_one_process(checkpoint_root, tmp_path):
+    pytest.importorskip("ray")
+    one = corpus_cli(checkpoint_root, tmp_path)
+    pool = corpus_cli(checkpoint_root, tmp_path, "--workers", "2")
+    ray = corpus_cli(checkpoint_root, tmp_path, "--workers", "2", "--ray", "local", "--limit", "4")
+    assert pool == one and ray == one
+
+
+def test_statistics_by_hand():
+    assert repeats("a b a b a".split(), 2) == 2 and repeats("a b c".split(), 2) == 0
+    import numpy as np
+    attention = [np.array([1.0, 0.0]), np.array([0.5, 0.5]), np.array([0.0, 1.0])]
+    assert coverage_loss(attention) == pytest.approx(0.5 + 0.5)  # step 1: min(.5, 1); step 2: min(1, .5)
+
+
+def test_bad_files_name_the_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"src": "ok"}\nnot json\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="bad.jsonl:2: not JSON"):
+        read_examples(path)
+    path.write_text('{"text_missing": 1}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match='bad.jsonl:1: a row needs a "src" text'):
+        read_examples(path)
