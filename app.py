@@ -118,7 +118,8 @@ def build_demo(registry: ModelRegistry, handlers: Handlers) -> gr.Blocks:
     with gr.Blocks(title="GenScope", fill_width=True, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(INTRO)
         c = SimpleNamespace(state=gr.State(None, time_to_live=3600), tab=gr.State(None),
-                            rendered_tab=gr.State(None))  # the open tab, and the tab the views were drawn for
+                            rendered_tab=gr.State(None),  # the open tab, and the tab the views were drawn for
+                            restoring=gr.State(False))  # a shared view is being opened
         with gr.Row():
             with gr.Column(scale=1, min_width=340):
                 input_column(c, registry)
@@ -158,7 +159,7 @@ def input_column(c: SimpleNamespace, registry: ModelRegistry) -> None:
     c.reference = gr.Textbox(lines=1, max_lines=4, label="Reference output (optional)", elem_id="reference-text",
                              info="the output you expected: did the search lose it, or does the model prefer its own?",
                              max_length=MAX_INPUT_CHARS)
-    c.keyword = gr.Textbox(lines=1, max_lines=1, label="Keyword (empty: predicted from the input by PMI)",
+    c.keyword = gr.Textbox("", lines=1, max_lines=1, label="Keyword (empty: predicted from the input by PMI)",
                            elem_id="keyword-text", visible=bool(entry and entry.model.features.keywords),
                            info="the reply is built around it; or click a candidate in the Keyword tab")
     with gr.Accordion("Decoding settings", open=True):
@@ -174,6 +175,11 @@ def view_column(c: SimpleNamespace) -> None:
     with gr.Row():
         c.layer = gr.Dropdown([MEAN], value=MEAN, label="Attention layer", visible=False)
         c.head = gr.Dropdown([MEAN], value=MEAN, label="Attention head", visible=False)
+    with gr.Row():
+        c.link_button = gr.Button("🔗 Copy a link to this view", size="sm", scale=1, elem_id="share-link")
+        c.link = gr.Textbox(show_label=False, max_lines=1, scale=3, elem_id="share-link-text",
+                            placeholder="a link that reopens this model, input, settings, step, node and tab")
+    c.link_status = gr.Markdown(elem_id="link-status")
     c.bridge = gr.HTML("Tip: click an output token, a heatmap row or a search-tree node to select it.",
                        js_on_load=PLOT_CLICK_BRIDGE_JS, elem_id="plot-bridge")
 
@@ -317,7 +323,7 @@ def side_tabs(c: SimpleNamespace) -> None:
 
 def named_components(c: SimpleNamespace) -> dict[str, gr.components.Component]:
     """Every component a handler may update, by the output name the handlers use."""
-    names = dict(state=c.state, tab=c.tab, rendered_tab=c.rendered_tab, trace_json=c.trace_json, status=c.status,
+    names = dict(state=c.state, tab=c.tab, restoring=c.restoring, rendered_tab=c.rendered_tab, trace_json=c.trace_json, status=c.status,
                  pinned=c.pinned, node=c.node,
                  layer=c.layer, head=c.head, topic=c.topic, alternative=c.alternative, output=c.output_tokens,
                  tabs=c.tabs, text=c.text, keyword=c.keyword, examples=c.examples, curves=c.curves_plot, card=c.card,
@@ -328,7 +334,7 @@ def named_components(c: SimpleNamespace) -> dict[str, gr.components.Component]:
                  neighbors_status=c.neighbors_status, explain_plot=c.explain_plot, explain_status=c.explain_status,
                  lens_plot=c.lens_plot, lens_status=c.lens_status, corpus_rows=c.corpus_rows,
                  corpus_table=c.corpus_table, corpus_status=c.corpus_status, corpus_plot=c.corpus_plot,
-                 reference=c.reference, export_file=c.export_file, export_status=c.export_status)
+                 reference=c.reference, model=c.model, link=c.link, link_status=c.link_status, export_file=c.export_file, export_status=c.export_status)
     names.update(c.settings)
     names.update(c.views)
     names.update({tab_key(tab): component for tab, component in c.tabs_by_name.items()})
@@ -342,7 +348,8 @@ def by_name(c: SimpleNamespace, handler, outputs: list[str]):
 
     def run(*args, **kwargs):
         values = handler(*args, **kwargs)
-        return {c.by_name[name]: value for name, value in values.items() if name in outputs}
+        updates = {c.by_name[name]: value for name, value in values.items() if name in outputs}
+        return updates or {components[0]: gr.update()}  # nothing to change (Gradio rejects an empty dict)
 
     run.__name__, run.__doc__ = handler.__name__, handler.__doc__
     run.__signature__ = inspect.signature(handler)  # API parameter names (bound: without self)
@@ -369,12 +376,24 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
     gr.on([c.text.change, c.reference.change, c.keyword.change, *[s.change for s in settings]], live_fn, [*trace_inputs, c.tab], live_out,
           api_name="trace_live", api_visibility="undocumented", **live).then(
         refresh_fn, *refresh, api_visibility="private", show_progress="hidden", preprocess=False)
-    demo.load(lambda: tabs()[0], None, c.tab, api_visibility="private")  # a browser renders the open tab only
-    card_fn, card_out = by_name(c, handlers.model_card, model_outputs())
-    gr.on([demo.load, c.model.change], card_fn, [c.model, c.text], card_out, api_name="model_card",
-          preprocess=False).then(live_fn, [*trace_inputs, c.tab], live_out, api_name="trace_for_model",
-                                 api_visibility="undocumented", **live).then(
-        refresh_fn, *refresh, api_visibility="private", show_progress="hidden", preprocess=False)
+    card_fn, card_out = by_name(c, handlers.model_picked, model_outputs())
+    c.model.change(card_fn, [c.model, c.text, c.restoring], card_out, api_name="model_card", preprocess=False).then(
+        live_fn, [*trace_inputs, c.tab], live_out, api_name="trace_for_model", api_visibility="undocumented",
+        **live).then(refresh_fn, *refresh, api_visibility="private", show_progress="hidden", preprocess=False)
+    # page load: the model card, or a shared view from the address (?view=…); then its trace and node
+    first_fn, first_out = by_name(c, handlers.restore_model, ["pinned", "tab", "tabs", "restoring"])
+    restore_names = dict.fromkeys([*model_outputs(), "model", "reference", "keyword", "link_status",
+                                   *[n for n in trace_outputs() if n != "trace_json"]])
+    restore_fn, restore_out = by_name(c, handlers.restore_view, list(restore_names))
+    node_fn, node_out = by_name(c, handlers.restore_node, ["node", "restoring", "status", *view_outputs()])
+    demo.load(first_fn, None, first_out, api_visibility="private", preprocess=False).then(
+        restore_fn, [c.model, c.text, c.pinned, c.tab, *options], restore_out, api_visibility="private",
+        **live).then(
+        node_fn, [c.state, c.tab, c.pinned, *options], node_out, api_visibility="private", **quiet)
+    link_fn, link_out = by_name(c, handlers.share_link, ["link", "link_status"])
+    c.link_button.click(link_fn, [c.model, c.text, c.reference, c.keyword, c.pinned, c.node, c.tab, c.link,
+                                  *settings], link_out, js=PAGE_ADDRESS_JS, api_visibility="private",
+                        preprocess=False).then(None, [c.link], None, js=COPY_LINK_JS)
     view_inputs = [c.state, c.tab, c.pinned, c.node, *options]
     views_fn, views_out = by_name(c, handlers.views, ["status", *view_outputs()])
     c.pinned.input(views_fn, view_inputs, views_out, trigger_mode="always_last", api_name="pin", **quiet)
@@ -431,6 +450,16 @@ def wire_actions(c: SimpleNamespace, handlers: Handlers) -> None:
     fn, out = by_name(c, handlers.export_report, ["export_file", "export_status"])
     c.report_button.click(fn, [c.state, c.pinned, c.node, c.repeat_n, c.show_pruned, c.image_format, c.layer,
                                c.head, c.mask_kind], out, api_name="export_report", **raw)
+
+
+# the share button's inputs, with the page's own address in place of the link box's value (8th input)
+PAGE_ADDRESS_JS = "(...args) => { args[7] = window.location.href; return args; }"
+COPY_LINK_JS = """(link) => {
+  if (link && link.startsWith("http")) {
+    window.history.replaceState(null, "", link);
+    if (navigator.clipboard) { navigator.clipboard.writeText(link).catch(() => {}); }
+  }
+}"""
 
 
 def launch_kwargs() -> dict:

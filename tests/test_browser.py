@@ -225,3 +225,33 @@ def test_latent_tab_walks_a_homotopy_and_a_map_click_decodes_that_sentence(page)
     page.mouse.click(point["x"], point["y"])
     page.wait_for_function("(text) => document.querySelector('#input-text textarea').value === text",
                            arg=point["text"], timeout=WAIT_MS)
+
+
+TOKENS_JS = "() => [...document.querySelectorAll('#output-tokens .gs-tok')].map(t => t.textContent).join(' ')"
+
+
+def test_a_shared_link_reopens_the_same_view(page):
+    """Share the Debian view with a pinned step and the Beam tree tab open; the link, opened in a
+    new page, shows the same output, pinned step, tab and beam size."""
+    pick_model(page, "debian-pointer")
+    page.locator("#output-tokens [data-step='1']").click()
+    page.wait_for_function(PINNED_IS_JS, arg=1, timeout=WAIT_MS)
+    page.get_by_role("tab", name="Beam tree").click()
+    page.wait_for_selector("#view-beam .js-plotly-plot", timeout=WAIT_MS)
+    output = page.evaluate(TOKENS_JS)
+    page.locator("#share-link").click()
+    page.wait_for_function("() => document.querySelector('#share-link-text textarea, #share-link-text input')"
+                           ".value.includes('?view=')", timeout=WAIT_MS)
+    link = page.locator("#share-link-text textarea, #share-link-text input").first.input_value()
+    assert link.startswith("http://127.0.0.1:")
+    shared = page.context.browser.new_page(viewport={"width": 1440, "height": 1000})
+    try:
+        shared.goto(link)
+        shared.wait_for_selector("#output-tokens .gs-tok", timeout=WAIT_MS)
+        shared.wait_for_function(f"(text) => ({TOKENS_JS})() === text", arg=output, timeout=WAIT_MS)
+        shared.wait_for_function(PINNED_IS_JS, arg=1, timeout=WAIT_MS)
+        assert shared.get_by_role("tab", name="Beam tree").get_attribute("aria-selected") == "true"
+        shared.wait_for_selector("#view-beam .js-plotly-plot", timeout=WAIT_MS)
+        assert "opened a shared view" in shared.locator("#link-status").inner_text()
+    finally:
+        shared.close()

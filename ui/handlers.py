@@ -39,6 +39,7 @@ from .interventions import (
     set_topic_coverage,
     take_alternative,
 )
+from . import links
 from .model_card import card_markdown
 from .neighbors import NeighborIndex
 from .plots import IMAGE_FORMATS, plot_payload
@@ -286,6 +287,11 @@ def accepts(entry: Any, text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def tab_name(tab: Any) -> str:
+    """``tab`` if it is a view tab, else the first view tab."""
+    return tab if tab in tabs() else tabs()[0]
 
 
 def tab_key(tab: str) -> str:
@@ -543,6 +549,76 @@ class Handlers:
                   f"{final['chosen_rank']} at the last layer"
                   + (f"; it is first ranked from layer {first}" if first else ""))
         return {"lens_plot": plot_payload(logit_lens_figure(result), filename="logit-lens"), "lens_status": status}
+
+    # -- shareable links ----------------------------------------------------------------------
+    @guarded("link_status")
+    def share_link(self, model: Any, text: Any, reference: Any, keyword: Any, pinned: Any, node: Any, tab: Any,
+                   page: Any, *settings: Any) -> dict:
+        """A link to this view (model, input, reference, keyword, settings, pinned step, node, tab) on
+        the page's own address; the browser copies it and shows it in the address bar."""
+        state = {"model": model, "text": text, "reference": reference, "keyword": keyword, "tab": tab,
+                 "pinned": as_int("pinned", pinned) if pinned not in (None, "") else None,
+                 "node": None if node in (None, "", -1, "-1") else as_int("node", node),
+                 "settings": dict(zip(SETTING_NAMES, settings))}
+        base = str(page or "").split("?", 1)[0].split("#", 1)[0]
+        link = f"{base}?{links.PARAMETER}={links.encode_view(state)}"
+        return {"link": link, "link_status": "✓ link copied: it opens this model, input, settings, pinned step, "
+                                             "selected node and tab"}
+
+    @staticmethod
+    def shared_view(request: Optional[gr.Request]) -> tuple[Optional[dict], str]:
+        """The view state in the page address (None when there is none) and a message about it."""
+        try:
+            return links.decode_view(request.query_params.get(links.PARAMETER) if request else None), ""
+        except ValueError as error:
+            return None, f"⚠ {markdown_text(str(error))}"
+
+    def model_picked(self, model: Any, text: Any = None, restoring: Any = False) -> dict:
+        """:meth:`model_card` when the user picks a model; nothing while a shared view is being
+        restored (that sets the model together with the view's own settings)."""
+        return {} if restoring else self.model_card(model, text)
+
+    def restore_model(self, request: gr.Request) -> dict:
+        """On page load, first: the shared view's pinned step and tab (set before anything that could
+        start a decode reads them), and the restoring flag that keeps the model card from resetting
+        the view's settings."""
+        state, _ = self.shared_view(request)
+        if not state:
+            return {"tab": tabs()[0]}
+        values = {"tab": tab_name(state.get("tab")), "pinned": state.get("pinned", 0), "restoring": True}
+        if state.get("tab") in tabs():
+            values["tabs"] = gr.update(selected=state["tab"])
+        return values
+
+    def restore_view(self, model: Any, text: Any, pinned: Any, tab: Any, repeat_n: Any, show_pruned: Any,
+                     image_format: Any, layer: Any, head: Any, mask: Any, request: gr.Request) -> dict:
+        """On page load, then: the model card (as when a model is picked) and, for a shared view, its
+        input, reference, keyword and settings; and the trace, rendered for the open tab."""
+        state, message = self.shared_view(request)
+        state = state or {"settings": {}}
+        model = state["model"] if state.get("model") in self.registry.names else model
+        values = {**self.model_card(model, state.get("text", text)), "model": model}
+        if "model" in state:
+            message = "✓ opened a shared view" if model == state["model"] else \
+                f"⚠ the shared model {markdown_text(str(state['model']))} is not available here"
+        values.update({k: state[k] for k in ("text", "reference", "keyword") if k in state})
+        values.update(state["settings"])
+        text = values["text"] if isinstance(values.get("text"), str) else text
+        settings = [values.get(n) for n in SETTING_NAMES]
+        live = self.trace_live(model, text, *settings, pinned, repeat_n, show_pruned, image_format, layer, head,
+                               mask, state.get("reference", ""), state.get("keyword", ""), tab)
+        return {**values, **live, "link_status": message}
+
+    def restore_node(self, trace: Optional[GenerationTrace], tab: Any, pinned: Any, repeat_n: Any, show_pruned: Any,
+                     image_format: Any, layer: Any, head: Any, mask: Any, request: gr.Request) -> dict:
+        """After a shared view's trace: select its search-tree node (if that node exists) and redraw;
+        the restore is over."""
+        view_values = (repeat_n, show_pruned, image_format, layer, head, mask)
+        state, _ = self.shared_view(request)
+        if not state or trace is None or state.get("node") not in trace.nodes_by_id:
+            return {"restoring": False}
+        return {"node": state["node"], "restoring": False,
+                **self.views(trace, tab, pinned, state["node"], *view_values)}
 
     # -- corpus explorer ----------------------------------------------------------------------
     @guarded("corpus_status")

@@ -1,0 +1,58 @@
+"""Shareable links: the view state (model, input, reference, keyword, settings, pinned step, selected
+node, open tab) packed into the page URL's ``?view=`` parameter (JSON, zlib, URL-safe base64) and
+read back on load. Whatever a link holds is validated like any other input when it is decoded."""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import zlib
+from typing import Any, Optional
+
+from gen_models.decoding import SETTING_FIELDS, SETTING_NAMES
+
+PARAMETER = "view"
+MAX_LINK_CHARS = 16_000  # beyond this some servers and proxies refuse the URL
+TEXT_FIELDS = ("model", "text", "reference", "keyword", "tab")
+
+
+def encode_view(state: dict[str, Any]) -> str:
+    """The ``?view=`` value for a view state; settings equal to their defaults are left out.
+    ValueError when the link would be too long (a very long input)."""
+    settings = {k: v for k, v in (state.get("settings") or {}).items()
+                if k in SETTING_NAMES and v is not None and v != "" and v != SETTING_FIELDS[k].default}
+    packed = {k: state[k] for k in (*TEXT_FIELDS, "pinned", "node") if state.get(k) not in (None, "")}
+    packed["settings"] = settings
+    data = zlib.compress(json.dumps(packed, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), 9)
+    value = base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+    if len(value) > MAX_LINK_CHARS:
+        raise ValueError(f"this view does not fit in a link (the input is too long: {len(value):,} characters "
+                         f"encoded, at most {MAX_LINK_CHARS:,}); export the trace instead")
+    return value
+
+
+def decode_view(value: Optional[str]) -> Optional[dict[str, Any]]:
+    """The view state in a ``?view=`` value (None when there is none); ValueError for a damaged link.
+    Only known fields of the expected types are kept."""
+    if not value:
+        return None
+    if len(value) > MAX_LINK_CHARS:
+        raise ValueError(f"the link's view is longer than {MAX_LINK_CHARS:,} characters")
+    try:
+        stream = zlib.decompressobj()
+        raw = stream.decompress(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)), 1 << 20)
+        if not stream.eof:
+            raise ValueError("the compressed view is incomplete")
+        data = json.loads(raw.decode("utf-8"))
+    except (binascii.Error, zlib.error, UnicodeDecodeError, json.JSONDecodeError, ValueError) as err:
+        raise ValueError("this link's view could not be read (it was cut or changed)") from err
+    if not isinstance(data, dict):
+        raise ValueError("this link's view could not be read (it was cut or changed)")
+    state: dict[str, Any] = {k: data[k] for k in TEXT_FIELDS if isinstance(data.get(k), str)}
+    for key in ("pinned", "node"):
+        if isinstance(data.get(key), int) and not isinstance(data[key], bool):
+            state[key] = data[key]
+    settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
+    state["settings"] = {k: v for k, v in settings.items()
+                         if k in SETTING_NAMES and isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+    return state
