@@ -31,7 +31,8 @@ def test_damaged_and_oversized_links_name_the_problem():
     with pytest.raises(ValueError, match="could not be read"):
         decode_view("!!not-base64!!")
     import random
-    noise = "".join(random.Random(0).choice("abcdefghijklmnopqrstuvwxyz0123456789 ") for _ in range(40_000))
+    rng = random.Random(0)
+    noise = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789 ") for _ in range(40_000))
     with pytest.raises(ValueError, match="does not fit in a link"):
         encode_view({"model": "m", "text": noise, "settings": {}})
     with pytest.raises(ValueError, match=f"longer than {MAX_LINK_CHARS:,}"):
