@@ -13,6 +13,7 @@ import importlib
 import os
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,8 @@ def checkpoint_root(tmp_path_factory) -> Path:
 def app_module(checkpoint_root):
     """The ``app`` module, imported with ``GENSCOPE_CHECKPOINTS`` set to the tiny checkpoints."""
     os.environ["GENSCOPE_CHECKPOINTS"] = str(checkpoint_root)
+    # hf: test models are written to temporary folders
+    os.environ["GENSCOPE_MODEL_ROOTS"] = os.pathsep.join([str(checkpoint_root), tempfile.gettempdir()])
     return importlib.import_module("app")
 
 

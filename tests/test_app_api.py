@@ -547,3 +547,18 @@ def test_corpus_explorer_traces_the_test_split_and_a_row_opens_its_example(clien
         index = [1, 2]
     opened = app_module.handlers.open_example(rows, Selected())
     assert opened["text"] == rows[1]["src"] and opened["reference"] == rows[1]["tgt"]
+
+
+def test_local_models_load_only_from_under_the_model_roots(monkeypatch, app_module, tmp_path):
+    """A path outside GENSCOPE_MODEL_ROOTS gets the same answer whether or not it exists."""
+    monkeypatch.setenv("GENSCOPE_MODEL_ROOTS", str(tmp_path / "models"))
+    answers = []
+    for target in ("/etc", "~", "/no/such/folder", "../.."):
+        with pytest.raises(ValueError) as error:
+            app_module.registry.get(f"hf:{target}")
+        answers.append(str(error.value).replace(repr(target), "X"))
+    assert len(set(answers)) == 1 and "under this server's model roots" in answers[0]
+    from tests.hf_tiny import save_tiny
+
+    folder = save_tiny("bart", tmp_path / "models" / "bart")
+    assert app_module.registry.get(f"hf:{folder}").model.features.architecture == "encoder-decoder"

@@ -4,7 +4,9 @@ The checkpoint root is ``$GENSCOPE_CHECKPOINTS`` or the repository's ``checkpoin
 fails to load (half-written while training, malformed) is skipped and reported, never fatal.
 
 A model name ``hf:PATH`` loads a local Hugging Face model folder on first use (safetensors only, no
-remote code, no network; at most ``MAX_LOCAL_MODELS`` kept). This is on by default and off on a
+remote code, no network; at most ``MAX_LOCAL_MODELS`` kept), only from under the model roots
+(``$GENSCOPE_MODEL_ROOTS``; default: the checkpoint folder and ``~/genscope-models``): a path
+outside them is refused without looking at it. This is on by default and off on a
 Space (``$SPACE_ID`` set) unless ``$GENSCOPE_ALLOW_LOCAL_MODELS=1``; ``=0`` turns it off anywhere.
 
 ``hf:ORG/NAME`` downloads a Hub model only where the server opts in with
@@ -30,6 +32,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EXHIBIT = "other generators"
 LOCAL_EXHIBIT = "your own Hugging Face model"
 LOCAL_PREFIX = "hf:"
+USER_MODELS = "~/genscope-models"
 MAX_CARD_CHARS = 50_000
 MAX_LOCAL_MODELS = 2
 MAX_MODEL_PATH_CHARS = 1024
@@ -100,6 +103,14 @@ def load_entry(folder: Path) -> ModelEntry:
     )
 
 
+def model_roots() -> list[Path]:
+    """Folders ``hf:PATH`` may load from: ``$GENSCOPE_MODEL_ROOTS`` (``os.pathsep``-separated), by
+    default the checkpoint folder and ``~/genscope-models``."""
+    value = os.environ.get("GENSCOPE_MODEL_ROOTS", "")
+    roots = [r for r in value.split(os.pathsep) if r.strip()] or [str(checkpoint_root()), USER_MODELS]
+    return [Path(r).expanduser().resolve() for r in roots]
+
+
 def local_models_allowed() -> bool:
     """Whether ``hf:PATH`` names may load local Hugging Face folders on this server."""
     setting = os.environ.get("GENSCOPE_ALLOW_LOCAL_MODELS")
@@ -126,14 +137,17 @@ def model_source(target: str) -> tuple[str, bool]:
     server's policy (ValueError with the reason)."""
     from gen_models.models import hf_adapter
 
-    path = Path(target).expanduser()
-    if path.is_dir():
+    path = Path(target).expanduser().resolve()
+    roots = model_roots()
+    if any(path.is_relative_to(root) for root in roots) or not HUB_ID.fullmatch(target):
         if not local_models_allowed():
             raise ValueError("loading local Hugging Face models is disabled on this server "
                              "(set GENSCOPE_ALLOW_LOCAL_MODELS=1 to allow it)")
-        return str(path), False
-    if not HUB_ID.fullmatch(target):
-        raise ValueError(f"{target[:200]!r} is not a local model folder")
+        # outside the roots nothing is looked at, so the answer never tells whether a folder exists
+        if any(path.is_relative_to(root) for root in roots) and path.is_dir():
+            return str(path), False
+        raise ValueError(f"{target[:200]!r} is not a local model folder under this server's model roots "
+                         f"(GENSCOPE_MODEL_ROOTS: {os.pathsep.join(map(str, roots))})")
     if not hub_models_allowed():
         raise ValueError(f"{target[:200]!r} is not a local model folder, and this server does not download Hub "
                          "models (set GENSCOPE_ALLOW_HUB_MODELS=1 to allow it)")
