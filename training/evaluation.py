@@ -5,7 +5,6 @@ import argparse
 import gzip
 import json
 import statistics
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -35,15 +34,16 @@ def read_rows(data_dir: Path, split: str) -> list[dict]:
 
 def decode_split(name: str, rows: list[dict], settings: DecodeSettings,
                  score_references: bool = False) -> tuple[list[GenerationTrace], dict]:
-    """Traces of checkpoint ``name`` on every row's ``src``, and decoding statistics. With
+    """Traces of checkpoint ``name`` on every row's ``src``, and decoding statistics (time: encoding
+    and search, not the reference scoring). With
     ``score_references`` each row's ``tgt`` is also scored (reference mode) and the statistics give
     the share of each verdict: "search error" where the model prefers the reference to its output."""
     model = load_checkpoint(CHECKPOINT_ROOT / name)
     traces, times = [], []
     for row in tqdm(rows, desc=name):
-        start = time.perf_counter()
-        traces.append(generate(model, row["src"], settings, reference=row["tgt"] if score_references else None))
-        times.append(1e3 * (time.perf_counter() - start))
+        trace = generate(model, row["src"], settings, reference=row["tgt"] if score_references else None)
+        traces.append(trace)
+        times.append(trace.timings["encode_ms"] + trace.timings["decode_ms"] + trace.timings["companions_ms"])
     stats = {"ms_per_input_p50": statistics.median(times), "inputs_per_s": 1e3 * len(times) / sum(times)}
     if score_references:
         verdicts = Counter(t.reference["verdict"] for t in traces)
