@@ -323,8 +323,8 @@ def side_tabs(c: SimpleNamespace) -> None:
 
 def named_components(c: SimpleNamespace) -> dict[str, gr.components.Component]:
     """Every component a handler may update, by the output name the handlers use."""
-    names = dict(state=c.state, tab=c.tab, restoring=c.restoring, rendered_tab=c.rendered_tab, trace_json=c.trace_json, status=c.status,
-                 pinned=c.pinned, node=c.node,
+    names = dict(state=c.state, tab=c.tab, restoring=c.restoring, rendered_tab=c.rendered_tab,
+                 trace_json=c.trace_json, status=c.status, pinned=c.pinned, node=c.node,
                  layer=c.layer, head=c.head, topic=c.topic, alternative=c.alternative, output=c.output_tokens,
                  tabs=c.tabs, text=c.text, keyword=c.keyword, examples=c.examples, curves=c.curves_plot, card=c.card,
                  card_status=c.card_status, model_b=c.model_b, p_gen_row=c.p_gen_row, coverage_button=c.coverage_button,
@@ -334,7 +334,8 @@ def named_components(c: SimpleNamespace) -> dict[str, gr.components.Component]:
                  neighbors_status=c.neighbors_status, explain_plot=c.explain_plot, explain_status=c.explain_status,
                  lens_plot=c.lens_plot, lens_status=c.lens_status, corpus_rows=c.corpus_rows,
                  corpus_table=c.corpus_table, corpus_status=c.corpus_status, corpus_plot=c.corpus_plot,
-                 reference=c.reference, model=c.model, link=c.link, link_status=c.link_status, export_file=c.export_file, export_status=c.export_status)
+                 reference=c.reference, model=c.model, link=c.link, link_status=c.link_status,
+                 export_file=c.export_file, export_status=c.export_status)
     names.update(c.settings)
     names.update(c.views)
     names.update({tab_key(tab): component for tab, component in c.tabs_by_name.items()})
@@ -373,8 +374,8 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
     live_fn, live_out = by_name(c, handlers.trace_live, [n for n in trace_outputs() if n != "trace_json"])
     refresh_fn, refresh_out = by_name(c, handlers.refresh_open_tab, ["rendered_tab", "status", *view_outputs()])
     refresh = ([c.state, c.tab, c.rendered_tab, c.pinned, c.node, *options], refresh_out)
-    gr.on([c.text.change, c.reference.change, c.keyword.change, *[s.change for s in settings]], live_fn, [*trace_inputs, c.tab], live_out,
-          api_name="trace_live", api_visibility="undocumented", **live).then(
+    gr.on([c.text.change, c.reference.change, c.keyword.change, *[s.change for s in settings]], live_fn,
+          [*trace_inputs, c.tab], live_out, api_name="trace_live", api_visibility="undocumented", **live).then(
         refresh_fn, *refresh, api_visibility="private", show_progress="hidden", preprocess=False)
     card_fn, card_out = by_name(c, handlers.model_picked, model_outputs())
     c.model.change(card_fn, [c.model, c.text, c.restoring], card_out, api_name="model_card", preprocess=False).then(

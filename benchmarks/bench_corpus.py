@@ -43,8 +43,8 @@ def main() -> None:
     assert [r["output"] for r in pooled] == [r["output"] for r in reference]
     if not args.no_ray:
         ray_time, rayed = timed(rows, workers=2, ray_address="local")
-        print(f"Ray local, 2 actors       {ray_time:7.1f} s   {len(rows) / ray_time:6.1f} examples/s   ratio to the pool "
-              f"{two / ray_time:.2f}")
+        print(f"Ray local, 2 actors       {ray_time:7.1f} s   {len(rows) / ray_time:6.1f} examples/s   "
+              f"ratio to the pool {two / ray_time:.2f}")
         assert [r["output"] for r in rayed] == [r["output"] for r in reference]
 
 

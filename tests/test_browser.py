@@ -255,3 +255,30 @@ def test_a_shared_link_reopens_the_same_view(page):
         assert "opened a shared view" in shared.locator("#link-status").inner_text()
     finally:
         shared.close()
+
+
+KEYWORD_BAR_JS = """() => {
+  const graph = document.querySelector('#view-keywords .js-plotly-plot');
+  const bars = graph._fullData[0];
+  const i = 0;  // bars are drawn best last: index 0 is the lowest-ranked candidate shown
+  const xa = graph._fullLayout.xaxis, ya = graph._fullLayout.yaxis, box = graph.getBoundingClientRect();
+  return {word: bars.customdata[i], x: box.left + xa._offset + xa.l2p(bars.x[i] / 2),
+          y: box.top + ya._offset + ya.l2p(i)};
+}"""
+
+
+def test_keyword_tab_a_click_on_a_candidate_decodes_around_it(page):
+    """Seq2BF: click a candidate keyword's bar; the keyword field takes it and the new reply contains it."""
+    pick_model(page, "chat-seq2bf")
+    page.get_by_role("tab", name="Keyword").click(timeout=WAIT_MS)
+    page.wait_for_function("() => { const t = document.querySelector('#view-keywords .gtitle');"
+                           " return t && t.textContent.startsWith('Keyword:'); }", timeout=WAIT_MS)
+    bar = page.evaluate(KEYWORD_BAR_JS)
+    page.mouse.click(bar["x"], bar["y"])
+    page.wait_for_function("(word) => document.querySelector('#keyword-text textarea, #keyword-text input')"
+                           ".value === word", arg=bar["word"], timeout=WAIT_MS)
+    page.wait_for_function("(word) => { const t = document.querySelector('#view-reading_order .gtitle');"
+                           " return t && t.textContent.includes(\"keyword '\" + word + \"' in the reply\"); }",
+                           arg=bar["word"], timeout=WAIT_MS)
+    page.screenshot(path=str(SCREENSHOT.with_name("screenshot-keyword.png")), full_page=True,
+                    clip={"x": 0, "y": 0, "width": 1440, "height": 1500})

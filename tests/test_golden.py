@@ -91,3 +91,22 @@ def test_shipped_transformer_beam_search_equals_transformers_generate():
         if model.eos_id in expected:
             expected = expected[: expected.index(model.eos_id) + 1]
         assert generate(model, src, DecodeSettings(beam_size=4, max_len=30)).output_ids() == expected, src
+
+
+def test_shipped_seq2bf_replies_contain_their_keyword_and_follow_a_picked_one():
+    model = load_checkpoint(CHECKPOINT_ROOT / "chat-seq2bf")
+    settings = DecodeSettings(beam_size=4, max_len=30)
+    for query in INPUTS["conversation"]:
+        trace = generate(model, query, settings)
+        assert trace.extra["keyword"] in trace.output_text.split(), (query, trace.output_text)
+        other = trace.extra["keyword_candidates"][-1][0]
+        if other != trace.extra["keyword"]:
+            picked = generate(model, query, settings, topics=[other])
+            assert other in picked.output_text.split() and picked.output_text != trace.output_text
+
+
+def test_shipped_hgfu_gate_moves_between_the_two_decoders():
+    model = load_checkpoint(CHECKPOINT_ROOT / "chat-hgfu")
+    trace = generate(model, INPUTS["conversation"][0], DecodeSettings(beam_size=4, max_len=30))
+    means = [float(sum(s.extra["gate"]) / len(s.extra["gate"])) for s in trace.steps]
+    assert all(0.0 < m < 1.0 for m in means) and max(means) - min(means) > 0.01

@@ -22,8 +22,15 @@ from rank_bm25 import BM25Okapi
 from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint
 from gen_models.decoding import DecodeSettings
 from gen_models.text import detokenize, tokenize
-from training.evaluation import ROOT, decode_split, evaluation_args, output_tokens, read_rows, save_results, \
-    write_model_card
+from training.evaluation import (
+    ROOT,
+    decode_split,
+    evaluation_args,
+    output_tokens,
+    read_rows,
+    save_results,
+    write_model_card,
+)
 from training.metrics import ngrams
 from training.train import Example
 

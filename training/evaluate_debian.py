@@ -18,11 +18,11 @@ from gen_models.text import tokenize
 from training.evaluation import (
     ROOT,
     decode_split,
-    verdict_shares,
     evaluation_args,
     output_tokens,
     read_rows,
     save_results,
+    verdict_shares,
     write_model_card,
 )
 from training.metrics import duplicate_ngram_rates, novel_ngram_rates, rouge_f1, token_share

@@ -23,11 +23,11 @@ from gen_models.trace import GenerationTrace
 from training.evaluation import (
     ROOT,
     decode_split,
-    verdict_shares,
     evaluation_args,
     output_tokens,
     read_rows,
     save_results,
+    verdict_shares,
     write_model_card,
 )
 from training.metrics import duplicate_ngram_rates, is_word, token_share

@@ -32,6 +32,7 @@ from visualizers.corpus import corpus_scatter
 from visualizers.registry import VIEWS, render_views, report_figures, tabs, view_named
 from visualizers.transformer import mask_tokens, parse_permutation, permutation_order
 
+from . import links
 from .interventions import (
     Intervention,
     force_p_gen,
@@ -39,7 +40,6 @@ from .interventions import (
     set_topic_coverage,
     take_alternative,
 )
-from . import links
 from .model_card import card_markdown
 from .neighbors import NeighborIndex
 from .plots import IMAGE_FORMATS, plot_payload
@@ -643,8 +643,8 @@ class Handlers:
                            if k.startswith("mean_") and isinstance(v, float))
         verdicts = ", ".join(f"{v}: {n}" for v, n in means.get("verdicts", {}).items())
         status = (f"✓ {len(rows)} test examples of **{markdown_text(entry.name)}** in "
-                  f"{time.perf_counter() - start:.1f} s · means: {facts}" + (f" · verdicts: {verdicts}" if verdicts else "")
-                  + " · click a row to open that example in every view")
+                  f"{time.perf_counter() - start:.1f} s · means: {facts}"
+                  + (f" · verdicts: {verdicts}" if verdicts else "") + " · click a row to open that example")
         return {"corpus_rows": rows, "corpus_table": corpus_table(rows), "corpus_status": status,
                 "corpus_plot": plot_payload(corpus_scatter(rows, str(x), str(y)), filename="corpus")}
 

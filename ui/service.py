@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 import plotly.graph_objects as go
-
 import torch
 
 from gen_models.decoding import DecodeSettings, generate, trace_settings

@@ -17,7 +17,6 @@ eager attention (so attentions exist), and no network unless the caller opts in.
 from __future__ import annotations
 
 import contextlib
-
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional

@@ -152,8 +152,9 @@ class Seq2BF(KeywordReplyModel):
 
 def _one_source(state: DecoderState, row: int) -> DecoderState:
     """The forward start of hypothesis ``row`` (sources with one row are shared by all hypotheses)."""
-    return replace(state, **{f.name: getattr(state, f.name)[row : row + 1] for f in fields(DecoderState)
-                             if isinstance(getattr(state, f.name), torch.Tensor) and getattr(state, f.name).size(0) > 1})
+    values = {f.name: getattr(state, f.name) for f in fields(DecoderState)}
+    return replace(state, **{name: value[row : row + 1] for name, value in values.items()
+                             if isinstance(value, torch.Tensor) and value.size(0) > 1})
 
 
 def _set_row(batch: torch.Tensor, row: int, value: torch.Tensor) -> torch.Tensor:

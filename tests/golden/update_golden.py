@@ -27,12 +27,15 @@ INPUTS = {
     ],
     "poems": ["明月 故乡 秋风", "春风 杨柳 江南", "边塞 黄沙 将军"],
     "hull": ["random 10 seed 1", "random 30 seed 4", "0.1 0.1; 0.9 0.2; 0.5 0.5; 0.8 0.9; 0.2 0.8; 0.4 0.3; 0.6 0.6"],
+    "conversation": ["what kind of music do you like?", "do you have any pets?",
+                     "have you ever been to a jazz concert?"],
     "chat": ["i just took a nap and now i feel worse", "what kind of music do you like?",
              "i love going to the beach in the summer\ndo you have any pets at home?"],
 }
 MODELS = {"debian-seq2seq": "debian", "debian-pointer": "debian", "debian-pointer-coverage": "debian",
           "enzh-seq2seq": "enzh", "enzh-pointer-coverage": "enzh", "enzh-transformer": "enzh",
-          "poem-mta": "poems", "poem-tav": "poems", "hull-ptrnet": "hull", "vae-plain": "chat", "vae-annealed": "chat"}
+          "poem-mta": "poems", "poem-tav": "poems", "hull-ptrnet": "hull", "vae-plain": "chat", "vae-annealed": "chat",
+          "chat-seq2seq": "conversation", "chat-hgfu": "conversation", "chat-seq2bf": "conversation"}
 SETTINGS = {"beam_size": 4, "max_len": 30}
 
 
