@@ -176,7 +176,7 @@ def view_column(c: SimpleNamespace) -> None:
         c.layer = gr.Dropdown([MEAN], value=MEAN, label="Attention layer", visible=False)
         c.head = gr.Dropdown([MEAN], value=MEAN, label="Attention head", visible=False)
     with gr.Row():
-        c.link_button = gr.Button("🔗 Copy a link to this view", size="sm", scale=1, elem_id="share-link")
+        c.link_button = gr.Button("Copy a link to this view", size="sm", scale=1, elem_id="share-link")
         c.link = gr.Textbox(show_label=False, max_lines=1, scale=3, elem_id="share-link-text",
                             placeholder="a link that reopens this model, input, settings, step, node and tab")
     c.link_status = gr.Markdown(elem_id="link-status")
