@@ -10,4 +10,4 @@ COMMON=(--data data/chitchat/pairs --vocab-size 10000 --train-max-src 30 --max-t
 python -m training.train "${COMMON[@]}" --model-type seq2seq --cpu-budget 45 --out checkpoints/chat-seq2seq
 python -m training.train "${COMMON[@]}" --model-type hgfu --cpu-budget 45 --out checkpoints/chat-hgfu
 python -m training.train "${COMMON[@]}" --model-type seq2bf --cpu-budget 55 --topics-in-target --out checkpoints/chat-seq2bf
-python -m training.evaluate_chat
+python -m training.evaluate_chat --limit 2000
