@@ -132,6 +132,13 @@ def max_hub_model_mb() -> float:
         return DEFAULT_MAX_HUB_MODEL_MB
 
 
+def require_local_models() -> None:
+    """ValueError unless this server loads local Hugging Face folders."""
+    if not local_models_allowed():
+        raise ValueError("loading local Hugging Face models is disabled on this server "
+                         "(set GENSCOPE_ALLOW_LOCAL_MODELS=1 to allow it)")
+
+
 def model_source(target: str) -> tuple[str, bool]:
     """(path or Hub id, whether the network is used) for ``hf:`` + ``target``, checked against this
     server's policy (ValueError with the reason)."""
@@ -139,13 +146,12 @@ def model_source(target: str) -> tuple[str, bool]:
 
     path = Path(target).expanduser().resolve()
     roots = model_roots()
-    if any(path.is_relative_to(root) for root in roots) or not HUB_ID.fullmatch(target):
-        if not local_models_allowed():
-            raise ValueError("loading local Hugging Face models is disabled on this server "
-                             "(set GENSCOPE_ALLOW_LOCAL_MODELS=1 to allow it)")
-        # outside the roots nothing is looked at, so the answer never tells whether a folder exists
-        if any(path.is_relative_to(root) for root in roots) and path.is_dir():
-            return str(path), False
+    # outside the roots nothing is looked at, so the answer never tells whether a folder exists
+    if any(path.is_relative_to(root) for root in roots) and path.is_dir():
+        require_local_models()
+        return str(path), False
+    if not HUB_ID.fullmatch(target):
+        require_local_models()
         raise ValueError(f"{target[:200]!r} is not a local model folder under this server's model roots "
                          f"(GENSCOPE_MODEL_ROOTS: {os.pathsep.join(map(str, roots))})")
     if not hub_models_allowed():
