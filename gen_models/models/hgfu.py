@@ -37,17 +37,14 @@ class HGFU(KeywordReplyModel):
 
     model_type = "hgfu"
     features = ModelFeatures(architecture="seq2seq + cue-word GRU fusion (HGFU)", keywords=True,
-                             task="reply to a chat message around a keyword (soft constraint)")
+                             task="reply to a chat message around a keyword (soft constraint)",
+                             settings=(("ban_unk", True),))
 
     def __init__(self, config: KeywordConfig, vocab: Vocab, name: str = "hgfu"):
         super().__init__(config, vocab, name)
         E, H = config.emb_dim, config.hidden_dim
         self.cue_cell = nn.LSTMCell(2 * E, H)
         self.fusion_gate = nn.Linear(2 * H, H)
-
-    def condition(self, encoded: Encoded, topics: Optional[list[str]]) -> None:
-        """Choose the keyword (``topics[0]`` when given, else by PMI)."""
-        self.choose_keyword(encoded, topics)
 
     def encode_scaled(self, encoded: Encoded, scale: torch.Tensor) -> CueState:
         return self.with_keyword(super().encode_scaled(encoded, scale),

@@ -58,6 +58,10 @@ class KeywordReplyModel(Seq2SeqAttention):
         self.config.pmi_entries = len(self.keywords.pmi)
         self.config.fallback_keyword = max(counts, key=lambda w: (counts[w], w)) if counts else ""
 
+    def condition(self, encoded: Encoded, topics: Optional[list[str]]) -> None:
+        """Choose the keyword (``topics[0]`` when given, else by PMI)."""
+        self.choose_keyword(encoded, topics)
+
     def keyword_ids(self, examples: list) -> torch.Tensor:
         """(B,) vocabulary ids of the examples' keywords (their first topic word)."""
         return torch.tensor([self.vocab.id(ex.topics[0]) if ex.topics else self.vocab.unk_id for ex in examples])

@@ -17,7 +17,6 @@ it belongs to (``Step.extra["half"]``: 0 backward, 1 forward) and the output tex
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Optional
 
 import torch
 
@@ -49,17 +48,14 @@ class Seq2BF(KeywordReplyModel):
 
     model_type = "seq2bf"
     features = ModelFeatures(architecture="backward + forward seq2seq (Seq2BF)", keywords=True,
-                             task="reply to a chat message that contains a keyword (hard constraint)")
+                             task="reply to a chat message that contains a keyword (hard constraint)",
+                             settings=(("ban_unk", True),))
 
     def __init__(self, config: KeywordConfig, vocab: Vocab, name: str = "seq2bf"):
         super().__init__(config, vocab, name)
         self.forward_half = Seq2SeqAttention(config, vocab, name=f"{name}-forward")
 
     # -- decoding -----------------------------------------------------------------------------
-    def condition(self, encoded: Encoded, topics: Optional[list[str]]) -> None:
-        """Choose the keyword (``topics[0]`` when given, else by PMI)."""
-        self.choose_keyword(encoded, topics)
-
     def encode_scaled(self, encoded: Encoded, scale: torch.Tensor) -> SplitState:
         """Both decoders' states for B copies of the query (embeddings scaled by ``scale`` (B, S))."""
         B = scale.size(0)
