@@ -14,6 +14,13 @@ Topic-to-text models read a list field as their topics:
     python -m training.train --data data/poems --src-field topics --tgt-field poem --cased \
         --model-type mta_lstm --out checkpoints/poem-mta
 
+Scheduled sampling, attention regularisation, ``<unk>``-free targets and copy-only rare names are
+options (``training/objectives.py`` gives the formulas):
+
+    python -m training.train ... --scheduled-sampling inverse_sigmoid --ss-k 2000
+    python -m training.train ... --attention-reg 1.0 --attention-target 1.0
+    python -m training.train ... --mask-unk-targets --copy-only-latin-below 100
+
 Each epoch's train loss, teacher-forced validation NLL, mean p_gen and coverage loss are written to
 ``metrics.json`` (``curves``); the best epoch by validation NLL is kept.
 """
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import inspect
 import json
 import math
 import random
@@ -34,6 +42,13 @@ from tqdm import tqdm
 from gen_models.checkpoint import MODEL_TYPES, load_checkpoint, read_metrics, save_checkpoint
 from gen_models.text import tokenize
 from gen_models.vocab import Vocab
+from training.objectives import (
+    SCHEDULES,
+    copy_only_words,
+    loss_mask,
+    set_copy_only,
+    teacher_forcing_probability,
+)
 
 
 @dataclass
@@ -65,9 +80,13 @@ def read_split(data_dir: Path, split: str, max_src: int, max_tgt: int, lowercase
     return examples
 
 
-def make_batch(model, examples: list[Example]) -> dict:
-    """The training batch for ``model`` (each model class makes its own)."""
-    return model.training_batch(examples)
+def make_batch(model, examples: list[Example], mask_unk: bool = False) -> dict:
+    """The training batch for ``model`` (each model class makes its own), its target mask without
+    the targets the loss leaves out (see :func:`training.objectives.loss_mask`)."""
+    batch = model.training_batch(examples)
+    if "target_ext" in batch:
+        batch["target_mask"] = loss_mask(model, batch, mask_unk)
+    return batch
 
 
 def batches(examples: list[Example], batch_size: int, rng: random.Random) -> list[list[Example]]:
@@ -84,12 +103,12 @@ def batches(examples: list[Example], batch_size: int, rng: random.Random) -> lis
 
 
 @torch.no_grad()
-def evaluate(model, examples: list[Example], batch_size: int) -> dict:
+def evaluate(model, examples: list[Example], batch_size: int, mask_unk: bool = False) -> dict:
     """Teacher-forced validation: mean NLL per token, coverage loss, p_gen (token-weighted)."""
     model.eval()
     totals, tokens = {}, 0
     for i in range(0, len(examples), batch_size):
-        batch = make_batch(model, examples[i : i + batch_size])
+        batch = make_batch(model, examples[i : i + batch_size], mask_unk)
         n = int(batch["target_mask"].sum())
         for name, value in model(**batch).items():
             totals[name] = totals.get(name, 0.0) + float(value) * n
@@ -109,12 +128,27 @@ def build_model(args, train: list[Example]):
         return model.train()
     vocab = Vocab.build((ex.src + ex.tgt for ex in train), args.vocab_size)
     model_cls = MODEL_TYPES[args.model_type]
+    copy_only = {"copy_only": True} if args.copy_only_latin_below else {}
     config = model_cls.new_config(len(vocab), train, emb_dim=args.emb_dim, hidden_dim=args.hidden_dim,
                                   coverage=args.coverage, max_source_len=args.max_source_len,
-                                  lowercase=not args.cased)
+                                  lowercase=not args.cased, **copy_only)
     model = model_cls(config, vocab, name=Path(args.out).name)
+    if copy_only:
+        marked = set_copy_only(model, copy_only_words([ex.tgt for ex in train], args.copy_only_latin_below))
+        print(f"{marked} Latin-script words can only be copied")
     model.fit_corpus(Path(args.data))
     return model.train()
+
+
+def check_options(model, args) -> None:
+    """Stop with a message when an objective option needs what ``model``'s training cannot do."""
+    accepted = inspect.signature(model.forward).parameters
+    wanted = {"teacher_forcing": args.scheduled_sampling != "none", "attention_target": args.attention_reg > 0}
+    missing = [name for name, used in wanted.items() if used and name not in accepted]
+    if missing:
+        raise SystemExit(f"{type(model).__name__} does not train with {', '.join(missing)}")
+    if args.copy_only_latin_below and not model.features.copies:
+        raise SystemExit("--copy-only-latin-below needs a model that copies (pointer_generator)")
 
 
 def train(args) -> None:
@@ -129,6 +163,7 @@ def train(args) -> None:
     valid_set = [ex for ex in read_split(args.data, "valid", args.train_max_src, args.max_tgt, *fields)
                  if keep(ex)][: args.valid_size]
     model = build_model(args, train_set)
+    check_options(model, args)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     curves = read_metrics(Path(args.init_from)).get("curves", []) if args.init_from else []
     phase = "coverage" if args.coverage else "main"
@@ -140,11 +175,15 @@ def train(args) -> None:
 
     print(f"{len(train_set)} train / {len(valid_set)} valid pairs; "
           f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters; phase {phase}")
+    step = 0
     for epoch in range(1, args.epochs + 1):
         losses = []
         for batch_examples in tqdm(batches(train_set, args.batch_size, rng), desc=f"epoch {epoch}"):
-            out = model(**make_batch(model, batch_examples))
+            out = model(**make_batch(model, batch_examples, args.mask_unk_targets), **objective_options(args, step))
+            step += 1
             loss = out["nll"] + (args.coverage_weight * out["coverage"] if model.features.coverage else 0.0)
+            if args.attention_reg > 0:
+                loss = loss + args.attention_reg * out["attention_reg"]
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
@@ -154,7 +193,8 @@ def train(args) -> None:
                 break
         row = {"phase": phase, "epoch": epoch, "train_loss": sum(losses) / len(losses),
                "minutes": (time.time() - start) / 60, "cpu_minutes": (time.process_time() - cpu_start) / 60,
-               **evaluate(model, valid_set, args.batch_size)}
+               "teacher_forcing": objective_options(args, step).get("teacher_forcing", 1.0),
+               **evaluate(model, valid_set, args.batch_size, args.mask_unk_targets)}
         curves.append(row)
         print(json.dumps(row))
         if row["valid_nll"] < best:
@@ -164,6 +204,17 @@ def train(args) -> None:
         if over_budget():
             print(f"budget reached ({args.time_budget} wall-clock / {args.cpu_budget or 'no'} CPU minutes)")
             break
+
+
+def objective_options(args, step: int) -> dict:
+    """The forward options of the objectives in use at training step ``step``."""
+    options = {}
+    if args.scheduled_sampling != "none":
+        options["teacher_forcing"] = teacher_forcing_probability(args.scheduled_sampling, step, args.ss_k,
+                                                                 args.ss_c, args.ss_floor)
+    if args.attention_reg > 0:
+        options["attention_target"] = args.attention_target
+    return options
 
 
 def write_curves(folder: Path, curves: list, args) -> None:
@@ -205,6 +256,17 @@ def main() -> None:
     parser.add_argument("--cpu-budget", type=float, default=None,
                         help="CPU minutes of this process (a busy machine trains as much, only slower)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--mask-unk-targets", action="store_true", help="leave <unk> targets out of the loss")
+    parser.add_argument("--copy-only-latin-below", type=int, default=0, metavar="N",
+                        help="Latin-script words in fewer than N training targets can only be copied")
+    parser.add_argument("--scheduled-sampling", choices=SCHEDULES, default="none",
+                        help="decay of the teacher-forcing probability (Bengio et al. 2015)")
+    parser.add_argument("--ss-k", type=float, default=1000.0, help="k of the exponential / inverse sigmoid decay")
+    parser.add_argument("--ss-c", type=float, default=1e-4, help="slope c of the linear decay")
+    parser.add_argument("--ss-floor", type=float, default=0.0, help="ε_min, the lowest teacher-forcing probability")
+    parser.add_argument("--attention-reg", type=float, default=0.0, metavar="LAMBDA",
+                        help="weight λ of Σ_i (τ − Σ_t α_ti)² per target token (Xu et al. 2015)")
+    parser.add_argument("--attention-target", type=float, default=1.0, metavar="TAU", help="τ of the regulariser")
     parser.add_argument("--extra-config", default="{}", help="JSON merged into config.json")
     train(parser.parse_args())
 

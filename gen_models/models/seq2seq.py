@@ -12,6 +12,13 @@ Decoder step t (See et al. 2017's ordering, which the pointer-generator inherits
 
 Coverage (Tu et al. 2016; See et al. 2017): c_t = Σ_{t'<t} a_t' (zeros at t = 0, in training and
 decoding alike) feeds the attention score, and the coverage loss is Σ_i min(a_ti, c_ti).
+
+Training options of :meth:`Seq2SeqAttention.forward` (``training/train.py`` sets them):
+scheduled sampling (Bengio et al. 2015) feeds, per token, the model's own sampled previous output
+instead of the reference one with probability 1 − ``teacher_forcing``; doubly stochastic attention
+(Xu et al. 2015) reports Σ_i (τ − Σ_t a_ti)² per target token as ``attention_reg``. A ``copy_only``
+model has a ``generable`` mask over its vocabulary: masked words get no generation probability and
+can only be copied from the source (a pointer-generator trained to copy rare names).
 """
 from __future__ import annotations
 
@@ -39,6 +46,7 @@ class Seq2SeqConfig:
     coverage: bool = False
     max_source_len: int = 400
     lowercase: bool = True
+    copy_only: bool = False
 
 
 @dataclass
@@ -80,6 +88,8 @@ class Seq2SeqAttention(VocabModel):
         self.attn_v = nn.Linear(2 * H, 1, bias=False)
         self.out_hidden = nn.Linear(3 * H, H)
         self.out_vocab = nn.Linear(H, config.vocab_size)
+        if config.copy_only:
+            self.register_buffer("generable", torch.ones(config.vocab_size, dtype=torch.bool))  # (V,)
 
     # -- stepper protocol -------------------------------------------------------------------
     @property
@@ -190,6 +200,8 @@ class Seq2SeqAttention(VocabModel):
         attention = self.attend(h, state)  # (B, S)
         context = torch.bmm(attention.unsqueeze(1), state.enc_out.expand(h.size(0), -1, -1)).squeeze(1)  # (B, 2H)
         vocab_logits = self.out_vocab(self.out_hidden(torch.cat([h, context], -1)))  # (B, V)
+        if self.config.copy_only:
+            vocab_logits = vocab_logits.masked_fill(~self.generable, float("-inf"))  # (B, V)
         log_probs, internals = self.output_distribution(vocab_logits, attention, state, x, h, context,
                                                         force_p_gen)
         internals["attention"] = attention
@@ -208,27 +220,47 @@ class Seq2SeqAttention(VocabModel):
         """Log-probabilities over the vocabulary (no copying in the plain model)."""
         return torch.log_softmax(vocab_logits, dim=-1), {}
 
-    def forward(self, src_ext, src_mask, n_oov, dec_in, target_ext, target_mask, **conditioning):
-        """Teacher-forced losses for a batch: dict of scalar ``nll``, ``coverage``, ``p_gen``.
+    def forward(self, src_ext, src_mask, n_oov, dec_in, target_ext, target_mask, teacher_forcing: float = 1.0,
+                attention_target: float = 1.0, **conditioning):
+        """Teacher-forced losses for a batch: dict of scalar ``nll``, ``coverage``, ``attention_reg``
+        (all per target token) and ``p_gen``.
 
-        src_ext/src_mask (B, S); dec_in/target_ext/target_mask (B, T); ``conditioning``: what a
-        subclass's :meth:`start_state` takes besides the source (e.g. keyword ids).
+        src_ext/src_mask (B, S); dec_in/target_ext/target_mask (B, T); ``teacher_forcing``: the
+        probability that a step reads the reference token rather than one sampled from the model's
+        previous distribution; ``attention_target``: τ of the attention regulariser;
+        ``conditioning``: what a subclass's :meth:`start_state` takes besides the source.
         """
         state = self.start_state(src_ext, src_mask, n_oov, **conditioning)
         nll, cov_loss, p_gen_sum = [], [], []
+        mask = target_mask.float()  # (B, T)
+        attention_total = torch.zeros_like(src_ext, dtype=mask.dtype)  # (B, S)
+        prev = dec_in[:, 0]  # (B,)
         for t in range(dec_in.size(1)):
+            if t and teacher_forcing < 1.0:
+                prev = self.scheduled_input(dec_in[:, t], log_probs, teacher_forcing)
+            elif t:
+                prev = dec_in[:, t]
             coverage_before = state.coverage
-            log_probs, state, internals = self.decode_step(state, dec_in[:, t])
+            log_probs, state, internals = self.decode_step(state, prev)
             nll.append(-log_probs.gather(1, target_ext[:, t : t + 1]).squeeze(1))  # (B,)
             cov_loss.append(torch.minimum(internals["attention"], coverage_before).sum(-1))  # (B,)
+            attention_total = attention_total + internals["attention"] * mask[:, t : t + 1]  # (B, S)
             if "p_gen" in internals:
                 p_gen_sum.append(internals["p_gen"])
-        mask = target_mask.float()  # (B, T)
         tokens = mask.sum()
+        imbalance = ((attention_target - attention_total) ** 2 * src_mask).sum()
         losses = {
             "nll": (torch.stack(nll, 1) * mask).sum() / tokens,
             "coverage": (torch.stack(cov_loss, 1) * mask).sum() / tokens,
+            "attention_reg": imbalance / tokens,
         }
         if p_gen_sum:
             losses["p_gen"] = (torch.stack(p_gen_sum, 1) * mask).sum() / tokens
         return losses
+
+    def scheduled_input(self, reference: torch.Tensor, log_probs: torch.Tensor, teacher_forcing: float):
+        """Scheduled sampling's decoder input (B,): per token, the reference id with probability
+        ``teacher_forcing``, else an id sampled from the previous step's distribution (B, V_ext)."""
+        sampled = torch.multinomial(log_probs.detach().exp(), 1).squeeze(1)  # (B,)
+        coin = torch.rand(reference.shape, device=reference.device) < teacher_forcing  # (B,)
+        return torch.where(coin, reference, sampled)

@@ -1,0 +1,71 @@
+"""Training objectives beyond plain teacher forcing, shared by every seq2seq-family run.
+
+Scheduled sampling (Bengio et al. 2015): at training step i each decoder input is the reference
+token with probability ε_i and a token sampled from the model's previous distribution otherwise
+(a coin per token). ε_i decays from 1 by one of the paper's three schedules:
+
+    linear            ε_i = max(ε_min, 1 − c·i)
+    exponential       ε_i = max(ε_min, k^i)            (k < 1)
+    inverse sigmoid   ε_i = max(ε_min, k / (k + exp(i / k)))   (k ≥ 1)
+
+Doubly stochastic attention (Xu et al. 2015): λ Σ_i (τ − Σ_t α_ti)² per target token is added to
+the loss; the model reports the sum as ``attention_reg``. With each step's attention summing to
+one, Σ_i Σ_t α_ti is the output length whatever τ is, so the penalty's gradient pushes every source
+position towards the same total attention (τ only shifts the loss by a constant).
+
+Loss masks: ``--mask-unk-targets`` leaves ``<unk>`` targets out of the loss, so the decoder is never
+trained to write ``<unk>`` (a pointer-generator copies a source word it does not know); targets the
+model cannot produce at all (a copy-only word absent from the source) are always left out.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+import torch
+
+SCHEDULES = ("none", "linear", "exponential", "inverse_sigmoid")
+LATIN = re.compile(r"[A-Za-z][A-Za-z0-9_.+\-]*")
+
+
+def teacher_forcing_probability(schedule: str, step: int, k: float, c: float, floor: float) -> float:
+    """ε_i of scheduled sampling at training step ``step`` (1.0 for schedule "none")."""
+    if schedule == "none":
+        return 1.0
+    if schedule == "linear":
+        value = 1.0 - c * step
+    elif schedule == "exponential":
+        value = k**step
+    elif schedule == "inverse_sigmoid":
+        value = k / (k + math.exp(min(step / k, 700.0)))
+    else:
+        raise ValueError(f"unknown schedule {schedule!r}; choose from {SCHEDULES}")
+    return max(floor, value)
+
+
+def copy_only_words(targets: list[list[str]], below: int) -> set[str]:
+    """Latin-script words seen in fewer than ``below`` training targets: left out of generation."""
+    counts = Counter(tok for tgt in targets for tok in set(tgt) if LATIN.fullmatch(tok))
+    return {tok for tok, n in counts.items() if n < below}
+
+
+def set_copy_only(model, words: set[str]) -> int:
+    """Mark ``words`` (those in the model's vocabulary) as copy-only; returns how many were marked."""
+    ids = [model.vocab.stoi[w] for w in words if w in model.vocab.stoi]
+    model.generable[ids] = False
+    return len(ids)
+
+
+def loss_mask(model, batch: dict, mask_unk: bool) -> torch.Tensor:
+    """The batch's target mask (B, T) without targets the loss should not teach: unreachable ones
+    (not generable and not in the source) always, ``<unk>`` ones when ``mask_unk``."""
+    target, mask = batch["target_ext"], batch["target_mask"]  # (B, T)
+    if mask_unk:
+        mask = mask & (target != model.vocab.unk_id)
+    if model.config_dict().get("copy_only"):
+        in_vocab = target.clamp(max=model.vocab_size - 1)  # (B, T)
+        generable = model.generable[in_vocab] | (target >= model.vocab_size)  # (B, T)
+        in_source = (target.unsqueeze(2) == batch["src_ext"].unsqueeze(1)).any(-1)  # (B, T)
+        mask = mask & (generable | in_source)
+    return mask
