@@ -26,6 +26,7 @@ from .scoring import (
     TopP,
     apply_processors,
 )
+from .text import restore_case
 from .trace import STEP_ARRAY_FIELDS, STEP_SCALAR_FIELDS, BeamNode, Candidate, GenerationTrace, Step
 
 STRATEGIES = ("greedy", "beam", "sample")
@@ -477,7 +478,7 @@ class TreeRecorder:
             model=self.model.name,
             source_tokens=list(self.encoded.source_tokens),
             output_tokens=output_tokens,
-            output_text=self.model.decode_text(words, self.encoded.oov_words),
+            output_text=restore_case(self.model.decode_text(words, self.encoded.oov_words), self.encoded.cased_forms),
             steps=[n.internals for n in path] if self.record else [],
             beam=list(self.nodes.values()),
             settings=settings,

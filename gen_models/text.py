@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 
 _DROPPED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn"}
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef"
@@ -55,3 +56,23 @@ def _joins_without_space(left: str, right: str) -> bool:
     """CJK characters join each other, and CJK punctuation joins anything."""
     both_cjk = bool(re.fullmatch(rf"[{_CJK}]", left)) and bool(re.fullmatch(rf"[{_CJK}]", right))
     return both_cjk or bool(re.fullmatch(rf"[{_CJK_PUNCT}]", left) or re.fullmatch(rf"[{_CJK_PUNCT}]", right))
+
+
+def cased_forms(text: str) -> dict[str, str]:
+    """How the source spells the words a lowercasing model sees in lower case: ``{word: Spelling}``
+    for each word the source always writes the same non-lowercase way. A capital that only starts a
+    sentence ("This", "Perl" after ". " or ": ") says nothing about the word and is not counted."""
+    tokens = tokenize(text, lowercase=False)
+    spellings: dict[str, Counter] = {}
+    for i, tok in enumerate(tokens):
+        sentence_start = i == 0 or tokens[i - 1] in ".!?:"
+        if sentence_start and tok == tok.capitalize():
+            continue
+        spellings.setdefault(tok.lower(), Counter())[tok] += 1
+    return {word: form for word, forms in spellings.items() if len(forms) == 1
+            for form in forms if form != word and len(form) == len(word)}
+
+
+def restore_case(text: str, forms: dict[str, str]) -> str:
+    """``text`` with each token that ``forms`` knows spelled as the source spells it."""
+    return _TOKEN_RE.sub(lambda m: forms.get(m.group(0), m.group(0)), text) if forms else text

@@ -6,7 +6,7 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gen_models.text import detokenize, normalize, tokenize
+from gen_models.text import cased_forms, detokenize, normalize, restore_case, tokenize
 
 
 @given(st.text(max_size=300))
@@ -32,3 +32,18 @@ def test_words_names_and_cjk():
 def test_control_characters_and_emoji():
     assert normalize("a\x00b\u200bc\td\n\ne") == "abc d e"
     assert tokenize("hi 😀 there") == ["hi", "😀", "there"]
+
+
+def test_case_is_restored_from_the_source_but_not_from_sentence_starts():
+    source = "gtk4-demo: This shows GTK4 and GtkListView. Perl is not used; a Java and java mix."
+    forms = cased_forms(source)
+    assert forms == {"gtk4": "GTK4", "gtklistview": "GtkListView"}
+    assert restore_case("gtk4 demo with gtklistview, this perl java", forms) == \
+        "GTK4 demo with GtkListView, this perl java"
+
+
+@given(st.text(max_size=80))
+def test_restoring_case_changes_nothing_but_case(text):
+    lowered = detokenize(tokenize(text))
+    restored = restore_case(lowered, cased_forms(text))
+    assert restored.lower() == lowered.lower() and len(restored) == len(lowered)

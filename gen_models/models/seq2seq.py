@@ -30,7 +30,7 @@ from torch import nn
 
 from ..base import VocabModel
 from ..protocol import Encoded, ModelFeatures, StepControls, StepOutput
-from ..text import tokenize
+from ..text import cased_forms, tokenize
 from ..vocab import Vocab
 
 EPS = 1e-12
@@ -115,6 +115,8 @@ class Seq2SeqAttention(VocabModel):
         tokens = tokens[: self.max_source_len]
         ids, oovs = self.source_ids(tokens)
         encoded = Encoded(tokens, torch.tensor(ids), oovs, None, list(topics or []), truncated)
+        if self.config.lowercase:
+            encoded.cased_forms = cased_forms(text)
         self.condition(encoded, topics)
         encoded.state = self.encode_scaled(encoded, torch.ones(1, len(ids)))
         return encoded
