@@ -1,6 +1,6 @@
 """Every endpoint through ``gradio_client`` against the app served from tiny checkpoints
 (fixtures in conftest.py), including bad inputs: errors come back as status messages naming the
-limit, never as exceptions."""
+limit (``/trace``, the API-only endpoint, fails with that message: ``gradio_client`` raises it)."""
 from __future__ import annotations
 
 import json
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from gradio_client import Client
+from gradio_client.exceptions import AppError
 
 from gen_models.trace import GenerationTrace
 
@@ -44,8 +45,12 @@ def new_client(app_url) -> Client:
 
 
 def trace(client: Client, text: str = TEXT, model: str = POINTER, **settings):
-    """(trace JSON text, status without Markdown escapes) of /trace."""
-    outputs = client.predict(model, text, api_name="/trace", **settings)
+    """(trace JSON text, status without Markdown escapes) of /trace; a failed request gives ("", "⚠ "
+    and its error message)."""
+    try:
+        outputs = client.predict(model, text, api_name="/trace", **settings)
+    except AppError as error:
+        return "", f"⚠ {error}"
     return outputs[TRACE_JSON], plain(outputs[TRACE_STATUS])
 
 
@@ -562,3 +567,11 @@ def test_local_models_load_only_from_under_the_model_roots(monkeypatch, app_modu
 
     folder = save_tiny("bart", tmp_path / "models" / "bart")
     assert app_module.registry.get(f"hf:{folder}").model.features.architecture == "encoder-decoder"
+
+
+def test_trace_fails_the_request_with_the_limit_when_a_setting_is_out_of_range(client):
+    with pytest.raises(AppError, match="beam"):
+        client.predict(POINTER, TEXT, beam_size=10**400, api_name="/trace")
+    with pytest.raises(AppError, match="max"):
+        client.predict(POINTER, TEXT, min_len=50, max_len=30, api_name="/trace")
+    assert client.predict(POINTER, TEXT, api_name="/trace")[TRACE_JSON]  # the session goes on

@@ -97,11 +97,12 @@ def notices_markdown(notices: list[str]) -> str:
 
 
 def guarded(status: str = "status", cleared: Optional[dict[str, Any]] = None, toast: bool = True,
-            stale: str = "") -> Callable:
+            stale: str = "", api_error: bool = False) -> Callable:
     """Turn errors of a handler into a message in its ``status`` output (and a warning toast unless
     ``toast`` is off, as for the live trace, which would raise one per keystroke); other outputs
     keep their values except ``cleared`` ones, which get the given value; ``stale`` is appended to
-    the message to say what the kept outputs still show."""
+    the message to say what the kept outputs still show. With ``api_error`` (API-only events) the
+    message is raised as ``gr.Error`` instead: the request fails and ``gradio_client`` raises it."""
     def wrap(handler: Callable) -> Callable:
         @functools.wraps(handler)
         def run(*args: Any, **kwargs: Any) -> Any:
@@ -109,11 +110,13 @@ def guarded(status: str = "status", cleared: Optional[dict[str, Any]] = None, to
                 return handler(*args, **kwargs)
             except (ValueError, FileNotFoundError) as error:
                 message = str(error)
-                if toast:
+                if toast and not api_error:
                     gr.Warning(message)
             except Exception:  # the user must never see a traceback
                 LOG.exception("handler %s failed", handler.__name__)
                 message = "internal error while handling this request (details are in the server log)"
+            if api_error:
+                raise gr.Error(message, print_exception=False)
             return {status: f"⚠ {markdown_text(message)}{stale}", **(cleared or {})}
         return run
     return wrap
@@ -364,11 +367,12 @@ class Handlers:
         return values
 
     @api_parameters("pinned_step", *VIEW_OPTION_NAMES, "reference", "keyword")
-    @guarded(cleared={"trace_json": ""}, toast=False, stale=STALE)
+    @guarded(api_error=True)
     def trace(self, model: Any, text: Any, *values: Any) -> dict:
         """The trace JSON, status, controls and every view that applies (all tabs). With a
         ``reference`` output, the trace also scores it (reference mode: search or model error); a
-        ``keyword`` replaces the one a keyword model (Seq2BF, HGFU) would predict."""
+        ``keyword`` replaces the one a keyword model (Seq2BF, HGFU) would predict. An input or
+        setting outside its limits fails the request with a message naming the limit."""
         return self._trace(model, text, values, tab=None, with_json=True)
 
     @guarded(toast=False, stale=STALE)
