@@ -42,8 +42,10 @@ from ui.handlers import (  # noqa: E402
 )
 from ui.plots import IMAGE_FORMATS  # noqa: E402
 from ui.registry import ModelRegistry, get_registry, hub_models_allowed, local_models_allowed  # noqa: E402
+from ui.service import limit_allocator  # noqa: E402
+from ui.sessions import keep_no_output_copies  # noqa: E402
 from ui.validation import MAX_INPUT_CHARS  # noqa: E402
-from visualizers import MASK_KINDS, VIEWS  # noqa: E402
+from visualizers import MASK_KINDS, TREE_FOCI, VIEWS  # noqa: E402
 from visualizers.corpus import NUMERIC  # noqa: E402
 from visualizers.registry import tabs  # noqa: E402
 from visualizers.transformer import PERMUTATION_KINDS  # noqa: E402
@@ -205,6 +207,7 @@ def beam_controls(c: SimpleNamespace) -> None:
         c.node = gr.Dropdown([("chosen output", CHOSEN_NODE)], value=CHOSEN_NODE, allow_custom_value=True,
                              label="Inspect hypothesis (node)", elem_id="node-select", scale=3)
         c.show_pruned = gr.Checkbox(value=True, label="Show pruned candidates", scale=1)
+        c.tree_focus = gr.Radio(list(TREE_FOCI), value=TREE_FOCI[0], label="Draw", elem_id="tree-focus", scale=2)
 
 
 def transformer_controls(c: SimpleNamespace) -> None:
@@ -362,7 +365,7 @@ def by_name(c: SimpleNamespace, handler, outputs: list[str]):
 def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> None:
     """Typing, settings and model changes re-decode; pins, nodes, clicks, view options and opening a
     tab re-render the open tab's views."""
-    options = [c.repeat_n, c.show_pruned, c.image_format, c.layer, c.head, c.mask_kind]
+    options = [c.repeat_n, c.show_pruned, c.image_format, c.layer, c.head, c.mask_kind, c.tree_focus]
     settings = list(c.settings.values())
     trace_inputs = [c.model, c.text, *settings, c.pinned, *options, c.reference, c.keyword]
     live = dict(trigger_mode="always_last", show_progress="minimal", preprocess=False, **DECODE)
@@ -450,7 +453,7 @@ def wire_actions(c: SimpleNamespace, handlers: Handlers) -> None:
     c.trace_button.click(fn, [c.state], out, api_name="export_trace", **raw)
     fn, out = by_name(c, handlers.export_report, ["export_file", "export_status"])
     c.report_button.click(fn, [c.state, c.pinned, c.node, c.repeat_n, c.show_pruned, c.image_format, c.layer,
-                               c.head, c.mask_kind], out, api_name="export_report", **raw)
+                               c.head, c.mask_kind, c.tree_focus], out, api_name="export_report", **raw)
 
 
 # the share button's inputs, with the page's own address in place of the link box's value (8th input)
@@ -478,6 +481,8 @@ def launch_kwargs() -> dict:
 
 
 torch.set_num_threads(int(os.environ.get("GENSCOPE_TORCH_THREADS", "1")))
+limit_allocator()
+keep_no_output_copies()
 registry = get_registry()
 handlers = Handlers(registry)
 demo = build_demo(registry, handlers)

@@ -49,7 +49,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run",
                  "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1"]
 SETTINGS = ["beam", 4, 30, 0, 0.0, 0.0, 0, 1.0, 0, 1.0, 0]  # gen_models.decoding.SETTING_NAMES order
-VIEW_OPTIONS = [0, 3, True, "png", "mean", "mean", "own", None, None]  # pinned step, VIEW_OPTION_NAMES, reference, keyword
+VIEW_OPTIONS = [0, 3, True, "png", "mean", "mean", "own", "whole tree", None, None]  # pinned step, VIEW_OPTION_NAMES, reference, keyword
 OPEN_TAB = "Attention"  # the tab a browser opens on
 
 

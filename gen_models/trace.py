@@ -36,7 +36,7 @@ STEP_ARRAY_FIELDS = ("attention", "coverage", "topic_attention", "topic_coverage
 STEP_SCALAR_FIELDS = ("p_gen", "entropy")
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
     """One of the top-k tokens of a step's distribution.
 
@@ -51,7 +51,7 @@ class Candidate:
     p_copy: Optional[float] = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Step:
     """One decoding step of one hypothesis: the token it chose and the internals that chose it."""
 
@@ -70,7 +70,7 @@ class Step:
     extra: dict[str, Any] = field(default_factory=dict)  # model-specific signals by name
 
 
-@dataclass
+@dataclass(slots=True)
 class BeamNode:
     """A node of the search tree. The root (``parent is None``, ``step == -1``) is the start token.
 

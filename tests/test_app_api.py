@@ -416,7 +416,7 @@ def test_live_updates_do_not_ship_the_trace_json(app_module):
     """The browser's per-keystroke event gets the status and views but not the 100–300 kB JSON."""
     from gen_models.decoding import SETTING_NAMES
 
-    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", None, None)
+    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", "whole tree", None, None)
     api = app_module.handlers.trace(POINTER, TEXT, *values)
     live = app_module.handlers.trace_live(POINTER, TEXT, *values, "Attention")
     assert GenerationTrace.from_json(api["trace_json"]).steps and live["trace_json"] == ""
@@ -434,7 +434,7 @@ def test_hostile_values_get_messages_not_internal_errors(client, app_module):
     assert "p_gen must be one of model, 0, 1, got '1 extra'" in plain(status)
     from gen_models.decoding import SETTING_NAMES
 
-    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", None, None)
+    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", "whole tree", None, None)
     result = app_module.handlers.trace(POINTER, "libjson \ud800 parser", *values)
     assert result["trace_json"] and "lone surrogate code points" in result["status"]
 
@@ -474,7 +474,7 @@ def test_exports_and_uploads_are_bounded(app_module, tmp_path):
     handlers.export_dir = tmp_path / "exports"
     from gen_models.decoding import SETTING_NAMES
 
-    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", None, None)
+    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", "whole tree", None, None)
     trace_ = GenerationTrace.from_json(app_module.handlers.trace(POINTER, TEXT, *values)["trace_json"])
     for _ in range(MAX_EXPORT_FILES + 10):
         handlers.export_trace(trace_)
@@ -502,10 +502,10 @@ def test_foreign_host_headers_are_refused_and_security_headers_sent(app_url):
 def test_a_tab_opened_while_a_trace_runs_is_drawn_from_the_new_trace(app_module):
     from gen_models.decoding import SETTING_NAMES
 
-    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", None, None)
+    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", "whole tree", None, None)
     live = app_module.handlers.trace_live(POINTER, TEXT, *values, "Attention")
     assert live["rendered_tab"] == "Attention" and "coverage" not in live
-    options = (3, True, "png", "mean", "mean", "own")
+    options = (3, True, "png", "mean", "mean", "own", "whole tree")
     assert app_module.handlers.refresh_open_tab(live["state"], "Attention", "Attention", 0, -1, *options) == {}
     refreshed = app_module.handlers.refresh_open_tab(live["state"], "Coverage", "Attention", 0, -1, *options)
     assert refreshed["rendered_tab"] == "Coverage" and refreshed["coverage"]["visible"]

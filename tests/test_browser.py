@@ -133,6 +133,12 @@ def test_clicking_a_beam_tree_node_shows_its_hypothesis(page):
     page.mouse.click(node["x"], node["y"])
     page.wait_for_function(HYPOTHESIS_IS_JS, arg=node["id"], timeout=WAIT_MS)
     assert page.locator("#node-select input").input_value().startswith(f"#{node['id']} ")
+    page.locator("#tree-focus").get_by_text("selected subtree").click()
+    page.wait_for_function("(id) => document.querySelector('#view-beam .gtitle').textContent"
+                           ".includes('selected subtree')", arg=node["id"], timeout=WAIT_MS)
+    page.locator("#tree-focus").get_by_text("whole tree").click()
+    page.wait_for_function("() => !document.querySelector('#view-beam .gtitle').textContent"
+                           ".includes('subtree')", timeout=WAIT_MS)
 
 
 def test_transformer_tab_shows_heads_self_attention_and_mask(page):

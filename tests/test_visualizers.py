@@ -438,3 +438,23 @@ def test_a_huge_tree_collapses_its_pruned_candidates_and_labels_its_hypotheses(m
     assert "pruned" not in {t.name for t in figure.data}
     chosen = next(t for t in figure.data if t.name == "chosen")
     assert all(chosen.text)  # hypotheses keep their labels when the tree is too big to label every node
+
+
+def test_tree_focus_draws_the_chosen_path_or_a_node_subtree(pointer_trace):
+    from visualizers.beam_tree import focus_nodes
+
+    chosen = pointer_trace.chosen_path()
+    on_path = focus_nodes(pointer_trace, ViewOptions(tree_focus="chosen path"))
+    assert set(chosen) <= on_path
+    assert all(pointer_trace.node(i).parent in set(chosen) or i in chosen for i in on_path)
+    node = pointer_trace.node(chosen[1])
+    subtree = focus_nodes(pointer_trace, ViewOptions(tree_focus="selected subtree", node_id=node.id))
+    ancestors = {n.id for n in pointer_trace.path(node.id)}
+    assert ancestors <= subtree and chosen[-1] in subtree
+    for node_id in subtree - ancestors:  # everything else descends from the selected node
+        assert node.id in {n.id for n in pointer_trace.path(node_id)}
+    whole = beam_tree_figure(pointer_trace)
+    focused = beam_tree_figure(pointer_trace, ViewOptions(tree_focus="chosen path"))
+    drawn = lambda figure: sum(len(t.x) for t in figure.data if t.mode == "markers+text")  # noqa: E731
+    assert drawn(focused) == len(on_path - {n.id for n in pointer_trace.beam if n.parent is None}) + 1 < drawn(whole)
+    assert "chosen path" in focused.layout.title.text

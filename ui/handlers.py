@@ -26,7 +26,7 @@ import numpy as np
 from gen_models.corpus import read_examples, reference_of, source_of, summary, trace_row
 from gen_models.decoding import COMPARE_NAMES, SETTING_FIELDS, SETTING_NAMES
 from gen_models.trace import GenerationTrace
-from visualizers import MASK_KINDS, ViewOptions, empty_figure, output_html, standalone_report, training_curves
+from visualizers import MASK_KINDS, TREE_FOCI, ViewOptions, empty_figure, output_html, standalone_report, training_curves
 from visualizers.attribution import attribution_figure, logit_lens_figure
 from visualizers.corpus import corpus_scatter
 from visualizers.registry import VIEWS, render_views, report_figures, tabs, view_named
@@ -74,7 +74,7 @@ MAX_EXPORT_FILES = 64  # newest kept; older exports are removed
 CHOSEN_NODE = -1
 MEAN = "mean"
 N_SETTINGS = len(SETTING_NAMES)
-VIEW_OPTION_NAMES = ("repeat_ngram_marks", "show_pruned", "image_format", "layer", "head", "mask_kind")
+VIEW_OPTION_NAMES = ("repeat_ngram_marks", "show_pruned", "image_format", "layer", "head", "mask_kind", "tree_focus")
 OWN_MASK = "own"
 MAX_MASK_SPEC_CHARS = 2000
 STALE = "\n\n_The output and views below are still those of the last run that succeeded._"
@@ -174,7 +174,7 @@ def mask_kind(value: Any, n_tokens: int) -> Optional[str]:
 
 
 def view_options(trace: GenerationTrace, pinned: Any, node: Any, repeat_n: Any, show_pruned: Any,
-                 layer: Any = None, head: Any = None, mask: Any = None) -> ViewOptions:
+                 layer: Any = None, head: Any = None, mask: Any = None, focus: Any = None) -> ViewOptions:
     """Validated view options for ``trace`` (the pinned step is clamped into the output)."""
     repeat = as_int("repeat n-gram size", 3 if repeat_n is None else repeat_n)
     if not 0 <= repeat <= MAX_REPEAT_NGRAM:
@@ -185,7 +185,15 @@ def view_options(trace: GenerationTrace, pinned: Any, node: Any, repeat_n: Any, 
                        show_pruned=as_bool("show_pruned", show_pruned, True),
                        layer=head_index("layer", layer, heads[0] if heads else None),
                        head=head_index("head", head, heads[1] if heads else None),
-                       mask_kind=mask_kind(mask, mask_tokens(trace)))
+                       mask_kind=mask_kind(mask, mask_tokens(trace)), tree_focus=tree_focus(focus))
+
+
+def tree_focus(value: Any) -> str:
+    """The part of the search tree to draw (ValueError naming the choices otherwise)."""
+    value = value or TREE_FOCI[0]
+    if value not in TREE_FOCI:
+        raise ValueError(f"tree focus must be one of {', '.join(TREE_FOCI)}, got {str(value)[:40]!r}")
+    return value
 
 
 def image_format_of(value: Any) -> str:
@@ -394,7 +402,7 @@ class Handlers:
 
     def _trace(self, model: Any, text: Any, values: Any, tab: Optional[str], with_json: bool) -> dict:
         n_settings = len(SETTING_NAMES)
-        settings, (pinned, repeat_n, show_pruned, image_format, layer, head, mask, reference, keyword) = \
+        settings, (pinned, repeat_n, show_pruned, image_format, layer, head, mask, focus, reference, keyword) = \
             values[:n_settings], values[n_settings:]
         image_format = image_format_of(image_format)
         result = run_trace(self.registry, model, text, settings_dict(*settings), reference, keyword)
@@ -407,7 +415,7 @@ class Handlers:
         trace = result.trace
         heads = trace.heads or (0, 0)
         layer, head = _kept(layer, heads[0]), _kept(head, heads[1])
-        options = view_options(trace, pinned, None, repeat_n, show_pruned, layer, head, mask)
+        options = view_options(trace, pinned, None, repeat_n, show_pruned, layer, head, mask, focus)
         layer_dropdown, head_dropdown = head_controls(trace, layer, head)
         return {"state": trace, "trace_json": trace.to_json() if with_json else "", "status": status_markdown(result),
                 "pinned": gr.Slider(value=options.pinned_step or 0, maximum=max(len(trace.steps) - 1, 1)),
@@ -419,11 +427,11 @@ class Handlers:
     def views(self, trace: Optional[GenerationTrace], tab: Any, pinned: Any, node: Any, *view_values: Any) -> dict:
         """The open tab's views (every tab's for API clients, which have none open) re-rendered for
         a new pin / node / view option."""
-        repeat_n, show_pruned, image_format, layer, head, mask = view_values
+        repeat_n, show_pruned, image_format, layer, head, mask, focus = view_values
         tab = tab if tab in tabs() else None
         if trace is None:
             return self.render(None, ViewOptions(), image_format_of(image_format), tab)
-        options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask)
+        options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask, focus)
         return self.render(trace, options, image_format_of(image_format), tab)
 
     def open_tab(self, tab: str) -> Callable:
@@ -437,7 +445,7 @@ class Handlers:
 
     @guarded()
     def plot_click(self, trace: Optional[GenerationTrace], tab: Any, pinned: Any, node: Any, repeat_n: Any,
-                   show_pruned: Any, image_format: Any, layer: Any, head: Any, mask: Any,
+                   show_pruned: Any, image_format: Any, layer: Any, head: Any, mask: Any, focus: Any,
                    event: gr.EventData) -> dict:
         """A click on a view: its ``customdata`` pins a step or selects a search-tree node (the view
         declares which); every view of the open tab is re-rendered."""
@@ -450,22 +458,22 @@ class Handlers:
         if clicked is not None and clicked.click == "keyword" and isinstance(data.get("customdata"), str):
             return {"keyword": data["customdata"][:MAX_KEYWORD_CHARS]}  # so does the keyword's
         pinned, node = clicked_selection(data, pinned, node)
-        options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask)
+        options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask, focus)
         node_value = CHOSEN_NODE if options.node_id is None else options.node_id
         return {"pinned": options.pinned_step, "node": node_value,
                 **self.views(trace, tab, options.pinned_step, node_value, repeat_n, show_pruned, image_format,
-                             layer, head, mask)}
+                             layer, head, mask, focus)}
 
     @guarded()
     def token_click(self, trace: Optional[GenerationTrace], tab: Any, node: Any, repeat_n: Any, show_pruned: Any,
-                    image_format: Any, layer: Any, head: Any, mask: Any, event: gr.EventData) -> dict:
+                    image_format: Any, layer: Any, head: Any, mask: Any, focus: Any, event: gr.EventData) -> dict:
         """A click on an output token pins its step."""
         data = getattr(event, "_data", None) or {}
         if trace is None or "step" not in data:
             return {}
         step = step_index(data["step"], len(trace.steps))
         return {"pinned": step, **self.views(trace, tab, step, node, repeat_n, show_pruned, image_format, layer,
-                                             head, mask)}
+                                             head, mask, focus)}
 
     # -- interventions and comparison ----------------------------------------------------------
     def _intervene(self, model: Any, text: Any, settings: tuple, run: Callable) -> dict:
@@ -595,7 +603,7 @@ class Handlers:
         return values
 
     def restore_view(self, model: Any, text: Any, pinned: Any, tab: Any, repeat_n: Any, show_pruned: Any,
-                     image_format: Any, layer: Any, head: Any, mask: Any, request: gr.Request) -> dict:
+                     image_format: Any, layer: Any, head: Any, mask: Any, focus: Any, request: gr.Request) -> dict:
         """On page load, then: the model card (as when a model is picked) and, for a shared view, its
         input, reference, keyword and settings; and the trace, rendered for the open tab."""
         state, message = self.shared_view(request)
@@ -610,14 +618,14 @@ class Handlers:
         text = values["text"] if isinstance(values.get("text"), str) else text
         settings = [values.get(n) for n in SETTING_NAMES]
         live = self.trace_live(model, text, *settings, pinned, repeat_n, show_pruned, image_format, layer, head,
-                               mask, state.get("reference", ""), state.get("keyword", ""), tab)
+                               mask, focus, state.get("reference", ""), state.get("keyword", ""), tab)
         return {**values, **live, "link_status": message}
 
     def restore_node(self, trace: Optional[GenerationTrace], tab: Any, pinned: Any, repeat_n: Any, show_pruned: Any,
-                     image_format: Any, layer: Any, head: Any, mask: Any, request: gr.Request) -> dict:
+                     image_format: Any, layer: Any, head: Any, mask: Any, focus: Any, request: gr.Request) -> dict:
         """After a shared view's trace: select its search-tree node (if that node exists) and redraw;
         the restore is over."""
-        view_values = (repeat_n, show_pruned, image_format, layer, head, mask)
+        view_values = (repeat_n, show_pruned, image_format, layer, head, mask, focus)
         state, _ = self.shared_view(request)
         if not state or trace is None or state.get("node") not in trace.nodes_by_id:
             return {"restoring": False}
@@ -728,10 +736,10 @@ class Handlers:
     @guarded("export_status")
     def export_report(self, trace: Optional[GenerationTrace], pinned: Any, node: Any, *view_values: Any) -> dict:
         """A standalone HTML report of every view that applies."""
-        repeat_n, show_pruned, image_format, layer, head, mask = view_values
+        repeat_n, show_pruned, image_format, layer, head, mask, focus = view_values
         if trace is None:
             raise ValueError("there is no trace to report on yet: type some input first")
-        options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask)
+        options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask, focus)
         report = standalone_report(trace, report_figures(trace, options), replace(options, node_id=None),
                                    image_format_of(image_format))
         path = self._export_path(trace, ".html")

@@ -15,6 +15,8 @@ from typing import Any
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from .sessions import RefuseDeepLinks
+
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 SPACE_FRAME_ANCESTORS = "'self' https://huggingface.co https://*.hf.space"
 
@@ -50,7 +52,10 @@ class SecurityHeaders:
 
 
 def app_kwargs() -> dict:
-    """Keyword arguments for Gradio's FastAPI app (``launch(app_kwargs=...)``) adding both middlewares."""
+    """Keyword arguments for Gradio's FastAPI app (``launch(app_kwargs=...)``) adding the middlewares:
+    the Host allow list, the security headers, and the refusal of Gradio's deep-link route
+    (:mod:`ui.sessions`)."""
     ancestors = SPACE_FRAME_ANCESTORS if os.environ.get("SPACE_ID") else "'self'"
     return {"middleware": [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts()),
-                           Middleware(SecurityHeaders, frame_ancestors=ancestors)]}
+                           Middleware(SecurityHeaders, frame_ancestors=ancestors),
+                           Middleware(RefuseDeepLinks)]}

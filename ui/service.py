@@ -23,6 +23,7 @@ from .validation import as_int, clean_keyword, clean_text, decode_settings
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
 if _LIBC is not None and not hasattr(_LIBC, "malloc_trim"):
     _LIBC = None
+M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # glibc mallopt parameters
 EMPTY_HINT = "Type or paste some text (e.g. a Debian package description), or pick an example."
 
 
@@ -69,6 +70,16 @@ def release_memory() -> None:
     ``$GENSCOPE_MALLOC_TRIM=0``."""
     if _LIBC is not None and os.environ.get("GENSCOPE_MALLOC_TRIM", "1") != "0":
         _LIBC.malloc_trim(0)
+
+
+def limit_allocator() -> None:
+    """Make glibc give large freed blocks back at once: two malloc arenas instead of one per handler
+    thread (Gradio's thread pool spreads traces over dozens, each keeping its freed memory), and
+    blocks over 256 kB mapped on their own rather than carved from the heap. Called once at start;
+    a no-op where glibc is absent or ``$GENSCOPE_MALLOC_TRIM=0``."""
+    if _LIBC is not None and os.environ.get("GENSCOPE_MALLOC_TRIM", "1") != "0":
+        _LIBC.mallopt(M_ARENA_MAX, 2)
+        _LIBC.mallopt(M_MMAP_THRESHOLD, 256 * 1024)
 
 
 def rerun(entry: ModelEntry, text: str, settings: DecodeSettings, **changes: Any) -> GenerationTrace:

@@ -2,7 +2,7 @@
 (or HTML text for the token views and the report). No model or app imports."""
 from .attention import attention_heatmap
 from .beam_tree import beam_tree_figure, hypothesis_figure, hypothesis_text, tree_layout
-from .common import ViewOptions, empty_figure, repeated_ngram_steps
+from .common import TREE_FOCI, ViewOptions, empty_figure, repeated_ngram_steps
 from .compare import compare_figure, differing_steps
 from .copy import copy_figure
 from .coverage import coverage_figure
@@ -22,7 +22,7 @@ from .transformer import (
 )
 
 __all__ = [
-    "MASK_KINDS", "VIEWS", "View", "ViewOptions", "attention_heatmap", "attention_mask_figure", "beam_tree_figure",
+    "MASK_KINDS", "TREE_FOCI", "VIEWS", "View", "ViewOptions", "attention_heatmap", "attention_mask_figure", "beam_tree_figure",
     "compare_figure", "hull_figure", "register_view", "render_views",
     "copy_figure", "coverage_figure", "decoder_self_attention_figure", "diff_html", "differing_steps",
     "empty_figure", "encoder_attention_figure", "head_grid_figure", "hypothesis_figure", "hypothesis_text",

@@ -40,14 +40,16 @@ LABELLED_HYPOTHESES = 400  # alive and finished nodes are labelled up to this ma
 MAX_PRUNED_DRAWN = 1000  # above this, pruned candidates are collapsed even when asked for
 
 
-def tree_layout(trace: GenerationTrace, show_pruned: bool = True) -> dict[int, tuple[float, float]]:
-    """(x, y) of every drawn node: x is the step (the root, the start token, at −1); y is the node's
-    row within its step, where a
-    step's nodes are ordered by their parent's row, then by adjusted score (best first), so each
-    column stays as tall as the widest step and children sit next to their parents."""
+def tree_layout(trace: GenerationTrace, show_pruned: bool = True,
+                keep: Optional[set] = None) -> dict[int, tuple[float, float]]:
+    """(x, y) of every drawn node (those in ``keep`` when given): x is the step (the root, the start
+    token, at −1); y is the node's row within its step, where a step's nodes are ordered by their
+    parent's row, then by adjusted score (best first), so each column stays as tall as the widest
+    step and children sit next to their parents: a shared prefix is one line of nodes."""
     by_step: dict[int, list[BeamNode]] = defaultdict(list)
     for node in trace.beam:
-        if node.parent is None or show_pruned or node.status != "pruned":
+        wanted = node.parent is None or keep is None or node.id in keep
+        if wanted and (node.parent is None or show_pruned or node.status != "pruned"):
             by_step[node.step].append(node)
     positions: dict[int, tuple[float, float]] = {}
     for step in sorted(by_step):
@@ -63,9 +65,10 @@ def beam_tree_figure(trace: GenerationTrace, options: Optional[ViewOptions] = No
     options = options or ViewOptions()
     if not trace.beam:
         return empty_figure("this trace has no search tree")
-    n_pruned = sum(node.status == "pruned" for node in trace.beam)
+    keep = focus_nodes(trace, options)
+    n_pruned = sum(node.status == "pruned" and (keep is None or node.id in keep) for node in trace.beam)
     collapsed = options.show_pruned and n_pruned > MAX_PRUNED_DRAWN
-    positions = tree_layout(trace, options.show_pruned and not collapsed)
+    positions = tree_layout(trace, options.show_pruned and not collapsed, keep)
     drawn = [n for n in trace.beam if n.id in positions]
     chosen = set(trace.chosen_path())
     data = [_edges(drawn, positions, None, dict(color="#bbb", width=1), "edges"),
@@ -99,6 +102,31 @@ def beam_tree_figure(trace: GenerationTrace, options: Optional[ViewOptions] = No
         hovermode="closest",
     )
     return go.Figure(data=data, layout=layout)
+
+
+def focus_nodes(trace: GenerationTrace, options: ViewOptions) -> Optional[set]:
+    """Ids of the nodes the tree focus keeps (None: all). "chosen path": the chosen output's nodes and
+    every candidate that branched off them; "selected subtree": the selected node's ancestors and
+    all of its descendants (the chosen output's last node when none is selected)."""
+    if options.tree_focus == "chosen path":
+        path = set(trace.chosen_path())
+        return path | {n.id for n in trace.beam if n.parent in path}
+    if options.tree_focus == "selected subtree":
+        chosen = trace.chosen_path()
+        root = options.node_id if options.node_id in trace.nodes_by_id else (chosen[-1] if chosen else None)
+        if root is None:
+            return None
+        keep = {n.id for n in path_nodes(trace, root)}
+        children = defaultdict(list)
+        for node in trace.beam:
+            children[node.parent].append(node.id)
+        frontier = [root]
+        while frontier:
+            node_id = frontier.pop()
+            keep.add(node_id)
+            frontier += children[node_id]
+        return keep
+    return None
 
 
 def _edges(nodes: list[BeamNode], positions: dict, path: Optional[set], line: dict, name: str) -> go.Scatter:
@@ -145,7 +173,9 @@ def _tree_title(trace: GenerationTrace, n_drawn: int, options: ViewOptions) -> s
     summary = ", ".join(f"{counts[s]} {s}" for s in STATUS_COLORS if counts[s])
     strategy = trace.settings.get("strategy", "?")
     hidden = "" if options.show_pruned else " (pruned hidden)"
-    return f"Search tree ({strategy}): {len(trace.beam)} nodes — {summary}{hidden} · click a node to inspect it"
+    focus = "" if options.tree_focus == "whole tree" else f" · {options.tree_focus}: {n_drawn} drawn"
+    return (f"Search tree ({strategy}): {len(trace.beam)} nodes — {summary}{hidden}{focus} · "
+            "click a node to inspect it")
 
 
 def hypothesis_text(trace: GenerationTrace, node_id: int) -> str:

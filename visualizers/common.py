@@ -26,6 +26,9 @@ END_TOKEN = "</s>"
 FONT = dict(family="Inter, system-ui, sans-serif", size=12)
 
 
+TREE_FOCI = ("whole tree", "chosen path", "selected subtree")
+
+
 @dataclass(frozen=True)
 class ViewOptions:
     """What a view shows besides the trace itself.
@@ -37,6 +40,8 @@ class ViewOptions:
     ``show_pruned``: draw the pruned candidates in the beam tree.
     ``layer`` / ``head``: which multi-head attention map to show ((L, H, S) attention); None averages.
     ``mask_kind``: the attention-mask layout shown (None: the model's own).
+    ``tree_focus``: the part of the search tree drawn (:data:`TREE_FOCI`): all of it, the chosen
+    path with the candidates that branched off it, or the selected node's line and subtree.
     """
 
     pinned_step: Optional[int] = None
@@ -47,6 +52,7 @@ class ViewOptions:
     layer: Optional[int] = None
     head: Optional[int] = None
     mask_kind: Optional[str] = None
+    tree_focus: str = "whole tree"
 
 
 def label(text: str) -> str:
