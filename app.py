@@ -85,6 +85,17 @@ CSS = """
 #output-tokens .gs-tok:hover { filter: brightness(0.88); }
 #plot-bridge { font-size: 0.85rem; color: var(--body-text-color-subdued); }
 .gs-status { font-size: 0.9rem; }
+/* phones: the input, then the output and its views, then the decoding settings */
+@media (max-width: 720px) {
+  #main-row { flex-direction: column; }
+  #input-column { display: contents; }
+  #input-column > .form { display: contents; }
+  #input-column > .form > * { order: 1; }
+  #output-column { order: 2; }
+  #input-column > .form > #reference-text, #settings-panel { order: 3; }
+  #input-text textarea { max-height: 8em; }
+  #intro p { display: none; }
+}
 """
 
 INTRO = """# GenScope
@@ -118,14 +129,14 @@ def settings_panel() -> dict[str, gr.components.Component]:
 def build_demo(registry: ModelRegistry, handlers: Handlers) -> gr.Blocks:
     """Lay out the interface and wire every event (each with an ``api_name``)."""
     with gr.Blocks(title="GenScope", fill_width=True, delete_cache=(3600, 3600)) as demo:
-        gr.Markdown(INTRO)
+        gr.Markdown(INTRO, elem_id="intro")
         c = SimpleNamespace(state=gr.State(None, time_to_live=3600), tab=gr.State(None),
                             rendered_tab=gr.State(None),  # the open tab, and the tab the views were drawn for
                             restoring=gr.State(False))  # a shared view is being opened
-        with gr.Row():
-            with gr.Column(scale=1, min_width=340):
+        with gr.Row(elem_id="main-row"):
+            with gr.Column(scale=1, min_width=340, elem_id="input-column"):
                 input_column(c, registry)
-            with gr.Column(scale=3):
+            with gr.Column(scale=3, elem_id="output-column"):
                 view_column(c)
                 with gr.Tabs() as c.tabs:
                     view_tabs(c)
@@ -164,7 +175,7 @@ def input_column(c: SimpleNamespace, registry: ModelRegistry) -> None:
     c.keyword = gr.Textbox("", lines=1, max_lines=1, label="Keyword (empty: predicted from the input by PMI)",
                            elem_id="keyword-text", visible=bool(entry and entry.model.features.keywords),
                            info="the reply is built around it; or click a candidate in the Keyword tab")
-    with gr.Accordion("Decoding settings", open=True):
+    with gr.Accordion("Decoding settings", open=True, elem_id="settings-panel"):
         c.settings = settings_panel()
 
 

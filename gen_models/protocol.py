@@ -29,10 +29,10 @@ class Encoded:
     and puts their output texts in ``GenerationTrace.extra[name]``.
     ``encoder_attention``: (L, H, S, S) self-attention of a Transformer encoder over the source
     (None for other models or when too large to record); ``notices``: what the user should know
-    about this encoding (e.g. the attention was averaged over heads). ``cased_forms``: for a
-    model that lowercases its input, the source's own spelling of its words
-    (:func:`gen_models.text.cased_forms`); decoding writes copied words that way in the output
-    text (case restored by copying), the output tokens stay the model's own.
+    about this encoding (e.g. the attention was averaged over heads). ``extra["cased_forms"]``: for
+    a model that lowercases its input, the source's own spelling of its words
+    (:func:`gen_models.text.cased_forms`); decoding writes those words that way in the output text
+    and views show them so (case restored by copying); the output tokens stay the model's own.
     """
 
     source_tokens: list[str]
@@ -45,7 +45,6 @@ class Encoded:
     notices: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     companions: dict[str, list["Encoded"]] = field(default_factory=dict)
-    cased_forms: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

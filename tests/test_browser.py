@@ -288,3 +288,16 @@ def test_keyword_tab_a_click_on_a_candidate_decodes_around_it(page):
                            arg=bar["word"], timeout=WAIT_MS)
     page.screenshot(path=str(SCREENSHOT.with_name("screenshot-keyword.png")), full_page=True,
                     clip={"x": 0, "y": 0, "width": 1440, "height": 1500})
+
+
+def test_on_a_phone_the_output_comes_before_the_settings(page, served_url):
+    """At 390 px the first screen shows the input and the output; the settings follow the views."""
+    phone = page.context.browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        phone.goto(served_url)
+        phone.wait_for_selector("#output-tokens .gs-tok", timeout=WAIT_MS)
+        top = {name: phone.locator(f"#{name}").bounding_box()["y"]
+               for name in ("input-text", "output-tokens", "settings-panel")}
+    finally:
+        phone.close()
+    assert top["input-text"] < top["output-tokens"] < 844 < top["settings-panel"]

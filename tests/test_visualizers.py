@@ -458,3 +458,14 @@ def test_tree_focus_draws_the_chosen_path_or_a_node_subtree(pointer_trace):
     drawn = lambda figure: sum(len(t.x) for t in figure.data if t.mode == "markers+text")  # noqa: E731
     assert drawn(focused) == len(on_path - {n.id for n in pointer_trace.beam if n.parent is None}) + 1 < drawn(whole)
     assert "chosen path" in focused.layout.title.text
+
+
+def test_a_lowercasing_model_writes_and_shows_words_as_the_source_spells_them():
+    model = tiny(PointerGenerator, True)
+    source = "w1 W5 w2 W5 W7 w3 W7 w4 W9"  # the source always writes w5, w7 and w9 in capitals
+    trace = generate(model, source, DecodeSettings(beam_size=3, max_len=8))
+    assert trace.extra["cased_forms"] == {"w5": "W5", "w7": "W7", "w9": "W9"}
+    words = [t for t in trace.output_tokens if t != "</s>"]
+    assert trace.output_text.split() == [trace.extra["cased_forms"].get(t, t) for t in words]
+    shown = re.findall(r"<span class='gs-tok[^>]*>(.*?)</span>", output_html(trace))
+    assert shown[: len(words)] == trace.output_text.split()

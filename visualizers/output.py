@@ -54,12 +54,15 @@ def output_html(trace: GenerationTrace, options: Optional[ViewOptions] = None) -
         return "<div class='gs-output gs-empty'>No output yet.</div>"
     pinned = check_pinned(options.pinned_step, len(steps))
     repeated = repeated_ngram_steps([s.token for s in steps], options.repeat_ngram)
-    spans = [_token_span(i, step, trace.source_tokens, i == pinned, i in repeated) for i, step in enumerate(steps)]
+    forms = trace.extra.get("cased_forms") or {}  # the source's spelling of words a lowercasing model wrote
+    spans = [_token_span(i, step, trace.source_tokens, i == pinned, i in repeated, forms.get(step.token))
+             for i, step in enumerate(steps)]
     return (f"<div class='gs-output' style='line-height:2.1;font-size:1.05rem'>{' '.join(spans)}</div>"
             f"{_legend(steps, options.repeat_ngram)}")
 
 
-def _token_span(index: int, step: Step, source_tokens: Sequence[str], pinned: bool, repeated: bool) -> str:
+def _token_span(index: int, step: Step, source_tokens: Sequence[str], pinned: bool, repeated: bool,
+                spelling: Optional[str] = None) -> str:
     style = [f"background:{token_color(step)}", "padding:2px 5px", "border-radius:4px", "cursor:pointer"]
     if pinned:
         style.append(f"outline:2px solid {PIN_COLOR}")
@@ -69,7 +72,7 @@ def _token_span(index: int, step: Step, source_tokens: Sequence[str], pinned: bo
         style += ["color:#777", "font-style:italic", "font-size:0.85em"]
     tooltip = html.escape(token_tooltip(index, step, source_tokens), quote=True)
     return (f"<span class='gs-tok{' gs-pinned' if pinned else ''}' data-step='{index}' title=\"{tooltip}\" "
-            f"style='{';'.join(style)}'>{html.escape(display_token(step.token))}</span>")
+            f"style='{';'.join(style)}'>{html.escape(spelling or display_token(step.token))}</span>")
 
 
 def display_token(token: str) -> str:

@@ -116,7 +116,7 @@ class Seq2SeqAttention(VocabModel):
         ids, oovs = self.source_ids(tokens)
         encoded = Encoded(tokens, torch.tensor(ids), oovs, None, list(topics or []), truncated)
         if self.config.lowercase:
-            encoded.cased_forms = cased_forms(text)
+            encoded.extra["cased_forms"] = cased_forms(text)
         self.condition(encoded, topics)
         encoded.state = self.encode_scaled(encoded, torch.ones(1, len(ids)))
         return encoded
