@@ -325,7 +325,9 @@ def side_tabs(c: SimpleNamespace) -> None:
         c.neighbors_button = gr.Button("Find the training pairs closest to the input (BM25)")
         c.neighbors_status = gr.Markdown()
         c.neighbors_table = gr.Dataframe(headers=["BM25 score", "training source", "training target"],
-                                         datatype=["number", "str", "str"], interactive=False, wrap=True)
+                                         datatype=["number", "str", "str"], interactive=False, wrap=True,
+                                         column_widths=["10%", "55%", "35%"], max_height=520,
+                                         elem_id="neighbors-table")
     with gr.Tab("Export"):
         c.image_format = gr.Radio(list(IMAGE_FORMATS), value="png", label="Plot toolbar camera button saves as")
         with gr.Row():

@@ -115,17 +115,16 @@ def test_cli_generate_writes_one_based_indices(tmp_path, checkpoint_root):
 def test_app_shows_the_hull_tab_and_names_malformed_input(app_url):
     from gradio_client import Client
 
-    from tests.test_app_api import named, plain, plot_json
+    from tests.test_app_api import named, plot_json, trace
     from ui.handlers import trace_outputs
 
     client = Client(app_url, verbose=False)
     outputs = named(client.predict("tiny-hull", "random 8 seed 1", api_name="/trace"), trace_outputs())
     hull = plot_json(outputs["hull"])
-    assert hull["layout"]["title"]["text"].startswith("Convex hull of 8 points")
+    assert hull["layout"]["title"]["text"].replace("<br>", " ").startswith("Convex hull of 8 points")
     assert [t["name"] for t in hull["data"]][:2] == ["true hull (scipy)", "predicted polygon"]
     assert outputs["pointer"]["visible"] and outputs["heads"]["visible"] is False
-    status = plain(client.predict("tiny-hull", "0 0; 1 1; 0 0", api_name="/trace")[1])
-    assert "point 3 duplicates an earlier point" in status
+    assert "point 3 duplicates an earlier point" in trace(client, "0 0; 1 1; 0 0", "tiny-hull")[1]
 
 
 @pytest.mark.parametrize("strategy", ["greedy", "beam", "sample"])

@@ -82,7 +82,7 @@ def test_attention_heatmap_rows_columns_and_pinned_row(pointer_trace):
     assert np.shape(heat.z) == (len(pointer_trace.steps), len(pointer_trace.source_tokens))
     pin = [s for s in figure.layout.shapes if s.type == "rect"]
     assert len(pin) == 1 and (pin[0].y0, pin[0].y1) == (1.5, 2.5)
-    assert "pinned step 2" in figure.layout.title.text
+    assert "pinned step 2" in figure.layout.title.text.replace("<br>", " ")
 
 
 def test_long_source_opens_on_a_window_around_the_attention_with_a_range_slider(pointer_trace):
@@ -121,10 +121,10 @@ def test_multi_head_attention_is_averaged_or_selected():
 
 def test_coverage_is_the_models_own_or_a_labelled_running_sum(pointer_trace, seq2seq_trace):
     own = coverage_figure(pointer_trace)
-    assert own.layout.title.text.startswith("Coverage")
+    assert own.layout.title.text.replace("<br>", " ").startswith("Coverage")
     assert np.allclose(own.data[0].z, np.stack([s.coverage for s in pointer_trace.steps]))
     running = coverage_figure(seq2seq_trace)
-    assert "no coverage mechanism" in running.layout.title.text
+    assert "no coverage mechanism" in running.layout.title.text.replace("<br>", " ")
     attention = np.stack([s.attention for s in seq2seq_trace.steps])
     assert np.allclose(running.data[0].z, np.cumsum(attention, 0) - attention)
 
@@ -159,7 +159,7 @@ def test_copy_figure_splits_candidates_into_generate_and_copy(pointer_trace):
 
 def test_copy_figure_for_a_model_without_copy_switch(seq2seq_trace):
     figure = copy_figure(seq2seq_trace)
-    assert "no copy switch" in figure.layout.title.text
+    assert "no copy switch" in figure.layout.title.text.replace("<br>", " ")
     assert all(t.name != "copy (1 − p_gen)" for t in figure.data)
 
 
@@ -184,9 +184,9 @@ def test_hypothesis_figure_shows_a_nodes_own_internals(pointer_trace):
     alive = next(n for n in pointer_trace.beam if n.status == "alive" and n.step == 2)
     figure = hypothesis_figure(pointer_trace, ViewOptions(node_id=alive.id))
     assert np.shape(figure.data[0].z) == (3, len(pointer_trace.source_tokens))
-    assert figure.layout.title.text.startswith(f"Node {alive.id} (alive)")
+    assert figure.layout.title.text.replace("<br>", " ").startswith(f"Node {alive.id} (alive)")
     pruned = next(n for n in pointer_trace.beam if n.status == "pruned" and n.step == 2)
-    assert "pruned" in hypothesis_figure(pointer_trace, ViewOptions(node_id=pruned.id)).layout.title.text
+    assert "pruned" in hypothesis_figure(pointer_trace, ViewOptions(node_id=pruned.id)).layout.title.text.replace("<br>", " ")
     with pytest.raises(ValueError, match="node 10000 is not in this trace"):
         hypothesis_figure(pointer_trace, ViewOptions(node_id=10_000))
 
@@ -233,8 +233,8 @@ def test_diff_and_compare_highlight_differing_steps():
     page = diff_html(first, second, ("one", "two"))
     assert "first difference at step 1; by text, 2 words the same, 1 replaced, 0 only in one, 1 only in two" in page
     figure = compare_figure(first, second, labels=("one", "two"))
-    assert len(figure.layout.shapes) == 2 and "first difference at step 1" in figure.layout.title.text
-    assert "identical" in compare_figure(first, first).layout.title.text
+    assert len(figure.layout.shapes) == 2 and "first difference at step 1" in figure.layout.title.text.replace("<br>", " ")
+    assert "identical" in compare_figure(first, first).layout.title.text.replace("<br>", " ")
 
 
 def test_text_diff_aligns_insertions_instead_of_shifting_every_step():
@@ -352,7 +352,7 @@ def test_attention_mask_view_defaults_to_the_models_layout(hf_traces):
 
     expected = {"bart": "seq2seq", "gpt2": "causal", "bert": "bidirectional"}
     for family, trace in hf_traces.items():
-        title = attention_mask_figure(trace).layout.title.text
+        title = attention_mask_figure(trace).layout.title.text.replace("<br>", " ")
         assert title == f"Attention mask: {expected[family]} (this model's layout)"
     bart = hf_traces["bart"]
     z = np.array(attention_mask_figure(bart, "causal").data[0].z)
@@ -378,7 +378,7 @@ def test_probability_strip_marks_the_pinned_step_and_carries_steps_for_clicks():
     trace = synthetic_trace(["a", "b", "c"], ["x", "y"])
     figure = probability_figure(trace, ViewOptions(pinned_step=2))
     assert [list(t.customdata) for t in figure.data] == [[0, 1, 2]] * 3
-    assert "pinned step 2" in figure.layout.title.text and figure.layout.shapes[0].x0 == 1.5
+    assert "pinned step 2" in figure.layout.title.text.replace("<br>", " ") and figure.layout.shapes[0].x0 == 1.5
     step = trace.steps[0]
     probs = sorted((np.exp(c.logprob) for c in step.candidates), reverse=True)
     assert top_margin(step) == pytest.approx(probs[0] - probs[1])
@@ -413,7 +413,7 @@ def test_comparing_models_without_attention_draws_the_step_probabilities():
     for step in first.steps:
         step.attention = None
     figure = compare_figure(first, second, labels=("one", "two"))
-    assert "no attention to set side by side" in figure.layout.title.text
+    assert "no attention to set side by side" in figure.layout.title.text.replace("<br>", " ")
     assert {t.type for t in figure.data} == {"scatter"} and len(figure.data) >= 2
 
 
@@ -424,7 +424,7 @@ def test_a_hypothesis_without_attention_shows_its_probabilities():
             node.internals.attention = None
     leaf = trace.chosen_path()[-1]
     figure = hypothesis_figure(trace, ViewOptions(node_id=leaf))
-    assert figure.layout.title.text.startswith(f"Node {leaf} ") and figure.data[0].type == "bar"
+    assert figure.layout.title.text.replace("<br>", " ").startswith(f"Node {leaf} ") and figure.data[0].type == "bar"
 
 
 def test_a_huge_tree_collapses_its_pruned_candidates_and_labels_its_hypotheses(monkeypatch):
@@ -434,7 +434,7 @@ def test_a_huge_tree_collapses_its_pruned_candidates_and_labels_its_hypotheses(m
     monkeypatch.setattr(beam_tree, "MAX_PRUNED_DRAWN", 1)
     monkeypatch.setattr(beam_tree, "LABELLED_NODES", 0)
     figure = beam_tree_figure(trace, ViewOptions(show_pruned=True))
-    assert "pruned candidates collapsed" in figure.layout.title.text
+    assert "pruned candidates collapsed" in figure.layout.title.text.replace("<br>", " ")
     assert "pruned" not in {t.name for t in figure.data}
     chosen = next(t for t in figure.data if t.name == "chosen")
     assert all(chosen.text)  # hypotheses keep their labels when the tree is too big to label every node
@@ -457,7 +457,7 @@ def test_tree_focus_draws_the_chosen_path_or_a_node_subtree(pointer_trace):
     focused = beam_tree_figure(pointer_trace, ViewOptions(tree_focus="chosen path"))
     drawn = lambda figure: sum(len(t.x) for t in figure.data if t.mode == "markers+text")  # noqa: E731
     assert drawn(focused) == len(on_path - {n.id for n in pointer_trace.beam if n.parent is None}) + 1 < drawn(whole)
-    assert "chosen path" in focused.layout.title.text
+    assert "chosen path" in focused.layout.title.text.replace("<br>", " ")
 
 
 def test_a_lowercasing_model_writes_and_shows_words_as_the_source_spells_them():
@@ -469,3 +469,14 @@ def test_a_lowercasing_model_writes_and_shows_words_as_the_source_spells_them():
     assert trace.output_text.split() == [trace.extra["cased_forms"].get(t, t) for t in words]
     shown = re.findall(r"<span class='gs-tok[^>]*>(.*?)</span>", output_html(trace))
     assert shown[: len(words)] == trace.output_text.split()
+
+
+def test_training_curves_without_mechanism_signals_give_the_losses_the_whole_plot():
+    from visualizers import training_curves
+
+    curves = [{"epoch": i, "train_loss": 3.0 / i, "valid_nll": 3.5 / i} for i in (1, 2, 3)]
+    figure = training_curves({"curves": curves})
+    assert [t.name for t in figure.data] == ["train loss", "validation NLL"]
+    assert "yaxis2" not in figure.layout.to_plotly_json() and figure.layout.height < 480
+    with_p_gen = training_curves({"curves": [dict(row, valid_p_gen=0.5) for row in curves]})
+    assert with_p_gen.layout.yaxis2.domain == (0, 0.4)

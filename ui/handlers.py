@@ -703,15 +703,16 @@ class Handlers:
                 "model_b": entry.name}  # run B starts as A's model (compare settings, or pick another)
 
     @guarded("neighbors_status")
-    def nearest_examples(self, model: Any, text: Any) -> dict:
-        """The nearest training pairs (score, source, target) and a status line."""
+    def nearest_examples(self, model: Any, text: Any, progress: gr.Progress = gr.Progress()) -> dict:
+        """The nearest training pairs (score, source, target) and a status line; the first query of a
+        model builds its index, with progress shown."""
         entry, text, _, _ = prepare(self.registry, model, text, {})
         if entry.train_data is None:
             return {"neighbors_table": [], "neighbors_status": (
                 f"{markdown_text(entry.name)} has no `train_data` in its config.json: "
                 "nearest training examples are not available.")}
         start = time.perf_counter()
-        index = self.neighbors.get(entry.train_data)
+        index = self.neighbors.get(entry.train_data, lambda done, what: progress(done, desc=what))
         found = index.search(text)
         rows = [[round(n.score, 2), n.src, n.tgt] for n in found]
         note = f" ({markdown_text(index.notice)})" if index.notice else ""

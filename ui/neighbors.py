@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 from rank_bm25 import BM25Okapi
@@ -70,8 +70,10 @@ def _pair(row: dict) -> tuple[str, str]:
     return str(src), str(row.get("tgt", row.get("poem", "")))
 
 
-def build_index(path: Path, max_docs: int = MAX_DOCS, seconds: float = BUILD_SECONDS) -> CorpusIndex:
-    """Read ``src``/``tgt`` rows of a ``.jsonl`` or ``.jsonl.gz`` file and index them."""
+def build_index(path: Path, max_docs: int = MAX_DOCS, seconds: float = BUILD_SECONDS,
+                progress: Optional[Callable[[float, str], None]] = None) -> CorpusIndex:
+    """Read ``src``/``tgt`` rows of a ``.jsonl`` or ``.jsonl.gz`` file and index them; ``progress``
+    (fraction done, what is happening) is called every 2,000 rows and before the index is built."""
     start = time.perf_counter()
     docs, sources, targets, notice = [], [], [], ""
     opener = gzip.open if path.suffix == ".gz" else open
@@ -84,9 +86,13 @@ def build_index(path: Path, max_docs: int = MAX_DOCS, seconds: float = BUILD_SEC
             src, tgt = _pair(row)
             tokens = (tokenize(tgt) + tokenize(src))[:MAX_DOC_TOKENS]
             if tokens:
+                if progress is not None and len(docs) % 2000 == 0:
+                    progress(0.8 * len(docs) / max_docs, f"reading training pairs for the index ({len(docs):,})")
                 docs.append(tokens)
                 sources.append(src[:SHOWN_SOURCE_CHARS] + ("…" if len(src) > SHOWN_SOURCE_CHARS else ""))
                 targets.append(tgt)
+    if progress is not None:
+        progress(0.8, f"building the BM25 index over {len(docs):,} training pairs")
     bm25 = BM25Okapi(docs) if docs else None
     return CorpusIndex(path, bm25, sources, targets, notice or ("" if docs else "the training file has no rows"))
 
@@ -98,12 +104,13 @@ class NeighborIndex:
         self._indexes: dict[Path, CorpusIndex] = {}
         self._lock = threading.Lock()
 
-    def get(self, path: Path) -> CorpusIndex:
-        """The index of ``path``, building it if needed (FileNotFoundError if the file is missing)."""
+    def get(self, path: Path, progress: Optional[Callable[[float, str], None]] = None) -> CorpusIndex:
+        """The index of ``path``, building it if needed (FileNotFoundError if the file is missing);
+        ``progress`` follows a build (see :func:`build_index`)."""
         path = Path(path).resolve()
         with self._lock:
             if path not in self._indexes:
                 if not path.is_file():
                     raise FileNotFoundError(f"training data {path} is not available")
-                self._indexes[path] = build_index(path)
+                self._indexes[path] = build_index(path, progress=progress)
             return self._indexes[path]

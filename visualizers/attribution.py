@@ -38,7 +38,7 @@ def attribution_figure(result: dict) -> go.Figure:
              + f" · F = {result['value']:.2f} (baseline {result['baseline_value']:.2f})"
              + (f" · Σ = {values.sum():.2f}, convergence δ = {delta:.1e}" if delta is not None else ""))
     layout = base_layout(title, 260 + 160 * rows)
-    layout.update(showlegend=False, margin=dict(l=70, r=30, t=80, b=90))
+    layout.update(showlegend=False, margin=dict(layout["margin"], t=layout["margin"]["t"] + 20, b=90))
     figure.update_layout(layout)
     figure.update_xaxes(tickmode="array", tickvals=x, ticktext=tokens, tickangle=-60, row=rows, col=1)
     return figure

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import textwrap
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -194,12 +195,21 @@ def truncation_shapes(trace: GenerationTrace, yref: str = "paper", xref: str = "
     return [shape], [note]
 
 
+TITLE_CHARS = 100  # a view's title wraps beyond this, so it never runs under the legend or off the plot
+
+
 def base_layout(title: str, height: int, trace: Optional[GenerationTrace] = None) -> dict:
-    """Layout settings shared by all views. With ``trace``, zoom and pan survive re-renders of the
-    same source and output (plotly's ``uirevision``), e.g. when another step is pinned."""
-    layout = dict(title=dict(text=title, x=0.01, font=dict(size=14)), height=height, font=FONT,
-                  margin=dict(l=70, r=30, t=60, b=40), plot_bgcolor="white", paper_bgcolor="white",
-                  hoverlabel=dict(font=dict(family="monospace")))
+    """Layout settings shared by all views: the title at the top, wrapped into lines of at most
+    ``TITLE_CHARS`` characters, with room below it for a legend above the plot. With ``trace``, zoom
+    and pan survive re-renders of the same source and output (plotly's ``uirevision``), e.g. when
+    another step is pinned."""
+    lines = textwrap.wrap(title, TITLE_CHARS, break_long_words=False, break_on_hyphens=False) or [""]
+    height += 18 * (len(lines) - 1)
+    layout = dict(title=dict(text="<br>".join(lines), x=0.01, xanchor="left", y=1 - 12 / height, yref="container",
+                             yanchor="top", font=dict(size=14)),
+                  height=height, font=FONT,
+                  margin=dict(l=70, r=30, t=60 + 18 * (len(lines) - 1), b=40), plot_bgcolor="white",
+                  paper_bgcolor="white", hoverlabel=dict(font=dict(family="monospace")))
     if trace is not None:
         layout["uirevision"] = ui_revision(trace)
     return layout

@@ -42,7 +42,7 @@ def keyword_candidates_figure(trace: GenerationTrace, options: Optional[ViewOpti
         hovertemplate="%{y}: Σ PMI = %{x:.2f}<extra>click to use</extra>"))
     layout = base_layout(title, max(220, 60 + 26 * len(words)), trace)
     layout.update(xaxis=dict(title="Σ PMI(query word, noun)"), yaxis=dict(type="category", automargin=True),
-                  margin=dict(l=110, r=30, t=60, b=40))
+                  margin=dict(layout["margin"], l=110))
     figure.update_layout(layout)
     return figure
 
@@ -88,7 +88,7 @@ def reading_order_figure(trace: GenerationTrace, options: Optional[ViewOptions] 
     layout = base_layout(title, 220, trace)
     layout.update(xaxis=dict(visible=False, range=[-1, max(len(tokens), 1)]),
                   yaxis=dict(visible=False, range=[-0.5, 1]),
-                  legend=dict(orientation="h", y=-0.05, x=0), margin=dict(l=20, r=20, t=60, b=30))
+                  legend=dict(orientation="h", y=-0.05, x=0), margin=dict(layout["margin"], l=20, r=20, b=30))
     figure.update_layout(layout)
     return figure
 

@@ -100,5 +100,5 @@ def _table(header: list[str], columns: list[list[str]], title: str, trace: Gener
     table = go.Table(columnwidth=[1, 9], header=dict(values=header, align="left", fill_color="#eef2f8"),
                      cells=dict(values=[[label(v) for v in column] for column in columns], align="left", height=26))
     layout = base_layout(title, 130 + 28 * len(columns[0]), trace)
-    layout.update(margin=dict(l=20, r=20, t=50, b=10))
+    layout.update(margin=dict(layout["margin"], l=20, r=20, b=10))
     return go.Figure(data=[table], layout=layout)

@@ -13,21 +13,23 @@ MECHANISM_SERIES = (("valid_coverage", "validation coverage loss", "#54a24b"),
 
 
 def training_curves(metrics: dict, options: Optional[dict] = None) -> go.Figure:
-    """Losses per epoch (top) and coverage loss / mean p_gen (bottom); phase changes marked."""
+    """Losses per epoch (top) and coverage loss / mean p_gen (bottom, when the curves have them: a
+    Transformer's have not, and its losses take the whole height); phase changes marked."""
     curves = metrics.get("curves") or []
     if not isinstance(curves, list) or not curves:
         return empty_figure("this checkpoint has no training curves (metrics.json has no 'curves')")
     x = [f"{row.get('phase', '')} {row.get('epoch', i + 1)}".strip() + f" #{i}" for i, row in enumerate(curves)]
     ticks = [label(f"{row.get('phase', '')} {row.get('epoch', i + 1)}".strip()) for i, row in enumerate(curves)]
-    data = _series(curves, x, LOSS_SERIES, "y") + _series(curves, x, MECHANISM_SERIES, "y2")
-    layout = base_layout("Training curves (per epoch)", 480)
+    mechanisms = _series(curves, x, MECHANISM_SERIES, "y2")
     axis = dict(type="category", tickmode="array", tickvals=x, ticktext=ticks)
-    layout.update(
-        xaxis=dict(axis, anchor="y", showticklabels=False), yaxis=dict(domain=[0.5, 1], title="loss"),
-        xaxis2=dict(axis, anchor="y2", matches="x"), yaxis2=dict(domain=[0, 0.4], title="value"),
-        shapes=_phase_lines(curves), legend=dict(orientation="h", y=1.02, yanchor="bottom"),
-    )
-    return go.Figure(data=data, layout=layout)
+    layout = base_layout("Training curves (per epoch)", 480 if mechanisms else 320)
+    layout.update(shapes=_phase_lines(curves), legend=dict(orientation="h", y=1.02, yanchor="bottom"))
+    if mechanisms:
+        layout.update(xaxis=dict(axis, anchor="y", showticklabels=False), yaxis=dict(domain=[0.5, 1], title="loss"),
+                      xaxis2=dict(axis, anchor="y2", matches="x"), yaxis2=dict(domain=[0, 0.4], title="value"))
+    else:
+        layout.update(xaxis=dict(axis), yaxis=dict(title="loss"))
+    return go.Figure(data=_series(curves, x, LOSS_SERIES, "y") + mechanisms, layout=layout)
 
 
 def _series(curves: list, x: list, series: tuple, yaxis: str) -> list:
