@@ -9,6 +9,10 @@ UNK rate; duplicate n-grams; under-translation proxy = share of source words who
 over all output steps stays below 0.2 (recurrent models: one attention distribution per step).
 Token-level metrics read GenScope's tokenisation of each output (the Transformer's BPE pieces are
 re-tokenised from its text). Writes metrics.json, model cards and ``docs/results_enzh.md``.
+
+English unlike the training text: the first sentences of ``OOD_SENTENCES`` Debian package
+descriptions (test split; no reference), where the ``<unk>`` tokens per output are counted — a
+pointer model should copy a word it does not know rather than write ``<unk>``.
 """
 from __future__ import annotations
 
@@ -38,6 +42,7 @@ CARD_TEMPLATES = {"enzh-transformer": "model_card_enzh_transformer.md"}
 LATIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.+\-]*")
 UNDER_TRANSLATED = 0.2
 EXAMPLE_EVERY = 173
+OOD_SENTENCES = 300
 
 
 def names_to_copy(src: str, tgt: str) -> list[str]:
@@ -70,6 +75,20 @@ def score(rows: list[dict], texts: list[str], tokens: list[list[str]], traces=No
     return result
 
 
+def out_of_domain_sentences(n: int = OOD_SENTENCES) -> list[str]:
+    """First sentences of Debian package descriptions (test split): English unlike LibreOffice's."""
+    from training.evaluate_debian import first_sentence, long_description, read_split
+
+    sentences = [first_sentence(long_description(r["src"])) for r in read_split("test")]
+    return [s for s in sentences if 4 <= len(s.split()) <= 40][:n]
+
+
+def unk_per_output(name: str, sentences: list[str], settings: DecodeSettings) -> float:
+    """Mean count of ``<unk>`` tokens in the outputs of checkpoint ``name`` on ``sentences``."""
+    traces, _ = decode_split(name, [{"src": s, "tgt": ""} for s in sentences], settings)
+    return float(np.mean([output_tokens(t).count("<unk>") for t in traces]))
+
+
 def evaluate(names: list[str], rows: list[dict], settings: DecodeSettings) -> dict:
     """{system: {"test": ..., "test_by_origin": {...}, "texts": [...]}} for the baseline and models."""
     systems = {"copy source (baseline)": ([r["src"] for r in rows], [tokenize(r["src"], False) for r in rows], None)}
@@ -89,6 +108,9 @@ def evaluate(names: list[str], rows: list[dict], settings: DecodeSettings) -> di
                                       [traces[i] for i in idx] if traces else None)
         results[name] = {"test": score(rows, texts, tokens, traces), "test_by_origin": by_origin,
                          "texts": texts, **({"decoding": decoding[name]} if name in decoding else {})}
+    sentences = out_of_domain_sentences()
+    for name in names:
+        results[name]["unlike_training_unk_per_output"] = unk_per_output(name, sentences, settings)
     return results
 
 
@@ -98,15 +120,20 @@ def results_table(results: dict, n: int) -> str:
              "the reference keeps; under-translated = source words with total attention < 0.2; rates in %. "
              "Search / model errors: reference mode on each pair — the model scores the reference above / below "
              "its own output.", "",
-             "| system | BLEU | chrF | BLEU help / UI / Debian Ref. | names reproduced | UNK | dup 1/2/3-gram "
-             "| under-translated | search / model errors | ms/input |", "|---|---|---|---|---|---|---|---|---|---|"]
+             f"Names help / UI / Debian Ref.: per slice. UNK per output, unlike: `<unk>` tokens per output on "
+             f"{OOD_SENTENCES} first sentences of Debian package descriptions (English unlike the training text).", "",
+             "| system | BLEU | chrF | BLEU help / UI / Debian Ref. | names reproduced | names help / UI / Debian Ref. "
+             "| UNK | UNK per output, unlike | dup 1/2/3-gram | under-translated | search / model errors | ms/input |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, res in results.items():
         t, o = res["test"], res["test_by_origin"]
         by_origin = " / ".join(f"{o[k]['bleu']:.1f}" for k in ("help", "ui", "debref") if k in o)
         under = f"{100 * t['under_translated_words']:.1f}" if "under_translated_words" in t else "–"
         speed = f"{res['decoding']['ms_per_input_p50']:.0f}" if "decoding" in res else "–"
+        names = " / ".join(f"{100 * o[k]['names_reproduced']:.1f}" for k in ("help", "ui", "debref") if k in o)
+        unlike = f"{res['unlike_training_unk_per_output']:.3f}" if "unlike_training_unk_per_output" in res else "–"
         lines.append(f"| {name} | {t['bleu']:.1f} | {t['chrf']:.1f} | {by_origin} | {100 * t['names_reproduced']:.1f} "
-                     f"| {100 * t['unk_rate']:.2f} | {100 * t['dup_1gram']:.1f}/{100 * t['dup_2gram']:.1f}/"
+                     f"| {names} | {100 * t['unk_rate']:.2f} | {unlike} | {100 * t['dup_1gram']:.1f}/{100 * t['dup_2gram']:.1f}/"
                      f"{100 * t['dup_3gram']:.1f} | {under} | {verdict_shares(res.get('decoding', {}))} | {speed} |")
     return "\n".join(lines) + "\n"
 
