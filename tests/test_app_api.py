@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -575,3 +577,14 @@ def test_trace_fails_the_request_with_the_limit_when_a_setting_is_out_of_range(c
     with pytest.raises(AppError, match="max"):
         client.predict(POINTER, TEXT, min_len=50, max_len=30, api_name="/trace")
     assert client.predict(POINTER, TEXT, api_name="/trace")[TRACE_JSON]  # the session goes on
+
+
+def test_sessions_keep_no_copy_of_the_outputs_and_deep_links_are_refused(app_module, app_url):
+    client = new_client(app_url)
+    trace(client)
+    sessions = app_module.demo.state_holder.session_data
+    values = [config.get("props", {}).get("value") for session in sessions.values() for config in session.components]
+    assert max(len(json.dumps(value, default=str)) for value in values) < 5_000  # a trace JSON is ~100 kB
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{app_url}gradio_api/deep_link?session_hash={client.session_hash}")
+    assert refused.value.code == 404
