@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Reproduce the three Debian synopsis checkpoints on CPU, then evaluate them on the test split.
 #   bash training/train_debian.sh        (about 2 x 58 min of training on a 2-core machine if run
-#                                          one after the other; the first two may run in parallel)
+#                                          one after the other, the first two may run in parallel;
+#                                          then a 16-CPU-minute coverage phase)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRA="$(cat training/debian_app_config.json)"
 COMMON=(--data data/debian --epochs 8 --train-max-src 150 --time-budget 58 --extra-config "$EXTRA")
 python -m training.train "${COMMON[@]}" --model-type seq2seq --out checkpoints/debian-seq2seq
 python -m training.train "${COMMON[@]}" --model-type pointer_generator --out checkpoints/debian-pointer
+# the coverage phase never trains the decoder to write <unk> (--mask-unk-targets): with <unk> targets in
+# the loss it learned to prefer <unk> to copying unseen names (0.66% of output tokens; now 0.00%)
 python -m training.train --data data/debian --train-max-src 150 --extra-config "$EXTRA" \
-  --init-from checkpoints/debian-pointer --coverage --epochs 1 --lr 5e-4 --time-budget 20 \
-  --out checkpoints/debian-pointer-coverage
+  --init-from checkpoints/debian-pointer --coverage --epochs 1 --lr 5e-4 --mask-unk-targets \
+  --threads 1 --cpu-budget 20 --time-budget 600 --out checkpoints/debian-pointer-coverage
 python -m training.evaluate_debian
