@@ -44,7 +44,7 @@ def build_model(folder: Path) -> Path:
 
 def compare(generator, text: str, max_new: int, repeats: int) -> tuple[float, float, int]:
     """(traced ms, generate ms, source tokens) for beam 4 and exactly ``max_new`` new tokens."""
-    ids = generator.tokenizer(text, return_tensors="pt")["input_ids"]
+    ids = generator.tokenizer(text, return_tensors="pt")["input_ids"].to(generator.model.device)
     settings = DecodeSettings(beam_size=4, max_len=max_new, min_len=max_new)
 
     def ours():

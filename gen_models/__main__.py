@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from tqdm import tqdm
 
 from .checkpoint import CHECKPOINT_ROOT, list_checkpoints, load_checkpoint, read_config
 from .decoding import SETTING_FIELDS, DecodeSettings, generate
+from .device import DEVICE_ENV, resolve_device
 from .models.hf_adapter import load_hf
 
 
@@ -131,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gen_models", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, default=CHECKPOINT_ROOT, help="checkpoint folder")
+    parser.add_argument("--device", default=None,
+                        help=f"auto, cpu, cuda or cuda:N (default: ${DEVICE_ENV}, else auto: CUDA when available)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list shipped checkpoints").set_defaults(func=cmd_list)
     trace = sub.add_parser("trace", help="print the trace JSON of one input")
@@ -179,6 +183,8 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point; errors in settings or input exit with status 2 and a one-line message."""
     args = build_parser().parse_args(argv)
     try:
+        if args.device:
+            os.environ[DEVICE_ENV] = str(resolve_device(args.device))  # corpus workers inherit it
         args.func(args)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)

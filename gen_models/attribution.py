@@ -51,12 +51,12 @@ def step_function(model: Generator, encoded: Encoded, prefix: list[int], target:
                   contrast: Optional[int], settings: DecodeSettings):
     """F(scale (B, S)) -> (B,): log P(target) [− log P(contrast)] after ``prefix`` (teacher-forced)."""
     def forward(scale: torch.Tensor) -> torch.Tensor:
-        B = scale.size(0)
-        state, prev = model.encode_scaled(encoded, scale), torch.full((B,), model.bos_id)
+        B, device = scale.size(0), scale.device
+        state, prev = model.encode_scaled(encoded, scale), torch.full((B,), model.bos_id, device=device)
         for step in range(len(prefix) + 1):
             out = model.step(state, prev, settings.controls(step))
             if step < len(prefix):
-                state, prev = out.state, torch.full((B,), prefix[step])
+                state, prev = out.state, torch.full((B,), prefix[step], device=device)
         value = out.log_probs[:, target]  # (B,)
         return value - out.log_probs[:, contrast] if contrast is not None else value
     return forward
@@ -82,7 +82,9 @@ def attribute(model: Generator, encoded: Encoded, path_ids: list[int], step: int
     settings = settings or DecodeSettings()
     forward = step_function(model, encoded, path_ids[:step], target, contrast, settings)
     source_len = len(encoded.source_tokens)
-    inputs, baseline = torch.ones(1, source_len, requires_grad=True), torch.zeros(1, source_len)
+    device = encoded.source_ids.device
+    inputs = torch.ones(1, source_len, device=device, requires_grad=True)  # (1, S) scales of the source
+    baseline = torch.zeros(1, source_len, device=device)  # (1, S)
     start = time.perf_counter()
     with torch.enable_grad():
         if method == "ig":

@@ -33,6 +33,11 @@ class VocabModel(nn.Module):
     def vocab_size(self) -> int:
         return self.config.vocab_size
 
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are (see :mod:`gen_models.device`)."""
+        return self.embedding.weight.device
+
     def id_to_token(self, token_id: int, oov_words: list[str]) -> str:
         """Text of an extended id."""
         if token_id < self.vocab_size:

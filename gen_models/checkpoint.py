@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from .device import resolve_device
 from .models import MODEL_TYPES
 from .vocab import Vocab
 
@@ -46,11 +47,13 @@ def read_config(folder: Path) -> dict:
     return json.loads((Path(folder) / CONFIG).read_text(encoding="utf-8"))
 
 
-def load_checkpoint(folder: Path) -> Any:
-    """Build the model a checkpoint folder describes, in eval mode (ValueError if malformed).
+def load_checkpoint(folder: Path, device: Optional[str] = None) -> Any:
+    """Build the model a checkpoint folder describes, in eval mode, on ``device`` (default
+    ``$GENSCOPE_DEVICE``, see :mod:`gen_models.device`; ValueError if malformed).
 
     A Hugging Face model folder (its config.json lists ``architectures``) loads through
     :func:`gen_models.models.hf_adapter.load_hf` under the folder's name."""
+    target = resolve_device(device)
     folder = Path(folder)
     weights = folder / WEIGHTS
     if not weights.is_file():
@@ -60,7 +63,7 @@ def load_checkpoint(folder: Path) -> Any:
     if model_type not in MODEL_TYPES and config.get("architectures"):
         from .models.hf_adapter import load_hf  # a Hugging Face model folder (e.g. enzh-transformer)
 
-        return load_hf(str(folder), name=folder.name)
+        return load_hf(str(folder), name=folder.name, device=str(target))
     if model_type not in MODEL_TYPES:
         raise ValueError(f"{folder}: unknown model_type {model_type!r}; known: {sorted(MODEL_TYPES)}")
     model_cls = MODEL_TYPES[model_type]
@@ -68,7 +71,7 @@ def load_checkpoint(folder: Path) -> Any:
     model = model_cls(model_cls.config_class(**config["args"]), vocab, name=folder.name)
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(weights)).items()}
     model.load_state_dict(state)
-    return model.eval()
+    return model.to(target).eval()
 
 
 def read_metrics(folder: Path) -> dict:

@@ -156,14 +156,15 @@ def teacher_forced(model: Generator, encoded: Encoded, ids: list[int],
     the model fed the ids before it (teacher forcing) under the same interventions as the search.
     Models never modify the state they are given, so ``encoded`` may already have been searched."""
     settings = settings or DecodeSettings()
-    state, prev = encoded.state, torch.tensor([model.bos_id])
+    device = encoded.source_ids.device
+    state, prev = encoded.state, torch.tensor([model.bos_id], device=device)
     logprobs, ranks = [], []
     for step, token in enumerate([*ids, model.eos_id]):
         row = model.step(state, prev, settings.controls(step))  # one hypothesis
         scores = row.log_probs[0]  # (V_ext,)
         logprobs.append(float(scores[token]))
         ranks.append(int((scores > scores[token]).sum()) + 1)
-        state, prev = row.state, torch.tensor([token])
+        state, prev = row.state, torch.tensor([token], device=device)
     return logprobs, ranks
 
 
@@ -252,15 +253,16 @@ def _single_path(model: Generator, encoded: Encoded, settings: DecodeSettings,
     """Greedy (argmax) or sampling: one hypothesis, each step's alternatives recorded as pruned."""
     sampling = settings.strategy == "sample"
     processors = _processors(model, settings, sampling)
-    rng = torch.Generator().manual_seed(settings.seed)
-    state, prev = encoded.state, torch.tensor([model.bos_id])
+    rng = torch.Generator().manual_seed(settings.seed)  # on the host: samples are drawn there
+    device = encoded.source_ids.device
+    state, prev = encoded.state, torch.tensor([model.bos_id], device=device)
     node, history, score = recorder.root, [[]], 0.0
     for step in range(settings.max_len):
         out = model.step(state, prev, settings.controls(step))
         scores = apply_processors(processors, out.log_probs, history, step)  # (1, V_ext)
         _check_possible(scores, step)
         if sampling:
-            token = int(torch.multinomial(scores.exp(), 1, generator=rng)[0, 0])
+            token = int(torch.multinomial(scores.exp().cpu(), 1, generator=rng)[0, 0])
         else:
             token = int(scores[0].argmax())
         logprob = float(out.log_probs[0, token])
@@ -273,7 +275,7 @@ def _single_path(model: Generator, encoded: Encoded, settings: DecodeSettings,
         if is_last:
             break
         history[0].append(token)
-        state, prev = out.state, torch.tensor([token])
+        state, prev = out.state, torch.tensor([token], device=device)
     recorder.choose(node)
 
 
@@ -285,9 +287,10 @@ def _beam_search(model: Generator, encoded: Encoded, settings: DecodeSettings,
     k = settings.beam_size
     processors = _processors(model, settings, sampling=False)
     scorer = GNMTScorer(settings.length_penalty, settings.coverage_penalty)
-    state, prev = encoded.state, torch.tensor([model.bos_id])
+    device = encoded.source_ids.device
+    state, prev = encoded.state, torch.tensor([model.bos_id], device=device)
     alive = [recorder.root]
-    alive_scores = torch.zeros(1)  # (B,)
+    alive_scores = torch.zeros(1, device=device)  # (B,)
     attention_sum: Optional[torch.Tensor] = None  # (B, S)
     finished: list[LiveNode] = []
     for step in range(settings.max_len):
@@ -322,12 +325,12 @@ def _beam_search(model: Generator, encoded: Encoded, settings: DecodeSettings,
         recorder.add_pruned(alive, views, adjusted, selected, totals)
         if len(finished) >= k or not next_alive:
             break
-        index = torch.tensor(parents)
+        index = torch.tensor(parents, device=device)
         state = model.reorder(out.state, index)
         alive = next_alive
-        alive_scores = torch.tensor([n.score for n in alive])
+        alive_scores = torch.tensor([n.score for n in alive], device=device)
         attention_sum = coverage[index] if coverage is not None else None
-        prev = torch.tensor([n.token_id for n in alive])
+        prev = torch.tensor([n.token_id for n in alive], device=device)
     best = max(finished or alive, key=lambda n: n.adjusted_score)
     recorder.choose(best)
 
@@ -396,17 +399,17 @@ class TreeRecorder:
         """This step's internals as numpy arrays (one row per live hypothesis), computed once."""
         if not self.record:
             return {}
-        views = {k: v.detach().float().numpy() for k, v in out.internals.items() if k not in _PROB_PARTS}
         c = self.settings.num_candidates
         top = torch.topk(out.log_probs, min(c, out.log_probs.size(1)), dim=-1)  # (B, C)
-        views["top_ids"] = top.indices.numpy()
-        views["top_logprobs"] = top.values.float().numpy()
+        on_device = {k: v.detach().float() for k, v in out.internals.items() if k not in _PROB_PARTS}
+        on_device.update(top_ids=top.indices, top_logprobs=top.values.float())
         for part in _PROB_PARTS:
             if part in out.internals:
-                views[part] = out.internals[part].gather(1, top.indices).float().numpy()  # (B, C)
-        views["log_probs"] = out.log_probs
+                on_device[part] = out.internals[part].gather(1, top.indices).float()  # (B, C)
         probs = out.log_probs.exp()  # (B, V_ext)
-        views["entropy"] = -(probs * out.log_probs.clamp(min=-1e4)).sum(-1).float().numpy()  # (B,)
+        on_device["entropy"] = -(probs * out.log_probs.clamp(min=-1e4)).sum(-1).float()  # (B,)
+        views = {k: v.numpy() for k, v in _to_host(on_device).items()}
+        views["log_probs"] = out.log_probs
         if self.extra_names is None:
             known = {*STEP_ARRAY_FIELDS, *STEP_SCALAR_FIELDS, *_PROB_PARTS}
             self.extra_names = frozenset(out.internals) - known
@@ -493,6 +496,23 @@ class TreeRecorder:
             oov_words=list(self.encoded.oov_words),
             extra=dict(self.encoded.extra),
         )
+
+
+def _to_host(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The tensors on the host (those already there as they are; see :func:`gather_to_host`)."""
+    return tensors if all(t.device.type == "cpu" for t in tensors.values()) else gather_to_host(tensors)
+
+
+def gather_to_host(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The tensors copied to the host in one transfer per dtype: flattened into one buffer on their
+    device, copied, then split back into their shapes."""
+    host = {}
+    for dtype in {t.dtype for t in tensors.values()}:
+        group = {name: t for name, t in tensors.items() if t.dtype == dtype}
+        flat = torch.cat([t.reshape(-1) for t in group.values()]).cpu()
+        parts = flat.split([t.numel() for t in group.values()])
+        host.update({name: part.view(t.shape) for (name, t), part in zip(group.items(), parts)})
+    return {name: host[name] for name in tensors}
 
 
 def _plain(value: Any) -> Any:

@@ -102,6 +102,6 @@ class KeywordTable(torch.nn.Module):
     def rank(self, query_ids: torch.Tensor, vocab_size: int, k: int = 10) -> list[tuple[int, float]]:
         """The ``k`` best noun ids for query ids (S,) with their summed PMI, best first."""
         hit = torch.isin(self.word_ids, query_ids.unique())  # (N,)
-        scores = torch.zeros(vocab_size).index_add_(0, self.noun_ids[hit], self.pmi[hit])  # (V,)
+        scores = self.pmi.new_zeros(vocab_size).index_add_(0, self.noun_ids[hit], self.pmi[hit])  # (V,)
         top = torch.topk(scores, min(k, vocab_size))
         return [(int(i), float(v)) for i, v in zip(top.indices, top.values) if v > 0]

@@ -24,6 +24,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from ..device import resolve_device
 from ..protocol import Encoded, ModelFeatures, StepControls, StepOutput
 
 MAX_SOURCE_TOKENS = 512
@@ -59,7 +60,7 @@ class _HFModel:
         ids = self.tokenizer(text)["input_ids"]
         if not text.strip() or not ids:
             raise ValueError("the input has no tokens")
-        return torch.tensor([ids[: self.max_source_len]]), len(ids) > self.max_source_len
+        return torch.tensor([ids[: self.max_source_len]], device=self.model.device), len(ids) > self.max_source_len
 
     def encoded(self, prompt: torch.Tensor, truncated: bool, state: Any, topics: Optional[list[str]],
                 attentions: Optional[tuple] = None) -> Encoded:
@@ -90,7 +91,7 @@ class _HFModel:
 def encoder_attention_record(attentions: tuple) -> tuple[Optional[np.ndarray], list[str]]:
     """Per-layer attentions [(1, H, S, S)] -> ((L, H, S, S) array, notices); heads are averaged
     (``(L, 1, S, S)``) when all of them would exceed ``MAX_ENCODER_ATTENTION_VALUES``."""
-    stacked = torch.cat(attentions, dim=0).float()  # (L, H, S, S)
+    stacked = torch.cat(attentions, dim=0).float().cpu()  # (L, H, S, S)
     if stacked.numel() <= MAX_ENCODER_ATTENTION_VALUES:
         return stacked.numpy(), []
     averaged = stacked.mean(dim=1, keepdim=True)  # (L, 1, S, S)
@@ -141,7 +142,7 @@ class HFGenerator(_HFModel):
         if self.is_encoder_decoder:
             out = self.model(
                 encoder_outputs=(state.encoder_hidden.expand(B, -1, -1),),
-                attention_mask=torch.ones(B, state.prompt_ids.size(1), dtype=torch.long),
+                attention_mask=torch.ones(B, state.prompt_ids.size(1), dtype=torch.long, device=prev_ids.device),
                 decoder_input_ids=prev_ids[:, None], past_key_values=state.cache,
                 use_cache=True, output_attentions=True, return_dict=True,
             )
@@ -230,12 +231,15 @@ def is_encoder_only(config) -> bool:
     return bool(architectures) and not any(a.endswith(GENERATING_ARCHITECTURES) for a in architectures)
 
 
-def load_hf(path_or_id: str, allow_network: bool = False, name: Optional[str] = None) -> HFGenerator | HFEncoder:
+def load_hf(path_or_id: str, allow_network: bool = False, name: Optional[str] = None,
+            device: Optional[str] = None) -> HFGenerator | HFEncoder:
     """Load a local model folder (or a Hub id when ``allow_network``) as an :class:`HFGenerator`, or
-    an :class:`HFEncoder` for encoder-only architectures.
+    an :class:`HFEncoder` for encoder-only architectures, on ``device`` (default
+    ``$GENSCOPE_DEVICE``).
 
-    Safetensors weights only, ``trust_remote_code=False``, float32. Raises ValueError with a clear
-    message for missing folders and unsupported architectures. ``name`` defaults to ``hf:<folder>``.
+    Safetensors weights only, ``trust_remote_code=False``; float32 on the CPU, the checkpoint's own
+    dtype on a GPU. Raises ValueError with a clear message for missing folders and unsupported
+    architectures. ``name`` defaults to ``hf:<folder>``.
     """
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -248,8 +252,9 @@ def load_hf(path_or_id: str, allow_network: bool = False, name: Optional[str] = 
     encoder_only = is_encoder_only(config)
     auto = AutoModel if encoder_only else AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
     try:
+        target = resolve_device(device)
         model = auto.from_pretrained(source, attn_implementation="eager", use_safetensors=True,
-                                     dtype=torch.float32, **options)
+                                     dtype="auto" if target.type == "cuda" else torch.float32, **options).to(target)
     except ValueError as err:
         raise ValueError(f"{config.model_type!r} models are not supported here ({err})") from err
     except OSError as err:
@@ -284,13 +289,14 @@ def logit_lens(model: HFGenerator, encoded: Encoded, path_ids: list[int], step: 
 
 def _decoder_hidden_states(model: HFGenerator, encoded: Encoded, prefix: list[int]):
     """Hidden states of every decoder layer (embeddings first) at the last position, and its logits."""
-    decoder_ids = torch.tensor([[model.bos_id, *prefix]])  # (1, T)
+    device = encoded.source_ids.device
+    decoder_ids = torch.tensor([[model.bos_id, *prefix]], device=device)  # (1, T)
     if model.is_encoder_decoder:
         out = model.model(input_ids=encoded.source_ids[None], decoder_input_ids=decoder_ids,
                           output_hidden_states=True, return_dict=True)
         states = out.decoder_hidden_states
     else:
-        ids = torch.cat([encoded.source_ids[None], torch.tensor([prefix], dtype=torch.long).reshape(1, -1)], 1)
+        ids = torch.cat([encoded.source_ids[None], torch.tensor([prefix], dtype=torch.long, device=device).reshape(1, -1)], 1)
         out = model.model(input_ids=ids, output_hidden_states=True, return_dict=True)
         states = out.hidden_states
     return [h[0, -1] for h in states], out.logits[0, -1]

@@ -48,7 +48,7 @@ class HGFU(KeywordReplyModel):
 
     def encode_scaled(self, encoded: Encoded, scale: torch.Tensor) -> CueState:
         return self.with_keyword(super().encode_scaled(encoded, scale),
-                                 torch.tensor([self.vocab.stoi[encoded.extra["keyword"]]]))
+                                 torch.tensor([self.vocab.stoi[encoded.extra["keyword"]]], device=scale.device))
 
     def training_batch(self, examples: list) -> dict:
         return {**super().training_batch(examples), "keyword_ids": self.keyword_ids(examples)}

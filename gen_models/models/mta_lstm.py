@@ -97,9 +97,9 @@ class MTALSTM(VocabModel):
             notices.append(f"{len(ignored)} word{'s' if len(ignored) != 1 else ''} ignored (no character the model "
                            f"knows): {shown}")
         notices += [f"“{w}” was read as one topic: separate topic words with spaces" for w in words if len(w) > 4]
-        no_source_ids = torch.full((len(words),), -1)  # characters are never copied from topics
+        no_source_ids = torch.full((len(words),), -1, device=self.device)  # characters are never copied from topics
         encoded = Encoded(words, no_source_ids, [], None, words, truncated, notices=notices)
-        encoded.state = self.encode_scaled(encoded, torch.ones(1, len(words)))
+        encoded.state = self.encode_scaled(encoded, torch.ones(1, len(words), device=self.device))
         return encoded
 
     def encode_scaled(self, encoded: Encoded, scale: torch.Tensor) -> TopicState:
@@ -107,9 +107,9 @@ class MTALSTM(VocabModel):
         differentiable, for attribution."""
         chars, mask = self.pad_topics([[self.topic_char_ids(w) for w in encoded.source_tokens]])
         B = scale.size(0)
-        padded = torch.ones(B, MAX_TOPICS)
+        padded = torch.ones(B, MAX_TOPICS, device=scale.device)
         padded[:, : scale.size(1)] = scale  # (B, MAX_TOPICS)
-        length = torch.full((B,), float(self.config.poem_length))
+        length = torch.full((B,), float(self.config.poem_length), device=scale.device)
         return self.initial_state(chars.expand(B, -1, -1), mask.expand(B, -1), length, padded)
 
     def step(self, state: TopicState, prev_ids: torch.Tensor, controls: StepControls) -> StepOutput:
@@ -152,10 +152,10 @@ class MTALSTM(VocabModel):
     def pad_topics(self, batch: list[list[list[int]]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Char ids (B, K, L) padded to MAX_TOPICS topics, and the topic mask (B, K)."""
         L = max(len(ids) for topics in batch for ids in topics)
-        chars = torch.full((len(batch), MAX_TOPICS, L), self.vocab.pad_id)
+        chars = torch.full((len(batch), MAX_TOPICS, L), self.vocab.pad_id, device=self.device)
         for b, topics in enumerate(batch):
             for k, ids in enumerate(topics[:MAX_TOPICS]):
-                chars[b, k, : len(ids)] = torch.tensor(ids)
+                chars[b, k, : len(ids)] = torch.tensor(ids, device=self.device)
         return chars, chars[:, :, 0] != self.vocab.pad_id
 
     def initial_state(self, chars: torch.Tensor, mask: torch.Tensor, length: torch.Tensor,

@@ -147,6 +147,11 @@ class PointerNetwork(nn.Module):
     def max_source_len(self) -> int:
         return self.config.max_points
 
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are (see :mod:`gen_models.device`)."""
+        return self.end_slot.device
+
     def config_dict(self) -> dict:
         """Constructor arguments for config.json."""
         return asdict(self.config)
@@ -183,14 +188,15 @@ class PointerNetwork(nn.Module):
         labels = [str(i + 1) for i in range(len(points))]
         hull = hull_order(points)
         extra = {"points": points, "true_hull": np.asarray(hull, dtype=np.int64) + 1}
-        encoded = Encoded(labels, torch.arange(FIRST_POINT, FIRST_POINT + len(points)), labels, None, extra=extra)
-        encoded.state = self.encode_scaled(encoded, torch.ones(1, len(points)))
+        ids = torch.arange(FIRST_POINT, FIRST_POINT + len(points), device=self.device)  # (n,)
+        encoded = Encoded(labels, ids, labels, None, extra=extra)
+        encoded.state = self.encode_scaled(encoded, torch.ones(1, len(points), device=self.device))
         return encoded
 
     def encode_scaled(self, encoded: Encoded, scale: torch.Tensor) -> PointerState:
         """The state of B copies of the point set, each point's input embedding multiplied by
         ``scale`` (B, n); differentiable, for attribution."""
-        points = torch.tensor(normalise(encoded.extra["points"]), dtype=torch.float32)[None]  # (1, n, 2)
+        points = torch.tensor(normalise(encoded.extra["points"]), dtype=torch.float32, device=scale.device)[None]  # (1, n, 2)
         return self.initial_state(points.expand(scale.size(0), -1, -1), scale)
 
     def step(self, state: PointerState, prev_ids: torch.Tensor, controls: StepControls) -> StepOutput:
@@ -212,7 +218,7 @@ class PointerNetwork(nn.Module):
         enc, (h, c) = self.encoder(embedded)  # (B, n, H)
         B = points.size(0)
         slots = torch.cat([self.end_slot.expand(B, 1, -1), enc], 1)  # (B, 1+n, H)
-        chosen = torch.zeros(B, slots.size(1), dtype=torch.bool)
+        chosen = torch.zeros(B, slots.size(1), dtype=torch.bool, device=points.device)
         chosen[:, 0] = True  # no empty hull
         return PointerState(h[0], c[0], self.attn_enc(slots), points, chosen)
 
@@ -221,24 +227,25 @@ class PointerNetwork(nn.Module):
         B = prev_ids.size(0)
         points = state.points.expand(B, -1, -1)  # (B, n, 2)
         index = (prev_ids - FIRST_POINT).clamp(min=0)  # (B,)
-        prev_xy = points[torch.arange(B), index]  # (B, 2)
+        rows = torch.arange(B, device=prev_ids.device)  # (B,)
+        prev_xy = points[rows, index]  # (B, 2)
         is_start = (prev_ids < FIRST_POINT).unsqueeze(1)  # (B, 1)
         x = torch.where(is_start, self.start_in.expand(B, -1), self.point_in(prev_xy))  # (B, E)
         h, c = self.cell(x, (state.h, state.c))  # (B, H)
         scores = self.attn_v(torch.tanh(state.enc_feat + self.attn_dec(h).unsqueeze(1))).squeeze(-1)  # (B, 1+n)
         masked = state.chosen.expand(B, -1).clone()  # (B, 1+n)
-        masked[torch.arange(B), index + 1] |= ~is_start.squeeze(1)
+        masked[rows, index + 1] |= ~is_start.squeeze(1)
         scores = scores.masked_fill(masked, float("-inf"))
         chosen = masked.clone()
         chosen[:, 0] = False  # the end symbol is allowed from step 1 on
         slot_logp = torch.log_softmax(scores, -1)  # (B, 1+n)
-        log_probs = torch.cat([torch.full((B, 1), float("-inf")), slot_logp], 1)  # (B, 2+n): <s> impossible
+        log_probs = torch.cat([slot_logp.new_full((B, 1), float("-inf")), slot_logp], 1)  # (B, 2+n): <s> impossible
         return log_probs, replace(state, h=h, c=c, chosen=chosen)
 
     def forward(self, points: torch.Tensor, target: torch.Tensor, target_mask: torch.Tensor) -> dict:
         """Teacher-forced NLL per target token: points (B, n, 2), target/target_mask (B, T) ids."""
         state = self.initial_state(points)
-        prev = torch.full((points.size(0),), BOS_ID)
+        prev = torch.full((points.size(0),), BOS_ID, device=points.device)
         nll = []
         for t in range(target.size(1)):
             log_probs, state = self.decode_step(state, prev)

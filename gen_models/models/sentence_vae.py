@@ -78,6 +78,11 @@ def word_dropout(ids: torch.Tensor, rate: float, unk_id: int, keep: torch.Tensor
     return ids.masked_fill(drop & ~keep, unk_id)
 
 
+def _host(tensor: torch.Tensor) -> np.ndarray:
+    """A tensor as a numpy array on the host (from any device)."""
+    return tensor.detach().cpu().numpy()
+
+
 class SentenceVAE(VocabModel):
     """GRU sentence VAE; the latent is a per-run signal of the trace."""
 
@@ -126,25 +131,25 @@ class SentenceVAE(VocabModel):
         mean, logvar = self.posterior(ids, torch.ones_like(ids, dtype=torch.bool))  # (1, Z)
         encoded = self.encode_latent(mean[0])
         std = (0.5 * logvar[0]).exp()  # (Z,)
-        extra = {"latent_mean": mean[0].numpy(), "latent_logvar": logvar[0].numpy(),
-                 "kl_per_dim": (0.5 * (mean[0] ** 2 + std ** 2 - 1 - logvar[0])).numpy(),
-                 "active_units": self.active_units.numpy().copy()}
-        generator = torch.Generator().manual_seed(seeds[0] if seeds else 0)
-        prior = torch.randn(PRIOR_SAMPLES, self.config.latent_dim, generator=generator)  # (P, Z)
+        extra = {"latent_mean": _host(mean[0]), "latent_logvar": _host(logvar[0]),
+                 "kl_per_dim": _host(0.5 * (mean[0] ** 2 + std ** 2 - 1 - logvar[0])),
+                 "active_units": _host(self.active_units).copy()}
+        generator = torch.Generator().manual_seed(seeds[0] if seeds else 0)  # on the host: same draws anywhere
+        prior = torch.randn(PRIOR_SAMPLES, self.config.latent_dim, generator=generator, device="cpu").to(self.device)  # (P, Z)
         companions = {"prior_samples": [self.encode_latent(z) for z in prior]}
         if others:
             other_mean, _ = self.posterior(others[0][2], torch.ones_like(others[0][2], dtype=torch.bool))
-            steps = torch.linspace(0, 1, HOMOTOPY_POINTS)[:, None]  # (K, 1)
+            steps = torch.linspace(0, 1, HOMOTOPY_POINTS, device=self.device)[:, None]  # (K, 1)
             path = mean + steps * (other_mean - mean)  # (K, Z)
             companions["homotopy"] = [self.encode_latent(z) for z in path]
-            extra["homotopy_t"] = steps[:, 0].numpy()
+            extra["homotopy_t"] = _host(steps[:, 0])
             if len(self.config.map_sentences):
-                extra["homotopy_xy"] = self.project(path).numpy()
+                extra["homotopy_xy"] = _host(self.project(path))
         if len(self.config.map_sentences):
             components = self.pca_components  # (2, Z)
-            extra.update(map_xy=self.map_points.numpy().copy(), map_text=list(self.config.map_sentences),
-                         typed_xy=self.project(mean)[0].numpy(),
-                         typed_spread=(components.pow(2) @ std.pow(2)).sqrt().numpy())
+            extra.update(map_xy=_host(self.map_points).copy(), map_text=list(self.config.map_sentences),
+                         typed_xy=_host(self.project(mean)[0]),
+                         typed_spread=_host((components.pow(2) @ std.pow(2)).sqrt()))
         encoded.extra.update(extra)
         return replace(encoded, source_tokens=tokens, source_ids=ids[0], truncated=truncated, companions=companions)
 
@@ -153,7 +158,7 @@ class SentenceVAE(VocabModel):
         tokens = tokenize(line, self.config.lowercase)
         if not tokens:
             raise ValueError("each sentence needs at least one token")
-        ids = torch.tensor([[self.vocab.id(t) for t in tokens[: self.max_source_len]]])
+        ids = torch.tensor([[self.vocab.id(t) for t in tokens[: self.max_source_len]]], device=self.device)
         return tokens[: self.max_source_len], len(tokens) > self.max_source_len, ids
 
     def project(self, latents: torch.Tensor) -> torch.Tensor:
@@ -163,11 +168,12 @@ class SentenceVAE(VocabModel):
     @torch.no_grad()
     def encode_latent(self, z: torch.Tensor) -> Encoded:
         """Start decoding from a latent ``z`` (Z,) with no source sentence."""
-        z = torch.as_tensor(np.asarray(z), dtype=torch.float32).reshape(1, -1)  # (1, Z)
+        z = (z if isinstance(z, torch.Tensor) else torch.as_tensor(np.asarray(z)))
+        z = z.to(self.device, torch.float32).reshape(1, -1)  # (1, Z)
         if z.size(1) != self.config.latent_dim:
             raise ValueError(f"a latent needs {self.config.latent_dim} values, got {z.size(1)}")
         state = VAEState(torch.tanh(self.latent_to_hidden(z)))
-        return Encoded([], torch.zeros(0, dtype=torch.long), [], state, extra={"z": z[0].numpy()})
+        return Encoded([], torch.zeros(0, dtype=torch.long, device=self.device), [], state, extra={"z": _host(z[0])})
 
     def step(self, state: VAEState, prev_ids: torch.Tensor, controls: StepControls) -> StepOutput:
         """One decoder step for B hypotheses (prev_ids (B,))."""

@@ -61,7 +61,8 @@ class Seq2BF(KeywordReplyModel):
         B = scale.size(0)
         start = self.forward_half.encode_scaled(encoded, scale)
         return SplitState(super().encode_scaled(encoded, scale), start, start,
-                          torch.zeros(B, 0, dtype=torch.long), torch.full((B,), BACKWARD),
+                          torch.zeros(B, 0, dtype=torch.long, device=scale.device),
+                          torch.full((B,), BACKWARD, device=scale.device),
                           self.vocab.stoi[encoded.extra["keyword"]])
 
     def step(self, state: SplitState, prev_ids: torch.Tensor, controls: StepControls) -> StepOutput:
@@ -103,7 +104,8 @@ class Seq2BF(KeywordReplyModel):
         prefix = [self.bos_id] + self.reading_order(emitted[:-1].tolist())
         row_state = _one_source(state.forward_start, row)
         for token in prefix:
-            log_probs, row_state, internals = self.forward_half.decode_step(row_state, torch.tensor([token]))
+            log_probs, row_state, internals = self.forward_half.decode_step(
+                row_state, torch.tensor([token], device=emitted.device))
         return log_probs, row_state, internals
 
     def reorder(self, state: SplitState, index: torch.Tensor) -> SplitState:

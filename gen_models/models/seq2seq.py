@@ -114,11 +114,11 @@ class Seq2SeqAttention(VocabModel):
         truncated = len(tokens) > self.max_source_len
         tokens = tokens[: self.max_source_len]
         ids, oovs = self.source_ids(tokens)
-        encoded = Encoded(tokens, torch.tensor(ids), oovs, None, list(topics or []), truncated)
+        encoded = Encoded(tokens, torch.tensor(ids, device=self.device), oovs, None, list(topics or []), truncated)
         if self.config.lowercase:
             encoded.extra["cased_forms"] = cased_forms(text)
         self.condition(encoded, topics)
-        encoded.state = self.encode_scaled(encoded, torch.ones(1, len(ids)))
+        encoded.state = self.encode_scaled(encoded, torch.ones(1, len(ids), device=self.device))
         return encoded
 
     def condition(self, encoded: Encoded, topics: Optional[list[str]]) -> None:
