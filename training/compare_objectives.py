@@ -1,6 +1,6 @@
 """Compare en→zh pointer runs trained with different objectives on the held-out test split.
 
-    python -m training.compare_objectives runs/enzh-pc-tf runs/enzh-pc-ss runs/enzh-pc-attreg [--limit N]
+    python -m training.compare_objectives runs/enzh-pc-tf runs/enzh-pc-ss runs/enzh-pc-attreg [--limit 400]
 
 Each run folder is a checkpoint (``training/train_enzh_objectives.sh`` makes them). The metrics are
 ``training.evaluate_enzh``'s — BLEU / chrF, names reproduced, duplicate n-grams (repetition),
@@ -26,7 +26,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = read_rows(DATA, "test")[: args.limit or None]
     names = [os.path.relpath(run.resolve(), CHECKPOINT_ROOT) for run in args.runs]
-    results = evaluate(names, rows, DecodeSettings(beam_size=4, max_len=80))
+    results = evaluate(names, rows, DecodeSettings(beam_size=4, max_len=80), score_references=False)
     lines = [results_table(results, len(rows)), "", "| run | objective | valid NLL | valid attention reg. |",
              "|---|---|---|---|"]
     for run in args.runs:

@@ -21,6 +21,7 @@ import re
 import numpy as np
 import sacrebleu
 
+from gen_models.checkpoint import CHECKPOINT_ROOT, read_metrics
 from gen_models.decoding import DecodeSettings
 from gen_models.text import tokenize
 from gen_models.trace import GenerationTrace
@@ -89,12 +90,13 @@ def unk_per_output(name: str, sentences: list[str], settings: DecodeSettings) ->
     return float(np.mean([output_tokens(t).count("<unk>") for t in traces]))
 
 
-def evaluate(names: list[str], rows: list[dict], settings: DecodeSettings) -> dict:
-    """{system: {"test": ..., "test_by_origin": {...}, "texts": [...]}} for the baseline and models."""
+def evaluate(names: list[str], rows: list[dict], settings: DecodeSettings, score_references: bool = True) -> dict:
+    """{system: {"test": ..., "test_by_origin": {...}, "texts": [...]}} for the baseline and models
+    (reference mode on every pair unless ``score_references`` is off)."""
     systems = {"copy source (baseline)": ([r["src"] for r in rows], [tokenize(r["src"], False) for r in rows], None)}
     decoding = {}
     for name in names:
-        traces, decoding[name] = decode_split(name, rows, settings, score_references=True)
+        traces, decoding[name] = decode_split(name, rows, settings, score_references=score_references)
         if any(np.ndim(t.steps[0].attention) != 1 for t in traces if t.steps):  # multi-head: no per-step attention
             systems[name] = ([t.output_text for t in traces], [tokenize(t.output_text, False) for t in traces], None)
         else:
@@ -130,7 +132,8 @@ def results_table(results: dict, n: int) -> str:
         by_origin = " / ".join(f"{o[k]['bleu']:.1f}" for k in ("help", "ui", "debref") if k in o)
         under = f"{100 * t['under_translated_words']:.1f}" if "under_translated_words" in t else "–"
         speed = f"{res['decoding']['ms_per_input_p50']:.0f}" if "decoding" in res else "–"
-        names = " / ".join(f"{100 * o[k]['names_reproduced']:.1f}" for k in ("help", "ui", "debref") if k in o)
+        names = " / ".join(f"{100 * o[k]['names_reproduced']:.1f}" for k in ("help", "ui", "debref")
+                           if "names_reproduced" in o.get(k, {})) or "–"
         unlike = f"{res['unlike_training_unk_per_output']:.3f}" if "unlike_training_unk_per_output" in res else "–"
         lines.append(f"| {name} | {t['bleu']:.1f} | {t['chrf']:.1f} | {by_origin} | {100 * t['names_reproduced']:.1f} "
                      f"| {names} | {100 * t['unk_rate']:.2f} | {unlike} | {100 * t['dup_1gram']:.1f}/{100 * t['dup_2gram']:.1f}/"
@@ -152,16 +155,45 @@ def main() -> None:
     rows = read_rows(DATA, "test")[: args.limit or None]
     settings = DecodeSettings(beam_size=args.beam, max_len=80)
     results = evaluate(args.models, rows, settings)
+    if not args.limit:
+        results.update(stored_results([n for n in MODELS if n not in args.models], rows, settings))
+    shown = [n for n in MODELS if n in results] + [n for n in args.models if n not in MODELS]
+    results = {name: results[name] for name in [*[n for n in results if n not in shown], *shown]}
     table = results_table(results, len(rows))
-    examples = examples_table(rows, results, args.models)
+    examples = examples_table(rows, results, shown)
     print(table)
     (ROOT / "docs").mkdir(exist_ok=True)
     (ROOT / "docs" / "results_enzh.md").write_text(table + "\n" + examples, encoding="utf-8")
-    for name in args.models:
-        kept = {k: v for k, v in results[name].items() if k != "texts"}
-        kept["baselines"] = {"copy source": results["copy source (baseline)"]["test"]}
-        save_results(name, kept, {"beam_size": args.beam, "max_len": 80})
+    for name in shown:
+        if name in args.models:
+            kept = {k: v for k, v in results[name].items() if k != "texts"}
+            kept["baselines"] = {"copy source": results["copy source (baseline)"]["test"]}
+            save_results(name, kept, {"beam_size": args.beam, "max_len": 80})
         write_model_card(name, CARD_TEMPLATES.get(name, "model_card_enzh.md"), table=table, examples=examples)
+
+
+def stored_results(names: list[str], rows: list[dict], settings: DecodeSettings) -> dict:
+    """Results of shipped models from their ``metrics.json`` (metrics they were not evaluated on show
+    as –), with outputs decoded for the fixed examples only; models without stored results are left out."""
+    results = {}
+    fixed = list(range(0, len(rows), EXAMPLE_EVERY))[:10]
+    for name in names:
+        metrics = read_metrics(CHECKPOINT_ROOT / name)
+        if "test" not in metrics:
+            continue
+        traces, _ = decode_split(name, [rows[i] for i in fixed], settings)
+        texts = [""] * len(rows)
+        for i, trace in zip(fixed, traces):
+            texts[i] = trace.output_text
+        results[name] = {key: metrics[key] for key in ("test", "test_by_origin", "decoding",
+                                                       "unlike_training_unk_per_output") if key in metrics}
+        results[name]["texts"] = texts
+        if "unlike_training_unk_per_output" not in results[name]:
+            value = unk_per_output(name, out_of_domain_sentences(), settings)
+            results[name]["unlike_training_unk_per_output"] = value
+            save_results(name, {"unlike_training_unk_per_output": value}, {"beam_size": settings.beam_size,
+                                                                           "max_len": settings.max_len})
+    return results
 
 
 if __name__ == "__main__":

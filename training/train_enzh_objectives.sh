@@ -12,4 +12,4 @@ PHASE=(--data data/enzh --cased --train-max-src 60 --max-tgt 80 --max-source-len
 python -m training.train "${PHASE[@]}" --out runs/enzh-pc-tf
 python -m training.train "${PHASE[@]}" --scheduled-sampling linear --ss-c 6.25e-4 --ss-floor 0.75 --out runs/enzh-pc-ss
 python -m training.train "${PHASE[@]}" --attention-reg 1 --attention-target 1 --out runs/enzh-pc-attreg
-python -m training.compare_objectives runs/enzh-pc-tf runs/enzh-pc-ss runs/enzh-pc-attreg
+python -m training.compare_objectives runs/enzh-pc-tf runs/enzh-pc-ss runs/enzh-pc-attreg --limit 400
