@@ -34,6 +34,7 @@ from ui.handlers import (  # noqa: E402
     MAX_CORPUS_EXAMPLES,
     MEAN,
     OWN_MASK,
+    SESSION_TRACES,
     Handlers,
     model_outputs,
     tab_key,
@@ -54,7 +55,7 @@ PREFERRED_MODELS = ("debian-pointer-coverage", "debian-pointer", "debian-seq2seq
 QUEUE_CONCURRENCY = 2
 QUEUE_MAX_SIZE = 64
 DECODE = dict(concurrency_id="decode", concurrency_limit=QUEUE_CONCURRENCY)  # one limit across endpoints
-SESSION_CAPACITY = 200  # per-user traces kept in memory (oldest sessions dropped first)
+SESSION_CAPACITY = SESSION_TRACES  # per-visitor traces kept (about 0.3-5 MB each; least recently used dropped first)
 
 TOKEN_CLICK_JS = """
 element.addEventListener('click', (event) => {

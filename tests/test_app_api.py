@@ -151,11 +151,6 @@ def test_pin_select_node_and_view_options_use_the_sessions_trace(app_url):
     assert "is not in the search tree" in status
 
 
-def test_views_before_any_trace_are_blank_not_errors(app_url):
-    outputs = named(new_client(app_url).predict(0, -1, api_name="/pin"))
-    assert "No output yet" in outputs["output"]
-
-
 def test_model_card_has_curves_metrics_and_readme(client):
     from ui.handlers import model_outputs
 
@@ -588,3 +583,11 @@ def test_sessions_keep_no_copy_of_the_outputs_and_deep_links_are_refused(app_mod
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{app_url}gradio_api/deep_link?session_hash={client.session_hash}")
     assert refused.value.code == 404
+
+
+def test_a_session_without_a_trace_keeps_its_views_and_is_told_to_decode_again(app_url):
+    """Before any trace, or after the server dropped this visitor's trace, a pin or a view option
+    changes nothing on screen and says how to get a trace again."""
+    for api_name, values in (("/pin", (0, -1)), ("/views", (1, -1, 3, True, "png", "mean", "mean", "own", "whole tree"))):
+        outputs = named(new_client(app_url).predict(*values, api_name=api_name))
+        assert "No trace to show" in plain(outputs["status"]) and "most recent visitors" in plain(outputs["status"])

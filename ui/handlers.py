@@ -77,6 +77,9 @@ N_SETTINGS = len(SETTING_NAMES)
 VIEW_OPTION_NAMES = ("repeat_ngram_marks", "show_pruned", "image_format", "layer", "head", "mask_kind", "tree_focus")
 OWN_MASK = "own"
 MAX_MASK_SPEC_CHARS = 2000
+SESSION_TRACES = 1000  # visitors whose traces the server keeps (Gradio state_session_capacity; oldest dropped)
+NO_TRACE = ("✎ No trace to show: type an input. (The server keeps the traces of the "
+            f"{SESSION_TRACES:,} most recent visitors; a page left open longer decodes again when its input changes.)")
 STALE = "\n\n_The output and views below are still those of the last run that succeeded._"
 ENCODER_ONLY_HINT = "an encoder-only model does not generate: its self-attention is in the Transformer tab"
 DEFAULT_INPUT_HINT = "Type or paste text; the output updates as you type."
@@ -429,8 +432,8 @@ class Handlers:
         a new pin / node / view option."""
         repeat_n, show_pruned, image_format, layer, head, mask, focus = view_values
         tab = tab if tab in tabs() else None
-        if trace is None:
-            return self.render(None, ViewOptions(), image_format_of(image_format), tab)
+        if trace is None:  # nothing decoded yet, or this page's trace was dropped: keep what is drawn
+            return {"status": NO_TRACE}
         options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask, focus)
         return self.render(trace, options, image_format_of(image_format), tab)
 
@@ -481,7 +484,7 @@ class Handlers:
         entry, text, decode, notices = prepare(self.registry, model, text, settings_dict(*settings))
         original = run_trace(self.registry, model, text, settings_dict(*settings)).trace
         if original is None or not original.steps:
-            raise ValueError("there is no output to intervene on yet: type some input first")
+            raise ValueError("there is no output to intervene on: type an input (or edit it to decode again)")
         outcome: Intervention = run(entry, text, original, decode)
         diff, figure = comparison_views(outcome.original, outcome.changed, ("original", outcome.label))
         status = f"✓ re-decoded with {markdown_text(outcome.label)}" + notices_markdown(notices + outcome.notices)
@@ -729,7 +732,7 @@ class Handlers:
     def export_trace(self, trace: Optional[GenerationTrace]) -> dict:
         """The trace as a JSON file."""
         if trace is None:
-            raise ValueError("there is no trace to export yet: type some input first")
+            raise ValueError("there is no trace to export: type an input (or edit it to decode again)")
         path = self._export_path(trace, ".json")
         path.write_text(trace.to_json(indent=1), encoding="utf-8")
         return {"export_file": str(path), "export_status": "trace JSON ready"}
@@ -739,7 +742,7 @@ class Handlers:
         """A standalone HTML report of every view that applies."""
         repeat_n, show_pruned, image_format, layer, head, mask, focus = view_values
         if trace is None:
-            raise ValueError("there is no trace to report on yet: type some input first")
+            raise ValueError("there is no trace to report on: type an input (or edit it to decode again)")
         options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask, focus)
         report = standalone_report(trace, report_figures(trace, options), replace(options, node_id=None),
                                    image_format_of(image_format))
