@@ -236,12 +236,11 @@ class Seq2SeqAttention(VocabModel):
         nll, cov_loss, p_gen_sum = [], [], []
         mask = target_mask.float()  # (B, T)
         attention_total = torch.zeros_like(src_ext, dtype=mask.dtype)  # (B, S)
-        prev = dec_in[:, 0]  # (B,)
+        log_probs = None  # (B, V_ext) of the previous step
         for t in range(dec_in.size(1)):
-            if t and teacher_forcing < 1.0:
-                prev = self.scheduled_input(dec_in[:, t], log_probs, teacher_forcing)
-            elif t:
-                prev = dec_in[:, t]
+            prev = dec_in[:, t]  # (B,)
+            if log_probs is not None and teacher_forcing < 1.0:
+                prev = self.scheduled_input(prev, log_probs, teacher_forcing)
             coverage_before = state.coverage
             log_probs, state, internals = self.decode_step(state, prev)
             nll.append(-log_probs.gather(1, target_ext[:, t : t + 1]).squeeze(1))  # (B,)
