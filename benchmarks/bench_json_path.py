@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 from ui.handlers import SETTING_NAMES, Handlers  # noqa: E402
 from ui.registry import get_registry  # noqa: E402
 
@@ -41,8 +42,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    registry = get_registry()
+    registry = get_registry(REPO / "checkpoints")  # the shipped models, whatever $GENSCOPE_CHECKPOINTS says
     handlers = Handlers(registry)
+    if not any(m in registry.names for m in MODELS):
+        raise SystemExit(f"none of {', '.join(MODELS)} is in {REPO / 'checkpoints'}")
     beams, steps = (2, 5) if args.quick else (16, 60)
     settings = dict.fromkeys(SETTING_NAMES)
     settings.update(beam_size=beams, max_len=steps, min_len=steps)
