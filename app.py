@@ -389,7 +389,7 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
                       api_name="trace",
                       preprocess=False, **DECODE)
     live_fn, live_out = by_name(c, handlers.trace_live, [n for n in trace_outputs() if n != "trace_json"])
-    refresh_fn, refresh_out = by_name(c, handlers.refresh_open_tab, ["rendered_tab", "status", *view_outputs()])
+    refresh_fn, refresh_out = by_name(c, handlers.refresh_open_tab, ["rendered_tab", "tabs", "status", *view_outputs()])
     refresh = ([c.state, c.tab, c.rendered_tab, c.pinned, c.node, *options], refresh_out)
     gr.on([c.text.change, c.reference.change, c.keyword.change, *[s.change for s in settings]], live_fn,
           [*trace_inputs, c.tab], live_out, api_name="trace_live", api_visibility="undocumented", **live).then(

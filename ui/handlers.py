@@ -398,10 +398,14 @@ class Handlers:
     def refresh_open_tab(self, trace: Optional[GenerationTrace], tab: Any, rendered_tab: Any, pinned: Any,
                          node: Any, *view_values: Any) -> dict:
         """After a live trace: if another tab was opened while it ran, render that tab from the new
-        trace (the live trace rendered the tab open when it started); otherwise nothing."""
+        trace (the live trace rendered the tab open when it started) and keep it selected; otherwise
+        nothing."""
         if tab == rendered_tab or tab not in tabs():
             return {}
-        return {"rendered_tab": tab, **self.views(trace, tab, pinned, node, *view_values)}
+        values = {"rendered_tab": tab, **self.views(trace, tab, pinned, node, *view_values)}
+        if trace is not None and any(v.applies(trace) for v in VIEWS if v.tab == tab):
+            values["tabs"] = gr.update(selected=tab)  # the trace may have selected another tab when it started
+        return values
 
     def _trace(self, model: Any, text: Any, values: Any, tab: Optional[str], with_json: bool) -> dict:
         n_settings = len(SETTING_NAMES)
