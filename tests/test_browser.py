@@ -221,7 +221,11 @@ def test_latent_tab_walks_a_homotopy_and_a_map_click_decodes_that_sentence(page)
     page.keyboard.type("i love going to the beach in the summer", delay=2)
     page.keyboard.press("Enter")
     page.keyboard.type("what kind of music do you like?", delay=2)
+    page.wait_for_timeout(2000)  # the last keystroke's trace (a VAE decodes in well under a second)
     page.get_by_role("tab", name="Latent space").click(timeout=WAIT_MS)
+    page.wait_for_function("() => [...document.querySelectorAll('[role=tab]')].some(t => "
+                           "t.textContent.trim() === 'Latent space' && t.getAttribute('aria-selected') === 'true')",
+                           timeout=WAIT_MS)
     page.wait_for_function("() => { const t = document.querySelector('#view-homotopy .gtitle');"
                            " return t && t.textContent.startsWith('Homotopy: 7 points'); }", timeout=WAIT_MS)
     page.wait_for_selector("#view-latent_map .js-plotly-plot", timeout=WAIT_MS)
