@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 import statistics
 
-from gen_models.checkpoint import CHECKPOINT_ROOT, read_metrics
 from gen_models.decoding import DecodeSettings
 from gen_models.text import tokenize
 from training.evaluation import (
@@ -25,10 +24,16 @@ from training.evaluation import (
     output_tokens,
     read_rows,
     save_results,
+    stored_results,
     verdict_shares,
     write_model_card,
 )
-from training.metrics import duplicate_ngram_rates, novel_ngram_rates, rouge_f1, token_share
+from training.metrics import (
+    duplicate_ngram_rates,
+    novel_ngram_rates,
+    rouge_f1,
+    token_share,
+)
 
 DATA = ROOT / "data" / "debian"
 MODELS = ["debian-seq2seq", "debian-pointer", "debian-pointer-coverage"]
@@ -131,7 +136,9 @@ def main() -> None:
     settings = DecodeSettings(beam_size=args.beam, max_len=30)
     results = evaluate(args.models, rows, unfamiliar, settings)
     if not args.limit:
-        results.update(stored_results([n for n in MODELS if n not in args.models], rows, settings))
+        fixed = list(range(0, len(rows), EXAMPLE_EVERY))[:10]
+        results.update(stored_results([n for n in MODELS if n not in args.models], rows, settings,
+                                      ("test", "test_unfamiliar", "decoding"), fixed))
     shown = [n for n in MODELS if n in results] + [n for n in args.models if n not in MODELS]
     results = {name: results[name] for name in [*shown, *[n for n in results if n not in shown]]}
     table = results_table(results, len(rows), len(unfamiliar))
@@ -145,25 +152,3 @@ def main() -> None:
             kept["baselines"] = {b: results[b]["test"] for b in BASELINES}
             save_results(name, kept, {"beam_size": args.beam, "max_len": 30})
         write_model_card(name, "model_card_debian.md", table=table, examples=examples)
-
-
-def stored_results(names: list[str], rows: list[dict], settings: DecodeSettings) -> dict:
-    """Results of shipped models from their ``metrics.json``, with outputs decoded for the fixed
-    examples only (models without stored test results are left out)."""
-    results = {}
-    fixed = list(range(0, len(rows), EXAMPLE_EVERY))[:10]
-    for name in names:
-        metrics = read_metrics(CHECKPOINT_ROOT / name)
-        if "test" not in metrics:
-            continue
-        traces, _ = decode_split(name, [rows[i] for i in fixed], settings)
-        outputs: list[list[str]] = [[] for _ in rows]
-        for i, trace in zip(fixed, traces):
-            outputs[i] = output_tokens(trace)
-        results[name] = {"test": metrics["test"], "test_unfamiliar": metrics["test_unfamiliar"],
-                         "decoding": metrics.get("decoding", {}), "outputs": outputs}
-    return results
-
-
-if __name__ == "__main__":
-    main()

@@ -21,7 +21,6 @@ import re
 import numpy as np
 import sacrebleu
 
-from gen_models.checkpoint import CHECKPOINT_ROOT, read_metrics
 from gen_models.decoding import DecodeSettings
 from gen_models.text import tokenize
 from gen_models.trace import GenerationTrace
@@ -32,6 +31,7 @@ from training.evaluation import (
     output_tokens,
     read_rows,
     save_results,
+    stored_results,
     verdict_shares,
     write_model_card,
 )
@@ -156,7 +156,7 @@ def main() -> None:
     settings = DecodeSettings(beam_size=args.beam, max_len=80)
     results = evaluate(args.models, rows, settings)
     if not args.limit:
-        results.update(stored_results([n for n in MODELS if n not in args.models], rows, settings))
+        results.update(stored_enzh_results([n for n in MODELS if n not in args.models], rows, settings))
     shown = [n for n in MODELS if n in results] + [n for n in args.models if n not in MODELS]
     results = {name: results[name] for name in [*[n for n in results if n not in shown], *shown]}
     table = results_table(results, len(rows))
@@ -172,27 +172,19 @@ def main() -> None:
         write_model_card(name, CARD_TEMPLATES.get(name, "model_card_enzh.md"), table=table, examples=examples)
 
 
-def stored_results(names: list[str], rows: list[dict], settings: DecodeSettings) -> dict:
-    """Results of shipped models from their ``metrics.json`` (metrics they were not evaluated on show
-    as –), with outputs decoded for the fixed examples only; models without stored results are left out."""
-    results = {}
+def stored_enzh_results(names: list[str], rows: list[dict], settings: DecodeSettings) -> dict:
+    """:func:`training.evaluation.stored_results` with output texts, adding (and saving) the
+    ``<unk>``-per-output on unlike text where a model has no stored value."""
     fixed = list(range(0, len(rows), EXAMPLE_EVERY))[:10]
-    for name in names:
-        metrics = read_metrics(CHECKPOINT_ROOT / name)
-        if "test" not in metrics:
-            continue
-        traces, _ = decode_split(name, [rows[i] for i in fixed], settings)
-        texts = [""] * len(rows)
-        for i, trace in zip(fixed, traces):
-            texts[i] = trace.output_text
-        results[name] = {key: metrics[key] for key in ("test", "test_by_origin", "decoding",
-                                                       "unlike_training_unk_per_output") if key in metrics}
-        results[name]["texts"] = texts
-        if "unlike_training_unk_per_output" not in results[name]:
+    keys = ("test", "test_by_origin", "decoding", "unlike_training_unk_per_output")
+    results = stored_results(names, rows, settings, keys, fixed, output=lambda trace: trace.output_text)
+    for name, result in results.items():
+        result["texts"] = result.pop("outputs")
+        if "unlike_training_unk_per_output" not in result:
             value = unk_per_output(name, out_of_domain_sentences(), settings)
-            results[name]["unlike_training_unk_per_output"] = value
-            save_results(name, {"unlike_training_unk_per_output": value}, {"beam_size": settings.beam_size,
-                                                                           "max_len": settings.max_len})
+            result["unlike_training_unk_per_output"] = value
+            save_results(name, {"unlike_training_unk_per_output": value},
+                         {"beam_size": settings.beam_size, "max_len": settings.max_len})
     return results
 
 

@@ -10,7 +10,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint, read_config, read_metrics
+from gen_models.checkpoint import (
+    CHECKPOINT_ROOT,
+    load_checkpoint,
+    read_config,
+    read_metrics,
+)
 from gen_models.decoding import DecodeSettings, generate
 from gen_models.trace import GenerationTrace
 
@@ -65,6 +70,25 @@ def verdict_shares(decoding: dict) -> str:
 def output_tokens(trace: GenerationTrace) -> list[str]:
     """A trace's output tokens without the end token."""
     return [t for t in trace.output_tokens if t != "</s>"]
+
+
+def stored_results(names: list[str], rows: list[dict], settings: DecodeSettings, keys: tuple[str, ...],
+                   fixed: list[int], output=output_tokens) -> dict:
+    """Results of shipped models not re-evaluated: ``keys`` from their ``metrics.json`` and ``outputs``
+    (``output(trace)`` of each fixed example's trace, None elsewhere), decoding only the ``fixed``
+    examples; models without stored test results are left out."""
+    results = {}
+    for name in names:
+        metrics = read_metrics(CHECKPOINT_ROOT / name)
+        if "test" not in metrics:
+            continue
+        traces, _ = decode_split(name, [rows[i] for i in fixed], settings)
+        outputs = [None] * len(rows)
+        for i, trace in zip(fixed, traces):
+            outputs[i] = output(trace)
+        results[name] = {key: metrics[key] for key in keys if key in metrics}
+        results[name]["outputs"] = outputs
+    return results
 
 
 def save_results(name: str, results: dict, decode_settings: dict) -> None:
