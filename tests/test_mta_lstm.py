@@ -15,10 +15,13 @@ from training.train import Example, make_batch
 CHARS = list("春风花月山水夜雨秋江人归天云")
 
 
-def tiny(cls=MTALSTM, seed=0):
+def tiny(cls=MTALSTM, seed=0, **options):
     torch.manual_seed(seed)
     vocab = Vocab(CHARS + ["，", "。"])
-    return cls(TopicConfig(len(vocab), 12, 16, poem_length=12), vocab, "tiny-mta").eval()
+    return cls(TopicConfig(len(vocab), 12, 16, poem_length=12, **options), vocab, "tiny-mta").eval()
+
+
+ALL_PARTS = {"form_features": True, "topic_char_bias": True}
 
 
 topic_sets = st.lists(st.sampled_from(["春风", "明月", "山水", "夜雨", "秋", "江人", "归云"]), min_size=1,
@@ -26,9 +29,10 @@ topic_sets = st.lists(st.sampled_from(["春风", "明月", "山水", "夜雨", "
 
 
 @settings(max_examples=25, deadline=None)
-@given(topics=topic_sets, seed=st.integers(0, 20), strategy=st.sampled_from(["greedy", "beam"]))
-def test_topic_coverage_starts_at_one_and_never_rises(topics, seed, strategy):
-    trace = generate(tiny(seed=seed), "", DecodeSettings(strategy=strategy, beam_size=3, max_len=12, min_len=12),
+@given(topics=topic_sets, seed=st.integers(0, 20), strategy=st.sampled_from(["greedy", "beam"]),
+       parts=st.sampled_from([{}, ALL_PARTS]))
+def test_topic_coverage_starts_at_one_and_never_rises(topics, seed, strategy, parts):
+    trace = generate(tiny(seed=seed, **parts), "", DecodeSettings(strategy=strategy, beam_size=3, max_len=12, min_len=12),
                      topics=topics)
     assert trace.topics == topics[:5] and trace.source_tokens == topics[:5]
     previous = np.ones(len(trace.topics))
@@ -63,13 +67,80 @@ def test_tav_has_no_topic_attention_signals():
 
 
 @pytest.mark.parametrize("cls", [MTALSTM, TopicAveragedLSTM])
-def test_training_batch_gives_finite_losses(cls):
-    model = tiny(cls).train()
+@pytest.mark.parametrize("parts", [{}, ALL_PARTS])
+def test_training_batch_gives_finite_losses(cls, parts):
+    model = tiny(cls, **parts).train()
     batch = make_batch(model, [Example(list("春风"), list("春风花月，山水。"), ["春风", "花月"]),
                                Example(list("夜雨"), list("夜雨。"), ["夜雨"])])
     losses = model(**batch)
-    losses["nll"].backward()
+    (losses["nll"] + losses["unlikelihood"]).backward()
     assert torch.isfinite(losses["nll"]) and 0.0 <= losses["coverage"].item() <= 1.0
+    assert losses["unlikelihood"].item() > 0.0
+
+
+lines = st.lists(st.tuples(st.integers(0, 9), st.sampled_from(["，", "。"])), max_size=6)
+
+
+@settings(max_examples=50, deadline=None)
+@given(lines=lines, tail=st.integers(0, 9), seed=st.integers(0, 5))
+def test_form_counters_count_characters_lines_and_the_first_width(lines, tail, seed):
+    model = tiny(seed=seed, form_features=True)
+    rng = np.random.default_rng(seed)
+    text = "".join("".join(rng.choice(CHARS, n)) + end for n, end in lines) + "".join(rng.choice(CHARS, tail))
+    form = torch.zeros(1, 3, dtype=torch.long)
+    for token in ["<s>", *text]:
+        form, vector = model.advance_form(form, torch.tensor([model.vocab.stoi[token]]))
+        assert vector.shape == (1, 32)
+    widths = [n for n, _ in lines if n]  # the first line with characters sets the width
+    assert form.tolist() == [[tail, len(lines), widths[0] if widths else 0]]
+
+
+def test_reordering_hypotheses_moves_their_form_counters_with_them():
+    model = tiny(seed=2, form_features=True)
+    state = model.encode("", topics=["春风", "夜雨"]).state
+    state = model.reorder(state, torch.zeros(3, dtype=torch.long))  # three hypotheses
+    for token in ["<s>", "春", "风"]:
+        ids = torch.tensor([model.vocab.stoi[token]] * 3)
+        _, state, _ = model.decode_step(state, ids)
+    ids = torch.tensor([model.vocab.stoi[t] for t in ["，", "花", "。"]])
+    _, state, _ = model.decode_step(state, ids)
+    before = state.form.tolist()
+    assert before == [[0, 1, 2], [3, 0, 0], [0, 1, 2]]
+    moved = model.reorder(state, torch.tensor([1, 1, 0]))
+    assert moved.form.tolist() == [before[1], before[1], before[0]]
+
+
+def test_unlikelihood_is_minus_log_one_minus_p_of_each_earlier_character():
+    model = tiny(seed=4)
+    poem = list("春风春，花风。")
+    batch = make_batch(model, [Example(list("春风"), poem, ["春风"])])
+    state = model.initial_state(batch["chars"], batch["topic_mask"], batch["length"])
+    expected, tokens = 0.0, poem + ["</s>"]
+    for t, prev in enumerate(["<s>"] + poem):
+        log_probs, state, _ = model.decode_step(state, torch.tensor([model.vocab.stoi[prev]]))
+        earlier = {c for c in tokens[:t] if c not in "，。"} - {tokens[t]}
+        expected += sum(-np.log1p(-log_probs[0, model.vocab.stoi[c]].exp().item()) for c in earlier)
+    assert model(**batch)["unlikelihood"].item() == pytest.approx(expected / len(tokens), rel=1e-4)
+
+
+def test_topic_character_bonus_lands_on_the_attended_topics_characters_only():
+    model = tiny(seed=5, topic_char_bias=True)
+    state = model.encode("", topics=["春风", "夜雨"]).state
+    bos = torch.tensor([model.vocab.bos_id])
+    with torch.no_grad():
+        model.bias_gate.weight.zero_()
+        model.bias_gate.bias.fill_(-30.0)  # softplus ≈ 0: no bonus
+        plain, _, internals = model.decode_step(state, bos)
+        model.bias_gate.bias.fill_(2.0)
+        boosted, _, _ = model.decode_step(state, bos)
+    bonus = torch.nn.functional.softplus(torch.tensor(2.0))
+    alpha = internals["topic_attention"][0]
+    gap = (boosted - plain)[0] - (boosted - plain)[0, model.vocab.stoi["花"]]  # log-softmax shifts all equally
+    for j, word in enumerate(["春风", "夜雨"]):
+        for char in word:
+            assert gap[model.vocab.stoi[char]].item() == pytest.approx((bonus * alpha[j]).item(), abs=1e-5)
+    others = [i for i, tok in enumerate(model.vocab.itos) if tok not in "春风夜雨"]
+    assert torch.allclose(gap[others], torch.zeros(len(others)), atol=1e-5)
 
 
 def test_topic_input_says_which_words_were_used_and_which_ignored():

@@ -1,8 +1,11 @@
-"""Training objectives: scheduled sampling, attention regularisation, loss masks, copy-only words."""
+"""Training objectives: scheduled sampling, attention regularisation, loss masks, copy-only words,
+topic subsets and the topic-model options."""
 from __future__ import annotations
 
 import math
+import random
 
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,8 +14,14 @@ from gen_models.models.pointer_generator import PointerGenerator
 from gen_models.models.seq2seq import Seq2SeqConfig
 from gen_models.vocab import Vocab
 from tests.helpers import WORDS, tiny_model
-from training.objectives import copy_only_words, loss_mask, set_copy_only, teacher_forcing_probability
-from training.train import Example, make_batch
+from training.objectives import (
+    copy_only_words,
+    loss_mask,
+    set_copy_only,
+    teacher_forcing_probability,
+    topic_subset,
+)
+from training.train import Example, check_options, make_batch
 
 
 @given(st.sampled_from(["linear", "exponential", "inverse_sigmoid"]), st.integers(0, 10**6),
@@ -101,3 +110,21 @@ def test_a_copy_only_word_is_copied_never_generated_and_unreachable_targets_leav
     batch = make_batch(model, [Example(["w1", "w2"], ["Gtk", "w3"]), Example(["Gtk", "w2"], ["Gtk", "w3"])])
     assert batch["target_mask"][:, 0].tolist() == [False, True]
     assert loss_mask(model, batch, mask_unk=False).equal(batch["target_mask"])
+
+
+@given(st.lists(st.text("春风明月故乡秋雨", min_size=1, max_size=3), min_size=1, max_size=5, unique=True),
+       st.integers(0, 10**6))
+def test_a_topic_subset_is_non_empty_and_every_topic_still_occurs_in_the_poem(topics, seed):
+    poem = "，".join(topics) + "。"
+    subset = topic_subset(topics, random.Random(seed))
+    assert 1 <= len(subset) <= len(topics)
+    assert all(word in poem for word in subset)
+    assert all(any(word in topic for topic in topics) for word in subset)
+
+
+def test_topic_options_are_refused_for_models_without_topics():
+    args = type("Args", (), {"scheduled_sampling": "none", "attention_reg": 0.0, "unlikelihood": 1.0,
+                             "topic_coverage_loss": 0.0, "topic_subsets": False, "form_features": False,
+                             "topic_char_bias": False, "copy_only_latin_below": 0})()
+    with pytest.raises(SystemExit, match="topic model"):
+        check_options(tiny_model(), args)

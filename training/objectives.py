@@ -13,6 +13,18 @@ the loss; the model reports the sum as ``attention_reg``. With each step's atten
 one, Σ_i Σ_t α_ti is the output length whatever τ is, so the penalty's gradient pushes every source
 position towards the same total attention (τ only shifts the loss by a constant).
 
+Unlikelihood (Welleck et al. 2019, token level): α Σ_{c ∈ C_t} −log(1 − p(c | y_<t)) per target
+token, C_t the characters already written (first occurrences, line ends excluded, not y_t). Topic
+models report it as ``unlikelihood``; ``--unlikelihood α`` adds it to the loss.
+
+Topic coverage loss: λ · mean final topic coverage (``--topic-coverage-loss λ``), so each topic is
+spent by the end of the text and the coverage decay is visible.
+
+Topic subsets (``--topic-subsets``): half of the training examples keep a random non-empty subset
+of their topic words in random order, and a word of two or more characters becomes one of its
+characters with probability 0.15. Each kept topic still occurs in the target, and the model learns
+from the 1–3 topic inputs users type as well as from the corpus's 3–5.
+
 Loss masks: ``--mask-unk-targets`` leaves ``<unk>`` targets out of the loss, so the decoder is never
 trained to write ``<unk>`` (a pointer-generator copies a source word it does not know); targets the
 model cannot produce at all (a copy-only word absent from the source) are always left out.
@@ -20,6 +32,7 @@ model cannot produce at all (a copy-only word absent from the source) are always
 from __future__ import annotations
 
 import math
+import random
 import re
 from collections import Counter
 
@@ -42,6 +55,14 @@ def teacher_forcing_probability(schedule: str, step: int, k: float, c: float, fl
     else:
         raise ValueError(f"unknown schedule {schedule!r}; choose from {SCHEDULES}")
     return max(floor, value)
+
+
+def topic_subset(topics: list[str], rng: random.Random) -> list[str]:
+    """A random training view of ``topics`` (see the module docstring)."""
+    if len(topics) < 2 or rng.random() < 0.5:
+        return topics
+    kept = rng.sample(topics, rng.randint(1, len(topics)))
+    return [rng.choice(word) if len(word) > 1 and rng.random() < 0.15 else word for word in kept]
 
 
 def copy_only_words(targets: list[list[str]], below: int) -> set[str]:

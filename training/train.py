@@ -20,6 +20,7 @@ options (``training/objectives.py`` gives the formulas):
     python -m training.train ... --scheduled-sampling inverse_sigmoid --ss-k 2000
     python -m training.train ... --attention-reg 1.0 --attention-target 1.0
     python -m training.train ... --mask-unk-targets --copy-only-latin-below 100
+    python -m training.train ... --unlikelihood 1.0 --topic-coverage-loss 1.0 --topic-subsets
 
 Each epoch's train loss, teacher-forced validation NLL, mean p_gen and coverage loss are written to
 ``metrics.json`` (``curves``); the best epoch by validation NLL is kept.
@@ -33,7 +34,7 @@ import json
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -48,6 +49,7 @@ from training.objectives import (
     loss_mask,
     set_copy_only,
     teacher_forcing_probability,
+    topic_subset,
 )
 
 
@@ -89,14 +91,15 @@ def make_batch(model, examples: list[Example], mask_unk: bool = False) -> dict:
     return batch
 
 
-def batches(examples: list[Example], batch_size: int, rng: random.Random) -> list[list[Example]]:
-    """Shuffled batches of similar source length (sorted within pools of 50 batches)."""
+def batches(examples: list[Example], batch_size: int, rng: random.Random,
+            by_target: bool = False) -> list[list[Example]]:
+    """Shuffled batches of similar source (or target) length (sorted within pools of 50 batches)."""
     order = list(examples)
     rng.shuffle(order)
     pool = batch_size * 50
     result = []
     for i in range(0, len(order), pool):
-        chunk = sorted(order[i : i + pool], key=lambda ex: len(ex.src))
+        chunk = sorted(order[i : i + pool], key=lambda ex: len(ex.tgt if by_target else ex.src))
         result += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
     rng.shuffle(result)
     return result
@@ -128,12 +131,14 @@ def build_model(args, train: list[Example]):
         return model.train()
     vocab = Vocab.build((ex.src + ex.tgt for ex in train), args.vocab_size)
     model_cls = MODEL_TYPES[args.model_type]
-    copy_only = {"copy_only": True} if args.copy_only_latin_below else {}
+    flags = {"copy_only": bool(args.copy_only_latin_below), "form_features": args.form_features,
+             "topic_char_bias": args.topic_char_bias}
+    options = {name: True for name, on in flags.items() if on}
     config = model_cls.new_config(len(vocab), train, emb_dim=args.emb_dim, hidden_dim=args.hidden_dim,
                                   coverage=args.coverage, max_source_len=args.max_source_len,
-                                  lowercase=not args.cased, **copy_only)
+                                  lowercase=not args.cased, **options)
     model = model_cls(config, vocab, name=Path(args.out).name)
-    if copy_only:
+    if args.copy_only_latin_below:
         marked = set_copy_only(model, copy_only_words([ex.tgt for ex in train], args.copy_only_latin_below))
         print(f"{marked} Latin-script words can only be copied")
     model.fit_corpus(Path(args.data))
@@ -147,6 +152,10 @@ def check_options(model, args) -> None:
     missing = [name for name, used in wanted.items() if used and name not in accepted]
     if missing:
         raise SystemExit(f"{type(model).__name__} does not train with {', '.join(missing)}")
+    topic_options = args.unlikelihood or args.topic_coverage_loss or args.topic_subsets or args.form_features \
+        or args.topic_char_bias
+    if topic_options and "form_features" not in model.config_dict():
+        raise SystemExit("--unlikelihood, --topic-* and --form-features need a topic model (mta_lstm, tav_lstm)")
     if args.copy_only_latin_below and not model.features.copies:
         raise SystemExit("--copy-only-latin-below needs a model that copies (pointer_generator)")
 
@@ -178,12 +187,19 @@ def train(args) -> None:
     step = 0
     for epoch in range(1, args.epochs + 1):
         losses = []
-        for batch_examples in tqdm(batches(train_set, args.batch_size, rng), desc=f"epoch {epoch}"):
+        for batch_examples in tqdm(batches(train_set, args.batch_size, rng, args.sort_by_target),
+                                   desc=f"epoch {epoch}"):
+            if args.topic_subsets:
+                batch_examples = [replace(ex, topics=topic_subset(ex.topics, rng)) for ex in batch_examples]
             out = model(**make_batch(model, batch_examples, args.mask_unk_targets), **objective_options(args, step))
             step += 1
             loss = out["nll"] + (args.coverage_weight * out["coverage"] if model.features.coverage else 0.0)
             if args.attention_reg > 0:
                 loss = loss + args.attention_reg * out["attention_reg"]
+            if args.unlikelihood > 0:
+                loss = loss + args.unlikelihood * out["unlikelihood"]
+            if args.topic_coverage_loss > 0:
+                loss = loss + args.topic_coverage_loss * out["coverage"]
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
@@ -267,6 +283,17 @@ def main() -> None:
     parser.add_argument("--attention-reg", type=float, default=0.0, metavar="LAMBDA",
                         help="weight λ of Σ_i (τ − Σ_t α_ti)² per target token (Xu et al. 2015)")
     parser.add_argument("--attention-target", type=float, default=1.0, metavar="TAU", help="τ of the regulariser")
+    parser.add_argument("--unlikelihood", type=float, default=0.0, metavar="ALPHA",
+                        help="weight α of token-level unlikelihood of already written characters (topic models)")
+    parser.add_argument("--topic-coverage-loss", type=float, default=0.0, metavar="LAMBDA",
+                        help="weight λ of the mean final topic coverage (MTA-LSTM)")
+    parser.add_argument("--topic-subsets", action="store_true",
+                        help="train on random subsets of each example's topic words (topic models)")
+    parser.add_argument("--form-features", action="store_true",
+                        help="feed the line position, line count and line width (topic models)")
+    parser.add_argument("--topic-char-bias", action="store_true",
+                        help="a gated bonus on the logits of the attended topics' characters (topic models)")
+    parser.add_argument("--sort-by-target", action="store_true", help="batch examples of similar target length")
     parser.add_argument("--extra-config", default="{}", help="JSON merged into config.json")
     train(parser.parse_args())
 

@@ -15,6 +15,16 @@ N is the true target length in training and ``poem_length`` (the mean training l
 length the caller asks for) at generation — the reference code's convention. C is clamped at 0 so a
 spent topic's score cannot change sign. ``TopicAveragedLSTM`` is the TAV baseline: the context is
 the plain mean of the topic embeddings, with no attention and no coverage.
+
+Two optional parts (config flags, off in older checkpoints), shared by both models:
+
+- ``form_features``: the regulated form as input. A form vector f_t, the sum of embeddings of the
+  characters written in the current line, the lines finished and the first line's width (unknown,
+  5, 7, other), is counted from the characters written so far and fed to the LSTM and the output
+  layer (line ends are ，。？！；). The model then knows where a line must end.
+- ``topic_char_bias``: the logits of the topic words' own characters get a bonus
+  b_t · Σ_j α_tj · 1[y ∈ chars(k_j)], b_t = softplus(w · [h_t; T_t]) ≥ 0, so a topic word is
+  written verbatim from the topic it attends to.
 """
 from __future__ import annotations
 
@@ -30,6 +40,9 @@ from ..text import tokenize
 from ..vocab import Vocab
 
 MAX_TOPICS = 5
+LINE_ENDS = frozenset("，。？！；,.?!;")
+FORM_SLOTS = 10  # counts of characters and lines are clamped to 0..9
+FORM_DIM = 32
 
 
 @dataclass
@@ -42,6 +55,8 @@ class TopicConfig:
     poem_length: int = 32
     max_source_len: int = MAX_TOPICS
     lowercase: bool = False
+    form_features: bool = False
+    topic_char_bias: bool = False
 
 
 @dataclass
@@ -54,6 +69,8 @@ class TopicState:
     topics: torch.Tensor  # (B|1, K, E)
     topic_mask: torch.Tensor  # (B|1, K) True on real topics
     phi: torch.Tensor  # (B|1, K)
+    form: Optional[torch.Tensor] = None  # (B, 3) long: characters in this line, lines done, first line's width
+    topic_chars: Optional[torch.Tensor] = None  # (B|1, K, V) 1 where a character belongs to topic j
 
 
 class MTALSTM(VocabModel):
@@ -69,12 +86,21 @@ class MTALSTM(VocabModel):
     def __init__(self, config: TopicConfig, vocab: Vocab, name: str = "mta_lstm"):
         super().__init__(config, vocab, name)
         E, H = config.emb_dim, config.hidden_dim
-        self.cell = nn.LSTMCell(2 * E, H)
+        F = FORM_DIM if config.form_features else 0
+        self.cell = nn.LSTMCell(2 * E + F, H)
         self.attn_h = nn.Linear(H, H)
         self.attn_k = nn.Linear(E, H, bias=False)
         self.attn_v = nn.Linear(H, 1, bias=False)
         self.phi = nn.Linear(MAX_TOPICS * E, MAX_TOPICS)
-        self.out = nn.Linear(H + E, config.vocab_size)
+        self.out = nn.Linear(H + E + F, config.vocab_size)
+        self.register_buffer("line_end", torch.tensor([token in LINE_ENDS for token in vocab.itos]),
+                             persistent=False)  # (V,)
+        if config.form_features:
+            self.form_position = nn.Embedding(FORM_SLOTS, F)
+            self.form_line = nn.Embedding(FORM_SLOTS, F)
+            self.form_width = nn.Embedding(4, F)
+        if config.topic_char_bias:
+            self.bias_gate = nn.Linear(H + E, 1)
 
     @property
     def max_source_len(self) -> int:
@@ -125,15 +151,18 @@ class MTALSTM(VocabModel):
 
     def reorder(self, state: TopicState, index: torch.Tensor) -> TopicState:
         """Keep hypotheses ``index``."""
-        return replace(state, h=state.h[index], c=state.c[index], coverage=state.coverage[index])
+        form = state.form[index] if state.form is not None else None
+        return replace(state, h=state.h[index], c=state.c[index], coverage=state.coverage[index], form=form)
 
     # -- training ---------------------------------------------------------------------------
     @classmethod
     def new_config(cls, vocab_size: int, examples: list, emb_dim: int = 128, hidden_dim: int = 256,
-                   lowercase: bool = False, **_: object) -> TopicConfig:
+                   lowercase: bool = False, form_features: bool = False, topic_char_bias: bool = False,
+                   **_: object) -> TopicConfig:
         """The config of a fresh model; ``poem_length`` is the mean target length of ``examples``."""
         mean_length = round(sum(len(ex.tgt) + 1 for ex in examples) / len(examples))
-        return TopicConfig(vocab_size, emb_dim, hidden_dim, mean_length, lowercase=lowercase)
+        return TopicConfig(vocab_size, emb_dim, hidden_dim, mean_length, lowercase=lowercase,
+                           form_features=form_features, topic_char_bias=topic_char_bias)
 
     def training_batch(self, examples: list) -> dict:
         """Padded tensors for :meth:`forward`: topic characters, true lengths N, targets."""
@@ -169,7 +198,26 @@ class MTALSTM(VocabModel):
         phi = length[:, None] * torch.sigmoid(self.phi(topics.flatten(1)))  # (B, K)
         B, H = chars.size(0), self.config.hidden_dim
         zeros = topics.new_zeros(B, H)
-        return TopicState(zeros, zeros, mask.float(), topics, mask, phi.clamp(min=1e-3))
+        form = chars.new_zeros(B, 3) if self.config.form_features else None  # (B, 3)
+        topic_chars = None
+        if self.config.topic_char_bias:
+            topic_chars = topics.new_zeros(B, MAX_TOPICS, self.config.vocab_size)  # (B, K, V)
+            topic_chars.scatter_(2, chars, 1.0)
+            topic_chars[:, :, [self.vocab.pad_id, self.vocab.unk_id]] = 0.0
+        return TopicState(zeros, zeros, mask.float(), topics, mask, phi.clamp(min=1e-3), form, topic_chars)
+
+    def advance_form(self, form: torch.Tensor, prev_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The form counters after ``prev_ids`` (B,) and their vector f_t (B, FORM_DIM)."""
+        position, lines, width = form.unbind(1)  # (B,) each
+        line_end = self.line_end[prev_ids]  # (B,)
+        written = ~line_end & (prev_ids != self.vocab.bos_id) & (prev_ids != self.vocab.pad_id)
+        width = torch.where(line_end & (width == 0), position, width)
+        lines = lines + line_end.long()
+        position = torch.where(line_end, torch.zeros_like(position), position + written.long())
+        width_slot = torch.where(width == 0, 0, torch.where(width == 5, 1, torch.where(width == 7, 2, 3)))
+        vector = (self.form_position(position.clamp(max=FORM_SLOTS - 1)) + self.form_line(lines.clamp(max=FORM_SLOTS - 1))
+                  + self.form_width(width_slot))  # (B, F)
+        return torch.stack([position, lines, width], 1), vector
 
     def topic_context(self, state: TopicState) -> tuple[torch.Tensor, torch.Tensor]:
         """(topic attention α (B, K), context T (B, E)) from h_{t-1} and C_{t-1}."""
@@ -182,25 +230,48 @@ class MTALSTM(VocabModel):
     def decode_step(self, state: TopicState, prev_ids: torch.Tensor):
         """(log_probs (B, V), new state, internals) for one step."""
         alpha, context = self.topic_context(state)
-        h, c = self.cell(torch.cat([self.embedding(prev_ids), context], -1), (state.h, state.c))  # (B, H)
-        log_probs = torch.log_softmax(self.out(torch.cat([h, context], -1)), dim=-1)  # (B, V)
+        form, extra = state.form, []
+        if form is not None:
+            form, form_vector = self.advance_form(form, prev_ids)  # (B, 3), (B, F)
+            extra = [form_vector]
+        h, c = self.cell(torch.cat([self.embedding(prev_ids), context, *extra], -1), (state.h, state.c))  # (B, H)
+        logits = self.out(torch.cat([h, context, *extra], -1))  # (B, V)
+        if state.topic_chars is not None:
+            members = torch.bmm(alpha.unsqueeze(1), state.topic_chars.expand(alpha.size(0), -1, -1)).squeeze(1)  # (B, V)
+            logits = logits + nn.functional.softplus(self.bias_gate(torch.cat([h, context], -1))) * members
+        log_probs = torch.log_softmax(logits, dim=-1)  # (B, V)
         coverage = (state.coverage - alpha / state.phi).clamp(min=0.0) * state.topic_mask  # (B, K)
         K = int(state.topic_mask[0].sum())
         internals = {"attention": alpha[:, :K], "topic_attention": alpha[:, :K], "topic_coverage": coverage[:, :K]}
         if not self.uses_topic_attention:
             internals = {}
-        return log_probs, replace(state, h=h, c=c, coverage=coverage), internals
+        return log_probs, replace(state, h=h, c=c, coverage=coverage, form=form), internals
 
     def forward(self, chars, topic_mask, length, dec_in, target, target_mask):
-        """Teacher-forced losses: ``nll`` per token and ``coverage`` (mean final topic coverage)."""
+        """Teacher-forced losses per target token: ``nll``, ``unlikelihood`` (token-level unlikelihood
+        of the characters already written, Welleck et al. 2019) and ``coverage`` (mean final topic
+        coverage)."""
         state = self.initial_state(chars, topic_mask, length)
-        nll = []
+        candidates = self.repeat_candidates(target)  # (B, T)
+        nll, unlikelihood = [], []
         for t in range(dec_in.size(1)):
             log_probs, state, _ = self.decode_step(state, dec_in[:, t])
             nll.append(-log_probs.gather(1, target[:, t : t + 1]).squeeze(1))  # (B,)
+            earlier = log_probs.gather(1, target[:, :t]).exp()  # (B, t) p of the characters written before
+            negative = candidates[:, :t] & (target[:, :t] != target[:, t : t + 1])  # (B, t)
+            unlikelihood.append((-torch.log1p(-earlier.clamp(max=1 - 1e-5)) * negative).sum(1))  # (B,)
         mask = target_mask.float()
         remaining = (state.coverage.sum(1) / topic_mask.float().sum(1)).mean()
-        return {"nll": (torch.stack(nll, 1) * mask).sum() / mask.sum(), "coverage": remaining}
+        return {"nll": (torch.stack(nll, 1) * mask).sum() / mask.sum(), "coverage": remaining,
+                "unlikelihood": (torch.stack(unlikelihood, 1) * mask).sum() / mask.sum()}
+
+    def repeat_candidates(self, target: torch.Tensor) -> torch.Tensor:
+        """(B, T) True at the first occurrence of each written character (line ends and special
+        tokens excluded): the characters the unlikelihood term discourages writing again."""
+        same = target.unsqueeze(2) == target.unsqueeze(1)  # (B, T, T)
+        earlier = torch.ones_like(same[0]).tril(-1)  # (T, T) s' < s
+        first = ~(same & earlier).any(2)  # (B, T)
+        return first & ~self.line_end[target] & (target > self.vocab.eos_id)
 
 
 class TopicAveragedLSTM(MTALSTM):
