@@ -15,8 +15,10 @@ from gen_models.models.seq2seq import Seq2SeqConfig
 from gen_models.vocab import Vocab
 from tests.helpers import WORDS, tiny_model
 from training.objectives import (
+    LATIN,
     copy_only_words,
     loss_mask,
+    scramble_names,
     set_copy_only,
     teacher_forcing_probability,
     topic_subset,
@@ -125,6 +127,22 @@ def test_a_topic_subset_is_non_empty_and_every_topic_still_occurs_in_the_poem(to
 def test_topic_options_are_refused_for_models_without_topics():
     args = type("Args", (), {"scheduled_sampling": "none", "attention_reg": 0.0, "unlikelihood": 1.0,
                              "topic_coverage_loss": 0.0, "topic_subsets": False, "form_features": False,
-                             "topic_char_bias": False, "copy_only_latin_below": 0})()
+                             "topic_char_bias": False, "copy_only_latin_below": 0, "scramble_names": 0.0})()
     with pytest.raises(SystemExit, match="topic model"):
         check_options(tiny_model(), args)
+
+
+words = st.sampled_from(["GTK4", "Qt", "LibreOffice", "Calc", "的", "打开", "file", "the", "x86_64", "C++"])
+
+
+@given(st.lists(words, max_size=8), st.lists(words, max_size=8), st.integers(0, 10**6), st.floats(0.0, 1.0))
+def test_scrambling_replaces_shared_names_consistently_and_nothing_else(src, tgt, seed, p):
+    new_src, new_tgt = scramble_names(src, tgt, random.Random(seed), p)
+    assert len(new_src) == len(src) and len(new_tgt) == len(tgt)
+    mapping = {}
+    for old, new in [*zip(src, new_src), *zip(tgt, new_tgt)]:
+        assert mapping.setdefault(old, new) == new  # the same made-up word everywhere in the pair
+        if old != new:
+            assert old in src and old in tgt and LATIN.fullmatch(old) and LATIN.fullmatch(new)
+            assert [c.isupper() for c in old] == [c.isupper() for c in new[: len(old)]]
+    assert scramble_names(src, tgt, random.Random(seed), 0.0) == (src, tgt)

@@ -1,8 +1,9 @@
 """Compare en→zh pointer runs trained with different objectives on the held-out test split.
 
-    python -m training.compare_objectives runs/enzh-pc-tf runs/enzh-pc-ss runs/enzh-pc-attreg [--limit 400]
+    python -m training.compare_objectives runs/enzh-pc-tf runs/enzh-pc-ss runs/enzh-pc-attreg [--limit 400] [--every 4]
 
-Each run folder is a checkpoint (``training/train_enzh_objectives.sh`` makes them). The metrics are
+``--every 4`` takes every fourth pair, so the UI and Debian Reference slices are in. Each run
+folder is a checkpoint (``training/train_enzh_objectives.sh`` makes them). The metrics are
 ``training.evaluate_enzh``'s — BLEU / chrF, names reproduced, duplicate n-grams (repetition),
 under-translated source words, ``<unk>`` per output on English unlike the training text — beside
 each run's last validation NLL and attention-regulariser value. Writes ``docs/results_objectives.md``.
@@ -23,8 +24,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--limit", type=int, default=0, help="the first N test pairs only")
+    parser.add_argument("--every", type=int, default=1, help="every K-th test pair (all three slices)")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results_objectives.md")
     args = parser.parse_args()
-    rows = read_rows(DATA, "test")[: args.limit or None]
+    rows = read_rows(DATA, "test")[:: args.every][: args.limit or None]
     names = [os.path.relpath(run.resolve(), CHECKPOINT_ROOT) for run in args.runs]
     results = evaluate(names, rows, DecodeSettings(beam_size=4, max_len=80), score_references=False)
     lines = [results_table(results, len(rows)), "", "| run | objective | valid NLL | valid attention reg. |",
@@ -32,14 +35,15 @@ def main() -> None:
     for run in args.runs:
         metrics = read_metrics(run)
         last, training = metrics["curves"][-1], metrics.get("training", {})
-        objective = (f"scheduled sampling ({training.get('scheduled_sampling')}, ε_min {training.get('ss_floor')})"
+        objective = (f"names scrambled (p = {training['scramble_names']})" if training.get("scramble_names") else
+                     f"scheduled sampling ({training.get('scheduled_sampling')}, ε_min {training.get('ss_floor')})"
                      if training.get("scheduled_sampling", "none") != "none" else
                      f"attention reg. λ = {training.get('attention_reg')}, τ = {training.get('attention_target')}"
                      if training.get("attention_reg") else "teacher forcing")
         lines.append(f"| {run.name} | {objective} | {last['valid_nll']:.3f} | {last.get('valid_attention_reg', 0):.3f} |")
     table = "\n".join(lines) + "\n"
     print(table)
-    (ROOT / "docs" / "results_objectives.md").write_text(table, encoding="utf-8")
+    args.out.write_text(table, encoding="utf-8")
 
 
 if __name__ == "__main__":

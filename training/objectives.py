@@ -25,6 +25,12 @@ of their topic words in random order, and a word of two or more characters becom
 characters with probability 0.15. Each kept topic still occurs in the target, and the model learns
 from the 1–3 topic inputs users type as well as from the corpus's 3–5.
 
+Name scrambling (``--scramble-names p``): each Latin-script word that occurs in both the source and
+the target is, with probability p, replaced everywhere in the pair by a made-up word of the same
+shape (letters for letters, digits for digits, case kept). The made-up word is in no vocabulary,
+so the only way to write it is to copy it: a pointer-generator learns to copy names in running
+text, the skill that the vocabulary otherwise lets it skip.
+
 Loss masks: ``--mask-unk-targets`` leaves ``<unk>`` targets out of the loss, so the decoder is never
 trained to write ``<unk>`` (a pointer-generator copies a source word it does not know); targets the
 model cannot produce at all (a copy-only word absent from the source) are always left out.
@@ -34,6 +40,7 @@ from __future__ import annotations
 import math
 import random
 import re
+import string
 from collections import Counter
 
 import torch
@@ -63,6 +70,26 @@ def topic_subset(topics: list[str], rng: random.Random) -> list[str]:
         return topics
     kept = rng.sample(topics, rng.randint(1, len(topics)))
     return [rng.choice(word) if len(word) > 1 and rng.random() < 0.15 else word for word in kept]
+
+
+def made_up_word(word: str, rng: random.Random) -> str:
+    """A random word of ``word``'s shape: each letter a random letter of the same case, each digit
+    a random digit, other characters kept; at least four characters long."""
+    def swap(char: str) -> str:
+        if char.isdigit():
+            return rng.choice(string.digits)
+        if char.isalpha():
+            return rng.choice(string.ascii_uppercase if char.isupper() else string.ascii_lowercase)
+        return char
+    padded = word + "".join(rng.choice(string.ascii_lowercase) for _ in range(4 - len(word)))
+    return "".join(swap(c) for c in padded)
+
+
+def scramble_names(src: list[str], tgt: list[str], rng: random.Random, p: float) -> tuple[list[str], list[str]]:
+    """``src`` and ``tgt`` with each shared Latin-script word made up with probability ``p``."""
+    shared = [w for w in dict.fromkeys(src) if LATIN.fullmatch(w) and w in tgt]
+    mapping = {w: made_up_word(w, rng) for w in shared if rng.random() < p}
+    return [mapping.get(t, t) for t in src], [mapping.get(t, t) for t in tgt]
 
 
 def copy_only_words(targets: list[list[str]], below: int) -> set[str]:

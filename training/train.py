@@ -20,6 +20,7 @@ options (``training/objectives.py`` gives the formulas):
     python -m training.train ... --scheduled-sampling inverse_sigmoid --ss-k 2000
     python -m training.train ... --attention-reg 1.0 --attention-target 1.0
     python -m training.train ... --mask-unk-targets --copy-only-latin-below 100
+    python -m training.train ... --scramble-names 0.5
     python -m training.train ... --unlikelihood 1.0 --topic-coverage-loss 1.0 --topic-subsets
 
 Each epoch's train loss, teacher-forced validation NLL, mean p_gen and coverage loss are written to
@@ -49,6 +50,7 @@ from training.objectives import (
     loss_mask,
     set_copy_only,
     teacher_forcing_probability,
+    scramble_names,
     topic_subset,
 )
 
@@ -156,8 +158,8 @@ def check_options(model, args) -> None:
         or args.topic_char_bias
     if topic_options and "form_features" not in model.config_dict():
         raise SystemExit("--unlikelihood, --topic-* and --form-features need a topic model (mta_lstm, tav_lstm)")
-    if args.copy_only_latin_below and not model.features.copies:
-        raise SystemExit("--copy-only-latin-below needs a model that copies (pointer_generator)")
+    if (args.copy_only_latin_below or args.scramble_names) and not model.features.copies:
+        raise SystemExit("--copy-only-latin-below and --scramble-names need a model that copies (pointer_generator)")
 
 
 def train(args) -> None:
@@ -191,6 +193,10 @@ def train(args) -> None:
                                    desc=f"epoch {epoch}"):
             if args.topic_subsets:
                 batch_examples = [replace(ex, topics=topic_subset(ex.topics, rng)) for ex in batch_examples]
+            if args.scramble_names:
+                batch_examples = [replace(ex, **dict(zip(("src", "tgt"), scramble_names(ex.src, ex.tgt, rng,
+                                                                                      args.scramble_names))))
+                                  for ex in batch_examples]
             out = model(**make_batch(model, batch_examples, args.mask_unk_targets), **objective_options(args, step))
             step += 1
             loss = out["nll"] + (args.coverage_weight * out["coverage"] if model.features.coverage else 0.0)
@@ -283,6 +289,8 @@ def main() -> None:
     parser.add_argument("--attention-reg", type=float, default=0.0, metavar="LAMBDA",
                         help="weight λ of Σ_i (τ − Σ_t α_ti)² per target token (Xu et al. 2015)")
     parser.add_argument("--attention-target", type=float, default=1.0, metavar="TAU", help="τ of the regulariser")
+    parser.add_argument("--scramble-names", type=float, default=0.0, metavar="P",
+                        help="replace each name shared by source and target with a made-up word, with probability P")
     parser.add_argument("--unlikelihood", type=float, default=0.0, metavar="ALPHA",
                         help="weight α of token-level unlikelihood of already written characters (topic models)")
     parser.add_argument("--topic-coverage-loss", type=float, default=0.0, metavar="LAMBDA",
