@@ -21,7 +21,7 @@ def tiny(cls=MTALSTM, seed=0, **options):
     return cls(TopicConfig(len(vocab), 12, 16, poem_length=12, **options), vocab, "tiny-mta").eval()
 
 
-ALL_PARTS = {"form_features": True, "topic_char_bias": True}
+ALL_PARTS = {"form_features": True, "topic_char_bias": True, "written_penalty": True}
 
 
 topic_sets = st.lists(st.sampled_from(["春风", "明月", "山水", "夜雨", "秋", "江人", "归云"]), min_size=1,
@@ -155,3 +155,33 @@ def test_topic_input_says_which_words_were_used_and_which_ignored():
     assert encoded.topics == ["春风", "明月故乡山水"]  # the status line names them (ui.handlers.status_markdown)
     assert "2 words ignored (no character the model knows): hello xyz" in notices
     assert "“明月故乡山水” was read as one topic: separate topic words with spaces" in notices
+
+
+def test_written_penalty_lowers_exactly_the_characters_already_written():
+    model = tiny(seed=6, written_penalty=True)
+    state = model.encode("", topics=["春风"]).state
+    for token in ["<s>", "春", "，", "花"]:
+        _, state, _ = model.decode_step(state, torch.tensor([model.vocab.stoi[token]]))
+    assert {model.vocab.itos[i] for i in state.written[0].nonzero().flatten().tolist()} == {"春", "花"}
+    with torch.no_grad():
+        model.written_gate.bias.fill_(-30.0)  # softplus ≈ 0: no penalty
+        plain, _, _ = model.decode_step(state, torch.tensor([model.vocab.stoi["月"]]))
+        model.written_gate.bias.fill_(3.0)
+        penalised, after, _ = model.decode_step(state, torch.tensor([model.vocab.stoi["月"]]))
+    gap = (penalised - plain)[0] - (penalised - plain)[0, model.vocab.stoi["水"]]  # log-softmax shifts all equally
+    penalty = torch.nn.functional.softplus(torch.tensor(3.0)).item()
+    for char in "春花月":
+        assert gap[model.vocab.stoi[char]].item() == pytest.approx(-penalty, abs=1e-5)
+    assert gap[model.vocab.stoi["，"]].item() == pytest.approx(0.0, abs=1e-5)
+    assert after.written[0].sum().item() == 3
+
+
+def test_a_trained_model_gains_a_part_and_keeps_its_weights():
+    from training.train import with_parts
+
+    model = tiny(seed=7, form_features=True)
+    extended = with_parts(model, {"written_penalty": True, "form_features": True})
+    assert extended.config.written_penalty and extended.config.form_features
+    for name, value in model.state_dict().items():
+        assert torch.equal(extended.state_dict()[name], value), name
+    assert with_parts(extended, {"written_penalty": True}) is extended

@@ -127,7 +127,8 @@ def test_a_topic_subset_is_non_empty_and_every_topic_still_occurs_in_the_poem(to
 def test_topic_options_are_refused_for_models_without_topics():
     args = type("Args", (), {"scheduled_sampling": "none", "attention_reg": 0.0, "unlikelihood": 1.0,
                              "topic_coverage_loss": 0.0, "topic_subsets": False, "form_features": False,
-                             "topic_char_bias": False, "copy_only_latin_below": 0, "scramble_names": 0.0})()
+                             "topic_char_bias": False, "written_penalty": False, "copy_only_latin_below": 0,
+                             "scramble_names": 0.0})()
     with pytest.raises(SystemExit, match="topic model"):
         check_options(tiny_model(), args)
 

@@ -75,7 +75,8 @@ def make_tiny_checkpoints(root: Path) -> Path:
         (root / name / "README.md").write_text(f"# {name}\n\nA random model for tests <b>not</b> trained.\n",
                                                encoding="utf-8")
     poems = Vocab(POEM_CHARS)
-    topic_model = MTALSTM(TopicConfig(len(poems), 12, 16, poem_length=12, form_features=True, topic_char_bias=True),
+    topic_model = MTALSTM(TopicConfig(len(poems), 12, 16, poem_length=12, form_features=True, topic_char_bias=True,
+                                      written_penalty=True),
                           poems, name="tiny-mta")  # the shipped poem models' parts
     save_checkpoint(topic_model, root / "tiny-mta", {"exhibit": "topics → poem", "examples": ["春风 明月 故乡"],
                                                      "input_hint": "1–5 topic words"})

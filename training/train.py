@@ -130,11 +130,10 @@ def build_model(args, train: list[Example]):
             raise SystemExit("--cased must match the checkpoint given to --init-from")
         if args.coverage:
             model.config.coverage = True
-        return model.train()
+        return with_parts(model, {name: True for name in TOPIC_PARTS if getattr(args, name)}).train()
     vocab = Vocab.build((ex.src + ex.tgt for ex in train), args.vocab_size)
     model_cls = MODEL_TYPES[args.model_type]
-    flags = {"copy_only": bool(args.copy_only_latin_below), "form_features": args.form_features,
-             "topic_char_bias": args.topic_char_bias}
+    flags = {"copy_only": bool(args.copy_only_latin_below), **{name: getattr(args, name) for name in TOPIC_PARTS}}
     options = {name: True for name, on in flags.items() if on}
     config = model_cls.new_config(len(vocab), train, emb_dim=args.emb_dim, hidden_dim=args.hidden_dim,
                                   coverage=args.coverage, max_source_len=args.max_source_len,
@@ -147,6 +146,22 @@ def build_model(args, train: list[Example]):
     return model.train()
 
 
+TOPIC_PARTS = ("form_features", "topic_char_bias", "written_penalty")
+
+
+def with_parts(model, parts: dict):
+    """``model`` with optional ``parts`` (config flags) switched on: the new parts start from their
+    initialisation, everything else keeps its trained weights (a final phase, like coverage)."""
+    parts = {name: on for name, on in parts.items() if on and not getattr(model.config, name, False)}
+    if not parts:
+        return model
+    extended = type(model)(replace(model.config, **parts), model.vocab, name=model.name)
+    result = extended.load_state_dict(model.state_dict(), strict=False)
+    if result.unexpected_keys:
+        raise SystemExit(f"cannot add {', '.join(parts)}: unexpected weights {result.unexpected_keys}")
+    return extended
+
+
 def check_options(model, args) -> None:
     """Stop with a message when an objective option needs what ``model``'s training cannot do."""
     accepted = inspect.signature(model.forward).parameters
@@ -154,8 +169,8 @@ def check_options(model, args) -> None:
     missing = [name for name, used in wanted.items() if used and name not in accepted]
     if missing:
         raise SystemExit(f"{type(model).__name__} does not train with {', '.join(missing)}")
-    topic_options = args.unlikelihood or args.topic_coverage_loss or args.topic_subsets or args.form_features \
-        or args.topic_char_bias
+    topic_options = args.unlikelihood or args.topic_coverage_loss or args.topic_subsets or any(
+        getattr(args, name) for name in TOPIC_PARTS)
     if topic_options and "form_features" not in model.config_dict():
         raise SystemExit("--unlikelihood, --topic-* and --form-features need a topic model (mta_lstm, tav_lstm)")
     if (args.copy_only_latin_below or args.scramble_names) and not model.features.copies:
@@ -301,6 +316,8 @@ def main() -> None:
                         help="feed the line position, line count and line width (topic models)")
     parser.add_argument("--topic-char-bias", action="store_true",
                         help="a gated bonus on the logits of the attended topics' characters (topic models)")
+    parser.add_argument("--written-penalty", action="store_true",
+                        help="a learned penalty on the logits of characters already written (topic models)")
     parser.add_argument("--sort-by-target", action="store_true", help="batch examples of similar target length")
     parser.add_argument("--extra-config", default="{}", help="JSON merged into config.json")
     train(parser.parse_args())

@@ -25,6 +25,10 @@ Two optional parts (config flags, off in older checkpoints), shared by both mode
 - ``topic_char_bias``: the logits of the topic words' own characters get a bonus
   b_t · Σ_j α_tj · 1[y ∈ chars(k_j)], b_t = softplus(w · [h_t; T_t]) ≥ 0, so a topic word is
   written verbatim from the topic it attends to.
+- ``written_penalty``: a coverage of the poem's own characters. The logits of the characters
+  already written (line ends excepted) get a learned penalty −softplus(w · [h_t; T_t] + b), so the
+  model can tell, at each step, how much it wants to avoid repeating itself; real poems almost
+  never do (2.6% of characters), and a model without it writes 秋秋雨雨 under beam search.
 """
 from __future__ import annotations
 
@@ -57,6 +61,7 @@ class TopicConfig:
     lowercase: bool = False
     form_features: bool = False
     topic_char_bias: bool = False
+    written_penalty: bool = False
 
 
 @dataclass
@@ -71,6 +76,7 @@ class TopicState:
     phi: torch.Tensor  # (B|1, K)
     form: Optional[torch.Tensor] = None  # (B, 3) long: characters in this line, lines done, first line's width
     topic_chars: Optional[torch.Tensor] = None  # (B|1, K, V) 1 where a character belongs to topic j
+    written: Optional[torch.Tensor] = None  # (B, V) 1 where a character has been written
 
 
 class MTALSTM(VocabModel):
@@ -101,6 +107,10 @@ class MTALSTM(VocabModel):
             self.form_width = nn.Embedding(4, F)
         if config.topic_char_bias:
             self.bias_gate = nn.Linear(H + E, 1)
+        if config.written_penalty:
+            self.written_gate = nn.Linear(H + E, 1)
+            nn.init.zeros_(self.written_gate.weight)
+            nn.init.constant_(self.written_gate.bias, 1.0)
 
     @property
     def max_source_len(self) -> int:
@@ -152,17 +162,20 @@ class MTALSTM(VocabModel):
     def reorder(self, state: TopicState, index: torch.Tensor) -> TopicState:
         """Keep hypotheses ``index``."""
         form = state.form[index] if state.form is not None else None
-        return replace(state, h=state.h[index], c=state.c[index], coverage=state.coverage[index], form=form)
+        written = state.written[index] if state.written is not None else None
+        return replace(state, h=state.h[index], c=state.c[index], coverage=state.coverage[index], form=form,
+                       written=written)
 
     # -- training ---------------------------------------------------------------------------
     @classmethod
     def new_config(cls, vocab_size: int, examples: list, emb_dim: int = 128, hidden_dim: int = 256,
                    lowercase: bool = False, form_features: bool = False, topic_char_bias: bool = False,
-                   **_: object) -> TopicConfig:
+                   written_penalty: bool = False, **_: object) -> TopicConfig:
         """The config of a fresh model; ``poem_length`` is the mean target length of ``examples``."""
         mean_length = round(sum(len(ex.tgt) + 1 for ex in examples) / len(examples))
         return TopicConfig(vocab_size, emb_dim, hidden_dim, mean_length, lowercase=lowercase,
-                           form_features=form_features, topic_char_bias=topic_char_bias)
+                           form_features=form_features, topic_char_bias=topic_char_bias,
+                           written_penalty=written_penalty)
 
     def training_batch(self, examples: list) -> dict:
         """Padded tensors for :meth:`forward`: topic characters, true lengths N, targets."""
@@ -204,16 +217,17 @@ class MTALSTM(VocabModel):
             topic_chars = topics.new_zeros(B, MAX_TOPICS, self.config.vocab_size)  # (B, K, V)
             topic_chars.scatter_(2, chars, 1.0)
             topic_chars[:, :, [self.vocab.pad_id, self.vocab.unk_id]] = 0.0
-        return TopicState(zeros, zeros, mask.float(), topics, mask, phi.clamp(min=1e-3), form, topic_chars)
+        written = topics.new_zeros(B, self.config.vocab_size) if self.config.written_penalty else None  # (B, V)
+        return TopicState(zeros, zeros, mask.float(), topics, mask, phi.clamp(min=1e-3), form, topic_chars, written)
 
     def advance_form(self, form: torch.Tensor, prev_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The form counters after ``prev_ids`` (B,) and their vector f_t (B, FORM_DIM)."""
         position, lines, width = form.unbind(1)  # (B,) each
         line_end = self.line_end[prev_ids]  # (B,)
-        written = ~line_end & (prev_ids != self.vocab.bos_id) & (prev_ids != self.vocab.pad_id)
+        counted = ~line_end & (prev_ids != self.vocab.bos_id) & (prev_ids != self.vocab.pad_id)
         width = torch.where(line_end & (width == 0), position, width)
         lines = lines + line_end.long()
-        position = torch.where(line_end, torch.zeros_like(position), position + written.long())
+        position = torch.where(line_end, torch.zeros_like(position), position + counted.long())
         width_slot = torch.where(width == 0, 0, torch.where(width == 5, 1, torch.where(width == 7, 2, 3)))
         vector = (self.form_position(position.clamp(max=FORM_SLOTS - 1)) + self.form_line(lines.clamp(max=FORM_SLOTS - 1))
                   + self.form_width(width_slot))  # (B, F)
@@ -239,13 +253,18 @@ class MTALSTM(VocabModel):
         if state.topic_chars is not None:
             members = torch.bmm(alpha.unsqueeze(1), state.topic_chars.expand(alpha.size(0), -1, -1)).squeeze(1)  # (B, V)
             logits = logits + nn.functional.softplus(self.bias_gate(torch.cat([h, context], -1))) * members
+        written = state.written
+        if written is not None:
+            content = (~self.line_end[prev_ids] & (prev_ids > self.vocab.eos_id)).float()  # (B,)
+            written = written.scatter(1, prev_ids.unsqueeze(1), content.unsqueeze(1)).maximum(written)  # (B, V)
+            logits = logits - nn.functional.softplus(self.written_gate(torch.cat([h, context], -1))) * written
         log_probs = torch.log_softmax(logits, dim=-1)  # (B, V)
         coverage = (state.coverage - alpha / state.phi).clamp(min=0.0) * state.topic_mask  # (B, K)
         K = int(state.topic_mask[0].sum())
         internals = {"attention": alpha[:, :K], "topic_attention": alpha[:, :K], "topic_coverage": coverage[:, :K]}
         if not self.uses_topic_attention:
             internals = {}
-        return log_probs, replace(state, h=h, c=c, coverage=coverage, form=form), internals
+        return log_probs, replace(state, h=h, c=c, coverage=coverage, form=form, written=written), internals
 
     def forward(self, chars, topic_mask, length, dec_in, target, target_mask):
         """Teacher-forced losses per target token: ``nll``, ``unlikelihood`` (token-level unlikelihood
