@@ -90,9 +90,11 @@ def unk_per_output(name: str, sentences: list[str], settings: DecodeSettings) ->
     return float(np.mean([output_tokens(t).count("<unk>") for t in traces]))
 
 
-def evaluate(names: list[str], rows: list[dict], settings: DecodeSettings, score_references: bool = True) -> dict:
+def evaluate(names: list[str], rows: list[dict], settings: DecodeSettings, score_references: bool = True,
+             unlike: bool = True) -> dict:
     """{system: {"test": ..., "test_by_origin": {...}, "texts": [...]}} for the baseline and models
-    (reference mode on every pair unless ``score_references`` is off)."""
+    (reference mode on every pair unless ``score_references`` is off; ``<unk>`` per output on
+    English unlike the training text unless ``unlike`` is off)."""
     systems = {"copy source (baseline)": ([r["src"] for r in rows], [tokenize(r["src"], False) for r in rows], None)}
     decoding = {}
     for name in names:
@@ -110,8 +112,8 @@ def evaluate(names: list[str], rows: list[dict], settings: DecodeSettings, score
                                       [traces[i] for i in idx] if traces else None)
         results[name] = {"test": score(rows, texts, tokens, traces), "test_by_origin": by_origin,
                          "texts": texts, **({"decoding": decoding[name]} if name in decoding else {})}
-    sentences = out_of_domain_sentences()
-    for name in names:
+    sentences = out_of_domain_sentences() if unlike else []
+    for name in names if unlike else []:
         results[name]["unlike_training_unk_per_output"] = unk_per_output(name, sentences, settings)
     return results
 

@@ -192,7 +192,7 @@ def train(args) -> None:
     check_options(model, args)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     curves = read_metrics(Path(args.init_from)).get("curves", []) if args.init_from else []
-    phase = "coverage" if args.coverage else "main"
+    phase = "coverage" if args.coverage else "final" if args.init_from else "main"
     best, start, cpu_start = math.inf, time.time(), time.process_time()
 
     def over_budget() -> bool:
