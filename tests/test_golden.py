@@ -10,6 +10,7 @@ from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint, read_config
 from gen_models.decoding import DecodeSettings, generate
 from gen_models.text import tokenize
 from tests.golden.update_golden import GOLDEN, INPUTS, MODELS
+from training.metrics import duplicate_ngram_rates, is_regulated, is_word
 
 GOLDEN_DATA = json.loads(GOLDEN.read_text(encoding="utf-8"))
 
@@ -71,6 +72,19 @@ def test_seq2seq_cannot_produce_an_unseen_name(name, case):
     model = load_checkpoint(CHECKPOINT_ROOT / name)
     text, target = case[0].format(w="zorbulator", W="Zorbulator"), case[1].format(w="zorbulator", W="Zorbulator")
     assert target not in generate(model, text, DecodeSettings(beam_size=4, max_len=30)).output_tokens
+
+
+@pytest.mark.parametrize("topics", ["明月 故乡 秋风", "秋 雨 孤舟", "梅花 雪", "边塞 黄沙 将军", "明月"])
+def test_shipped_poems_end_keep_their_form_and_do_not_stutter(topics):
+    """poem-mta with its own default settings: a whole regulated poem, few repeated character
+    bigrams, its topics written and their coverage spent."""
+    model = load_checkpoint(CHECKPOINT_ROOT / "poem-mta")
+    trace = generate(model, "", DecodeSettings.for_model(model.features), topics=topics.split())
+    poem = trace.output_text
+    assert trace.output_tokens[-1] == "</s>" and is_regulated(poem), poem
+    assert duplicate_ngram_rates([[c for c in poem if is_word(c)]])["dup_2gram"] <= 0.1, poem
+    assert sum(word in poem for word in topics.split()) >= len(topics.split()) / 2, poem
+    assert trace.steps[-1].topic_coverage.mean() <= 0.4, poem
 
 
 def test_shipped_mta_topic_coverage_starts_at_one_and_decays():

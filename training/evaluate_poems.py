@@ -24,7 +24,6 @@ processes, one thread each.
 from __future__ import annotations
 
 import random
-import re
 import statistics
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
@@ -42,7 +41,7 @@ from training.evaluation import (
     save_results,
     write_model_card,
 )
-from training.metrics import duplicate_ngram_rates, is_word, ngrams
+from training.metrics import duplicate_ngram_rates, is_regulated, is_word, ngrams
 
 DATA = ROOT / "data" / "poems"
 MODELS = ["poem-mta", "poem-tav"]
@@ -57,12 +56,6 @@ TYPED_TOPIC_SETS = [
     "雪 梅 寒", "故乡 老屋", "书 灯 夜读", "渡口 送别",
 ]
 _SMOOTH = SmoothingFunction().method1
-
-
-def is_regulated(poem: str) -> bool:
-    """4 or 8 lines of 5 or 7 Han characters each."""
-    lines = [line for line in re.split(r"[，。？！；,.?!;]", poem) if line]
-    return len(lines) in (4, 8) and len({len(line) for line in lines}) == 1 and len(lines[0]) in (5, 7)
 
 
 def distinct(outputs: list[list[str]], n: int) -> float:

@@ -1,6 +1,7 @@
 """Corpus-level metrics for generated text (token lists), shared by the evaluation scripts."""
 from __future__ import annotations
 
+import re
 from collections import Counter
 from statistics import mean
 
@@ -12,6 +13,12 @@ _ROUGE = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=Tr
 def is_word(token: str) -> bool:
     """True for tokens with at least one letter or digit (punctuation excluded)."""
     return any(ch.isalnum() for ch in token)
+
+
+def is_regulated(poem: str) -> bool:
+    """4 or 8 lines of 5 or 7 Han characters each."""
+    lines = [line for line in re.split(r"[，。？！；,.?!;]", poem) if line]
+    return len(lines) in (4, 8) and len({len(line) for line in lines}) == 1 and len(lines[0]) in (5, 7)
 
 
 def ngrams(tokens: list[str], n: int) -> list[tuple]:
