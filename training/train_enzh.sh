@@ -3,6 +3,8 @@
 #   bash training/train_enzh.sh   (enzh-seq2seq: 40 min; enzh-pointer-coverage: 45 + 10 CPU-minutes)
 # The pointer model never learns to write <unk> (--mask-unk-targets) and can only copy the Latin-script
 # words seen in fewer than 100 training targets (--copy-only-latin-below 100): it learns to copy names.
+# In its coverage phase half of the names shared by source and target become made-up words
+# (--scramble-names 0.5), which it can only copy: it learns to copy names it has never seen.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRA="$(cat training/enzh_app_config.json)"
@@ -13,5 +15,5 @@ python -m training.train "${COMMON[@]}" --model-type seq2seq --epochs 12 --time-
 python -m training.train "${COMMON[@]}" "${COPY[@]}" --model-type pointer_generator --epochs 12 --cpu-budget 45 \
   --out runs/enzh-pointer-copy
 python -m training.train "${COMMON[@]}" "${COPY[@]}" --init-from runs/enzh-pointer-copy --coverage --epochs 1 \
-  --lr 5e-4 --cpu-budget 10 --out checkpoints/enzh-pointer-coverage
+  --lr 5e-4 --cpu-budget 10 --scramble-names 0.5 --out checkpoints/enzh-pointer-coverage
 python -m training.evaluate_enzh
