@@ -206,12 +206,7 @@ def train(args) -> None:
         losses = []
         for batch_examples in tqdm(batches(train_set, args.batch_size, rng, args.sort_by_target),
                                    desc=f"epoch {epoch}"):
-            if args.topic_subsets:
-                batch_examples = [replace(ex, topics=topic_subset(ex.topics, rng)) for ex in batch_examples]
-            if args.scramble_names:
-                batch_examples = [replace(ex, **dict(zip(("src", "tgt"), scramble_names(ex.src, ex.tgt, rng,
-                                                                                      args.scramble_names))))
-                                  for ex in batch_examples]
+            batch_examples = [augmented(ex, args, rng) for ex in batch_examples]
             out = model(**make_batch(model, batch_examples, args.mask_unk_targets), **objective_options(args, step))
             step += 1
             loss = out["nll"] + (args.coverage_weight * out["coverage"] if model.features.coverage else 0.0)
@@ -241,6 +236,17 @@ def train(args) -> None:
         if over_budget():
             print(f"budget reached ({args.time_budget} wall-clock / {args.cpu_budget or 'no'} CPU minutes)")
             break
+
+
+def augmented(example: Example, args, rng: random.Random) -> Example:
+    """``example`` as this training step sees it: a random subset of its topic words
+    (``--topic-subsets``), shared names made up (``--scramble-names``)."""
+    if args.topic_subsets:
+        example = replace(example, topics=topic_subset(example.topics, rng))
+    if args.scramble_names:
+        src, tgt = scramble_names(example.src, example.tgt, rng, args.scramble_names)
+        example = replace(example, src=src, tgt=tgt)
+    return example
 
 
 def objective_options(args, step: int) -> dict:

@@ -16,7 +16,7 @@ length the caller asks for) at generation — the reference code's convention. C
 spent topic's score cannot change sign. ``TopicAveragedLSTM`` is the TAV baseline: the context is
 the plain mean of the topic embeddings, with no attention and no coverage.
 
-Two optional parts (config flags, off in older checkpoints), shared by both models:
+Three optional parts (config flags, off in older checkpoints), shared by both models:
 
 - ``form_features``: the regulated form as input. A form vector f_t, the sum of embeddings of the
   characters written in the current line, the lines finished and the first line's width (unknown,
@@ -250,14 +250,15 @@ class MTALSTM(VocabModel):
             extra = [form_vector]
         h, c = self.cell(torch.cat([self.embedding(prev_ids), context, *extra], -1), (state.h, state.c))  # (B, H)
         logits = self.out(torch.cat([h, context, *extra], -1))  # (B, V)
+        gate_input = torch.cat([h, context], -1)  # (B, H + E)
         if state.topic_chars is not None:
             members = torch.bmm(alpha.unsqueeze(1), state.topic_chars.expand(alpha.size(0), -1, -1)).squeeze(1)  # (B, V)
-            logits = logits + nn.functional.softplus(self.bias_gate(torch.cat([h, context], -1))) * members
+            logits = logits + nn.functional.softplus(self.bias_gate(gate_input)) * members
         written = state.written
         if written is not None:
             content = (~self.line_end[prev_ids] & (prev_ids > self.vocab.eos_id)).float()  # (B,)
             written = written.scatter(1, prev_ids.unsqueeze(1), content.unsqueeze(1)).maximum(written)  # (B, V)
-            logits = logits - nn.functional.softplus(self.written_gate(torch.cat([h, context], -1))) * written
+            logits = logits - nn.functional.softplus(self.written_gate(gate_input)) * written
         log_probs = torch.log_softmax(logits, dim=-1)  # (B, V)
         coverage = (state.coverage - alpha / state.phi).clamp(min=0.0) * state.topic_mask  # (B, K)
         K = int(state.topic_mask[0].sum())
