@@ -143,6 +143,38 @@ def test_topic_character_bonus_lands_on_the_attended_topics_characters_only():
     assert torch.allclose(gap[others], torch.zeros(len(others)), atol=1e-5)
 
 
+def test_a_topic_character_already_written_gets_no_more_bonus():
+    model = tiny(seed=7, topic_char_bias=True, written_penalty=True)
+    state = model.encode("", topics=["春风"]).state
+    _, state, _ = model.decode_step(state, torch.tensor([model.vocab.bos_id]))
+    with torch.no_grad():
+        model.written_gate.weight.zero_()
+        model.written_gate.bias.fill_(-30.0)  # softplus ≈ 0: no penalty, so only the bonus differs
+        model.bias_gate.weight.zero_()
+        model.bias_gate.bias.fill_(-30.0)
+        plain, _, _ = model.decode_step(state, torch.tensor([model.vocab.stoi["春"]]))
+        model.bias_gate.bias.fill_(2.0)
+        boosted, _, _ = model.decode_step(state, torch.tensor([model.vocab.stoi["春"]]))
+    gap = (boosted - plain)[0] - (boosted - plain)[0, model.vocab.stoi["花"]]  # log-softmax shifts all equally
+    assert gap[model.vocab.stoi["春"]].item() == pytest.approx(0.0, abs=1e-5)  # written: no bonus
+    bonus = torch.nn.functional.softplus(torch.tensor(2.0)).item()
+    assert gap[model.vocab.stoi["风"]].item() == pytest.approx(bonus, abs=1e-5)  # one topic: α = 1
+
+
+def test_spend_loss_is_the_squared_log_of_each_topics_total_attention_over_phi():
+    model = tiny(seed=8)
+    poem = list("春风夜，雨月。")
+    batch = make_batch(model, [Example(list("春风夜雨"), poem, ["春风", "夜雨"])])
+    state = model.initial_state(batch["chars"], batch["topic_mask"], batch["length"])
+    total = torch.zeros(2)
+    for prev in ["<s>"] + poem:
+        _, next_state, internals = model.decode_step(state, torch.tensor([model.vocab.stoi[prev]]))
+        total += internals["topic_attention"][0] / state.phi[0, :2]
+        state = next_state
+    expected = (total.log() ** 2).mean().item()
+    assert model(**batch)["spend"].item() == pytest.approx(expected, rel=1e-4)
+
+
 def test_topic_input_says_which_words_were_used_and_which_ignored():
     from gen_models.models.mta_lstm import MTALSTM, TopicConfig
     from gen_models.vocab import Vocab

@@ -20,6 +20,12 @@ models report it as ``unlikelihood``; ``--unlikelihood α`` adds it to the loss.
 Topic coverage loss: λ · mean final topic coverage (``--topic-coverage-loss λ``), so each topic is
 spent by the end of the text and the coverage decay is visible.
 
+Topic spend loss: λ · mean_j (log S_j)², S_j = Σ_t α_tj / φ_j, the unclamped coverage topic j
+spends over the target (``--topic-spend-loss λ``). It is zero when every topic is spent exactly
+once by the end: unlike the coverage loss, which only asks for C = 0 at the end and so lets φ shrink
+until a topic is spent in two or three characters, it makes the decay run over the whole text. The
+log makes it a ratio, so a far overspent topic (S = 250) does not swamp the NLL's gradient.
+
 Topic subsets (``--topic-subsets``): half of the training examples keep a random non-empty subset
 of their topic words in random order, and a word of two or more characters becomes one of its
 characters with probability 0.15. Each kept topic still occurs in the target, and the model learns

@@ -169,7 +169,7 @@ def check_options(model, args) -> None:
     missing = [name for name, used in wanted.items() if used and name not in accepted]
     if missing:
         raise SystemExit(f"{type(model).__name__} does not train with {', '.join(missing)}")
-    topic_options = args.unlikelihood or args.topic_coverage_loss or args.topic_subsets or any(
+    topic_options = args.unlikelihood or args.topic_coverage_loss or args.topic_spend_loss or args.topic_subsets or any(
         getattr(args, name) for name in TOPIC_PARTS)
     if topic_options and "form_features" not in model.config_dict():
         raise SystemExit("--unlikelihood, --topic-* and --form-features need a topic model (mta_lstm, tav_lstm)")
@@ -216,6 +216,8 @@ def train(args) -> None:
                 loss = loss + args.unlikelihood * out["unlikelihood"]
             if args.topic_coverage_loss > 0:
                 loss = loss + args.topic_coverage_loss * out["coverage"]
+            if args.topic_spend_loss > 0:
+                loss = loss + args.topic_spend_loss * out["spend"]
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
@@ -316,6 +318,8 @@ def main() -> None:
                         help="weight α of token-level unlikelihood of already written characters (topic models)")
     parser.add_argument("--topic-coverage-loss", type=float, default=0.0, metavar="LAMBDA",
                         help="weight λ of the mean final topic coverage (MTA-LSTM)")
+    parser.add_argument("--topic-spend-loss", type=float, default=0.0, metavar="LAMBDA",
+                        help="weight λ of the mean (log Σ_t α_tj / φ_j)²: each topic spent exactly once (MTA-LSTM)")
     parser.add_argument("--topic-subsets", action="store_true",
                         help="train on random subsets of each example's topic words (topic models)")
     parser.add_argument("--form-features", action="store_true",

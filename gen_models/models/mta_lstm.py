@@ -28,7 +28,9 @@ Three optional parts (config flags, off in older checkpoints), shared by both mo
 - ``written_penalty``: a coverage of the poem's own characters. The logits of the characters
   already written (line ends excepted) get a learned penalty −softplus(w · [h_t; T_t] + b), so the
   model can tell, at each step, how much it wants to avoid repeating itself; real poems almost
-  never do (2.6% of characters), and a model without it writes 秋秋雨雨 under beam search.
+  never do (2.6% of characters), and a model without it writes 秋秋雨雨 under beam search. The
+  same state masks the topic-character bonus: a topic character already written gets none, or a
+  single topic, which holds all the attention, pulls its characters back forever (啼鸟啼鸟…).
 """
 from __future__ import annotations
 
@@ -243,6 +245,16 @@ class MTALSTM(VocabModel):
 
     def decode_step(self, state: TopicState, prev_ids: torch.Tensor):
         """(log_probs (B, V), new state, internals) for one step."""
+        log_probs, new_state, alpha = self.advance(state, prev_ids)
+        if not self.uses_topic_attention:
+            return log_probs, new_state, {}
+        K = int(state.topic_mask[0].sum())
+        coverage = new_state.coverage[:, :K]  # (B, K)
+        return log_probs, new_state, {"attention": alpha[:, :K], "topic_attention": alpha[:, :K],
+                                      "topic_coverage": coverage}
+
+    def advance(self, state: TopicState, prev_ids: torch.Tensor):
+        """(log_probs (B, V), new state, topic attention α_t (B, MAX_TOPICS)) for one step."""
         alpha, context = self.topic_context(state)
         form, extra = state.form, []
         if form is not None:
@@ -251,38 +263,40 @@ class MTALSTM(VocabModel):
         h, c = self.cell(torch.cat([self.embedding(prev_ids), context, *extra], -1), (state.h, state.c))  # (B, H)
         logits = self.out(torch.cat([h, context, *extra], -1))  # (B, V)
         gate_input = torch.cat([h, context], -1)  # (B, H + E)
-        if state.topic_chars is not None:
-            members = torch.bmm(alpha.unsqueeze(1), state.topic_chars.expand(alpha.size(0), -1, -1)).squeeze(1)  # (B, V)
-            logits = logits + nn.functional.softplus(self.bias_gate(gate_input)) * members
         written = state.written
         if written is not None:
             content = (~self.line_end[prev_ids] & (prev_ids > self.vocab.eos_id)).float()  # (B,)
             written = written.scatter(1, prev_ids.unsqueeze(1), content.unsqueeze(1)).maximum(written)  # (B, V)
             logits = logits - nn.functional.softplus(self.written_gate(gate_input)) * written
+        if state.topic_chars is not None:
+            members = torch.bmm(alpha.unsqueeze(1), state.topic_chars.expand(alpha.size(0), -1, -1)).squeeze(1)  # (B, V)
+            if written is not None:
+                members = members * (1.0 - written)  # (B, V) a topic character written once gets no more bonus
+            logits = logits + nn.functional.softplus(self.bias_gate(gate_input)) * members
         log_probs = torch.log_softmax(logits, dim=-1)  # (B, V)
         coverage = (state.coverage - alpha / state.phi).clamp(min=0.0) * state.topic_mask  # (B, K)
-        K = int(state.topic_mask[0].sum())
-        internals = {"attention": alpha[:, :K], "topic_attention": alpha[:, :K], "topic_coverage": coverage[:, :K]}
-        if not self.uses_topic_attention:
-            internals = {}
-        return log_probs, replace(state, h=h, c=c, coverage=coverage, form=form, written=written), internals
+        return log_probs, replace(state, h=h, c=c, coverage=coverage, form=form, written=written), alpha
 
     def forward(self, chars, topic_mask, length, dec_in, target, target_mask):
         """Teacher-forced losses per target token: ``nll``, ``unlikelihood`` (token-level unlikelihood
-        of the characters already written, Welleck et al. 2019) and ``coverage`` (mean final topic
-        coverage)."""
+        of the characters already written, Welleck et al. 2019), ``coverage`` (mean final topic
+        coverage) and ``spend`` (mean (log S_j)², S_j = Σ_t α_tj / φ_j the unclamped spending of
+        topic j over the target: 0 when each topic is spent exactly once by the end)."""
         state = self.initial_state(chars, topic_mask, length)
         candidates = self.repeat_candidates(target)  # (B, T)
-        nll, unlikelihood = [], []
+        step_mask = target_mask.float()  # (B, T)
+        nll, unlikelihood, spent = [], [], torch.zeros_like(state.phi)  # spent: (B, K)
         for t in range(dec_in.size(1)):
-            log_probs, state, _ = self.decode_step(state, dec_in[:, t])
+            log_probs, state, alpha = self.advance(state, dec_in[:, t])
+            spent = spent + step_mask[:, t : t + 1] * alpha / state.phi  # (B, K)
             nll.append(-log_probs.gather(1, target[:, t : t + 1]).squeeze(1))  # (B,)
             earlier = log_probs.gather(1, target[:, :t]).exp()  # (B, t) p of the characters written before
             negative = candidates[:, :t] & (target[:, :t] != target[:, t : t + 1])  # (B, t)
             unlikelihood.append((-torch.log1p(-earlier.clamp(max=1 - 1e-5)) * negative).sum(1))  # (B,)
-        mask = target_mask.float()
-        remaining = (state.coverage.sum(1) / topic_mask.float().sum(1)).mean()
-        return {"nll": (torch.stack(nll, 1) * mask).sum() / mask.sum(), "coverage": remaining,
+        mask, topics = target_mask.float(), topic_mask.float()
+        remaining = (state.coverage.sum(1) / topics.sum(1)).mean()
+        spend = ((spent.clamp(min=1e-6).log() ** 2 * topics).sum(1) / topics.sum(1)).mean()
+        return {"nll": (torch.stack(nll, 1) * mask).sum() / mask.sum(), "coverage": remaining, "spend": spend,
                 "unlikelihood": (torch.stack(unlikelihood, 1) * mask).sum() / mask.sum()}
 
     def repeat_candidates(self, target: torch.Tensor) -> torch.Tensor:
