@@ -21,7 +21,7 @@ def tiny(cls=MTALSTM, seed=0, **options):
     return cls(TopicConfig(len(vocab), 12, 16, poem_length=12, **options), vocab, "tiny-mta").eval()
 
 
-ALL_PARTS = {"form_features": True, "topic_char_bias": True, "written_penalty": True}
+ALL_PARTS = {"form_features": True, "topic_char_bias": True, "written_penalty": True, "topic_word_continuation": True}
 
 
 topic_sets = st.lists(st.sampled_from(["春风", "明月", "山水", "夜雨", "秋", "江人", "归云"]), min_size=1,
@@ -159,6 +159,24 @@ def test_a_topic_character_already_written_gets_no_more_bonus():
     assert gap[model.vocab.stoi["春"]].item() == pytest.approx(0.0, abs=1e-5)  # written: no bonus
     bonus = torch.nn.functional.softplus(torch.tensor(2.0)).item()
     assert gap[model.vocab.stoi["风"]].item() == pytest.approx(bonus, abs=1e-5)  # one topic: α = 1
+
+
+def test_a_topic_word_once_begun_gets_a_bonus_on_its_next_character_only():
+    model = tiny(seed=9, written_penalty=True, topic_word_continuation=True)
+    state = model.encode("", topics=["春风", "夜雨", "江"]).state
+    _, state, _ = model.decode_step(state, torch.tensor([model.vocab.bos_id]))
+    with torch.no_grad():
+        model.written_gate.bias.fill_(-30.0)  # softplus ≈ 0: no penalty, so only the bonus differs
+        model.continue_gate.weight.zero_()
+        model.continue_gate.bias.fill_(-30.0)
+        plain, _, _ = model.decode_step(state, torch.tensor([model.vocab.stoi["夜"]]))
+        model.continue_gate.bias.fill_(2.0)
+        boosted, _, _ = model.decode_step(state, torch.tensor([model.vocab.stoi["夜"]]))
+    gap = (boosted - plain)[0] - (boosted - plain)[0, model.vocab.stoi["花"]]  # log-softmax shifts all equally
+    bonus = torch.nn.functional.softplus(torch.tensor(2.0)).item()
+    assert gap[model.vocab.stoi["雨"]].item() == pytest.approx(bonus, abs=1e-5)
+    others = [i for i, tok in enumerate(model.vocab.itos) if tok != "雨"]
+    assert torch.allclose(gap[others], torch.zeros(len(others)), atol=1e-5)
 
 
 def test_spend_loss_is_the_squared_log_of_each_topics_total_attention_over_phi():

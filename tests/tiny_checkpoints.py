@@ -76,7 +76,7 @@ def make_tiny_checkpoints(root: Path) -> Path:
                                                encoding="utf-8")
     poems = Vocab(POEM_CHARS)
     topic_model = MTALSTM(TopicConfig(len(poems), 12, 16, poem_length=12, form_features=True, topic_char_bias=True,
-                                      written_penalty=True),
+                                      written_penalty=True, topic_word_continuation=True),
                           poems, name="tiny-mta")  # the shipped poem models' parts
     save_checkpoint(topic_model, root / "tiny-mta", {"exhibit": "topics → poem", "examples": ["春风 明月 故乡"],
                                                      "input_hint": "1–5 topic words"})

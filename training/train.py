@@ -146,7 +146,7 @@ def build_model(args, train: list[Example]):
     return model.train()
 
 
-TOPIC_PARTS = ("form_features", "topic_char_bias", "written_penalty")
+TOPIC_PARTS = ("form_features", "topic_char_bias", "written_penalty", "topic_word_continuation")
 
 
 def with_parts(model, parts: dict):
@@ -328,6 +328,8 @@ def main() -> None:
                         help="a gated bonus on the logits of the attended topics' characters (topic models)")
     parser.add_argument("--written-penalty", action="store_true",
                         help="a learned penalty on the logits of characters already written (topic models)")
+    parser.add_argument("--topic-word-continuation", action="store_true",
+                        help="a gated bonus on the next character of a topic word just begun (topic models)")
     parser.add_argument("--sort-by-target", action="store_true", help="batch examples of similar target length")
     parser.add_argument("--extra-config", default="{}", help="JSON merged into config.json")
     train(parser.parse_args())

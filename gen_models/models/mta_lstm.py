@@ -16,7 +16,7 @@ length the caller asks for) at generation — the reference code's convention. C
 spent topic's score cannot change sign. ``TopicAveragedLSTM`` is the TAV baseline: the context is
 the plain mean of the topic embeddings, with no attention and no coverage.
 
-Three optional parts (config flags, off in older checkpoints), shared by both models:
+Four optional parts (config flags, off in older checkpoints), shared by both models:
 
 - ``form_features``: the regulated form as input. A form vector f_t, the sum of embeddings of the
   characters written in the current line, the lines finished and the first line's width (unknown,
@@ -31,6 +31,9 @@ Three optional parts (config flags, off in older checkpoints), shared by both mo
   never do (2.6% of characters), and a model without it writes 秋秋雨雨 under beam search. The
   same state masks the topic-character bonus: a topic character already written gets none, or a
   single topic, which holds all the attention, pulls its characters back forever (啼鸟啼鸟…).
+- ``topic_word_continuation``: the character that follows the one just written inside a topic word
+  gets a bonus softplus(w · [h_t; T_t] + b) (none if already written), so a topic word once begun
+  is finished in order (垂柳, not 垂…柳 or 柳垂).
 """
 from __future__ import annotations
 
@@ -64,6 +67,7 @@ class TopicConfig:
     form_features: bool = False
     topic_char_bias: bool = False
     written_penalty: bool = False
+    topic_word_continuation: bool = False
 
 
 @dataclass
@@ -79,6 +83,7 @@ class TopicState:
     form: Optional[torch.Tensor] = None  # (B, 3) long: characters in this line, lines done, first line's width
     topic_chars: Optional[torch.Tensor] = None  # (B|1, K, V) 1 where a character belongs to topic j
     written: Optional[torch.Tensor] = None  # (B, V) 1 where a character has been written
+    topic_seq: Optional[torch.Tensor] = None  # (B|1, K, L) each topic word's character ids, padded
 
 
 class MTALSTM(VocabModel):
@@ -113,6 +118,8 @@ class MTALSTM(VocabModel):
             self.written_gate = nn.Linear(H + E, 1)
             nn.init.zeros_(self.written_gate.weight)
             nn.init.constant_(self.written_gate.bias, 1.0)
+        if config.topic_word_continuation:
+            self.continue_gate = nn.Linear(H + E, 1)
 
     @property
     def max_source_len(self) -> int:
@@ -172,12 +179,13 @@ class MTALSTM(VocabModel):
     @classmethod
     def new_config(cls, vocab_size: int, examples: list, emb_dim: int = 128, hidden_dim: int = 256,
                    lowercase: bool = False, form_features: bool = False, topic_char_bias: bool = False,
-                   written_penalty: bool = False, **_: object) -> TopicConfig:
+                   written_penalty: bool = False, topic_word_continuation: bool = False,
+                   **_: object) -> TopicConfig:
         """The config of a fresh model; ``poem_length`` is the mean target length of ``examples``."""
         mean_length = round(sum(len(ex.tgt) + 1 for ex in examples) / len(examples))
         return TopicConfig(vocab_size, emb_dim, hidden_dim, mean_length, lowercase=lowercase,
                            form_features=form_features, topic_char_bias=topic_char_bias,
-                           written_penalty=written_penalty)
+                           written_penalty=written_penalty, topic_word_continuation=topic_word_continuation)
 
     def training_batch(self, examples: list) -> dict:
         """Padded tensors for :meth:`forward`: topic characters, true lengths N, targets."""
@@ -220,7 +228,9 @@ class MTALSTM(VocabModel):
             topic_chars.scatter_(2, chars, 1.0)
             topic_chars[:, :, [self.vocab.pad_id, self.vocab.unk_id]] = 0.0
         written = topics.new_zeros(B, self.config.vocab_size) if self.config.written_penalty else None  # (B, V)
-        return TopicState(zeros, zeros, mask.float(), topics, mask, phi.clamp(min=1e-3), form, topic_chars, written)
+        topic_seq = chars if self.config.topic_word_continuation else None
+        return TopicState(zeros, zeros, mask.float(), topics, mask, phi.clamp(min=1e-3), form, topic_chars, written,
+                          topic_seq)
 
     def advance_form(self, form: torch.Tensor, prev_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The form counters after ``prev_ids`` (B,) and their vector f_t (B, FORM_DIM)."""
@@ -234,6 +244,14 @@ class MTALSTM(VocabModel):
         vector = (self.form_position(position.clamp(max=FORM_SLOTS - 1)) + self.form_line(lines.clamp(max=FORM_SLOTS - 1))
                   + self.form_width(width_slot))  # (B, F)
         return torch.stack([position, lines, width], 1), vector
+
+    def following_chars(self, topic_seq: torch.Tensor, prev_ids: torch.Tensor) -> torch.Tensor:
+        """(B, V) 1 on each character that follows ``prev_ids`` (B,) inside a topic word."""
+        seq = topic_seq.expand(prev_ids.size(0), -1, -1)  # (B, K, L)
+        after = seq[:, :, 1:]  # (B, K, L-1)
+        follows = (seq[:, :, :-1] == prev_ids[:, None, None]) & (after != self.vocab.pad_id)  # (B, K, L-1)
+        following = seq.new_zeros(seq.size(0), self.config.vocab_size, dtype=torch.float)  # (B, V)
+        return following.scatter_add_(1, after.flatten(1), follows.flatten(1).float()).clamp(max=1.0)
 
     def topic_context(self, state: TopicState) -> tuple[torch.Tensor, torch.Tensor]:
         """(topic attention α (B, K), context T (B, E)) from h_{t-1} and C_{t-1}."""
@@ -273,6 +291,11 @@ class MTALSTM(VocabModel):
             if written is not None:
                 members = members * (1.0 - written)  # (B, V) a topic character written once gets no more bonus
             logits = logits + nn.functional.softplus(self.bias_gate(gate_input)) * members
+        if state.topic_seq is not None:
+            following = self.following_chars(state.topic_seq, prev_ids)  # (B, V)
+            if written is not None:
+                following = following * (1.0 - written)
+            logits = logits + nn.functional.softplus(self.continue_gate(gate_input)) * following
         log_probs = torch.log_softmax(logits, dim=-1)  # (B, V)
         coverage = (state.coverage - alpha / state.phi).clamp(min=0.0) * state.topic_mask  # (B, K)
         return log_probs, replace(state, h=h, c=c, coverage=coverage, form=form, written=written), alpha
@@ -316,6 +339,14 @@ class TopicAveragedLSTM(MTALSTM):
     features = ModelFeatures(topics=True, architecture="topic-to-text LSTM", input_kind="topics",
                              input_hint=MTALSTM.features.input_hint, task=MTALSTM.features.task,
                              settings=MTALSTM.features.settings)
+
+    def following_chars(self, topic_seq: torch.Tensor, prev_ids: torch.Tensor) -> torch.Tensor:
+        """(B, V) 1 on each character that follows ``prev_ids`` (B,) inside a topic word."""
+        seq = topic_seq.expand(prev_ids.size(0), -1, -1)  # (B, K, L)
+        after = seq[:, :, 1:]  # (B, K, L-1)
+        follows = (seq[:, :, :-1] == prev_ids[:, None, None]) & (after != self.vocab.pad_id)  # (B, K, L-1)
+        following = seq.new_zeros(seq.size(0), self.config.vocab_size, dtype=torch.float)  # (B, V)
+        return following.scatter_add_(1, after.flatten(1), follows.flatten(1).float()).clamp(max=1.0)
 
     def topic_context(self, state: TopicState) -> tuple[torch.Tensor, torch.Tensor]:
         """Uniform weights over the real topics."""
