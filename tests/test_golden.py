@@ -74,27 +74,32 @@ def test_seq2seq_cannot_produce_an_unseen_name(name, case):
     assert target not in generate(model, text, DecodeSettings(beam_size=4, max_len=30)).output_tokens
 
 
-@pytest.mark.parametrize("topics", read_config(CHECKPOINT_ROOT / "poem-mta")["examples"])
+SHORT_TOPIC_SETS = ["明月", "春眠 鸟啼", "离人 泪", "雪夜 围炉", "寒江 独钓", "长城 烽火"]
+
+
+@pytest.mark.parametrize("topics", read_config(CHECKPOINT_ROOT / "poem-mta")["examples"] + SHORT_TOPIC_SETS)
 def test_shipped_poems_end_keep_their_form_and_spend_their_topics(topics):
-    """poem-mta on the app's examples with its own default settings: a whole regulated poem with
-    its topic words, coverage spent, and far fewer repeated bigrams than the 27% of the earlier
-    checkpoint (1–3 topic inputs still repeat: README)."""
+    """poem-mta on the app's examples and on one- and two-word inputs (which used to loop:
+    明月明月明明月…), with its own default settings: a whole regulated poem with its topic words,
+    coverage spent, and hardly a repeated bigram (the earlier checkpoint repeated 27%)."""
     model = load_checkpoint(CHECKPOINT_ROOT / "poem-mta")
     trace = generate(model, "", DecodeSettings.for_model(model.features), topics=topics.split())
     poem = trace.output_text
     assert trace.output_tokens[-1] == "</s>" and is_regulated(poem), poem
-    assert duplicate_ngram_rates([[c for c in poem if is_word(c)]])["dup_2gram"] <= 0.25, poem
+    assert duplicate_ngram_rates([[c for c in poem if is_word(c)]])["dup_2gram"] <= 0.1, poem
     assert sum(word in poem for word in topics.split()) >= len(topics.split()) / 2, poem
     assert trace.steps[-1].topic_coverage.mean() <= 0.4, poem
 
 
-def test_shipped_mta_topic_coverage_starts_at_one_and_decays():
+def test_shipped_mta_topic_coverage_starts_at_one_and_decays_over_the_poem():
+    """The decay is gradual (spend loss), not a cliff in the first few characters."""
     model = load_checkpoint(CHECKPOINT_ROOT / "poem-mta")
-    trace = generate(model, "明月 故乡 秋风", DecodeSettings(beam_size=4, max_len=40))
+    trace = generate(model, "明月 故乡 秋风", DecodeSettings.for_model(model.features))
     coverage = [step.topic_coverage for step in trace.steps]
     assert all(0.0 <= c <= 1.0 for c in coverage[0]) and max(coverage[0]) < 1.0
     assert all((later <= earlier + 1e-6).all() for earlier, later in zip(coverage, coverage[1:]))
-    assert coverage[-1].sum() < coverage[0].sum()
+    assert coverage[-1].mean() <= 0.4
+    assert coverage[len(coverage) // 3].mean() >= 0.4  # a third of the way in, most of it is left
 
 
 def test_shipped_transformer_beam_search_equals_transformers_generate():

@@ -11,8 +11,9 @@ value C_j, starting at 1 and decaying as the text uses the topic:
     P(y_t) = softmax(W_o [h_t; T_t])
     C_t,j = max(0, C_{t-1,j} − α_tj / φ_j),  φ_j = N · σ(U_f [k_1; …; k_K])_j
 
-N is the true target length in training and ``poem_length`` (the mean training length, or the
-length the caller asks for) at generation — the reference code's convention. C is clamped at 0 so a
+N is the true target length in training and ``poem_length`` (the most common training length, a
+seven-character quatrain's 33 tokens) at generation — the reference code's convention, with the mode
+rather than the mean so that the usual poem ends with its topics spent. C is clamped at 0 so a
 spent topic's score cannot change sign. ``TopicAveragedLSTM`` is the TAV baseline: the context is
 the plain mean of the topic embeddings, with no attention and no coverage.
 
@@ -37,6 +38,7 @@ Four optional parts (config flags, off in older checkpoints), shared by both mod
 """
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, replace
 from typing import Optional
 
@@ -181,9 +183,9 @@ class MTALSTM(VocabModel):
                    lowercase: bool = False, form_features: bool = False, topic_char_bias: bool = False,
                    written_penalty: bool = False, topic_word_continuation: bool = False,
                    **_: object) -> TopicConfig:
-        """The config of a fresh model; ``poem_length`` is the mean target length of ``examples``."""
-        mean_length = round(sum(len(ex.tgt) + 1 for ex in examples) / len(examples))
-        return TopicConfig(vocab_size, emb_dim, hidden_dim, mean_length, lowercase=lowercase,
+        """The config of a fresh model; ``poem_length`` is the most common target length of ``examples``."""
+        usual_length = statistics.mode(len(ex.tgt) + 1 for ex in examples)
+        return TopicConfig(vocab_size, emb_dim, hidden_dim, usual_length, lowercase=lowercase,
                            form_features=form_features, topic_char_bias=topic_char_bias,
                            written_penalty=written_penalty, topic_word_continuation=topic_word_continuation)
 
