@@ -91,6 +91,18 @@ def test_shipped_poems_end_keep_their_form_and_spend_their_topics(topics):
     assert trace.steps[-1].topic_coverage.mean() <= 0.4, poem
 
 
+@pytest.mark.parametrize("topics", ["寂寂", "萧萧", "悠悠"])
+def test_shipped_poems_on_a_reduplicated_topic_end_as_poems(topics):
+    """A reduplicated topic word (萧萧) still fills its first line (README), but each repeat of a
+    character costs more than the last, so the poem moves on and ends; it used to run to the limit."""
+    for name in ("poem-mta", "poem-tav"):
+        model = load_checkpoint(CHECKPOINT_ROOT / name)
+        trace = generate(model, "", DecodeSettings.for_model(model.features), topics=[topics])
+        poem = trace.output_text
+        assert trace.output_tokens[-1] == "</s>" and is_regulated(poem), poem
+        assert poem.count(topics[0]) <= 16, poem
+
+
 def test_shipped_mta_topic_coverage_starts_at_one_and_decays_over_the_poem():
     """The decay is gradual (spend loss), not a cliff in the first few characters."""
     model = load_checkpoint(CHECKPOINT_ROOT / "poem-mta")

@@ -224,6 +224,13 @@ def test_written_penalty_lowers_exactly_the_characters_already_written():
         assert gap[model.vocab.stoi[char]].item() == pytest.approx(-penalty, abs=1e-5)
     assert gap[model.vocab.stoi["，"]].item() == pytest.approx(0.0, abs=1e-5)
     assert after.written[0].sum().item() == 3
+    with torch.no_grad():
+        again, _, _ = model.decode_step(after, torch.tensor([model.vocab.stoi["春"]]))  # 春 written twice now
+        model.written_gate.bias.fill_(-30.0)
+        plain_again, _, _ = model.decode_step(after, torch.tensor([model.vocab.stoi["春"]]))
+    twice = (again - plain_again)[0] - (again - plain_again)[0, model.vocab.stoi["水"]]
+    assert twice[model.vocab.stoi["春"]].item() == pytest.approx(-2 * penalty, abs=1e-4)
+    assert twice[model.vocab.stoi["花"]].item() == pytest.approx(-penalty, abs=1e-4)
 
 
 def test_a_trained_model_gains_a_part_and_keeps_its_weights():

@@ -27,7 +27,8 @@ Four optional parts (config flags, off in older checkpoints), shared by both mod
   b_t · Σ_j α_tj · 1[y ∈ chars(k_j)], b_t = softplus(w · [h_t; T_t]) ≥ 0, so a topic word is
   written verbatim from the topic it attends to.
 - ``written_penalty``: a coverage of the poem's own characters. The logits of the characters
-  already written (line ends excepted) get a learned penalty −softplus(w · [h_t; T_t] + b), so the
+  already written (line ends excepted) get a learned penalty −n_y · softplus(w · [h_t; T_t] + b),
+  n_y the times character y has been written (so a third 萧 costs twice the second), so the
   model can tell, at each step, how much it wants to avoid repeating itself; real poems almost
   never do (2.6% of characters), and a model without it writes 秋秋雨雨 under beam search. The
   same state masks the topic-character bonus: a topic character already written gets none, or a
@@ -84,7 +85,7 @@ class TopicState:
     phi: torch.Tensor  # (B|1, K)
     form: Optional[torch.Tensor] = None  # (B, 3) long: characters in this line, lines done, first line's width
     topic_chars: Optional[torch.Tensor] = None  # (B|1, K, V) 1 where a character belongs to topic j
-    written: Optional[torch.Tensor] = None  # (B, V) 1 where a character has been written
+    written: Optional[torch.Tensor] = None  # (B, V) how many times each character has been written
     topic_seq: Optional[torch.Tensor] = None  # (B|1, K, L) each topic word's character ids, padded
 
 
@@ -286,17 +287,17 @@ class MTALSTM(VocabModel):
         written = state.written
         if written is not None:
             content = (~self.line_end[prev_ids] & (prev_ids > self.vocab.eos_id)).float()  # (B,)
-            written = written.scatter(1, prev_ids.unsqueeze(1), content.unsqueeze(1)).maximum(written)  # (B, V)
+            written = written.scatter_add(1, prev_ids.unsqueeze(1), content.unsqueeze(1))  # (B, V) counts
             logits = logits - nn.functional.softplus(self.written_gate(gate_input)) * written
         if state.topic_chars is not None:
             members = torch.bmm(alpha.unsqueeze(1), state.topic_chars.expand(alpha.size(0), -1, -1)).squeeze(1)  # (B, V)
             if written is not None:
-                members = members * (1.0 - written)  # (B, V) a topic character written once gets no more bonus
+                members = members * (written == 0)  # (B, V) a topic character written once gets no more bonus
             logits = logits + nn.functional.softplus(self.bias_gate(gate_input)) * members
         if state.topic_seq is not None:
             following = self.following_chars(state.topic_seq, prev_ids)  # (B, V)
             if written is not None:
-                following = following * (1.0 - written)
+                following = following * (written == 0)
             logits = logits + nn.functional.softplus(self.continue_gate(gate_input)) * following
         log_probs = torch.log_softmax(logits, dim=-1)  # (B, V)
         coverage = (state.coverage - alpha / state.phi).clamp(min=0.0) * state.topic_mask  # (B, K)
