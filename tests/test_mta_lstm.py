@@ -143,6 +143,20 @@ def test_topic_character_bonus_lands_on_the_attended_topics_characters_only():
     assert torch.allclose(gap[others], torch.zeros(len(others)), atol=1e-5)
 
 
+def gate_gap(model, state, prev: str, gate, on: float, reference: str = "花") -> torch.Tensor:
+    """(V,) how much each logit after ``prev`` rises when ``gate`` goes from softplus ≈ 0 to
+    softplus(``on``), relative to ``reference``'s (log-softmax shifts all equally)."""
+    token = torch.tensor([model.vocab.stoi[prev]])
+    with torch.no_grad():
+        gate.weight.zero_()
+        gate.bias.fill_(-30.0)
+        plain, _, _ = model.decode_step(state, token)
+        gate.bias.fill_(on)
+        boosted, _, _ = model.decode_step(state, token)
+    diff = (boosted - plain)[0]
+    return diff - diff[model.vocab.stoi[reference]]
+
+
 def test_a_topic_character_already_written_gets_no_more_bonus():
     model = tiny(seed=7, topic_char_bias=True, written_penalty=True)
     state = model.encode("", topics=["春风"]).state
@@ -150,12 +164,7 @@ def test_a_topic_character_already_written_gets_no_more_bonus():
     with torch.no_grad():
         model.written_gate.weight.zero_()
         model.written_gate.bias.fill_(-30.0)  # softplus ≈ 0: no penalty, so only the bonus differs
-        model.bias_gate.weight.zero_()
-        model.bias_gate.bias.fill_(-30.0)
-        plain, _, _ = model.decode_step(state, torch.tensor([model.vocab.stoi["春"]]))
-        model.bias_gate.bias.fill_(2.0)
-        boosted, _, _ = model.decode_step(state, torch.tensor([model.vocab.stoi["春"]]))
-    gap = (boosted - plain)[0] - (boosted - plain)[0, model.vocab.stoi["花"]]  # log-softmax shifts all equally
+    gap = gate_gap(model, state, "春", model.bias_gate, 2.0)
     assert gap[model.vocab.stoi["春"]].item() == pytest.approx(0.0, abs=1e-5)  # written: no bonus
     bonus = torch.nn.functional.softplus(torch.tensor(2.0)).item()
     assert gap[model.vocab.stoi["风"]].item() == pytest.approx(bonus, abs=1e-5)  # one topic: α = 1
@@ -167,12 +176,7 @@ def test_a_topic_word_once_begun_gets_a_bonus_on_its_next_character_only():
     _, state, _ = model.decode_step(state, torch.tensor([model.vocab.bos_id]))
     with torch.no_grad():
         model.written_gate.bias.fill_(-30.0)  # softplus ≈ 0: no penalty, so only the bonus differs
-        model.continue_gate.weight.zero_()
-        model.continue_gate.bias.fill_(-30.0)
-        plain, _, _ = model.decode_step(state, torch.tensor([model.vocab.stoi["夜"]]))
-        model.continue_gate.bias.fill_(2.0)
-        boosted, _, _ = model.decode_step(state, torch.tensor([model.vocab.stoi["夜"]]))
-    gap = (boosted - plain)[0] - (boosted - plain)[0, model.vocab.stoi["花"]]  # log-softmax shifts all equally
+    gap = gate_gap(model, state, "夜", model.continue_gate, 2.0)
     bonus = torch.nn.functional.softplus(torch.tensor(2.0)).item()
     assert gap[model.vocab.stoi["雨"]].item() == pytest.approx(bonus, abs=1e-5)
     others = [i for i, tok in enumerate(model.vocab.itos) if tok != "雨"]

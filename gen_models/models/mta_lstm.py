@@ -284,21 +284,18 @@ class MTALSTM(VocabModel):
         h, c = self.cell(torch.cat([self.embedding(prev_ids), context, *extra], -1), (state.h, state.c))  # (B, H)
         logits = self.out(torch.cat([h, context, *extra], -1))  # (B, V)
         gate_input = torch.cat([h, context], -1)  # (B, H + E)
-        written = state.written
+        written, unwritten = state.written, 1.0  # a topic character written once gets no more bonus
         if written is not None:
             content = (~self.line_end[prev_ids] & (prev_ids > self.vocab.eos_id)).float()  # (B,)
             written = written.scatter_add(1, prev_ids.unsqueeze(1), content.unsqueeze(1))  # (B, V) counts
             logits = logits - nn.functional.softplus(self.written_gate(gate_input)) * written
+            unwritten = (written == 0).float()  # (B, V)
         if state.topic_chars is not None:
             members = torch.bmm(alpha.unsqueeze(1), state.topic_chars.expand(alpha.size(0), -1, -1)).squeeze(1)  # (B, V)
-            if written is not None:
-                members = members * (written == 0)  # (B, V) a topic character written once gets no more bonus
-            logits = logits + nn.functional.softplus(self.bias_gate(gate_input)) * members
+            logits = logits + nn.functional.softplus(self.bias_gate(gate_input)) * members * unwritten
         if state.topic_seq is not None:
             following = self.following_chars(state.topic_seq, prev_ids)  # (B, V)
-            if written is not None:
-                following = following * (written == 0)
-            logits = logits + nn.functional.softplus(self.continue_gate(gate_input)) * following
+            logits = logits + nn.functional.softplus(self.continue_gate(gate_input)) * following * unwritten
         log_probs = torch.log_softmax(logits, dim=-1)  # (B, V)
         coverage = (state.coverage - alpha / state.phi).clamp(min=0.0) * state.topic_mask  # (B, K)
         return log_probs, replace(state, h=h, c=c, coverage=coverage, form=form, written=written), alpha
@@ -342,14 +339,6 @@ class TopicAveragedLSTM(MTALSTM):
     features = ModelFeatures(topics=True, architecture="topic-to-text LSTM", input_kind="topics",
                              input_hint=MTALSTM.features.input_hint, task=MTALSTM.features.task,
                              settings=MTALSTM.features.settings)
-
-    def following_chars(self, topic_seq: torch.Tensor, prev_ids: torch.Tensor) -> torch.Tensor:
-        """(B, V) 1 on each character that follows ``prev_ids`` (B,) inside a topic word."""
-        seq = topic_seq.expand(prev_ids.size(0), -1, -1)  # (B, K, L)
-        after = seq[:, :, 1:]  # (B, K, L-1)
-        follows = (seq[:, :, :-1] == prev_ids[:, None, None]) & (after != self.vocab.pad_id)  # (B, K, L-1)
-        following = seq.new_zeros(seq.size(0), self.config.vocab_size, dtype=torch.float)  # (B, V)
-        return following.scatter_add_(1, after.flatten(1), follows.flatten(1).float()).clamp(max=1.0)
 
     def topic_context(self, state: TopicState) -> tuple[torch.Tensor, torch.Tensor]:
         """Uniform weights over the real topics."""
