@@ -67,6 +67,15 @@ def test_pointer_models_copy_an_unseen_package_name(name, ban_unk, case, word):
     assert chosen.p_generate == 0.0 and chosen.p_copy == pytest.approx(math.exp(chosen.logprob), rel=1e-4)
 
 
+def test_enzh_pointer_reads_a_rare_name_as_unknown_and_copies_it():
+    model = load_checkpoint(CHECKPOINT_ROOT / "enzh-pointer-coverage")
+    known = {w: bool(model.source_known[model.vocab.stoi[w]]) for w in ("MINA", "PAM", "LibreOffice", "Calc")}
+    assert known == {"MINA": False, "PAM": False, "LibreOffice": True, "Calc": True}
+    trace = generate(model, "Use the MINA function to find the smallest value in the range A1:B100.",
+                     DecodeSettings(beam_size=4, max_len=40))
+    assert trace.steps[trace.output_tokens.index("MINA")].copied_from, trace.output_text  # before the mark: 此函数
+
+
 @pytest.mark.parametrize("name,case", [("debian-seq2seq", PYTHON_MODULE), ("enzh-seq2seq", FUNCTION_SIGNATURE)])
 def test_seq2seq_cannot_produce_an_unseen_name(name, case):
     model = load_checkpoint(CHECKPOINT_ROOT / name)

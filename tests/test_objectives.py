@@ -20,6 +20,7 @@ from training.objectives import (
     loss_mask,
     scramble_names,
     set_copy_only,
+    set_source_unknown,
     teacher_forcing_probability,
     topic_subset,
 )
@@ -114,6 +115,20 @@ def test_a_copy_only_word_is_copied_never_generated_and_unreachable_targets_leav
     assert loss_mask(model, batch, mask_unk=False).equal(batch["target_mask"])
 
 
+def test_a_rare_source_word_reads_as_unk_and_is_still_copied():
+    torch.manual_seed(5)
+    vocab = Vocab(WORDS + ["PAM", "Qt"])
+    config = Seq2SeqConfig(len(vocab), 12, 16, max_source_len=40, lowercase=False, rare_source_unk=True)
+    model = PointerGenerator(config, vocab, "rare-unk").eval()
+    assert set_source_unknown(model, [WORDS + ["Qt", "PAM"], WORDS + ["Qt"]], below=2) == 1
+    as_unknown = model.encode("w1 NEVERSEEN w3").state.enc_out
+    assert model.encode("w1 PAM w3").state.enc_out.equal(as_unknown)
+    assert not model.encode("w1 Qt w3").state.enc_out.equal(as_unknown)
+    encoded = model.encode("w1 PAM w3")
+    _, _, internals = model.decode_step(encoded.state, torch.tensor([model.vocab.bos_id]))
+    assert internals["copy_probs"][0, vocab.stoi["PAM"]] > 0
+
+
 @given(st.lists(st.text("春风明月故乡秋雨", min_size=1, max_size=3), min_size=1, max_size=5, unique=True),
        st.integers(0, 10**6))
 def test_a_topic_subset_is_non_empty_and_every_topic_still_occurs_in_the_poem(topics, seed):
@@ -128,7 +143,7 @@ def test_topic_options_are_refused_for_models_without_topics():
     args = type("Args", (), {"scheduled_sampling": "none", "attention_reg": 0.0, "unlikelihood": 1.0,
                              "topic_coverage_loss": 0.0, "topic_subsets": False, "form_features": False,
                              "topic_char_bias": False, "written_penalty": False, "copy_only_latin_below": 0,
-                             "scramble_names": 0.0})()
+                             "scramble_names": 0.0, "unk_rare_source_below": 0})()
     with pytest.raises(SystemExit, match="topic model"):
         check_options(tiny_model(), args)
 

@@ -37,6 +37,11 @@ shape (letters for letters, digits for digits, case kept). The made-up word is i
 so the only way to write it is to copy it: a pointer-generator learns to copy names in running
 text, the skill that the vocabulary otherwise lets it skip.
 
+Rare source words (``--unk-rare-source-below k``): the encoder reads each Latin-script word seen in
+fewer than k training sources as ``<unk>``. Four sightings do not teach an embedding (PAM, LDAP and
+NSS were translated as 语句, 打印, 名称), and the copy path has learned, from made-up names and real
+unknown words, to copy what reads as ``<unk>``; the word stays copyable by its own id.
+
 Loss masks: ``--mask-unk-targets`` leaves ``<unk>`` targets out of the loss, so the decoder is never
 trained to write ``<unk>`` (a pointer-generator copies a source word it does not know); targets the
 model cannot produce at all (a copy-only word absent from the source) are always left out.
@@ -108,6 +113,15 @@ def set_copy_only(model, words: set[str]) -> int:
     """Mark ``words`` (those in the model's vocabulary) as copy-only; returns how many were marked."""
     ids = [model.vocab.stoi[w] for w in words if w in model.vocab.stoi]
     model.generable[ids] = False
+    return len(ids)
+
+
+def set_source_unknown(model, sources: list[list[str]], below: int) -> int:
+    """Mark the Latin-script vocabulary words seen in fewer than ``below`` training ``sources`` as unknown
+    to the encoder (read as ``<unk>``); returns how many were marked."""
+    counts = Counter(tok for src in sources for tok in set(src))
+    ids = [i for i, word in enumerate(model.vocab.itos) if LATIN.fullmatch(word) and counts[word] < below]
+    model.source_known[ids] = False
     return len(ids)
 
 

@@ -20,7 +20,7 @@ options (``training/objectives.py`` gives the formulas):
     python -m training.train ... --scheduled-sampling inverse_sigmoid --ss-k 2000
     python -m training.train ... --attention-reg 1.0 --attention-target 1.0
     python -m training.train ... --mask-unk-targets --copy-only-latin-below 100
-    python -m training.train ... --scramble-names 0.5
+    python -m training.train ... --scramble-names 0.5 --unk-rare-source-below 5
     python -m training.train ... --unlikelihood 1.0 --topic-coverage-loss 1.0 --topic-subsets
 
 Each epoch's train loss, teacher-forced validation NLL, mean p_gen and coverage loss are written to
@@ -48,9 +48,10 @@ from training.objectives import (
     SCHEDULES,
     copy_only_words,
     loss_mask,
-    set_copy_only,
-    teacher_forcing_probability,
     scramble_names,
+    set_copy_only,
+    set_source_unknown,
+    teacher_forcing_probability,
     topic_subset,
 )
 
@@ -124,25 +125,30 @@ def evaluate(model, examples: list[Example], batch_size: int, mask_unk: bool = F
 
 def build_model(args, train: list[Example]):
     """A fresh model with a vocabulary from the training split, or the ``--init-from`` one."""
+    parts = {name: True for name in TOPIC_PARTS if getattr(args, name)}
+    parts["rare_source_unk"] = bool(args.unk_rare_source_below)
     if args.init_from:
         model = load_checkpoint(Path(args.init_from))
         if model.config.lowercase == args.cased:
             raise SystemExit("--cased must match the checkpoint given to --init-from")
         if args.coverage:
             model.config.coverage = True
-        return with_parts(model, {name: True for name in TOPIC_PARTS if getattr(args, name)}).train()
-    vocab = Vocab.build((ex.src + ex.tgt for ex in train), args.vocab_size)
-    model_cls = MODEL_TYPES[args.model_type]
-    flags = {"copy_only": bool(args.copy_only_latin_below), **{name: getattr(args, name) for name in TOPIC_PARTS}}
-    options = {name: True for name, on in flags.items() if on}
-    config = model_cls.new_config(len(vocab), train, emb_dim=args.emb_dim, hidden_dim=args.hidden_dim,
-                                  coverage=args.coverage, max_source_len=args.max_source_len,
-                                  lowercase=not args.cased, **options)
-    model = model_cls(config, vocab, name=Path(args.out).name)
-    if args.copy_only_latin_below:
-        marked = set_copy_only(model, copy_only_words([ex.tgt for ex in train], args.copy_only_latin_below))
-        print(f"{marked} Latin-script words can only be copied")
-    model.fit_corpus(Path(args.data))
+        model = with_parts(model, parts)
+    else:
+        vocab = Vocab.build((ex.src + ex.tgt for ex in train), args.vocab_size)
+        model_cls = MODEL_TYPES[args.model_type]
+        options = {name: True for name, on in {"copy_only": bool(args.copy_only_latin_below), **parts}.items() if on}
+        config = model_cls.new_config(len(vocab), train, emb_dim=args.emb_dim, hidden_dim=args.hidden_dim,
+                                      coverage=args.coverage, max_source_len=args.max_source_len,
+                                      lowercase=not args.cased, **options)
+        model = model_cls(config, vocab, name=Path(args.out).name)
+        if args.copy_only_latin_below:
+            marked = set_copy_only(model, copy_only_words([ex.tgt for ex in train], args.copy_only_latin_below))
+            print(f"{marked} Latin-script words can only be copied")
+        model.fit_corpus(Path(args.data))
+    if args.unk_rare_source_below:
+        marked = set_source_unknown(model, [ex.src for ex in train], args.unk_rare_source_below)
+        print(f"{marked} Latin-script words are read as <unk> by the encoder")
     return model.train()
 
 
@@ -173,8 +179,10 @@ def check_options(model, args) -> None:
         getattr(args, name) for name in TOPIC_PARTS)
     if topic_options and "form_features" not in model.config_dict():
         raise SystemExit("--unlikelihood, --topic-* and --form-features need a topic model (mta_lstm, tav_lstm)")
-    if (args.copy_only_latin_below or args.scramble_names) and not model.features.copies:
-        raise SystemExit("--copy-only-latin-below and --scramble-names need a model that copies (pointer_generator)")
+    copy_options = args.copy_only_latin_below or args.scramble_names or args.unk_rare_source_below
+    if copy_options and not model.features.copies:
+        raise SystemExit("--copy-only-latin-below, --scramble-names and --unk-rare-source-below need a model that "
+                         "copies (pointer_generator)")
 
 
 def train(args) -> None:
@@ -304,6 +312,8 @@ def main() -> None:
     parser.add_argument("--mask-unk-targets", action="store_true", help="leave <unk> targets out of the loss")
     parser.add_argument("--copy-only-latin-below", type=int, default=0, metavar="N",
                         help="Latin-script words in fewer than N training targets can only be copied")
+    parser.add_argument("--unk-rare-source-below", type=int, default=0, metavar="K",
+                        help="the encoder reads Latin-script words seen in fewer than K training sources as <unk>")
     parser.add_argument("--scheduled-sampling", choices=SCHEDULES, default="none",
                         help="decay of the teacher-forcing probability (Bengio et al. 2015)")
     parser.add_argument("--ss-k", type=float, default=1000.0, help="k of the exponential / inverse sigmoid decay")

@@ -5,6 +5,8 @@
 # words seen in fewer than 100 training targets (--copy-only-latin-below 100): it learns to copy names.
 # In its coverage phase half of the names shared by source and target become made-up words
 # (--scramble-names 0.5), which it can only copy: it learns to copy names it has never seen.
+# Last, its encoder is set to read the Latin-script words seen in fewer than 5 training sources as
+# <unk> (weights unchanged): it copies PAM or LDAP like a made-up name instead of mistranslating it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRA="$(cat training/enzh_app_config.json)"
@@ -16,4 +18,5 @@ python -m training.train "${COMMON[@]}" "${COPY[@]}" --model-type pointer_genera
   --out runs/enzh-pointer-copy
 python -m training.train "${COMMON[@]}" "${COPY[@]}" --init-from runs/enzh-pointer-copy --coverage --epochs 1 \
   --lr 5e-4 --cpu-budget 10 --scramble-names 0.5 --out checkpoints/enzh-pointer-coverage
+python -m training.mark_rare_sources checkpoints/enzh-pointer-coverage --data data/enzh --below 5
 python -m training.evaluate_enzh

@@ -18,7 +18,10 @@ scheduled sampling (Bengio et al. 2015) feeds, per token, the model's own sample
 instead of the reference one with probability 1 − ``teacher_forcing``; doubly stochastic attention
 (Xu et al. 2015) reports Σ_i (τ − Σ_t a_ti)² per target token as ``attention_reg``. A ``copy_only``
 model has a ``generable`` mask over its vocabulary: masked words get no generation probability and
-can only be copied from the source (a pointer-generator trained to copy rare names).
+can only be copied from the source (a pointer-generator trained to copy rare names). A
+``rare_source_unk`` model has a ``source_known`` mask: the encoder embeds the unmasked words as
+``<unk>``, so a name seen too rarely to learn its embedding reads like any unknown word, which the
+pointer copies, rather than as a noisy embedding that it mistranslates.
 """
 from __future__ import annotations
 
@@ -47,6 +50,7 @@ class Seq2SeqConfig:
     max_source_len: int = 400
     lowercase: bool = True
     copy_only: bool = False
+    rare_source_unk: bool = False
 
 
 @dataclass
@@ -90,6 +94,8 @@ class Seq2SeqAttention(VocabModel):
         self.out_vocab = nn.Linear(H, config.vocab_size)
         if config.copy_only:
             self.register_buffer("generable", torch.ones(config.vocab_size, dtype=torch.bool))  # (V,)
+        if config.rare_source_unk:
+            self.register_buffer("source_known", torch.ones(config.vocab_size, dtype=torch.bool))  # (V,)
 
     # -- stepper protocol -------------------------------------------------------------------
     @property
@@ -165,7 +171,7 @@ class Seq2SeqAttention(VocabModel):
                       scale: Optional[torch.Tensor] = None) -> DecoderState:
         """Encode a padded batch (B, S) of extended ids; ``mask`` (B, S) marks real tokens; ``scale``
         (B, S) multiplies each token's embedding."""
-        ids = self.in_vocab(src_ext)
+        ids = self.source_embedding_ids(src_ext)  # (B, S)
         lengths = mask.sum(1).cpu()
         embedded = self.embedding(ids) if scale is None else self.embedding(ids) * scale.unsqueeze(-1)  # (B, S, E)
         packed = nn.utils.rnn.pack_padded_sequence(embedded, lengths, batch_first=True,
@@ -185,6 +191,14 @@ class Seq2SeqAttention(VocabModel):
     def in_vocab(self, ids: torch.Tensor) -> torch.Tensor:
         """Map extended ids (copied OOVs) to UNK for embedding lookup."""
         return ids.masked_fill(ids >= self.vocab_size, self.vocab.unk_id)
+
+    def source_embedding_ids(self, src_ext: torch.Tensor) -> torch.Tensor:
+        """The ids (B, S) the encoder embeds: copied OOVs and, in a ``rare_source_unk`` model, the words
+        it does not know as a source become UNK."""
+        ids = self.in_vocab(src_ext)  # (B, S)
+        if self.config.rare_source_unk:
+            ids = ids.masked_fill(~self.source_known[ids], self.vocab.unk_id)
+        return ids
 
     def attend(self, s: torch.Tensor, state: DecoderState) -> torch.Tensor:
         """Attention (B, S) from decoder state s (B, H); padding masked before normalising."""
