@@ -33,6 +33,8 @@ class Encoded:
     a model that lowercases its input, the source's own spelling of its words
     (:func:`gen_models.text.cased_forms`); decoding writes those words that way in the output text
     and views show them so (case restored by copying); the output tokens stay the model's own.
+    ``extra["read_as_unknown"]``: source positions a word model's encoder embeds as ``<unk>`` (words
+    outside its vocabulary, and rare ones it is set to read so); the copy view marks them.
     """
 
     source_tokens: list[str]

@@ -157,6 +157,15 @@ def test_copy_figure_splits_candidates_into_generate_and_copy(pointer_trace):
     assert np.allclose(source_mass.y, (1 - step.p_gen) * step.attention)
 
 
+def test_copy_figure_hatches_the_source_words_read_as_unknown():
+    trace = generate(tiny(PointerGenerator, False), "the libzorb library", DecodeSettings(beam_size=2, max_len=4))
+    assert trace.extra["read_as_unknown"].tolist() == [1]
+    for shown in (trace, GenerationTrace.from_json(trace.to_json())):
+        source_mass = copy_figure(shown).data[-1]
+        assert list(source_mass.marker.pattern.shape) == ["", "/", ""]
+        assert ["unk" in note for note in source_mass.customdata] == [False, True, False]
+
+
 def test_copy_figure_for_a_model_without_copy_switch(seq2seq_trace):
     figure = copy_figure(seq2seq_trace)
     assert "no copy switch" in figure.layout.title.text.replace("<br>", " ")

@@ -95,15 +95,18 @@ def _candidate_bars(step: Step, copies: bool) -> list:
 
 
 def _source_mass(trace: GenerationTrace, step: Step, attention: np.ndarray, copies: bool) -> go.Bar:
-    """(1 − p_gen)·attention per source position; positions holding the chosen token are darker."""
+    """(1 − p_gen)·attention per source position; positions holding the chosen token are darker,
+    positions the encoder read as ``<unk>`` are hatched."""
     mass = (1.0 - step.p_gen) * attention if copies else attention
     chosen = set(step.copied_from)
-    colors = [PIN_COLOR if i in chosen else COPY_COLOR if copies else GENERATE_COLOR
-              for i in range(len(trace.source_tokens))]
+    unknown = {int(i) for i in trace.extra.get("read_as_unknown", [])}
+    positions = range(len(trace.source_tokens))
+    colors = [PIN_COLOR if i in chosen else COPY_COLOR if copies else GENERATE_COLOR for i in positions]
+    notes = ["<br>read as &lt;unk&gt; by the encoder" if i in unknown else "" for i in positions]
     what = "copy mass" if copies else "attention"
-    return go.Bar(x=source_labels(trace.source_tokens), y=mass, marker_color=colors, xaxis="x3",
-                  yaxis="y3", showlegend=False,
-                  hovertemplate=f"%{{x}}<br>{what} %{{y:.4f}}<extra></extra>")
+    return go.Bar(x=source_labels(trace.source_tokens), y=mass, customdata=notes, xaxis="x3", yaxis="y3",
+                  marker=dict(color=colors, pattern_shape=["/" if i in unknown else "" for i in positions]),
+                  showlegend=False, hovertemplate=f"%{{x}}<br>{what} %{{y:.4f}}%{{customdata}}<extra></extra>")
 
 
 def _pin_shape(focus: int) -> dict:

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Optional
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -121,6 +122,8 @@ class Seq2SeqAttention(VocabModel):
         tokens = tokens[: self.max_source_len]
         ids, oovs = self.source_ids(tokens)
         encoded = Encoded(tokens, torch.tensor(ids, device=self.device), oovs, None, list(topics or []), truncated)
+        read = self.source_embedding_ids(encoded.source_ids).cpu().numpy()  # (S,)
+        encoded.extra["read_as_unknown"] = np.flatnonzero(read == self.vocab.unk_id).astype(np.float64)  # as from JSON
         if self.config.lowercase:
             encoded.extra["cased_forms"] = cased_forms(text)
         self.condition(encoded, topics)
