@@ -37,6 +37,7 @@ from ui.handlers import (  # noqa: E402
     SESSION_TRACES,
     Handlers,
     model_outputs,
+    setting_box,
     tab_key,
     trace_outputs,
     view_outputs,
@@ -117,14 +118,26 @@ def setting_control(name: str, value=None, label: str = "") -> gr.components.Com
     return gr.Slider(meta["low"], meta["high"], step=meta["step"], value=value, label=label)
 
 
-def settings_panel() -> dict[str, gr.components.Component]:
-    """The decoding controls by setting name, in ``SETTING_NAMES`` order, grouped by panel."""
-    controls = {name: setting_control(name) for name in SETTING_NAMES
-                if SETTING_FIELDS[name].metadata["panel"] == "search"}
+def settings_panel() -> tuple[dict[str, gr.components.Component], dict[str, gr.Group]]:
+    """The decoding controls by setting name, in ``SETTING_NAMES`` order, grouped by panel; and the
+    box around each control that only some models can use (``feature``), by ``setting_box(name)``."""
+    controls, boxes = {}, {}
+
+    def add(name: str) -> None:
+        if not SETTING_FIELDS[name].metadata["feature"]:
+            controls[name] = setting_control(name)
+            return
+        with gr.Group() as boxes[setting_box(name)]:
+            controls[name] = setting_control(name)
+
+    for name in SETTING_NAMES:
+        if SETTING_FIELDS[name].metadata["panel"] == "search":
+            add(name)
     with gr.Accordion("Sampling", open=False):
-        controls.update({name: setting_control(name) for name in SETTING_NAMES
-                         if SETTING_FIELDS[name].metadata["panel"] == "sampling"})
-    return {name: controls[name] for name in SETTING_NAMES}
+        for name in SETTING_NAMES:
+            if SETTING_FIELDS[name].metadata["panel"] == "sampling":
+                add(name)
+    return {name: controls[name] for name in SETTING_NAMES}, boxes
 
 
 def build_demo(registry: ModelRegistry, handlers: Handlers) -> gr.Blocks:
@@ -177,7 +190,7 @@ def input_column(c: SimpleNamespace, registry: ModelRegistry) -> None:
                            elem_id="keyword-text", visible=bool(entry and entry.model.features.keywords),
                            info="the reply is built around it; or click a candidate in the Keyword tab")
     with gr.Accordion("Decoding settings", open=True, elem_id="settings-panel"):
-        c.settings = settings_panel()
+        c.settings, c.setting_boxes = settings_panel()
 
 
 def view_column(c: SimpleNamespace) -> None:
@@ -354,6 +367,7 @@ def named_components(c: SimpleNamespace) -> dict[str, gr.components.Component]:
                  reference=c.reference, model=c.model, link=c.link, link_status=c.link_status,
                  export_file=c.export_file, export_status=c.export_status)
     names.update(c.settings)
+    names.update(c.setting_boxes)
     names.update(c.views)
     names.update({tab_key(tab): component for tab, component in c.tabs_by_name.items()})
     return names

@@ -37,7 +37,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from gen_models.decoding import DecodeSettings, generate  # noqa: E402
+from gen_models.decoding import SETTING_NAMES, DecodeSettings, generate  # noqa: E402
 from gen_models.text import tokenize  # noqa: E402
 from ui.handlers import Handlers  # noqa: E402
 from ui.registry import ModelRegistry, get_registry  # noqa: E402
@@ -48,7 +48,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run",
                  "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1"]
-SETTINGS = ["beam", 4, 30, 0, 0.0, 0.0, 0, 1.0, 0, 1.0, 0]  # gen_models.decoding.SETTING_NAMES order
+SETTINGS = [getattr(DecodeSettings(beam_size=4, max_len=30), name) for name in SETTING_NAMES]  # the panel's values
 VIEW_OPTIONS = [0, 3, True, "png", "mean", "mean", "own", "whole tree", None, None]  # pinned step, VIEW_OPTION_NAMES, reference, keyword
 OPEN_TAB = "Attention"  # the tab a browser opens on
 

@@ -36,7 +36,7 @@ def _load_model(args: argparse.Namespace):
 
 
 CLI_SETTINGS = ("strategy", "beam_size", "max_len", "min_len", "length_penalty", "coverage_penalty",
-                "no_repeat_ngram", "temperature", "top_k", "top_p", "seed", "num_candidates", "force_p_gen")
+                "no_repeat_ngram", "temperature", "top_k", "top_p", "seed", "num_candidates", "force_p_gen", "poem_form")
 
 
 def _settings(args: argparse.Namespace, model) -> DecodeSettings:

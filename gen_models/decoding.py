@@ -30,19 +30,21 @@ from .text import restore_case
 from .trace import STEP_ARRAY_FIELDS, STEP_SCALAR_FIELDS, BeamNode, Candidate, GenerationTrace, Step
 
 STRATEGIES = ("greedy", "beam", "sample")
+POEM_FORMS = ("free", "5x4", "7x4", "5x8", "7x8")  # characters per line x lines
 MAX_TRACED_WORK = 250_000  # source tokens × beams × steps that one recorded trace may cost
 _PROB_PARTS = ("generate_probs", "copy_probs")
 
 
 def setting(default: Any, label: str, low: Any = None, high: Any = None, step: Any = None,
             panel: Optional[str] = None, choices: tuple = (), compare: bool = False, cli: str = "",
-            help: str = "") -> Any:
+            help: str = "", feature: str = "") -> Any:
     """A :class:`DecodeSettings` field with everything derived from it: its label, limits and
     slider step (settings panel, validation, CLI flag, API parameter), the ``panel`` group it is
     shown in ("search", "sampling"; None: not in the panel), its ``choices``, whether run B of a
-    comparison may override it (``compare``), and an extra CLI alias (``cli``)."""
+    comparison may override it (``compare``), an extra CLI alias (``cli``), and the
+    :class:`ModelFeatures` flag a model needs for the panel to show it (``feature``)."""
     meta = dict(label=label, low=low, high=high, step=step, panel=panel, choices=choices, compare=compare,
-                cli=cli, help=help)
+                cli=cli, help=help, feature=feature)
     if isinstance(default, (list, dict)):
         return field(default_factory=type(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -69,6 +71,9 @@ class DecodeSettings:
     top_k: int = setting(0, "Top-k (0 = off)", 0, 1000, 1, panel="sampling")
     top_p: float = setting(1.0, "Top-p", 0.01, 1.0, 0.01, panel="sampling")
     seed: int = setting(0, "Seed", 0, 2**31 - 1, 1, panel="sampling")
+    poem_form: str = setting("free", "Poem form (characters × lines)", panel="search", choices=POEM_FORMS,
+                             feature="topics",
+                             help="free, or 5x4 五绝, 7x4 七绝, 5x8 五律, 7x8 七律: line ends and the end are forced")
     num_candidates: int = setting(5, "Candidates recorded per step", 1, 20, 1)
     ban_unk: bool = setting(False, "Never produce <unk>", help="never produce the <unk> token")
     forced_prefix: list[int] = setting([], "Forced prefix (token ids)", help="token ids to force")
@@ -85,8 +90,10 @@ class DecodeSettings:
 
     def validate(self) -> "DecodeSettings":
         """Raise ValueError naming the limit for any out-of-range option; return self."""
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        for name in ("strategy", "poem_form"):
+            choices = SETTING_FIELDS[name].metadata["choices"]
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
         for name, (low, high) in LIMITS.items():
             value = getattr(self, name)
             if value is None and name == "force_p_gen":
@@ -97,6 +104,12 @@ class DecodeSettings:
                 raise ValueError(f"{name} must be between {low} and {high}, got {value}")
         if self.min_len > self.max_len:
             raise ValueError(f"min_len ({self.min_len}) must not exceed max_len ({self.max_len})")
+        if self.poem_form != "free":
+            width, lines = (int(n) for n in self.poem_form.split("x"))
+            needed = (width + 1) * lines + 1  # characters, line ends and the end
+            if not self.min_len <= needed <= self.max_len:
+                raise ValueError(f"poem_form {self.poem_form} is {needed} tokens long: it needs max_len ≥ {needed} "
+                                 f"and min_len ≤ {needed} (got {self.max_len} and {self.min_len})")
         if len(self.forced_prefix) > self.max_len:
             raise ValueError(f"forced_prefix is longer than max_len ({self.max_len})")
         if any(not 0.0 <= v <= 10.0 for v in self.topic_coverage.values()):
@@ -110,6 +123,7 @@ class DecodeSettings:
             p_gen=self.force_p_gen,
             reset_coverage=step in self.reset_coverage_at,
             topic_coverage=self.topic_coverage if step == self.topic_coverage_step else {},
+            form=None if self.poem_form == "free" else tuple(int(n) for n in self.poem_form.split("x")),
         )
 
 

@@ -82,13 +82,15 @@ class StepControls:
 
     ``p_gen``: force the copy/generate switch to this value. ``reset_coverage``: zero the
     attention coverage before this step. ``topic_coverage``: overwrite topic coverage entries
-    ``{topic index: value}`` before this step.
+    ``{topic index: value}`` before this step. ``form``: (characters per line, lines) of a
+    regulated poem that a poem model must write (line ends and the end forced), or None.
     """
 
     step: int = 0
     p_gen: Optional[float] = None
     reset_coverage: bool = False
     topic_coverage: dict[int, float] = field(default_factory=dict)
+    form: Optional[tuple[int, int]] = None
 
 
 @dataclass

@@ -291,6 +291,7 @@ def test_controls_a_model_cannot_use_are_hidden(app_module):
     pointer = app_module.handlers.model_card(POINTER)
     assert pointer["p_gen_row"]["visible"] and pointer["coverage_button"]["visible"]
     assert pointer["topic_row"]["visible"] is False
+    assert topic["poem_form_box"]["visible"] is True and pointer["poem_form_box"]["visible"] is False  # poems only
 
 
 def test_half_written_checkpoint_is_skipped_not_fatal(checkpoint_root, tmp_path):

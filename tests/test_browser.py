@@ -294,6 +294,19 @@ def test_keyword_tab_a_click_on_a_candidate_decodes_around_it(page):
                     clip={"x": 0, "y": 0, "width": 1440, "height": 1500})
 
 
+def test_a_poem_form_shows_only_for_poem_models_and_a_click_rewrites_the_poem_in_it(page):
+    """The Poem form choice is hidden for a translation model; for poem-mta, clicking 7x8 re-decodes
+    into eight seven-character lines."""
+    assert not page.get_by_text("Poem form").is_visible()
+    pick_model(page, "poem-mta")
+    before = page.locator("#status").inner_text()
+    page.get_by_label("7x8").check()
+    page.wait_for_function("(before) => { const s = document.querySelector('#status').innerText;"
+                           " return s !== before && s.includes('65 output tokens'); }", arg=before, timeout=WAIT_MS)
+    tokens = page.locator("#output-tokens .gs-tok").all_inner_texts()
+    assert sum(t.strip() in "，。" for t in tokens) == 8, tokens
+
+
 def test_on_a_phone_the_output_comes_before_the_settings(page, served_url):
     """At 390 px the first screen shows the input and the output; the settings follow the views."""
     phone = page.context.browser.new_page(viewport={"width": 390, "height": 844})

@@ -193,3 +193,12 @@ def test_reference_mode_follows_interventions_and_names_a_cut_output():
     assert trace.reference["logprobs"][:words] == pytest.approx(steps[:words], abs=1e-5)  # p_gen forced there too
     ended = trace.output_ids()[-1] == model.eos_id
     assert trace.reference["verdict"] == ("match" if ended else "output cut")
+
+
+def test_a_poem_form_must_fit_the_length_limits_and_be_a_known_one():
+    assert DecodeSettings(poem_form="7x8", max_len=65).validate().controls(0).form == (7, 8)
+    assert DecodeSettings().controls(0).form is None
+    with pytest.raises(ValueError, match="poem_form 7x8 is 65 tokens long: it needs max_len ≥ 65"):
+        DecodeSettings(poem_form="7x8", max_len=64).validate()
+    with pytest.raises(ValueError, match="poem_form must be one of free, 5x4, 7x4, 5x8, 7x8"):
+        DecodeSettings(poem_form="6x4").validate()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 
@@ -110,6 +111,28 @@ def test_shipped_poems_on_a_reduplicated_topic_end_as_poems(topics):
         poem = trace.output_text
         assert trace.output_tokens[-1] == "</s>" and is_regulated(poem), poem
         assert poem.count(topics[0]) <= 16, poem
+
+
+@pytest.mark.parametrize("form", ["5x4", "7x4", "5x8", "7x8"])
+def test_shipped_poems_take_the_form_the_user_picks(form):
+    """With a poem form picked, both poem models write exactly that many lines of that many
+    characters, every line ended by punctuation, and stop there; the topics still appear."""
+    width, lines = (int(n) for n in form.split("x"))
+    for name in ("poem-mta", "poem-tav"):
+        model = load_checkpoint(CHECKPOINT_ROOT / name)
+        for topics in ("明月 故乡", "竹 石", "萧萧"):
+            trace = generate(model, "", DecodeSettings.for_model(model.features, poem_form=form), topics=topics.split())
+            poem = trace.output_text
+            assert re.fullmatch(f"([^，。？！；,.?!;]{{{width}}}[，。？！；,.?!;]){{{lines}}}", poem), (name, poem)
+            assert trace.output_tokens[-1] == "</s>" and any(word[0] in poem for word in topics.split()), poem
+
+
+def test_a_picked_eight_line_form_spreads_the_topic_decay_over_all_eight_lines():
+    """φ's N is the picked form's length: half-way through a 七律 about half the coverage is left."""
+    model = load_checkpoint(CHECKPOINT_ROOT / "poem-mta")
+    trace = generate(model, "", DecodeSettings.for_model(model.features, poem_form="7x8"), topics=["黄河", "落日"])
+    coverage = [step.topic_coverage.mean() for step in trace.steps]
+    assert 0.3 <= coverage[len(coverage) // 2] <= 0.7 and coverage[-1] <= 0.1, coverage
 
 
 def test_shipped_mta_topic_coverage_starts_at_one_and_decays_over_the_poem():

@@ -259,6 +259,15 @@ CORPUS_COLUMNS = ["#", "input", "output", "reference", "ROUGE-L", "chrF", "UNK",
                   "attention entropy", "coverage loss", "verdict"]
 
 
+def setting_box(name: str) -> str:
+    """The output name of the box around a setting that only models with its ``feature`` can use."""
+    return f"{name}_box"
+
+
+FEATURE_SETTINGS = {name: SETTING_FIELDS[name].metadata["feature"] for name in SETTING_NAMES
+                    if SETTING_FIELDS[name].metadata["feature"]}
+
+
 def corpus_table(rows: list[dict]) -> list[list]:
     """One table row per example (short texts, rounded numbers, blanks where a signal is missing)."""
     def number(value: Any) -> Any:
@@ -326,8 +335,9 @@ def trace_outputs() -> list[str]:
 
 def model_outputs() -> list[str]:
     """Names of everything a model change updates (the card, the input, the settings, the controls)."""
-    return ["curves", "card", "card_status", "examples", "text", *SETTING_NAMES, "p_gen_row", "coverage_button",
-            "topic_row", "keyword", "model_b"]
+    return ["curves", "card", "card_status", "examples", "text", *SETTING_NAMES,
+            *[setting_box(name) for name in FEATURE_SETTINGS], "p_gen_row", "coverage_button", "topic_row",
+            "keyword", "model_b"]
 
 
 class Handlers:
@@ -703,6 +713,8 @@ class Handlers:
                 "text": gr.Textbox(label=label, placeholder=entry.input_hint or features.input_hint
                                    or DEFAULT_INPUT_HINT, **swap),
                 **{name: defaults.get(name, SETTING_FIELDS[name].default) for name in SETTING_NAMES},
+                **{setting_box(name): gr.update(visible=getattr(features, feature))
+                   for name, feature in FEATURE_SETTINGS.items()},
                 "p_gen_row": gr.update(visible=features.copies),
                 "coverage_button": gr.update(visible=features.coverage),
                 "topic_row": gr.update(visible=features.topic_coverage),

@@ -10,13 +10,14 @@ import math
 from dataclasses import fields
 from typing import Any, Optional
 
-from gen_models.decoding import LIMITS, SETTING_NAMES, STRATEGIES, DecodeSettings
+from gen_models.decoding import LIMITS, SETTING_FIELDS, SETTING_NAMES, DecodeSettings
 from gen_models.protocol import ModelFeatures
 
 MAX_KEYWORD_CHARS = 40
 MAX_INPUT_CHARS = 20_000
 DEFAULTS = DecodeSettings()
 INT_SETTINGS = {f.name for f in fields(DecodeSettings) if f.type in ("int", int)}
+CHOICES = {name: f.metadata["choices"] for name, f in SETTING_FIELDS.items()}
 P_GEN_CHOICES = {"model": None, "0": 0.0, "1": 1.0}
 
 
@@ -99,9 +100,9 @@ def decode_settings(values: dict[str, Any], features: Optional[ModelFeatures] = 
         value = values.get(name)
         if value is None or value == "":
             continue
-        if name == "strategy":
-            if value not in STRATEGIES:
-                raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {str(value)[:40]!r}")
+        if CHOICES.get(name):
+            if value not in CHOICES[name]:
+                raise ValueError(f"{name} must be one of {', '.join(CHOICES[name])}, got {str(value)[:40]!r}")
             kwargs[name] = value
         elif name in INT_SETTINGS:
             kwargs[name] = as_int(name, value)

@@ -13,7 +13,9 @@ value C_j, starting at 1 and decaying as the text uses the topic:
 
 N is the true target length in training and ``poem_length`` (the most common training length, a
 seven-character quatrain's 33 tokens) at generation — the reference code's convention, with the mode
-rather than the mean so that the usual poem ends with its topics spent. C is clamped at 0 so a
+rather than the mean so that the usual poem ends with its topics spent. When the user picks a form
+(``StepControls.form``: characters per line × lines), N is that form's length, and line ends and the
+end are forced where the form puts them. C is clamped at 0 so a
 spent topic's score cannot change sign. ``TopicAveragedLSTM`` is the TAV baseline: the context is
 the plain mean of the topic embeddings, with no attention and no coverage.
 
@@ -168,8 +170,27 @@ class MTALSTM(VocabModel):
                 if 0 <= int(j) < coverage.size(1):
                     coverage[:, int(j)] = value
             state = replace(state, coverage=coverage)
+        if controls.form and controls.step == 0:  # N is the picked form's length: φ spends the topics over it
+            width, lines = controls.form
+            state = replace(state, phi=state.phi * ((width + 1) * lines + 1) / self.config.poem_length)
         log_probs, new_state, internals = self.decode_step(state, prev_ids)
+        if controls.form and new_state.form is not None:
+            log_probs = self.in_form(log_probs, new_state.form, *controls.form)
         return StepOutput(log_probs, new_state, internals)
+
+    def in_form(self, log_probs: torch.Tensor, form: torch.Tensor, width: int, lines: int) -> torch.Tensor:
+        """``log_probs`` (B, V) renormalised over what a ``width`` × ``lines`` poem allows next, given
+        the form counters (B, 3): a character inside a line, a line end after ``width`` characters,
+        the end after ``lines`` lines."""
+        position, done, _ = form.unbind(1)  # (B,) each
+        is_end = torch.zeros_like(self.line_end)  # (V,)
+        is_end[self.vocab.eos_id] = True
+        is_char = ~self.line_end  # (V,)
+        is_char[[self.vocab.pad_id, self.vocab.bos_id, self.vocab.eos_id]] = False
+        finished = (done >= lines).unsqueeze(1)  # (B, 1)
+        line_full = (position >= width).unsqueeze(1)  # (B, 1)
+        allowed = torch.where(finished, is_end, torch.where(line_full, self.line_end, is_char))  # (B, V)
+        return torch.log_softmax(log_probs.masked_fill(~allowed, float("-inf")), dim=-1)  # (B, V)
 
     def reorder(self, state: TopicState, index: torch.Tensor) -> TopicState:
         """Keep hypotheses ``index``."""
