@@ -89,12 +89,13 @@ def score(topic_sets: list[list[str]], poems: list[str], finished: list[bool]) -
             **duplicate_ngram_rates(chars)}
 
 
-def decode(name: str, topic_sets: list[list[str]], beam: int) -> tuple[list[str], list[bool], list[float]]:
-    """Poems of checkpoint ``name`` with its default settings, whether each ended, and each one's
-    mean final topic coverage (empty for models without coverage)."""
+def decode(name: str, topic_sets: list[list[str]], beam: int,
+           form: str = "free") -> tuple[list[str], list[bool], list[float]]:
+    """Poems of checkpoint ``name`` with its default settings (and poem ``form``), whether each ended,
+    and each one's mean final topic coverage (empty for models without coverage)."""
     torch.set_num_threads(1)
     model = load_checkpoint(CHECKPOINT_ROOT / name)
-    settings = DecodeSettings.for_model(model.features, beam_size=beam)
+    settings = DecodeSettings.for_model(model.features, beam_size=beam, poem_form=form)
     poems, finished, remaining = [], [], []
     for topics in topic_sets:
         trace = generate(model, "", settings, topics=topics)
