@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import torch
 
-from .protocol import Encoded, Generator, ModelFeatures, StepControls, StepOutput
+from .protocol import Encoded, Generator, ModelFeatures, StepControls, StepOutput, form_length
 from .scoring import (
     NEG_INF,
     BanTokens,
@@ -90,9 +90,9 @@ class DecodeSettings:
 
     def validate(self) -> "DecodeSettings":
         """Raise ValueError naming the limit for any out-of-range option; return self."""
-        for name in ("strategy", "poem_form"):
-            choices = SETTING_FIELDS[name].metadata["choices"]
-            if getattr(self, name) not in choices:
+        for name, f in SETTING_FIELDS.items():
+            choices = f.metadata["choices"]
+            if choices and getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
         for name, (low, high) in LIMITS.items():
             value = getattr(self, name)
@@ -104,9 +104,8 @@ class DecodeSettings:
                 raise ValueError(f"{name} must be between {low} and {high}, got {value}")
         if self.min_len > self.max_len:
             raise ValueError(f"min_len ({self.min_len}) must not exceed max_len ({self.max_len})")
-        if self.poem_form != "free":
-            width, lines = (int(n) for n in self.poem_form.split("x"))
-            needed = (width + 1) * lines + 1  # characters, line ends and the end
+        if self.form:
+            needed = form_length(self.form)
             if not self.min_len <= needed <= self.max_len:
                 raise ValueError(f"poem_form {self.poem_form} is {needed} tokens long: it needs max_len ≥ {needed} "
                                  f"and min_len ≤ {needed} (got {self.max_len} and {self.min_len})")
@@ -123,8 +122,13 @@ class DecodeSettings:
             p_gen=self.force_p_gen,
             reset_coverage=step in self.reset_coverage_at,
             topic_coverage=self.topic_coverage if step == self.topic_coverage_step else {},
-            form=None if self.poem_form == "free" else tuple(int(n) for n in self.poem_form.split("x")),
+            form=self.form,
         )
+
+    @property
+    def form(self) -> Optional[tuple[int, int]]:
+        """``poem_form`` as (characters per line, lines), or None when free."""
+        return None if self.poem_form == "free" else tuple(int(n) for n in self.poem_form.split("x"))
 
 
 SETTING_FIELDS = {f.name: f for f in fields(DecodeSettings)}

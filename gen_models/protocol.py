@@ -93,6 +93,12 @@ class StepControls:
     form: Optional[tuple[int, int]] = None
 
 
+def form_length(form: tuple[int, int]) -> int:
+    """Tokens of a poem of ``form`` (characters per line, lines): characters, line ends and the end."""
+    width, lines = form
+    return (width + 1) * lines + 1
+
+
 @dataclass
 class StepOutput:
     """What one step returns for B live hypotheses.

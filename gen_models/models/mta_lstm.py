@@ -49,7 +49,7 @@ import torch
 from torch import nn
 
 from ..base import VocabModel
-from ..protocol import Encoded, ModelFeatures, StepControls, StepOutput
+from ..protocol import Encoded, ModelFeatures, StepControls, StepOutput, form_length
 from ..text import tokenize
 from ..vocab import Vocab
 
@@ -113,6 +113,10 @@ class MTALSTM(VocabModel):
         self.out = nn.Linear(H + E + F, config.vocab_size)
         self.register_buffer("line_end", torch.tensor([token in LINE_ENDS for token in vocab.itos]),
                              persistent=False)  # (V,)
+        ids = torch.arange(len(vocab.itos))  # (V,)
+        self.register_buffer("is_end", ids == vocab.eos_id, persistent=False)  # (V,) what may end a poem
+        special = torch.isin(ids, torch.tensor([vocab.pad_id, vocab.bos_id, vocab.eos_id]))  # (V,)
+        self.register_buffer("is_char", ~self.line_end & ~special, persistent=False)  # (V,) inside a line
         if config.form_features:
             self.form_position = nn.Embedding(FORM_SLOTS, F)
             self.form_line = nn.Embedding(FORM_SLOTS, F)
@@ -171,8 +175,7 @@ class MTALSTM(VocabModel):
                     coverage[:, int(j)] = value
             state = replace(state, coverage=coverage)
         if controls.form and controls.step == 0:  # N is the picked form's length: φ spends the topics over it
-            width, lines = controls.form
-            state = replace(state, phi=state.phi * ((width + 1) * lines + 1) / self.config.poem_length)
+            state = replace(state, phi=state.phi * form_length(controls.form) / self.config.poem_length)
         log_probs, new_state, internals = self.decode_step(state, prev_ids)
         if controls.form and new_state.form is not None:
             log_probs = self.in_form(log_probs, new_state.form, *controls.form)
@@ -183,13 +186,9 @@ class MTALSTM(VocabModel):
         the form counters (B, 3): a character inside a line, a line end after ``width`` characters,
         the end after ``lines`` lines."""
         position, done, _ = form.unbind(1)  # (B,) each
-        is_end = torch.zeros_like(self.line_end)  # (V,)
-        is_end[self.vocab.eos_id] = True
-        is_char = ~self.line_end  # (V,)
-        is_char[[self.vocab.pad_id, self.vocab.bos_id, self.vocab.eos_id]] = False
         finished = (done >= lines).unsqueeze(1)  # (B, 1)
         line_full = (position >= width).unsqueeze(1)  # (B, 1)
-        allowed = torch.where(finished, is_end, torch.where(line_full, self.line_end, is_char))  # (B, V)
+        allowed = torch.where(finished, self.is_end, torch.where(line_full, self.line_end, self.is_char))  # (B, V)
         return torch.log_softmax(log_probs.masked_fill(~allowed, float("-inf")), dim=-1)  # (B, V)
 
     def reorder(self, state: TopicState, index: torch.Tensor) -> TopicState:
