@@ -25,7 +25,7 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 
 from gen_models.decoding import COMPARE_NAMES, SETTING_FIELDS, SETTING_NAMES  # noqa: E402
-from ui import security  # noqa: E402
+from ui import budget, security  # noqa: E402
 from ui.handlers import (  # noqa: E402
     CHOSEN_NODE,
     CORPUS_COLUMNS,
@@ -42,10 +42,11 @@ from ui.handlers import (  # noqa: E402
     trace_outputs,
     view_outputs,
 )
+from gen_models.attribution import MAX_STEPS as MAX_IG_STEPS  # noqa: E402
 from ui.plots import IMAGE_FORMATS  # noqa: E402
 from ui.registry import ModelRegistry, get_registry, hub_models_allowed, local_models_allowed  # noqa: E402
 from ui.service import limit_allocator  # noqa: E402
-from ui.sessions import keep_no_output_copies  # noqa: E402
+from ui.sessions import TraceRef, keep_no_output_copies  # noqa: E402
 from ui.validation import MAX_INPUT_CHARS  # noqa: E402
 from visualizers import MASK_KINDS, TREE_FOCI, VIEWS  # noqa: E402
 from visualizers.corpus import NUMERIC  # noqa: E402
@@ -53,10 +54,11 @@ from visualizers.registry import tabs  # noqa: E402
 from visualizers.transformer import PERMUTATION_KINDS  # noqa: E402
 
 PREFERRED_MODELS = ("debian-pointer-coverage", "debian-pointer", "debian-seq2seq")
-QUEUE_CONCURRENCY = 2
-QUEUE_MAX_SIZE = 64
-DECODE = dict(concurrency_id="decode", concurrency_limit=QUEUE_CONCURRENCY)  # one limit across endpoints
-SESSION_CAPACITY = SESSION_TRACES  # per-visitor traces kept (about 0.3-5 MB each; least recently used dropped first)
+# requests at once (ui/budget.py): decodes and renders share WORK's slots, attribution and reports HEAVY's,
+# corpus runs CORPUS's; every event below is in one of them
+DECODE = WORK = budget.concurrency("work")
+HEAVY, CORPUS = budget.concurrency("heavy"), budget.concurrency("corpus")
+SESSION_CAPACITY = SESSION_TRACES  # visitors' sessions kept (their traces are in handlers.traces, bounded in bytes)
 
 TOKEN_CLICK_JS = """
 element.addEventListener('click', (event) => {
@@ -163,11 +165,12 @@ def build_demo(registry: ModelRegistry, handlers: Handlers) -> gr.Blocks:
         c.trace_api = gr.Button(visible=False)  # carries the /trace endpoint
         # /trace's settings: empty by default, so an API client that leaves one out gets the model's default
         c.api_settings = [gr.Textbox(None, visible=False, label=name) for name in SETTING_NAMES]
-        c.by_name = named_components(c)
+        c.by_name, c.traces = named_components(c), handlers.traces
         wire_live_views(demo, c, handlers)
         wire_actions(c, handlers)
-    # api_open=False: no REST route skips the queue; DECODE gives every decoding event one shared limit
-    demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY, max_size=QUEUE_MAX_SIZE, api_open=False)
+    # api_open=False: no REST route skips the queue; every event has a concurrency group of ui/budget.py
+    demo.queue(default_concurrency_limit=1, max_size=budget.current().queue_size, api_open=False)
+    budget.guard_queue(demo)  # what one session or client may queue
     return demo
 
 
@@ -284,7 +287,7 @@ def explain_tab(c: SimpleNamespace) -> None:
                                         value="ig", label="Method", scale=2)
             c.contrast = gr.Textbox(label="…and not this token (optional)", max_lines=1, scale=2,
                                     max_length=MAX_INPUT_CHARS)
-            c.ig_steps = gr.Slider(4, 128, step=4, value=32, label="Integration steps", scale=1)
+            c.ig_steps = gr.Slider(4, MAX_IG_STEPS, step=4, value=32, label="Integration steps", scale=1)
         c.explain_button = gr.Button("Explain the pinned step", variant="primary")
         c.explain_status = gr.Markdown()
         c.explain_plot = gr.Plot(show_label=False, elem_id="explain-plot")
@@ -378,8 +381,11 @@ def by_name(c: SimpleNamespace, handler, outputs: list[str]):
     with the components of ``outputs``."""
     components = [c.by_name[name] for name in outputs]
 
-    def run(*args, **kwargs):
+    def run(*args, **kwargs):  # a visitor's state holds a TraceRef; handlers see the trace (None if dropped)
+        args = [c.traces.get(a) if isinstance(a, TraceRef) else a for a in args]
         values = handler(*args, **kwargs)
+        if values.get("state") is not None and not isinstance(values["state"], TraceRef):
+            values = {**values, "state": c.traces.put(values["state"])}
         updates = {c.by_name[name]: value for name, value in values.items() if name in outputs}
         return updates or {components[0]: gr.update()}  # nothing to change (Gradio rejects an empty dict)
 
@@ -397,7 +403,7 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
     settings = list(c.settings.values())
     trace_inputs = [c.model, c.text, *settings, c.pinned, *options, c.reference, c.keyword]
     live = dict(trigger_mode="always_last", show_progress="minimal", preprocess=False, **DECODE)
-    quiet = dict(show_progress="hidden", preprocess=False)
+    quiet = dict(show_progress="hidden", preprocess=False, **WORK)
     api_fn, api_out = by_name(c, handlers.trace, trace_outputs())
     c.trace_api.click(api_fn, [c.model, c.text, *c.api_settings, c.pinned, *options, c.reference, c.keyword], api_out,
                       api_name="trace",
@@ -407,25 +413,26 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
     refresh = ([c.state, c.tab, c.rendered_tab, c.pinned, c.node, *options], refresh_out)
     gr.on([c.text.change, c.reference.change, c.keyword.change, *[s.change for s in settings]], live_fn,
           [*trace_inputs, c.tab], live_out, api_name="trace_live", api_visibility="undocumented", **live).then(
-        refresh_fn, *refresh, api_visibility="private", show_progress="hidden", preprocess=False)
+        refresh_fn, *refresh, api_visibility="private", **quiet)
     card_fn, card_out = by_name(c, handlers.model_picked, model_outputs())
-    c.model.change(card_fn, [c.model, c.text, c.restoring], card_out, api_name="model_card", preprocess=False).then(
+    c.model.change(card_fn, [c.model, c.text, c.restoring], card_out, api_name="model_card", preprocess=False,
+                   **WORK).then(
         live_fn, [*trace_inputs, c.tab], live_out, api_name="trace_for_model", api_visibility="undocumented",
-        **live).then(refresh_fn, *refresh, api_visibility="private", show_progress="hidden", preprocess=False)
+        **live).then(refresh_fn, *refresh, api_visibility="private", **quiet)
     # page load: the model card, or a shared view from the address (?view=…); then its trace and node
     first_fn, first_out = by_name(c, handlers.restore_model, ["pinned", "tab", "tabs", "restoring"])
     restore_names = dict.fromkeys([*model_outputs(), "model", "reference", "keyword", "link_status",
                                    *[n for n in trace_outputs() if n != "trace_json"]])
     restore_fn, restore_out = by_name(c, handlers.restore_view, list(restore_names))
     node_fn, node_out = by_name(c, handlers.restore_node, ["node", "restoring", "status", *view_outputs()])
-    demo.load(first_fn, None, first_out, api_visibility="private", preprocess=False).then(
+    demo.load(first_fn, None, first_out, api_visibility="private", preprocess=False, **WORK).then(
         restore_fn, [c.model, c.text, c.pinned, c.tab, *options], restore_out, api_visibility="private",
         **live).then(
         node_fn, [c.state, c.tab, c.pinned, *options], node_out, api_visibility="private", **quiet)
     link_fn, link_out = by_name(c, handlers.share_link, ["link", "link_status"])
     c.link_button.click(link_fn, [c.model, c.text, c.reference, c.keyword, c.pinned, c.node, c.tab, c.link,
                                   *settings], link_out, js=PAGE_ADDRESS_JS, api_visibility="private",
-                        preprocess=False).then(None, [c.link], None, js=COPY_LINK_JS)
+                        preprocess=False, **WORK).then(None, [c.link], None, js=COPY_LINK_JS)
     view_inputs = [c.state, c.tab, c.pinned, c.node, *options]
     views_fn, views_out = by_name(c, handlers.views, ["status", *view_outputs()])
     c.pinned.input(views_fn, view_inputs, views_out, trigger_mode="always_last", api_name="pin", **quiet)
@@ -440,14 +447,15 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
     click_fn, click_out = by_name(c, handlers.plot_click, ["status", "pinned", "node", "text", "keyword",
                                                                    *view_outputs()])
     c.bridge.click(click_fn, view_inputs, click_out, api_name="plot_click", **quiet)
-    c.examples.input(handlers.pick_example, [c.examples], [c.text], api_name="pick_example", preprocess=False)
+    c.examples.input(handlers.pick_example, [c.examples], [c.text], api_name="pick_example", preprocess=False,
+                     **WORK)
 
 
 def wire_actions(c: SimpleNamespace, handlers: Handlers) -> None:
     """Interventions, comparison, nearest examples and export."""
     base = [c.model, c.text, *c.settings.values()]
     shown = ["intervention_diff", "intervention_plot", "intervention_status"]
-    raw = dict(preprocess=False, **DECODE)
+    raw, heavy = dict(preprocess=False, **WORK), dict(preprocess=False, **HEAVY)
     for button, handler, extra, api_name in (
             (c.take_button, handlers.intervene_token, [c.pinned, c.alternative], "intervene_token"),
             (c.p_gen_button, handlers.intervene_p_gen, [c.p_gen_choice], "intervene_p_gen"),
@@ -465,23 +473,23 @@ def wire_actions(c: SimpleNamespace, handlers: Handlers) -> None:
           trigger_mode="always_last", api_name="neighbors", **raw)
     fn, out = by_name(c, handlers.explain, ["explain_plot", "explain_status"])
     c.explain_button.click(fn, [c.state, c.text, c.pinned, c.explain_method, c.contrast, c.ig_steps], out,
-                           api_name="explain", **raw)
+                           api_name="explain", **heavy)
     fn, out = by_name(c, handlers.logit_lens, ["lens_plot", "lens_status"])
-    c.lens_button.click(fn, [c.state, c.text, c.pinned], out, api_name="logit_lens", **raw)
+    c.lens_button.click(fn, [c.state, c.text, c.pinned], out, api_name="logit_lens", **heavy)
     fn, out = by_name(c, handlers.corpus, ["corpus_rows", "corpus_table", "corpus_status", "corpus_plot"])
     run = c.corpus_button.click(fn, [c.model, c.corpus_count, c.corpus_x, c.corpus_y, *c.settings.values()], out,
-                                api_name="corpus", **raw)
+                                api_name="corpus", preprocess=False, **CORPUS)
     c.corpus_stop.click(None, None, None, cancels=[run], api_visibility="private")
     fn, out = by_name(c, handlers.corpus_plot, ["corpus_plot", "corpus_status"])
     gr.on([c.corpus_x.input, c.corpus_y.input], fn, [c.corpus_rows, c.corpus_x, c.corpus_y], out,
-          api_visibility="private", preprocess=False)
+          api_visibility="private", preprocess=False, **WORK)
     fn, out = by_name(c, handlers.open_example, ["text", "reference", "corpus_status"])
-    c.corpus_table.select(fn, [c.corpus_rows], out, api_visibility="private")
+    c.corpus_table.select(fn, [c.corpus_rows], out, api_visibility="private", **WORK)
     fn, out = by_name(c, handlers.export_trace, ["export_file", "export_status"])
     c.trace_button.click(fn, [c.state], out, api_name="export_trace", **raw)
     fn, out = by_name(c, handlers.export_report, ["export_file", "export_status"])
     c.report_button.click(fn, [c.state, c.pinned, c.node, c.repeat_n, c.show_pruned, c.image_format, c.layer,
-                               c.head, c.mask_kind, c.tree_focus], out, api_name="export_report", **raw)
+                               c.head, c.mask_kind, c.tree_focus], out, api_name="export_report", **heavy)
 
 
 # the share button's inputs, with the page's own address in place of the link box's value (8th input)
@@ -502,7 +510,8 @@ def launch_kwargs() -> dict:
         theme=gr.themes.Soft(primary_hue="blue", font=["Inter", "system-ui", "sans-serif"],
                              font_mono=["ui-monospace", "monospace"]),
         css=CSS, ssr_mode=False, show_error=False, state_session_capacity=SESSION_CAPACITY,
-        max_file_size="1mb",  # the app takes no uploads; this bounds Gradio's upload route
+        max_file_size="1mb",  # per file; ui/security.py bounds the files per request and every body
+        enable_monitoring=budget.current().monitoring,  # /monitoring only where GENSCOPE_MONITORING=1
         app_kwargs=security.app_kwargs(),  # Host allow list, security headers (ui/security.py)
         run_history=False,  # the browser would store every keystroke's outputs (~0.3 MB) in sessionStorage
     )

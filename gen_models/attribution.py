@@ -19,12 +19,13 @@ from typing import Optional
 import torch
 from captum.attr import InputXGradient, IntegratedGradients
 
+from . import limits
 from .decoding import DecodeSettings
 from .protocol import Encoded, Generator
 
 METHODS = {"ig": "integrated gradients", "grad_x_input": "gradient × input"}
 DEFAULT_STEPS = 32
-MAX_STEPS = 256
+MAX_STEPS = 128  # the panel's slider ends here too
 
 
 @dataclass
@@ -51,6 +52,7 @@ def step_function(model: Generator, encoded: Encoded, prefix: list[int], target:
                   contrast: Optional[int], settings: DecodeSettings):
     """F(scale (B, S)) -> (B,): log P(target) [− log P(contrast)] after ``prefix`` (teacher-forced)."""
     def forward(scale: torch.Tensor) -> torch.Tensor:
+        limits.check_time()  # Captum calls this once per batch of integration points
         B, device = scale.size(0), scale.device
         state, prev = model.encode_scaled(encoded, scale), torch.full((B,), model.bos_id, device=device)
         for step in range(len(prefix) + 1):
@@ -80,8 +82,12 @@ def attribute(model: Generator, encoded: Encoded, path_ids: list[int], step: int
     if contrast == target:
         raise ValueError("the contrast token must differ from the target token")
     settings = settings or DecodeSettings()
-    forward = step_function(model, encoded, path_ids[:step], target, contrast, settings)
     source_len = len(encoded.source_tokens)
+    points = n_steps if method == "ig" else 1
+    limits.check_cost("attribution", points * max(source_len, 1) * (step + 1), limits.current().attribution_work,
+                      f"{points} integration steps × {source_len} source tokens × {step + 1} output steps fed",
+                      "use fewer integration steps, pin an earlier step, or shorten the input")
+    forward = step_function(model, encoded, path_ids[:step], target, contrast, settings)
     device = encoded.source_ids.device
     inputs = torch.ones(1, source_len, device=device, requires_grad=True)  # (1, S) scales of the source
     baseline = torch.zeros(1, source_len, device=device)  # (1, S)
@@ -89,7 +95,8 @@ def attribute(model: Generator, encoded: Encoded, path_ids: list[int], step: int
     with torch.enable_grad():
         if method == "ig":
             values, delta = IntegratedGradients(forward).attribute(
-                inputs, baselines=baseline, n_steps=n_steps, return_convergence_delta=True)
+                inputs, baselines=baseline, n_steps=n_steps, return_convergence_delta=True,
+                internal_batch_size=limits.current().attribution_batch)  # memory: a batch, not n_steps
             delta = float(delta[0])
         else:
             values, delta = InputXGradient(forward).attribute(inputs), None

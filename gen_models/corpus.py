@@ -22,6 +22,7 @@ import sacrebleu
 from rouge_score import rouge_scorer
 
 from .decoding import DecodeSettings, generate
+from .limits import TimeLimitExceeded
 from .text import tokenize
 from .trace import GenerationTrace
 
@@ -143,6 +144,8 @@ def trace_row(row: dict, model=None, settings: Optional[DecodeSettings] = None) 
                 raise
             trace = generate(model, source_of(row) or "", settings, topics)  # a reference it cannot score
         return {**row, **example_stats(trace, reference)}
+    except TimeLimitExceeded:
+        raise  # the run is over, not this example
     except ValueError as err:
         return {**row, "output": "", "error": str(err)}
 
@@ -186,8 +189,9 @@ def _run_ray(model_name: str, rows: list[dict], settings: dict, workers: int, ad
 
     started = not ray.is_initialized()
     if started:
-        ray.init(address=None if address == "local" else address, num_cpus=workers if address == "local" else None,
-                 include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+        local = address == "local"  # a local cluster listens on loopback only
+        ray.init(address=None if local else address, num_cpus=workers if local else None,
+                 _node_ip_address="127.0.0.1" if local else None, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
                  runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)}})
     try:
         actor = ray.remote(num_cpus=1)(_RayWorker)

@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 import torch
 
+from . import limits
 from .protocol import Encoded, Generator, ModelFeatures, StepControls, StepOutput, form_length
 from .scoring import (
     NEG_INF,
@@ -31,7 +32,8 @@ from .trace import STEP_ARRAY_FIELDS, STEP_SCALAR_FIELDS, BeamNode, Candidate, G
 
 STRATEGIES = ("greedy", "beam", "sample")
 POEM_FORMS = ("free", "5x4", "7x4", "5x8", "7x8")  # characters per line x lines
-MAX_TRACED_WORK = 250_000  # source tokens × beams × steps that one recorded trace may cost
+MAX_TRACED_WORK = limits.LIBRARY_DEFAULTS.traced_work  # source tokens × beams × steps of one recorded trace
+PRUNED_NODE_VALUES = 12  # what one pruned candidate node costs, in recorded numbers (ids, scores, text)
 _PROB_PARTS = ("generate_probs", "copy_probs")
 
 
@@ -232,13 +234,29 @@ def decode_companion(model: Generator, encoded: Encoded, settings: DecodeSetting
 
 
 def _check_work(encoded: Encoded, settings: DecodeSettings) -> None:
-    """A recorded trace keeps internals per source token, hypothesis and step: bound that work."""
+    """A recorded trace keeps internals per source token, hypothesis and step: bound that work
+    (:data:`gen_models.limits.Limits.traced_work`)."""
+    if not settings.record:
+        return
     beams = settings.beam_size if settings.strategy == "beam" else 1
-    work = max(len(encoded.source_tokens), 1) * beams * settings.max_len
-    if settings.record and work > MAX_TRACED_WORK:
-        raise ValueError(f"this trace would cost {len(encoded.source_tokens):,} source tokens × {beams} beams × "
-                         f"{settings.max_len} steps = {work:,}, over the limit of {MAX_TRACED_WORK:,}: lower the "
-                         "beam size or the max length, or shorten the input")
+    source = max(len(encoded.source_tokens), 1)
+    limits.check_cost("trace", source * beams * settings.max_len, limits.current().traced_work,
+                      f"{len(encoded.source_tokens):,} source tokens × {beams} beams × {settings.max_len} steps",
+                      "lower the beam size or the max length, or shorten the input")
+
+
+def check_recorded_values(per_step: list[float], settings: DecodeSettings) -> None:
+    """Refuse a trace whose recorded numbers would pass :data:`Limits.recorded_values`, estimated
+    from the values one hypothesis recorded at its first two steps (``per_step``; what grows with
+    the step, such as a decoder's self-attention over its own prefix, grows linearly)."""
+    beams = settings.beam_size if settings.strategy == "beam" else 1
+    steps, first = settings.max_len, per_step[0]
+    growth = max(per_step[1] - per_step[0], 0.0) if len(per_step) > 1 else 0.0
+    per_hypothesis = steps * first + growth * steps * (steps - 1) / 2
+    limits.check_cost("trace", int(beams * per_hypothesis), limits.current().recorded_values,
+                      f"{beams} beams × {steps} steps × ~{int(first + growth * (steps - 1) / 2):,} numbers "
+                      "recorded per hypothesis and step (attention maps, coverage, candidates)",
+                      "lower the beam size or the max length, or shorten the input")
 
 
 def _check_forced_ids(model: Generator, encoded: Encoded, settings: DecodeSettings) -> None:
@@ -399,6 +417,7 @@ class TreeRecorder:
         self.root = self._new(None, -1, model.bos_id, 0.0, 0.0, 0.0, "alive", None)
         self.chosen: Optional[LiveNode] = None
         self.extra_names: Optional[frozenset] = None  # internals without a typed Step field
+        self.values_per_step: list[float] = []  # numbers one hypothesis recorded at the first steps
 
     def _new(self, parent: Optional[LiveNode], step: int, token_id: int, logprob: float,
              score: float, adjusted: float, status: str, internals: Optional[Step]) -> LiveNode:
@@ -414,7 +433,9 @@ class TreeRecorder:
         return self.model.id_to_token(token_id, self.encoded.oov_words)
 
     def step_views(self, out: StepOutput) -> dict:
-        """This step's internals as numpy arrays (one row per live hypothesis), computed once."""
+        """This step's internals as numpy arrays (one row per live hypothesis), computed once. Every
+        step passes here: the run's deadline and recorded-values limit are checked here."""
+        limits.check_time()
         if not self.record:
             return {}
         c = self.settings.num_candidates
@@ -427,6 +448,11 @@ class TreeRecorder:
         probs = out.log_probs.exp()  # (B, V_ext)
         on_device["entropy"] = -(probs * out.log_probs.clamp(min=-1e4)).sum(-1).float()  # (B,)
         views = {k: v.numpy() for k, v in _to_host(on_device).items()}
+        if len(self.values_per_step) < 2:
+            rows = max(out.log_probs.size(0), 1)
+            self.values_per_step.append(sum(v.size for v in views.values()) / rows + c * PRUNED_NODE_VALUES)
+            if len(self.values_per_step) == 2 or self.settings.max_len == 1:
+                check_recorded_values(self.values_per_step, self.settings)
         views["log_probs"] = out.log_probs
         if self.extra_names is None:
             known = {*STEP_ARRAY_FIELDS, *STEP_SCALAR_FIELDS, *_PROB_PARTS}

@@ -14,6 +14,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from gen_models.trace import GenerationTrace
+from ui import budget
 
 POINTER, SEQ2SEQ = "tiny-pointer-coverage", "tiny-seq2seq"
 TEXT = "libjson: a JSON parser library for C. This package contains the development files."
@@ -235,7 +236,9 @@ def test_server_binding_and_queue(app_module, monkeypatch):
     assert app_module.launch_kwargs()["server_port"] == 7999
     monkeypatch.setenv("SPACE_ID", "someone/genscope")
     assert app_module.launch_kwargs()["server_name"] == "0.0.0.0"
-    assert app_module.demo._queue.max_size == app_module.QUEUE_MAX_SIZE
+    assert app_module.demo._queue.max_size == budget.current().queue_size
+    groups = {fn.concurrency_id for fn in app_module.demo.fns.values() if fn.fn is not None}
+    assert groups == {"work", "heavy", "corpus"}  # every event with a server function is in a budget group
 
 
 def test_local_hugging_face_model_with_layer_and_head_views(client, tmp_path):

@@ -8,6 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gen_models import limits
 from gen_models.decoding import DecodeSettings, generate
 from gen_models.scoring import GNMTScorer, NoRepeatNGram, TopP
 from tests.helpers import SyntheticStepper, tiny_model
@@ -129,15 +130,32 @@ def test_forced_prefix_out_of_range_is_refused():
         generate(tiny_model(), "w1 w2", DecodeSettings(forced_prefix=[10_000]))
 
 
-def test_traced_work_is_bounded_with_a_message_naming_the_limit(monkeypatch):
-    import gen_models.decoding as decoding
-
-    monkeypatch.setattr(decoding, "MAX_TRACED_WORK", 1000)
+def test_traced_work_is_bounded_with_a_message_naming_the_limit():
     stepper = SyntheticStepper()
-    with pytest.raises(ValueError, match="1 source tokens × 16 beams × 200 steps = 3,200, over the limit of 1,000"):
-        generate(stepper, "x", DecodeSettings(beam_size=16, max_len=200))
-    assert generate(stepper, "x", DecodeSettings(beam_size=16, max_len=200, record=False)).output_tokens
-    assert generate(stepper, "x", DecodeSettings(beam_size=4, max_len=200)).steps
+    with limits.applied(limits.Limits(traced_work=1000)):
+        with pytest.raises(ValueError, match="1 source tokens × 16 beams × 200 steps = 3,200, over the limit of 1,000"):
+            generate(stepper, "x", DecodeSettings(beam_size=16, max_len=200))
+        assert generate(stepper, "x", DecodeSettings(beam_size=16, max_len=200, record=False)).output_tokens
+        assert generate(stepper, "x", DecodeSettings(beam_size=4, max_len=200)).steps
+
+
+def test_recorded_values_are_estimated_before_the_search_runs_far():
+    stepper = SyntheticStepper(vocab_size=30)
+    small = generate(stepper, "x", DecodeSettings(beam_size=2, max_len=5))
+    recorded = sum(len(n.internals.candidates) * 4 + 1 for n in small.beam if n.internals is not None)
+    assert recorded > 0
+    with limits.applied(limits.Limits(recorded_values=5_000)):
+        with pytest.raises(ValueError, match=r"16 beams × 200 steps × ~\d+ numbers recorded .* over the limit of 5,000"):
+            generate(stepper, "x", DecodeSettings(beam_size=16, max_len=200))
+        assert generate(stepper, "x", DecodeSettings(beam_size=1, max_len=3)).steps
+
+
+def test_a_run_past_its_deadline_stops_with_a_message_naming_the_limit():
+    stepper = SyntheticStepper()
+    with limits.applied(limits.Limits(what="TEST_SECONDS"), seconds=-1):
+        with pytest.raises(limits.TimeLimitExceeded, match=r"time limit of one request \(-1 s, TEST_SECONDS\)"):
+            generate(stepper, "x", DecodeSettings(beam_size=4, max_len=20, record=False))
+    assert limits.current() == limits.LIBRARY_DEFAULTS  # the limits are the run's only
 
 
 def test_each_step_records_the_entropy_of_its_whole_distribution():

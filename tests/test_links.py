@@ -47,4 +47,22 @@ def test_unknown_fields_and_wrong_types_are_dropped():
     raw = {"model": 3, "text": "ok", "pinned": "7", "node": True, "evil": "x",
            "settings": {"beam_size": 5, "nonsense": 1, "max_len": [1]}}
     value = base64.urlsafe_b64encode(zlib.compress(json.dumps(raw).encode())).decode().rstrip("=")
-    assert decode_view(value) == {"text": "ok", "settings": {"beam_size": 5}}
+    assert decode_view(value) == {"text": "ok", "settings": {"beam_size": 5},
+                                  "unrestored": ["model", "pinned", "node", "setting max_len"]}
+
+
+def packed(raw: object) -> str:
+    import base64
+    import zlib
+    return base64.urlsafe_b64encode(zlib.compress(raw.encode() if isinstance(raw, str) else raw)).decode()
+
+
+def test_hostile_links_are_named_not_fatal():
+    """A lone surrogate, integers past 2**53, deep nesting: each is dropped with its name, or refused."""
+    raw = ('{"model": "m", "text": "a\\ud800b", "pinned": 1' + "0" * 30 + ', "settings": {"seed": 1' + "0" * 25
+           + ', "top_p": 1e400}}')
+    state = decode_view(packed(raw))
+    assert state["model"] == "m" and "text" not in state and "pinned" not in state and state["settings"] == {}
+    assert state["unrestored"] == ["text", "pinned", "setting seed", "setting top_p"]
+    with pytest.raises(ValueError, match="nested too deeply"):
+        decode_view(packed("[" * 100_000 + "]" * 100_000))

@@ -25,6 +25,7 @@ import numpy as np
 
 from gen_models.corpus import read_examples, reference_of, source_of, summary, trace_row
 from gen_models.decoding import COMPARE_NAMES, SETTING_FIELDS, SETTING_NAMES
+from gen_models.limits import TimeLimitExceeded
 from gen_models.trace import GenerationTrace
 from visualizers import MASK_KINDS, TREE_FOCI, ViewOptions, empty_figure, output_html, standalone_report, training_curves
 from visualizers.attribution import attribution_figure, logit_lens_figure
@@ -32,7 +33,7 @@ from visualizers.corpus import corpus_scatter
 from visualizers.registry import VIEWS, render_views, report_figures, tabs, view_named
 from visualizers.transformer import mask_tokens, parse_permutation, permutation_order
 
-from . import links
+from . import budget, links
 from .interventions import (
     Intervention,
     force_p_gen,
@@ -44,6 +45,7 @@ from .model_card import card_markdown
 from .neighbors import NeighborIndex
 from .plots import IMAGE_FORMATS, plot_payload
 from .registry import ModelRegistry
+from .sessions import TraceStore
 from .service import (
     TraceResult,
     compare_runs,
@@ -87,11 +89,15 @@ DEFAULT_EXAMPLE = ("libjson-c5: JSON manipulation library for C. This library al
                    "JSON objects in C, output them as JSON formatted strings and parse JSON formatted strings "
                    "back into the C representation of JSON objects.")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+_AUTOLINK = re.compile(r"(://|www\.|@)", re.IGNORECASE)  # what Markdown renderers turn into links
+WORD_JOINER = "\u2060"
 
 
 def markdown_text(text: str) -> str:
-    """Plain text made inert inside Markdown."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+    """Plain text made inert inside Markdown: no formatting, and no address or e-mail that the
+    renderer would make a link of (a word joiner splits them; the text reads the same)."""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+    return _AUTOLINK.sub(lambda m: m.group(1)[0] + WORD_JOINER + m.group(1)[1:], escaped)
 
 
 def notices_markdown(notices: list[str]) -> str:
@@ -100,17 +106,20 @@ def notices_markdown(notices: list[str]) -> str:
 
 
 def guarded(status: str = "status", cleared: Optional[dict[str, Any]] = None, toast: bool = True,
-            stale: str = "", api_error: bool = False) -> Callable:
-    """Turn errors of a handler into a message in its ``status`` output (and a warning toast unless
-    ``toast`` is off, as for the live trace, which would raise one per keystroke); other outputs
-    keep their values except ``cleared`` ones, which get the given value; ``stale`` is appended to
-    the message to say what the kept outputs still show. With ``api_error`` (API-only events) the
-    message is raised as ``gr.Error`` instead: the request fails and ``gradio_client`` raises it."""
+            stale: str = "", api_error: bool = False, kind: str = "work") -> Callable:
+    """Run a handler under the work budget of its ``kind`` (:func:`ui.budget.limited`: its compute
+    limits and wall time) and turn its errors into a message in its ``status`` output (and a warning
+    toast unless ``toast`` is off, as for the live trace, which would raise one per keystroke); other
+    outputs keep their values except ``cleared`` ones, which get the given value; ``stale`` is
+    appended to the message to say what the kept outputs still show. With ``api_error`` (API-only
+    events) the message is raised as ``gr.Error`` instead: the request fails and ``gradio_client``
+    raises it."""
     def wrap(handler: Callable) -> Callable:
         @functools.wraps(handler)
         def run(*args: Any, **kwargs: Any) -> Any:
             try:
-                return handler(*args, **kwargs)
+                with budget.limited(kind):
+                    return handler(*args, **kwargs)
             except (ValueError, FileNotFoundError) as error:
                 message = str(error)
                 if toast and not api_error:
@@ -140,12 +149,12 @@ def api_parameters(*extra: str) -> Callable:
 
 
 def clamp_step(value: Any, n_steps: int) -> int:
-    """The pinned step kept inside the output (0 when unset or unreadable)."""
-    try:
-        step = int(float(value))
-    except (TypeError, ValueError):
-        step = 0
-    return min(max(step, 0), max(n_steps - 1, 0))
+    """The pinned step kept inside the output (0 when unset); ValueError naming the problem for a
+    value that is no finite number."""
+    if value is None or value == "":
+        return 0
+    step = as_float("pinned step", value)
+    return int(min(max(step, 0), max(n_steps - 1, 0)))
 
 
 def head_index(name: str, value: Any, count: Optional[int]) -> Optional[int]:
@@ -163,6 +172,9 @@ def mask_kind(value: Any, n_tokens: int) -> Optional[str]:
     ``n_tokens`` drawn (ValueError naming the choices or the order's rule)."""
     if value is None or value == "" or value == OWN_MASK:
         return None
+    if not isinstance(value, str):
+        raise ValueError(f"mask kind must be one of {', '.join([OWN_MASK, *MASK_KINDS])} or an XLNet stream, "
+                         f"got a {type(value).__name__}")
     if value not in MASK_KINDS:
         message = (f"mask kind must be one of {', '.join([OWN_MASK, *MASK_KINDS])} or an XLNet stream "
                    f"('content' / 'query', optionally ': ORDER'), got {str(value)[:40]!r}")
@@ -347,6 +359,8 @@ class Handlers:
         self.registry = registry
         self.neighbors = neighbors or NeighborIndex()
         self.export_dir = Path(tempfile.gettempdir()) / f"genscope-exports-{os.getpid()}"
+        spent = budget.current()
+        self.traces = TraceStore(int(spent.trace_store_mb * budget.MB), spent.trace_idle_s)  # every visitor's
 
     # -- the live trace and its views --------------------------------------------------------
     def render(self, trace: Optional[GenerationTrace], options: ViewOptions, image_format: str,
@@ -434,7 +448,8 @@ class Handlers:
         layer, head = _kept(layer, heads[0]), _kept(head, heads[1])
         options = view_options(trace, pinned, None, repeat_n, show_pruned, layer, head, mask, focus)
         layer_dropdown, head_dropdown = head_controls(trace, layer, head)
-        return {"state": trace, "trace_json": trace.to_json() if with_json else "", "status": status_markdown(result),
+        return {"state": trace, "trace_json": budget.check_reply(trace.to_json()) if with_json else "",
+                "status": status_markdown(result),
                 "pinned": gr.Slider(value=options.pinned_step or 0, maximum=max(len(trace.steps) - 1, 1)),
                 "node": gr.Dropdown(choices=node_choices(trace), value=CHOSEN_NODE), "layer": layer_dropdown,
                 "head": head_dropdown, "topic": topic_choices(trace),
@@ -468,7 +483,7 @@ class Handlers:
         declares which); every view of the open tab is re-rendered."""
         if trace is None:
             return {}
-        data = getattr(event, "_data", None) or {}
+        data = event_object(event)
         clicked = view_named(data.get("view"))
         if clicked is not None and clicked.click == "input" and isinstance(data.get("customdata"), str):
             return {"text": data["customdata"][:MAX_INPUT_CHARS]}  # the input's change event decodes it
@@ -485,7 +500,7 @@ class Handlers:
     def token_click(self, trace: Optional[GenerationTrace], tab: Any, node: Any, repeat_n: Any, show_pruned: Any,
                     image_format: Any, layer: Any, head: Any, mask: Any, focus: Any, event: gr.EventData) -> dict:
         """A click on an output token pins its step."""
-        data = getattr(event, "_data", None) or {}
+        data = event_object(event)
         if trace is None or "step" not in data:
             return {}
         step = step_index(data["step"], len(trace.steps))
@@ -553,7 +568,7 @@ class Handlers:
                 "compare_status": status}
 
     # -- explanations (on demand) -------------------------------------------------------------
-    @guarded("explain_status")
+    @guarded("explain_status", kind="heavy")
     def explain(self, trace: Optional[GenerationTrace], text: Any, pinned: Any, method: Any, contrast: Any,
                 ig_steps: Any) -> dict:
         """Input attribution (Captum) of the pinned step's token, or of it against a ``contrast``
@@ -567,7 +582,7 @@ class Handlers:
         return {"explain_plot": plot_payload(attribution_figure(result), filename="attribution"),
                 "explain_status": status}
 
-    @guarded("lens_status")
+    @guarded("lens_status", kind="heavy")
     def logit_lens(self, trace: Optional[GenerationTrace], text: Any, pinned: Any) -> dict:
         """The logit lens at the pinned step (Transformer decoders)."""
         result = lens_step(self.registry, trace, text, pinned)
@@ -629,7 +644,10 @@ class Handlers:
         values = {**self.model_card(model, state.get("text", text)), "model": model}
         if "model" in state:
             message = "✓ opened a shared view" if model == state["model"] else \
-                f"⚠ the shared model {markdown_text(str(state['model']))} is not available here"
+                f"⚠ the shared model {markdown_text(str(state['model'])[:80])} is not available here"
+        if state.get("unrestored"):
+            message = (message or "⚠ opened the default view") + " · could not restore: " + markdown_text(
+                ", ".join(state["unrestored"]))
         values.update({k: state[k] for k in ("text", "reference", "keyword") if k in state})
         values.update(state["settings"])
         text = values["text"] if isinstance(values.get("text"), str) else text
@@ -650,12 +668,13 @@ class Handlers:
                 **self.views(trace, tab, pinned, state["node"], *view_values)}
 
     # -- corpus explorer ----------------------------------------------------------------------
-    @guarded("corpus_status")
+    @guarded("corpus_status", kind="corpus")
     def corpus(self, model: Any, examples: Any, x: Any, y: Any, *settings: Any,
-               progress: gr.Progress = gr.Progress()) -> dict:
+               progress: gr.Progress = gr.Progress(), request: gr.Request = None) -> dict:
         """Trace the first ``examples`` pairs of the model's own test split with the settings panel's
         settings; a sortable, filterable table of per-example statistics and a scatter of two of them.
-        Cancellable (the Stop button); progress is shown while it runs."""
+        Bounded by the work budget (examples × beams × steps, and its wall time: what was traced by
+        then is shown); stopped by the Stop button or when the visitor leaves; progress is shown."""
         entry, _, decode, _ = prepare(self.registry, model, "", settings_dict(*settings))
         if entry.test_data is None:
             raise ValueError(f"{entry.name} has no test split beside its train_data (config.json): use the CLI "
@@ -663,9 +682,17 @@ class Handlers:
         count = as_int("examples", examples)
         if not 1 <= count <= MAX_CORPUS_EXAMPLES:
             raise ValueError(f"examples must be between 1 and {MAX_CORPUS_EXAMPLES}, got {count}")
-        start, rows = time.perf_counter(), []
+        budget.check_corpus(count, decode.beam_size if decode.strategy == "beam" else 1, decode.max_len)
+        start, rows, stopped = time.perf_counter(), [], ""
         for row in progress.tqdm(read_examples(entry.test_data, count), desc=f"{entry.name}: tracing"):
-            rows.append({k: v for k, v in trace_row(row, entry.model, decode).items() if k in CORPUS_KEPT})
+            if not budget.still_wanted(request, "corpus"):
+                return {}  # Stop pressed or the page closed: nobody reads the result
+            try:
+                rows.append({k: v for k, v in trace_row(row, entry.model, decode).items() if k in CORPUS_KEPT})
+            except TimeLimitExceeded:
+                stopped = (f" · stopped at the {budget.current().corpus_seconds:g} s limit of a corpus run "
+                           f"(GENSCOPE_CORPUS_SECONDS) after {len(rows)} of {count} examples")
+                break
         release_memory()
         means = summary(rows)
         facts = " · ".join(f"{k.removeprefix('mean_')} {v:.3g}" for k, v in means.items()
@@ -673,7 +700,8 @@ class Handlers:
         verdicts = ", ".join(f"{v}: {n}" for v, n in means.get("verdicts", {}).items())
         status = (f"✓ {len(rows)} test examples of **{markdown_text(entry.name)}** in "
                   f"{time.perf_counter() - start:.1f} s · means: {facts}"
-                  + (f" · verdicts: {verdicts}" if verdicts else "") + " · click a row to open that example")
+                  + (f" · verdicts: {verdicts}" if verdicts else "") + markdown_text(stopped)
+                  + " · click a row to open that example")
         return {"corpus_rows": rows, "corpus_table": corpus_table(rows), "corpus_status": status,
                 "corpus_plot": plot_payload(corpus_scatter(rows, str(x), str(y)), filename="corpus")}
 
@@ -683,9 +711,10 @@ class Handlers:
         return {"corpus_plot": plot_payload(corpus_scatter(rows or [], str(x), str(y)), filename="corpus")}
 
     @guarded("corpus_status")
-    def open_example(self, rows: Optional[list], event: gr.SelectData) -> dict:
+    def open_example(self, rows: Optional[list], event: gr.EventData) -> dict:
         """A table row opens that example: its input and reference replace the current ones."""
-        index = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+        index = event_object(event).get("index")  # a table cell's (row, column)
+        index = index[0] if isinstance(index, (list, tuple)) and index else index
         if not rows or not isinstance(index, int) or not 0 <= index < len(rows):
             return {}
         row = rows[index]
@@ -753,7 +782,7 @@ class Handlers:
         path.write_text(trace.to_json(indent=1), encoding="utf-8")
         return {"export_file": str(path), "export_status": "trace JSON ready"}
 
-    @guarded("export_status")
+    @guarded("export_status", kind="heavy")
     def export_report(self, trace: Optional[GenerationTrace], pinned: Any, node: Any, *view_values: Any) -> dict:
         """A standalone HTML report of every view that applies."""
         repeat_n, show_pruned, image_format, layer, head, mask, focus = view_values
@@ -780,6 +809,16 @@ class Handlers:
                                              delete=False)
         handle.close()
         return Path(handle.name)
+
+
+def event_object(event: Any) -> dict:
+    """A click event's data: an object (ValueError naming what came instead)."""
+    data = getattr(event, "_data", None)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"a click's event data must be an object, got {type(data).__name__}")
+    return data
 
 
 def clicked_selection(data: dict, pinned: Any, node: Any) -> tuple[Any, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import zlib
 from typing import Any, Optional
 
@@ -44,15 +45,56 @@ def decode_view(value: Optional[str]) -> Optional[dict[str, Any]]:
         if not stream.eof:
             raise ValueError("the compressed view is incomplete")
         data = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("this link's view could not be read (it is nested too deeply)") from None
     except (binascii.Error, zlib.error, UnicodeDecodeError, json.JSONDecodeError, ValueError) as err:
         raise ValueError("this link's view could not be read (it was cut or changed)") from err
     if not isinstance(data, dict):
         raise ValueError("this link's view could not be read (it was cut or changed)")
-    state: dict[str, Any] = {k: data[k] for k in TEXT_FIELDS if isinstance(data.get(k), str)}
+    unrestored: list[str] = []
+    state: dict[str, Any] = {}
+    for key in TEXT_FIELDS:
+        if key in data:
+            state[key] = _text(data[key])
     for key in ("pinned", "node"):
-        if isinstance(data.get(key), int) and not isinstance(data[key], bool):
-            state[key] = data[key]
+        if key in data and data[key] is not None:
+            state[key] = _whole(data[key])
     settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
-    state["settings"] = {k: v for k, v in settings.items()
-                         if k in SETTING_NAMES and isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+    state["settings"] = {}
+    for k, v in settings.items():
+        if k in SETTING_NAMES and v is not None:
+            state["settings"][k] = _text(v) if isinstance(v, str) else _number(v)
+    unrestored += [k for k, v in state.items() if v is _BAD]
+    unrestored += [f"setting {k}" for k, v in state["settings"].items() if v is _BAD]
+    state = {k: v for k, v in state.items() if v is not _BAD}
+    state["settings"] = {k: v for k, v in state["settings"].items() if v is not _BAD}
+    if unrestored:
+        state["unrestored"] = unrestored
     return state
+
+
+_BAD = object()  # a value a link may not carry
+MAX_LINK_INT = 2 ** 53  # what a browser's numbers hold exactly
+
+
+def _text(value: Any) -> Any:
+    """A text field: a string without lone surrogates."""
+    if not isinstance(value, str) or any("\ud800" <= ch <= "\udfff" for ch in value):
+        return _BAD
+    return value
+
+
+def _whole(value: Any) -> Any:
+    """A step or node: a whole number a browser holds exactly."""
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_LINK_INT:
+        return _BAD
+    return value
+
+
+def _number(value: Any) -> Any:
+    """A setting's number: finite and within what a browser holds exactly."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return _BAD
+    if isinstance(value, int):
+        return value if abs(value) <= MAX_LINK_INT else _BAD
+    return value if math.isfinite(value) and abs(value) <= MAX_LINK_INT else _BAD

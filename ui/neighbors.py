@@ -111,6 +111,6 @@ class NeighborIndex:
         with self._lock:
             if path not in self._indexes:
                 if not path.is_file():
-                    raise FileNotFoundError(f"training data {path} is not available")
+                    raise FileNotFoundError(f"training data {path.name} is not available on this server")
                 self._indexes[path] = build_index(path, progress=progress)
             return self._indexes[path]

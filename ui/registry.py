@@ -153,7 +153,8 @@ def model_source(target: str) -> tuple[str, bool]:
     if not HUB_ID.fullmatch(target):
         require_local_models()
         raise ValueError(f"{target[:200]!r} is not a local model folder under this server's model roots "
-                         f"(GENSCOPE_MODEL_ROOTS: {os.pathsep.join(map(str, roots))})")
+                         f"({len(roots)} folder{'s' if len(roots) != 1 else ''}, set by the server's "
+                         "GENSCOPE_MODEL_ROOTS; the operator can tell you which)")
     if not hub_models_allowed():
         raise ValueError(f"{target[:200]!r} is not a local model folder, and this server does not download Hub "
                          "models (set GENSCOPE_ALLOW_HUB_MODELS=1 to allow it)")
@@ -175,8 +176,11 @@ def load_local_entry(name: str) -> ModelEntry:
     source, network = model_source(target)
     try:
         model = hf_adapter.load_hf(source, allow_network=network)
-    except Exception as error:  # transformers raises many kinds; the user needs the reason
-        raise ValueError(f"cannot load {target[:200]!r} as a Hugging Face model: {error}") from error
+    except Exception as error:  # transformers raises many kinds: the user gets their kind, the log the rest
+        LOG.warning("cannot load %s: %s", target[:200], error)
+        raise ValueError(f"cannot load {target[:200]!r} as a Hugging Face model ({type(error).__name__}: "
+                         "no usable config, tokenizer and safetensors weights; details are in the server "
+                         "log)") from None
     title = Path(source).name if not network else target
     return ModelEntry(name=name, folder=Path(source), model=model, config=model.model.config.to_dict(), metrics={},
                       exhibit=LOCAL_EXHIBIT, title=title)

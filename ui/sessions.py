@@ -5,10 +5,18 @@ the session expires (gradio-app/gradio#11009 reports the growth). GenScope offer
 button (its shareable links carry the view in the address), so sessions keep what the handlers
 read — their ``gr.State`` values and updated component settings — and no copies of outputs; the
 ``/gradio_api/deep_link`` route, which would write those copies to disk, is refused.
+
+The traces themselves are not in the sessions: a session's ``gr.State`` holds a :class:`TraceRef`
+into one :class:`TraceStore`, bounded in bytes for all visitors together.
 """
 from __future__ import annotations
 
-from typing import Any
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from gradio.state_holder import SessionState
 
@@ -37,3 +45,69 @@ class RefuseDeepLinks:
             await send({"type": "http.response.body", "body": b"GenScope links carry the view in ?view="})
             return
         await self.app(scope, receive, send)
+
+
+def trace_nbytes(trace: Any) -> int:
+    """About how many bytes a trace holds in memory: its arrays, plus the Python objects of its
+    steps, nodes and candidates (tracemalloc on shipped models: within 20%)."""
+    arrays = objects = 0
+    for step in [*trace.steps, *(n.internals for n in trace.beam if n.internals is not None)]:
+        arrays += sum(getattr(getattr(step, name), "nbytes", 0) for name in ARRAY_FIELDS)
+        arrays += sum(getattr(v, "nbytes", 0) for v in step.extra.values())
+        objects += STEP_BYTES + CANDIDATE_BYTES * len(step.candidates)
+    encoder = getattr(trace.encoder_attention, "nbytes", 0)
+    return arrays + objects + encoder + NODE_BYTES * len(trace.beam)
+
+
+ARRAY_FIELDS = ("attention", "coverage", "topic_attention", "topic_coverage", "self_attention")
+STEP_BYTES, CANDIDATE_BYTES, NODE_BYTES = 300, 160, 210  # fitted with tracemalloc on shipped models
+
+
+@dataclass(frozen=True)
+class TraceRef:
+    """What a visitor's ``gr.State`` holds for its trace: a key into the server's :class:`TraceStore`."""
+
+    key: str
+
+
+class TraceStore:
+    """The traces the server keeps for its visitors, bounded in bytes: the least recently used are
+    dropped first when the total passes ``max_bytes``, and any left unused for ``idle_s`` seconds.
+    A visitor whose trace was dropped gets the "no trace" message and decodes again on the next edit."""
+
+    def __init__(self, max_bytes: int, idle_s: float, clock: Callable[[], float] = time.monotonic):
+        self.max_bytes, self.idle_s, self.clock = max_bytes, idle_s, clock
+        self.entries: OrderedDict[str, tuple[Any, int, float]] = OrderedDict()  # key -> (trace, bytes, last use)
+        self.total = 0
+        self.lock = threading.Lock()
+
+    def put(self, trace: Any) -> TraceRef:
+        """Keep ``trace``; its reference for the visitor's state."""
+        key, size = uuid.uuid4().hex, trace_nbytes(trace)
+        with self.lock:
+            self.entries[key] = (trace, size, self.clock())
+            self.total += size
+            self._evict()
+        return TraceRef(key)
+
+    def get(self, ref: Any) -> Any:
+        """The trace of ``ref`` (None when it was dropped, or ``ref`` is no reference)."""
+        if not isinstance(ref, TraceRef):
+            return None
+        with self.lock:
+            self._evict()
+            entry = self.entries.get(ref.key)
+            if entry is None:
+                return None
+            self.entries[ref.key] = (entry[0], entry[1], self.clock())
+            self.entries.move_to_end(ref.key)
+            return entry[0]
+
+    def _evict(self) -> None:
+        now = self.clock()
+        while self.entries:
+            key, (_, size, used) = next(iter(self.entries.items()))
+            if self.total <= self.max_bytes and now - used <= self.idle_s:
+                break
+            del self.entries[key]
+            self.total -= size
