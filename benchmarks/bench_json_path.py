@@ -3,9 +3,11 @@ event (the open tab's views only) on the heaviest request the work budget lets t
 
     python benchmarks/bench_json_path.py [--repeats 2] [--quick]
 
-Beam 16, max_len = min_len = 60, a 40-sentence documentation input (cut to each model's source limit:
-256 Transformer pieces, 120 RNN tokens), one thread, in this process (no HTTP). Prints the best of
-``--repeats`` for both paths, their ratio and the JSON size. ``--quick``: beam 2, 5 steps.
+Beam 16 and max_len = min_len = the most steps up to 60 that the work budget accepts (``ui/budget.py``:
+the recorded-values limit binds first for multi-head models), a 40-sentence documentation input (cut
+to each model's source limit: 256 Transformer pieces, 120 RNN tokens), one thread, in this process
+(no HTTP). Prints the best of ``--repeats`` for both paths, their ratio and the JSON size (target:
+at most ``GENSCOPE_REPLY_MB``, 10 MB). ``--quick``: beam 2, 5 steps.
 """
 from __future__ import annotations
 
@@ -36,6 +38,19 @@ def best_seconds(run, repeats: int) -> tuple[float, dict]:
     return min(times), out
 
 
+def heaviest(handlers: Handlers, name: str, text: str, beams: int, most: int) -> tuple[int, list]:
+    """The most steps (≤ ``most``) at ``beams`` beams that the budget accepts for ``name`` on ``text``,
+    and the settings values (a refusal comes after two steps, so the search is cheap)."""
+    for steps in range(most, 0, -5 if most > 5 else -1):
+        settings = dict.fromkeys(SETTING_NAMES)
+        settings.update(beam_size=beams, max_len=steps, min_len=steps)
+        values = [settings[n] for n in SETTING_NAMES]
+        status = handlers.trace_live(name, text, *values, *VIEW_VALUES, "Attention")["status"]
+        if "over the limit" not in status:
+            return steps, values
+    raise SystemExit(f"{name}: the budget refuses even one step at beam {beams}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=2)
@@ -46,12 +61,10 @@ def main() -> None:
     handlers = Handlers(registry)
     if not any(m in registry.names for m in MODELS):
         raise SystemExit(f"none of {', '.join(MODELS)} is in {REPO / 'checkpoints'}")
-    beams, steps = (2, 5) if args.quick else (16, 60)
-    settings = dict.fromkeys(SETTING_NAMES)
-    settings.update(beam_size=beams, max_len=steps, min_len=steps)
-    values = [settings[n] for n in SETTING_NAMES]
+    beams, most = (2, 5) if args.quick else (16, 60)
     text = " ".join([SENTENCE] * 40)
     for name in (m for m in MODELS if m in registry.names):
+        steps, values = heaviest(handlers, name, text, beams, most)
         live, _ = best_seconds(lambda: handlers.trace_live(name, text, *values, *VIEW_VALUES, "Attention"), args.repeats)
         full, out = best_seconds(lambda: handlers.trace(name, text, *values, *VIEW_VALUES), args.repeats)
         print(f"{name}, beam {beams}, {steps} steps: live {live:.2f} s, /trace with JSON {full:.2f} s = ratio "

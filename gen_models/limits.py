@@ -33,9 +33,9 @@ class Limits:
     ``seconds`` and ``what`` name the limit in the message of a request stopped by it."""
 
     traced_work: int = 250_000  # source tokens × beams × steps of one recorded trace
-    recorded_values: int = 850_000  # numbers one recorded trace keeps (at most ≈ 10 MB as JSON)
-    attribution_work: int = 2_000_000  # integration steps × source tokens × output steps fed
-    attribution_batch: int = 8  # integration points evaluated together (bounds attribution memory)
+    recorded_values: int = 600_000  # numbers one recorded trace keeps (≤ 14 bytes each as JSON: ≤ 8.4 MB)
+    attribution_work: int = 600_000  # integration steps × source tokens × output steps fed (≈ 25 CPU-s)
+    attribution_batch: int = 4  # integration points evaluated together (memory ≈ batch × steps × vocab)
     deadline: Optional[float] = None
     seconds: float = 0.0
     what: str = "GENSCOPE_REQUEST_SECONDS"

@@ -53,6 +53,7 @@ def test_every_shipped_checkpoint_traces_through_the_api(shipped_client, name):
     ["benchmarks/bench_attribution.py", "--repeats", "1", "--threads", "1"],
     ["benchmarks/bench_cuda.py", "--device", "cpu", "--quick"],
     ["benchmarks/bench_json_path.py", "--quick", "--repeats", "1"],
+    ["benchmarks/bench_budget.py", "--quick"],
 ])
 def test_benchmarks_run_in_quick_mode(command):
     done = subprocess.run([sys.executable, *command], cwd=REPO, capture_output=True, text=True, timeout=600)
