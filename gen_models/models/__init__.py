@@ -5,6 +5,7 @@ Each class carries its ``model_type`` (the key in a checkpoint's config.json), i
 is trained by ``training/train.py``, ``new_config`` and ``training_batch``. Hugging Face models are
 not listed: :mod:`.hf_adapter` wraps any ``transformers`` folder.
 """
+from .captioner import AttentionCaptioner
 from .hgfu import HGFU
 from .mta_lstm import MTALSTM, TopicAveragedLSTM
 from .pointer_generator import PointerGenerator
@@ -22,6 +23,7 @@ MODELS = (
     SentenceVAE,
     HGFU,
     Seq2BF,
+    AttentionCaptioner,
 )
 MODEL_TYPES: dict[str, type] = {cls.model_type: cls for cls in MODELS}
 
