@@ -337,7 +337,7 @@ def model_outputs() -> list[str]:
     """Names of everything a model change updates (the card, the input, the settings, the controls)."""
     return ["curves", "card", "card_status", "examples", "text", *SETTING_NAMES,
             *[setting_box(name) for name in FEATURE_SETTINGS], "p_gen_row", "coverage_button", "topic_row",
-            "keyword", "model_b"]
+            "keyword", "picture", "model_b"]
 
 
 class Handlers:
@@ -719,6 +719,7 @@ class Handlers:
                 "coverage_button": gr.update(visible=features.coverage),
                 "topic_row": gr.update(visible=features.topic_coverage),
                 "keyword": gr.update(visible=features.keywords, value=""),
+                "picture": gr.update(visible=features.input_kind == "image"),
                 "model_b": entry.name}  # run B starts as A's model (compare settings, or pick another)
 
     @guarded("neighbors_status")
