@@ -148,7 +148,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    os.environ.setdefault("GENSCOPE_CHECKPOINTS", str(REPO / "checkpoints"))
+    os.environ["GENSCOPE_CHECKPOINTS"] = str(REPO / "checkpoints")  # the shipped models, always
     port = free_port()
     process, _ = start_app(port)
     url = f"http://127.0.0.1:{port}/"

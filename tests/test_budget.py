@@ -223,9 +223,10 @@ def test_uploads_are_bounded_in_files_per_request(app_url):
     assert status == 413 and b"at most 4 files per upload" in reply
 
 
-def test_one_session_may_queue_only_a_few_requests(app_url, app_module):
+def test_one_session_may_queue_only_a_few_requests(app_url, app_module, tight):
     import threading
 
+    tight(queued_per_session=4)
     session, results = uuid.uuid4().hex, []
     threads = [threading.Thread(target=lambda: results.append(call(
         app_url, app_module.demo, "/trace", trace_data(beam_size=8, max_len=40), session=session)))
@@ -242,9 +243,9 @@ def test_one_session_may_queue_only_a_few_requests(app_url, app_module):
 def test_per_client_limit_counts_a_clients_queued_requests_wherever_they_come_from(monkeypatch):
     def event(session, host):
         return SimpleNamespace(session_hash=session, request=SimpleNamespace(headers={}, client=SimpleNamespace(host=host)))
-    waiting = [event(f"s{i}", "203.0.113.9") for i in range(8)]
+    waiting = [event(f"s{i}", "203.0.113.9") for i in range(32)]
     queue = SimpleNamespace(event_queue_per_concurrency_id={"work": SimpleNamespace(queue=waiting)})
-    assert "GENSCOPE_QUEUED_PER_CLIENT = 8" in budget.queued_refusal(queue, "new", "203.0.113.9")
+    assert "GENSCOPE_QUEUED_PER_CLIENT = 32" in budget.queued_refusal(queue, "new", "203.0.113.9")
     assert budget.queued_refusal(queue, "new", "198.51.100.1") is None
     assert budget.client_address(SimpleNamespace(headers={}, client=SimpleNamespace(host="127.0.0.1"))) is None
     monkeypatch.setenv("SPACE_ID", "someone/genscope")

@@ -47,8 +47,8 @@ class Budget:
     concurrency: int = 2
     heavy_concurrency: int = 1
     queue_size: int = 64
-    queued_per_session: int = 4
-    queued_per_client: int = 8
+    queued_per_session: int = 16  # a page's own live events (model change, settings, tabs) queue several at once
+    queued_per_client: int = 32
     body_kb: int = 1024
     upload_files: int = 4
     reply_mb: float = 10.0
