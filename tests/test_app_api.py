@@ -549,9 +549,9 @@ def test_corpus_explorer_traces_the_test_split_and_a_row_opens_its_example(clien
     no_split = app_module.handlers.corpus(SEQ2SEQ, 3, "chrf", "unk_count", *(None,) * len(SETTING_NAMES))
     assert "has no test split" in no_split["corpus_status"]
 
-    class Selected:
-        index = [1, 2]
-    opened = app_module.handlers.open_example(rows, Selected())
+    import gradio as gr
+
+    opened = app_module.handlers.open_example(rows, gr.EventData(None, {"index": [1, 2], "value": "x"}))
     assert opened["text"] == rows[1]["src"] and opened["reference"] == rows[1]["tgt"]
 
 
