@@ -271,6 +271,10 @@ def intervention_tab(c: SimpleNamespace) -> None:
             c.topic = gr.Dropdown([], value=None, label="Topic (topic-to-text models)", scale=2)
             c.topic_value = gr.Slider(0, 10, step=0.05, value=1.0, label="Set its coverage to", scale=2)
             c.topic_button = gr.Button("Set topic coverage at the pinned step and re-decode", scale=1)
+        with gr.Row() as c.knock_row:
+            c.knock_item = gr.Number(value=0, precision=0, minimum=0, label="Memory item (0-based: a story sentence, "
+                                     "an NTM memory location)", scale=3)
+            c.knock_button = gr.Button("Knock it out and re-decode", scale=1)
         c.intervention_status = gr.Markdown()
         c.intervention_diff = gr.HTML()
         c.intervention_plot = gr.Plot(show_label=False)
@@ -361,7 +365,7 @@ def named_components(c: SimpleNamespace) -> dict[str, gr.components.Component]:
                  layer=c.layer, head=c.head, topic=c.topic, alternative=c.alternative, output=c.output_tokens,
                  tabs=c.tabs, text=c.text, keyword=c.keyword, examples=c.examples, curves=c.curves_plot, card=c.card,
                  card_status=c.card_status, model_b=c.model_b, p_gen_row=c.p_gen_row, coverage_button=c.coverage_button,
-                 topic_row=c.topic_row, intervention_diff=c.intervention_diff, intervention_plot=c.intervention_plot,
+                 topic_row=c.topic_row, knock_row=c.knock_row, intervention_diff=c.intervention_diff, intervention_plot=c.intervention_plot,
                  intervention_status=c.intervention_status, compare_diff=c.compare_diff,
                  compare_plot=c.compare_plot, compare_status=c.compare_status, neighbors_table=c.neighbors_table,
                  neighbors_status=c.neighbors_status, explain_plot=c.explain_plot, explain_status=c.explain_status,
@@ -460,7 +464,8 @@ def wire_actions(c: SimpleNamespace, handlers: Handlers) -> None:
             (c.take_button, handlers.intervene_token, [c.pinned, c.alternative], "intervene_token"),
             (c.p_gen_button, handlers.intervene_p_gen, [c.p_gen_choice], "intervene_p_gen"),
             (c.coverage_button, handlers.intervene_coverage, [c.pinned], "intervene_coverage"),
-            (c.topic_button, handlers.intervene_topic, [c.pinned, c.topic, c.topic_value], "intervene_topic")):
+            (c.topic_button, handlers.intervene_topic, [c.pinned, c.topic, c.topic_value], "intervene_topic"),
+            (c.knock_button, handlers.intervene_knock_out, [c.knock_item], "intervene_knock_out")):
         fn, out = by_name(c, handler, shown)
         button.click(fn, [*base, *extra], out, api_name=api_name, **raw)
     b_controls = [c.model_b, *c.settings_b.values()]

@@ -45,7 +45,7 @@ def _settings(args: argparse.Namespace, model) -> DecodeSettings:
     if "strategy" not in given and given.get("beam_size") == 1:
         given["strategy"] = "greedy"
     return DecodeSettings.for_model(model.features, ban_unk=args.ban_unk, reset_coverage_at=args.reset_coverage_at,
-                                    forced_prefix=args.forced_prefix, **given)
+                                    forced_prefix=args.forced_prefix, knock_out=args.knock_out, **given)
 
 
 def cmd_list(args: argparse.Namespace) -> None:
@@ -126,6 +126,8 @@ def _decoding_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ban-unk", action="store_true", help=SETTING_FIELDS["ban_unk"].metadata["help"])
     parser.add_argument("--reset-coverage-at", type=int, nargs="*", default=[], help="steps")
     parser.add_argument("--forced-prefix", type=int, nargs="*", default=[], help="token ids to force")
+    parser.add_argument("--knock-out", type=int, nargs="*", default=[],
+                        help="memory items to remove (memory network: story sentences; NTM: memory locations; 0-based)")
 
 
 def build_parser() -> argparse.ArgumentParser:

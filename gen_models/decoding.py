@@ -57,7 +57,8 @@ class DecodeSettings:
     """Decoding options, each declared once with its label and limits (see :func:`setting`).
     ``ban_unk`` forbids the unknown-word token. ``forced_prefix`` holds extended-vocabulary ids;
     interventions: ``force_p_gen`` (None = the model's own), ``reset_coverage_at`` (steps before which
-    coverage is zeroed), ``topic_coverage`` ({topic index: value} written at ``topic_coverage_step``)."""
+    coverage is zeroed), ``topic_coverage`` ({topic index: value} written at ``topic_coverage_step``),
+    ``knock_out`` (memory items removed at every step: a memory network's sentences, an NTM's locations)."""
 
     strategy: str = setting("beam", "Strategy", panel="search", choices=STRATEGIES, compare=True)
     beam_size: int = setting(4, "Beam size", 1, 16, 1, panel="search", compare=True, cli="--beam")
@@ -83,6 +84,7 @@ class DecodeSettings:
     reset_coverage_at: list[int] = setting([], "Reset coverage before steps", help="steps")
     topic_coverage: dict[int, float] = setting({}, "Topic coverage {topic: value}")
     topic_coverage_step: int = setting(0, "Step at which topic coverage is written")
+    knock_out: list[int] = setting([], "Knocked-out memory items", help="intervention: memory items removed")
     record: bool = setting(True, "Record internals")
 
     @classmethod
@@ -113,6 +115,8 @@ class DecodeSettings:
                                  f"and min_len ≤ {needed} (got {self.max_len} and {self.min_len})")
         if len(self.forced_prefix) > self.max_len:
             raise ValueError(f"forced_prefix is longer than max_len ({self.max_len})")
+        if any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in self.knock_out):
+            raise ValueError(f"knock_out holds 0-based memory item indices (whole numbers ≥ 0), got {self.knock_out!r}")
         if any(not 0.0 <= v <= 10.0 for v in self.topic_coverage.values()):
             raise ValueError("topic_coverage values must be between 0 and 10")
         return self
@@ -125,6 +129,7 @@ class DecodeSettings:
             reset_coverage=step in self.reset_coverage_at,
             topic_coverage=self.topic_coverage if step == self.topic_coverage_step else {},
             form=self.form,
+            knock_out=self.knock_out,
         )
 
     @property

@@ -60,7 +60,10 @@ class ModelFeatures:
     ``generates``: False for encoder-only models (encoded, never stepped); ``architecture``:
     "encoder-decoder", "decoder-only", "encoder-only", "pointer network" …; ``input_kind``:
     "text", "topics" or "points"; ``input_hint`` / ``task``: shown by the app for this model;
-    ``settings``: the model's own default decoding settings (names of ``DecodeSettings`` fields).
+    ``settings``: the model's own default decoding settings (names of ``DecodeSettings`` fields);
+    ``memory``: what one item of the model's memory is ("story sentence", "memory location"), for a
+    model that can decode with items knocked out (``StepControls.knock_out``; the trace's
+    ``extra["memory_size"]`` counts them); "" for the others.
     """
 
     copies: bool = False
@@ -74,6 +77,7 @@ class ModelFeatures:
     input_hint: str = ""
     task: str = ""
     settings: tuple[tuple[str, Any], ...] = ()
+    memory: str = ""
 
 
 @dataclass
@@ -84,6 +88,8 @@ class StepControls:
     attention coverage before this step. ``topic_coverage``: overwrite topic coverage entries
     ``{topic index: value}`` before this step. ``form``: (characters per line, lines) of a
     regulated poem that a poem model must write (line ends and the end forced), or None.
+    ``knock_out``: memory items removed before this step (a memory network's story sentences, a
+    neural Turing machine's memory locations; 0-based).
     """
 
     step: int = 0
@@ -91,6 +97,7 @@ class StepControls:
     reset_coverage: bool = False
     topic_coverage: dict[int, float] = field(default_factory=dict)
     form: Optional[tuple[int, int]] = None
+    knock_out: list[int] = field(default_factory=list)
 
 
 def form_length(form: tuple[int, int]) -> int:

@@ -37,6 +37,7 @@ from . import budget, links
 from .interventions import (
     Intervention,
     force_p_gen,
+    knock_out,
     reset_coverage,
     set_topic_coverage,
     take_alternative,
@@ -349,7 +350,7 @@ def model_outputs() -> list[str]:
     """Names of everything a model change updates (the card, the input, the settings, the controls)."""
     return ["curves", "card", "card_status", "examples", "text", *SETTING_NAMES,
             *[setting_box(name) for name in FEATURE_SETTINGS], "p_gen_row", "coverage_button", "topic_row",
-            "keyword", "model_b"]
+            "knock_row", "keyword", "model_b"]
 
 
 class Handlers:
@@ -550,6 +551,13 @@ class Handlers:
         return self._intervene(model, text, settings,
                                lambda e, t, o, s: set_topic_coverage(e, t, o, s, step, topic, value))
 
+    @api_parameters("item")
+    @guarded("intervention_status")
+    def intervene_knock_out(self, model: Any, text: Any, *values: Any) -> dict:
+        """Decode with memory item ``item`` knocked out (memory network sentence, NTM location)."""
+        settings, (item,) = values[:len(SETTING_NAMES)], values[len(SETTING_NAMES):]
+        return self._intervene(model, text, settings, lambda e, t, o, s: knock_out(e, t, o, s, item))
+
     @api_parameters("model_b", *[f"{name}_b" for name in COMPARE_NAMES])
     @guarded("compare_status")
     def compare(self, model: Any, text: Any, *values: Any) -> dict:
@@ -747,6 +755,7 @@ class Handlers:
                 "p_gen_row": gr.update(visible=features.copies),
                 "coverage_button": gr.update(visible=features.coverage),
                 "topic_row": gr.update(visible=features.topic_coverage),
+                "knock_row": gr.update(visible=bool(features.memory)),
                 "keyword": gr.update(visible=features.keywords, value=""),
                 "model_b": entry.name}  # run B starts as A's model (compare settings, or pick another)
 

@@ -4,7 +4,8 @@
   (``trace.output_ids()[:t] + [token_id]``), then let search continue;
 - force the copy switch p_gen to 0 (always copy), 1 (always generate) or leave it to the model;
 - reset the coverage vector to zero before step t;
-- overwrite one topic's coverage before step t (topic-to-text models).
+- overwrite one topic's coverage before step t (topic-to-text models);
+- knock out one memory item (a memory network's story sentence, an NTM's memory location).
 """
 from __future__ import annotations
 
@@ -99,3 +100,13 @@ def set_topic_coverage(entry: ModelEntry, text: str, original: GenerationTrace, 
     changed = rerun(entry, text, settings, topic_coverage={index: amount}, topic_coverage_step=step)
     what = f"coverage of “{topics[index]}” set to {amount:g} at step {step}"
     return Intervention(original, changed, what, notices)
+
+
+def knock_out(entry: ModelEntry, text: str, original: GenerationTrace, settings, item: Any) -> Intervention:
+    """Decode with memory item ``item`` (0-based) removed at every step."""
+    what = entry.model.features.memory
+    if not what:
+        raise ValueError(f"{entry.name} has no memory to knock an item out of")
+    index = step_index(item, int(original.extra.get("memory_size", 0)), name=what)
+    changed = rerun(entry, text, settings, knock_out=[index])
+    return Intervention(original, changed, f"{what} {index} knocked out")

@@ -24,6 +24,8 @@ from .coverage import coverage_figure
 from .hull import has_points, hull_figure
 from .keywords import gate_figure, has_gate, has_keyword, keyword_candidates_figure, reading_order_figure
 from .latent import has_latent, has_map, homotopy_figure, kl_figure, latent_map_figure, samples_figure
+from .memory import has_hops, hop_figure
+from .ntm import bits_figure, has_copy_target, has_weightings, memory_figure, weightings_figure
 from .probability import has_reference, probability_figure, reference_figure
 from .topics import topic_figure
 from .transformer import (
@@ -105,6 +107,10 @@ VIEWS: list[View] = [
     View("homotopy", "Latent space", "Homotopy", homotopy_figure, has_latent),
     View("kl_dims", "Latent space", "KL per latent dimension", kl_figure, has_latent),
     View("prior_samples", "Latent space", "Samples from the prior", samples_figure, has_latent),
+    View("hops", "Memory", "Attention per hop over the story", hop_figure, has_hops),
+    View("ntm_weightings", "Memory", "Write and read weightings", weightings_figure, has_weightings, click="step"),
+    View("ntm_memory", "Memory", "Memory at the pinned step", memory_figure, has_weightings),
+    View("copy_bits", "Memory", "Copied bits", bits_figure, has_copy_target, click="step"),
 ]
 
 

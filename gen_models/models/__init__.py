@@ -5,8 +5,11 @@ Each class carries its ``model_type`` (the key in a checkpoint's config.json), i
 is trained by ``training/train.py``, ``new_config`` and ``training_batch``. Hugging Face models are
 not listed: :mod:`.hf_adapter` wraps any ``transformers`` folder.
 """
+from .copy_lstm import CopyLSTM
 from .hgfu import HGFU
+from .memory_network import MemoryNetwork
 from .mta_lstm import MTALSTM, TopicAveragedLSTM
+from .ntm import NTM
 from .pointer_generator import PointerGenerator
 from .pointer_network import PointerNetwork
 from .sentence_vae import SentenceVAE
@@ -22,6 +25,9 @@ MODELS = (
     SentenceVAE,
     HGFU,
     Seq2BF,
+    MemoryNetwork,
+    NTM,
+    CopyLSTM,
 )
 MODEL_TYPES: dict[str, type] = {cls.model_type: cls for cls in MODELS}
 
