@@ -11,11 +11,14 @@ from pathlib import Path
 
 import torch
 
+from gen_models.babi import vocabulary
 from gen_models.checkpoint import save_checkpoint
 from gen_models.keywords import PMITable
 from gen_models.models.hgfu import HGFU
 from gen_models.models.keyword_reply import KeywordConfig
+from gen_models.models.memory_network import MemoryConfig, MemoryNetwork
 from gen_models.models.mta_lstm import MTALSTM, TopicConfig
+from gen_models.models.ntm import NTM, NTMConfig
 from gen_models.models.pointer_generator import PointerGenerator
 from gen_models.models.pointer_network import PointerConfig, PointerNetwork
 from gen_models.models.seq2bf import Seq2BF
@@ -87,4 +90,14 @@ def make_tiny_checkpoints(root: Path) -> Path:
         save_checkpoint(model, root / name, {"exhibit": "conversation", "examples": ["a json parser for python"]})
     hull = PointerNetwork(PointerConfig(8, 16, max_points=60), name="tiny-hull")
     save_checkpoint(hull, root / "tiny-hull", {"exhibit": "points → hull", "examples": ["random 8 seed 1"]})
+    make_tiny_memory_checkpoints(root)
     return root
+
+
+def make_tiny_memory_checkpoints(root: Path) -> None:
+    """``tiny-memory`` (a story and a question → the answer) and ``tiny-ntm`` (copy 8-bit vectors)."""
+    stories = Vocab(vocabulary())
+    memory = MemoryNetwork(MemoryConfig(len(stories), emb_dim=12), stories, name="tiny-memory")
+    save_checkpoint(memory, root / "tiny-memory", {"exhibit": "stories", "examples": ["random story task 1 seed 2"]})
+    ntm = NTM(NTMConfig(controller_dim=16, memory_size=24, memory_width=6, max_len=40), name="tiny-ntm")
+    save_checkpoint(ntm, root / "tiny-ntm", {"exhibit": "copy", "examples": ["random copy 5 seed 1"]})
