@@ -34,7 +34,8 @@ def test_checkpoint_is_small_safetensors(shipped):
     assert weights.stat().st_size <= 25 * 2**20
     assert not list((CHECKPOINT_ROOT / name).glob("*.bin")) and not list((CHECKPOINT_ROOT / name).glob("*.pt"))
     config = read_config(CHECKPOINT_ROOT / name)
-    vocabulary = {"pointer_network": "config.json"}.get(config.get("model_type"),  # points need no vocabulary
+    vocabulary = {"pointer_network": "config.json", "ntm": "config.json", "copy_lstm": "config.json"}.get(
+        config.get("model_type"),  # points and bit vectors need no vocabulary
                                                         "tokenizer.json" if "architectures" in config else "vocab.txt")
     for part in ("config.json", vocabulary, "metrics.json", "README.md"):
         assert (CHECKPOINT_ROOT / name / part).is_file(), part

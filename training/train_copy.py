@@ -1,13 +1,14 @@
 """Train a copy model (``ntm-copy`` or ``copy-lstm``) on random 8-bit sequences made on the fly.
 
-    python -m training.train_copy --model ntm --out checkpoints/ntm-copy --cpu-budget 55
-    python -m training.train_copy --model lstm --out checkpoints/copy-lstm --cpu-budget 20
+    python -m training.train_copy --model ntm --out checkpoints/ntm-copy --max-batches 5000
+    python -m training.train_copy --model lstm --out checkpoints/copy-lstm --max-batches 10000
 
 Each batch draws a length uniformly from 1..``--max-length`` (20) and that many random vectors per
 sequence (Graves et al. 2014, section 4.1). Every ``--eval-every`` batches the model is scored on
 fixed validation sets (lengths 10 and 20; seeds disjoint from the training stream and the test
 sets) as bit errors per sequence; the checkpoint with the fewest (latest on ties) is kept. Adam with
-gradient clipping (Collier & Beel 2018), one thread, until the CPU budget is spent.
+gradient clipping (Collier & Beel 2018), one thread, for ``--max-batches`` (or until the CPU budget is
+spent, whichever comes first; the batch count makes the stop independent of the machine's speed).
 """
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ def train(args: argparse.Namespace) -> None:
         optimizer.step()
         batches, sequences = batches + 1, sequences + args.batch_size
         losses.append(loss.item())
-        done = time.process_time() - cpu_start > budget_s
+        done = time.process_time() - cpu_start > budget_s or batches >= args.max_batches
         if batches % args.eval_every == 0 or done:
             row = {"batches": batches, "sequences": sequences, "train_loss": sum(losses) / len(losses),
                    "minutes": (time.time() - wall_start) / 60,
@@ -111,6 +112,8 @@ def main() -> None:
     parser.add_argument("--valid-size", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cpu-budget", type=float, default=55.0, help="CPU minutes of this process")
+    parser.add_argument("--max-batches", type=int, default=10**9,
+                        help="stop after this many batches (a stop that does not depend on the machine's speed)")
     parser.add_argument("--seed", type=int, default=1)
     train(parser.parse_args())
 

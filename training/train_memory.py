@@ -7,7 +7,8 @@ bAbI's 10k set), validation from seed 1,000,000 (``--valid-per-task``); the test
 2,000,000) are left to ``training.evaluate_memory``. Adam, the learning rate halved every
 ``--halve-every`` epochs, gradient-norm clipping at 40 (the paper's); random noise (Sukhbaatar et
 al. 2015, section 4.2): each training story gets 10% empty memories inserted, so the temporal
-encoding does not overfit. The epoch with the best validation answer accuracy is kept.
+encoding does not overfit; with ``--linear-start N`` the first N epochs train without the hops'
+softmax (linear start, section 4.2). The epoch with the best validation answer accuracy is kept.
 """
 from __future__ import annotations
 
@@ -82,6 +83,7 @@ def train(args: argparse.Namespace) -> None:
     for epoch in range(1, args.epochs + 1):
         for group in optimizer.param_groups:
             group["lr"] = args.lr * 0.5 ** ((epoch - 1) // args.halve_every)
+        model.linear_start = epoch <= args.linear_start
         rng.shuffle(train_set)
         losses = []
         for i in range(0, len(train_set), args.batch_size):
@@ -92,7 +94,9 @@ def train(args: argparse.Namespace) -> None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
             optimizer.step()
             losses.append(loss.item())
-        row = {"epoch": epoch, "train_loss": sum(losses) / len(losses), "lr": optimizer.param_groups[0]["lr"],
+        model.linear_start = False
+        row = {"epoch": epoch, "linear_start": epoch <= args.linear_start, "train_loss": sum(losses) / len(losses),
+               "lr": optimizer.param_groups[0]["lr"],
                "cpu_minutes": (time.process_time() - cpu_start) / 60,
                **{f"valid_accuracy_task{t}": accuracy(model, v) for t, v in valid.items()}}
         row["valid_accuracy"] = sum(row[f"valid_accuracy_task{t}"] for t in TASKS) / len(TASKS)
@@ -117,6 +121,8 @@ def main() -> None:
     parser.add_argument("--halve-every", type=int, default=10)
     parser.add_argument("--clip", type=float, default=40.0)
     parser.add_argument("--noise", type=float, default=0.1)
+    parser.add_argument("--linear-start", type=int, default=0,
+                        help="epochs trained without the hops' softmax first (the paper's linear start)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1)
     train(parser.parse_args())

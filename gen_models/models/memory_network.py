@@ -111,6 +111,7 @@ class MemoryNetwork(VocabModel):
         self.temporal = nn.Parameter(torch.randn(K + 1, config.memory_size, d) * 0.1)  # T^k, newest first
         self.previous = nn.Embedding(V, d)  # D: the previous answer word
         self.register_buffer("pe", position_encoding(config.sentence_len, d), persistent=False)
+        self.linear_start = False
 
     @property
     def device(self) -> torch.device:
@@ -157,8 +158,11 @@ class MemoryNetwork(VocabModel):
         u = state.question + self.previous(prev_ids)  # (B, d)
         attention = []
         for k in range(self.config.hops):
-            scores = torch.einsum("bd,bsd->bs", u, memory[:, k]).masked_fill(~mask, float("-inf"))  # (B, S)
-            p = torch.softmax(scores, -1).nan_to_num(0.0)  # all knocked out: nothing read
+            scores = torch.einsum("bd,bsd->bs", u, memory[:, k])  # (B, S)
+            if self.linear_start:  # training's first epochs (the paper's "LS"): no softmax in the hops
+                p = scores * mask
+            else:
+                p = torch.softmax(scores.masked_fill(~mask, float("-inf")), -1).nan_to_num(0.0)  # none left: 0
             u = u + torch.einsum("bs,bsd->bd", p, memory[:, k + 1])  # (B, d)
             attention.append(p)
         return u @ self.spaces[-1].T, torch.stack(attention, 1)  # (B, V), (B, K, S)

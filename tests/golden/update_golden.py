@@ -31,11 +31,15 @@ INPUTS = {
                      "have you ever been to a jazz concert?"],
     "chat": ["i just took a nap and now i feel worse", "what kind of music do you like?",
              "i love going to the beach in the summer\ndo you have any pets at home?"],
+    "stories": ["random story task 1 seed 2000001", "random story task 2 seed 2000002",
+                "John picked up the football. John went to the garden. Mary moved to the office. Where is the football?"],
+    "copy": ["random copy 10 seed 1", "random copy 20 seed 2", "10110010 01100111 11110000 00001111"],
 }
 MODELS = {"debian-seq2seq": "debian", "debian-pointer": "debian", "debian-pointer-coverage": "debian",
           "enzh-seq2seq": "enzh", "enzh-pointer-coverage": "enzh", "enzh-transformer": "enzh",
           "poem-mta": "poems", "poem-tav": "poems", "hull-ptrnet": "hull", "vae-plain": "chat", "vae-annealed": "chat",
-          "chat-seq2seq": "conversation", "chat-hgfu": "conversation", "chat-seq2bf": "conversation"}
+          "chat-seq2seq": "conversation", "chat-hgfu": "conversation", "chat-seq2bf": "conversation",
+          "memory-network": "stories", "ntm-copy": "copy", "copy-lstm": "copy"}
 SETTINGS = {"beam_size": 4, "max_len": 30}
 
 
