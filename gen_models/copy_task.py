@@ -1,8 +1,10 @@
 """The copy task of Graves et al. (2014) and the stepper protocol its models share.
 
 Data: a sequence of random 8-bit vectors, then a delimiter; the model must then write the
-sequence back with no further input. Input vectors have 10 channels (8 bits, the delimiter flag,
-a zero "output phase" channel kept for symmetry); targets are the 8 bits.
+sequence back with no further input. Input vectors have 10 channels (8 bits, the delimiter flag and
+the repeat count, which is zero for copy); targets are the 8 bits. Repeat copy (the paper's second
+task; data only, no shipped model) puts the number of repeats ÷ 10 on the delimiter step's last
+channel and expects the sequence that many times, then an end marker on a ninth target channel.
 
 Symbols: every output vector is one of the 2⁸ bit patterns, so an output step is a distribution
 over 256 symbols whose log-probability is Σ over bits of log σ(±o_b) (the model's independent
@@ -73,6 +75,18 @@ def copy_inputs(bits: torch.Tensor) -> torch.Tensor:
     x[:, :T, :BITS] = bits
     x[:, T, BITS] = 1.0  # the delimiter flag
     return x
+
+
+def repeat_copy_batch(length: int, repeats: int, batch_size: int, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
+    """Repeat-copy inputs (B, T+1, 10) and targets (B, T·repeats + 1, 9): the vectors ``repeats``
+    times, then the end marker (channel 8)."""
+    bits = copy_batch(length, batch_size, rng)  # (B, T, 8)
+    x = copy_inputs(bits)
+    x[:, length, BITS + 1] = repeats / 10
+    target = bits.new_zeros(batch_size, length * repeats + 1, BITS + 1)
+    target[:, :-1, :BITS] = bits.repeat(1, repeats, 1)
+    target[:, -1, BITS] = 1.0
+    return x, target
 
 
 def copy_batch(length: int, batch_size: int, rng: random.Random) -> torch.Tensor:

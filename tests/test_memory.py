@@ -258,3 +258,46 @@ def test_app_shows_the_memory_tab_and_knocks_out_a_sentence(app_url):
     assert "story sentence 1 knocked out" in str(status)
     ntm = named(client.predict("tiny-ntm", "random copy 5 seed 1", api_name="/trace"), trace_outputs())
     assert ntm["ntm_weightings"]["visible"] and ntm["copy_bits"]["visible"] and ntm["hops"]["visible"] is False
+
+
+def test_shipped_memory_network_answers_and_a_knocked_out_fact_changes_the_answer():
+    """memory-network on fresh task-1 stories, and the intervention a user tries first: knock out the
+    sentence that says where Mary is now, and the answer falls back to where she was before."""
+    from gen_models.babi import TEST_SEED, stories
+    from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint
+
+    model = load_checkpoint(CHECKPOINT_ROOT / "memory-network")
+    scores = score_task(model, stories(1, TEST_SEED, 100))
+    assert scores["accuracy"] >= 97 and scores["peak_on_support_any_hop"] >= 95
+    text = "Mary moved to the bathroom. John went to the hallway. Mary travelled to the kitchen. Where is Mary?"
+    settings = DecodeSettings.for_model(model.features)
+    assert generate(model, text, settings).output_text == "kitchen"
+    knocked = generate(model, text, DecodeSettings.for_model(model.features, knock_out=[2]))
+    assert knocked.output_text == "bathroom"
+
+
+def test_shipped_ntm_copies_beyond_its_training_lengths_and_the_lstm_does_not():
+    import random
+
+    from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint
+    from gen_models.copy_task import bit_errors
+
+    ntm, lstm = (load_checkpoint(CHECKPOINT_ROOT / name) for name in ("ntm-copy", "copy-lstm"))
+    with torch.no_grad():
+        for length in (20, 50):
+            bits = copy_batch(length, 10, random.Random(123 + length))
+            ntm_errors = bit_errors(ntm.copy_logits(bits), bits).mean().item()
+            lstm_errors = bit_errors(lstm.copy_logits(bits), bits).mean().item()
+            assert ntm_errors <= 1.0 and (length == 20 or lstm_errors > 10 * max(ntm_errors, 1.0)), length
+
+
+def test_repeat_copy_data_repeats_the_sequence_and_ends_with_the_marker():
+    import random
+
+    from gen_models.copy_task import repeat_copy_batch
+
+    x, target = repeat_copy_batch(4, 3, 2, random.Random(5))
+    assert x.shape == (2, 5, 10) and target.shape == (2, 13, 9)
+    assert torch.equal(target[:, :4, :8], x[:, :4, :8]) and torch.equal(target[:, 8:12, :8], x[:, :4, :8])
+    assert x[0, 4, 9].item() == pytest.approx(0.3) and target[:, -1, 8].tolist() == [1.0, 1.0]
+    assert target[:, :-1, 8].sum().item() == 0
