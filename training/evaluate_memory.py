@@ -206,8 +206,8 @@ attribution apply.
   sets); 10,000 training stories per task (seeds 0…9,999), validation seeds from 1,000,000, test
   seeds from 2,000,000. Every story records its supporting sentences (never used in training:
   the attention is learned from the answers alone, as in the paper).
-- **Training**: `python -m training.train_memory --out checkpoints/memory-network --epochs 40`
-  (jointly on the three tasks; Adam 5e-3 halved every 10 epochs, gradient clipping 40, 10% random
+- **Training**: `python -m training.train_memory --out checkpoints/memory-network --epochs 40 --linear-start 5`
+  (jointly on the three tasks; linear start for 5 epochs, Adam 5e-3 halved every 10 epochs, gradient clipping 40, 10% random
   empty memories; one thread): {training}.
 - **Evaluation**: `python -m training.evaluate_memory --only memory` (1,000 test stories per task).
 
@@ -236,8 +236,7 @@ def copy_card(name: str, copy: dict) -> str:
             "sharpening)" if kind == "ntm" else
             "a 3-layer LSTM of 256 units per layer, no external memory (the paper's baseline)")
     params = sum(p.numel() for p in model.parameters())
-    budget = 50 if kind == "ntm" else 20
-    return COPY_CARD.format(name=name, what=what, params=f"{params:,}", kind=kind, budget=budget,
+    return COPY_CARD.format(name=name, what=what, params=f"{params:,}", kind=kind,
                             training=_training_line(name), table=copy_table(copy), paper=PAPER_NTM)
 
 
@@ -249,8 +248,8 @@ one of the 2⁸ bit patterns (log-probability = Σ of the bits' log-probabilitie
 generic search and views apply; the end symbol is forced after as many vectors as were read.
 
 - **Data**: random 8-bit vectors made on the fly, lengths 1–20 uniform per batch of 32 (as in the
-  paper); validation (lengths 10, 20) and test seeds are disjoint from the training stream.
-- **Training**: `python -m training.train_copy --model {kind} --out checkpoints/{name} --cpu-budget {budget}`
+  paper; the NTM and the LSTM see the same 5,000 batches); validation (lengths 10, 20) and test seeds are disjoint from the training stream.
+- **Training**: `python -m training.train_copy --model {kind} --out checkpoints/{name} --max-batches 5000`
   (Adam 1e-3, gradient-norm clipping 10, binary cross-entropy per bit; one thread): {training};
   the checkpoint kept has the fewest validation bit errors.
 - **Evaluation**: `python -m training.evaluate_memory --only copy` (200 test sequences per length).

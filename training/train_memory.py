@@ -1,6 +1,6 @@
 """Train ``memory-network`` (MemN2N) jointly on bAbI-style tasks 1, 2 and 8 generated here.
 
-    python -m training.train_memory --out checkpoints/memory-network --epochs 40
+    python -m training.train_memory --out checkpoints/memory-network --epochs 40 --linear-start 5
 
 Data (:mod:`gen_models.babi`): ``--train-per-task`` stories per task from seeds 0… (10,000, as in
 bAbI's 10k set), validation from seed 1,000,000 (``--valid-per-task``); the test seeds (from
