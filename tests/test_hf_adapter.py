@@ -21,15 +21,21 @@ def tiny(request, tmp_path_factory):
     return load_hf(str(folder))
 
 
-def hf_beam(generator, text: str, k: int, max_new: int) -> list[int]:
-    """``model.generate`` with canonical beam search settings, new tokens only (padding dropped)."""
-    ids = generator.tokenizer(text, return_tensors="pt")["input_ids"]
-    out = generator.model.generate(ids, num_beams=k, max_new_tokens=max_new, length_penalty=0.0,
-                                   early_stopping=True, do_sample=False)[0].tolist()
+def new_tokens(generator, ids: torch.Tensor, out: list[int]) -> list[int]:
+    """The generated part of one ``generate`` output row, cut after its end token (padding dropped)."""
     new = out[1:] if generator.is_encoder_decoder else out[ids.size(1):]
     if generator.eos_id in new:
         new = new[: new.index(generator.eos_id) + 1]
     return new
+
+
+def hf_beam(generator, text: str, k: int, max_new: int, **options) -> list[int]:
+    """``model.generate`` with canonical beam search settings (and ``options``) on the prompt our
+    encoder builds (a chat template's, when the tokenizer has one), new tokens only."""
+    ids = generator.encode(text).source_ids[None]  # (1, S)
+    options = {"length_penalty": 0.0, "do_sample": False, **options}
+    out = generator.model.generate(ids, num_beams=k, max_new_tokens=max_new, early_stopping=True, **options)
+    return new_tokens(generator, ids, out[0].tolist())
 
 
 @pytest.mark.parametrize("k", [1, 2, 4])
@@ -145,3 +151,43 @@ def test_half_precision_folders_load_in_float32_under_their_checkpoint_name(tmp_
     loaded = load_checkpoint(folder)
     assert loaded.name == "tiny-marian" and loaded.model.dtype == torch.float32
     assert generate(loaded, TEXTS[0], DecodeSettings(beam_size=2, max_len=4)).steps
+
+
+def test_decoder_only_llm_families_trace_like_generate(tmp_path):
+    """Llama, Qwen2 (grouped-query attention, chat template), Mistral (sliding window), Gemma, Phi-3
+    and GPT-NeoX, each built tiny and random: attention (L, H_query, S) summing to 1 with the prefix,
+    beam k = 1, 2, 4 ≡ ``generate``, the logit lens's top-1 per layer = the final norm and the output
+    layer applied by hand to ``output_hidden_states``, and integrated gradients complete."""
+    from gen_models.attribution import attribute
+    from gen_models.models.hf_adapter import logit_lens
+    from tests.hf_tiny import DECODER_FAMILIES
+
+    for family in DECODER_FAMILIES:
+        generator = load_hf(str(save_tiny(family, tmp_path / family, seed=1)))
+        config = generator.model.config
+        long_text = " ".join(f"w{(3 * i) % 40}" for i in range(9))  # longer than Mistral's window of 6
+        trace = generate(generator, long_text, DecodeSettings(beam_size=2, max_len=8, min_len=8))
+        S = len(trace.source_tokens)
+        for t, step in enumerate(trace.steps):
+            assert step.attention.shape == (2, config.num_attention_heads, S), family
+            assert step.self_attention.shape == (2, config.num_attention_heads, t), family
+            np.testing.assert_allclose(step.attention.sum(-1) + step.self_attention.sum(-1), 1.0, atol=1e-4)
+        if family == "mistral":  # the window: the last step sees only its last 6 positions
+            assert (trace.steps[-1].attention[..., : S + 7 - 6] == 0).all()
+        for k in (1, 2, 4):
+            for text in [TEXTS[0], TEXTS[2], long_text]:
+                ours = generate(generator, text, DecodeSettings(beam_size=k, max_len=10)).output_ids()
+                assert ours == hf_beam(generator, text, k, 10), (family, k, text)
+        encoded = generator.encode(TEXTS[0])
+        path = generate(generator, TEXTS[0], DecodeSettings(beam_size=1, max_len=4, min_len=4)).output_ids()
+        ids = torch.cat([encoded.source_ids, torch.tensor(path[:2])])[None]  # prompt + 2 output tokens
+        hidden = generator.model(input_ids=ids, output_hidden_states=True).hidden_states  # L + 1 × (1, T, D)
+        base = generator.model.base_model
+        norm = getattr(base, "norm", None) or base.final_layer_norm
+        by_hand = [int(generator.model.get_output_embeddings()(norm(h[0, -1])).argmax()) for h in hidden[1:-1]]
+        by_hand.append(int(generator.model(input_ids=ids).logits[0, -1].argmax()))
+        lens = logit_lens(generator, encoded, path, 2)["layers"]
+        assert [generator.token_to_id(row["top_tokens"][0]) for row in lens] == by_hand, family
+        result = attribute(generator, encoded, path, 1, "ig", n_steps=128)
+        assert len(result.attributions) == len(encoded.source_tokens)
+        assert abs(result.convergence_delta) < 0.05 * max(1.0, abs(result.value - result.baseline_value)), family

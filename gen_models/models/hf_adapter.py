@@ -17,6 +17,7 @@ eager attention (so attentions exist), and no network unless the caller opts in.
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
@@ -60,14 +61,25 @@ class _HFModel:
         ids = self.tokenizer(text)["input_ids"]
         if not text.strip() or not ids:
             raise ValueError("the input has no tokens")
+        return self.cut(ids)
+
+    def cut(self, ids: list[int]) -> tuple[torch.Tensor, bool]:
+        """(1, S) ids cut to ``max_source_len``, and whether they were cut."""
         return torch.tensor([ids[: self.max_source_len]], device=self.model.device), len(ids) > self.max_source_len
 
     def encoded(self, prompt: torch.Tensor, truncated: bool, state: Any, topics: Optional[list[str]],
-                attentions: Optional[tuple] = None) -> Encoded:
-        """The :class:`Encoded` source, with the encoder self-attention when ``attentions`` are given."""
-        tokens = self.tokenizer.convert_ids_to_tokens(prompt[0].tolist())
+                attentions: Optional[tuple] = None, template: Optional[list[int]] = None) -> Encoded:
+        """The :class:`Encoded` source, with the encoder self-attention when ``attentions`` are given.
+        ``extra["template_positions"]``: the source positions the tokenizer or a chat template added
+        (special tokens, role markers), not the user's text; views mark them apart and can hide them."""
+        ids = prompt[0].tolist()
+        tokens = self.tokenizer.convert_ids_to_tokens(ids)
         encoder_attention, notices = encoder_attention_record(attentions) if attentions else (None, [])
-        return Encoded(tokens, prompt[0], [], state, list(topics or []), truncated, encoder_attention, notices)
+        special = set(self.tokenizer.all_special_ids)
+        marked = [i for i, t in enumerate(ids) if t in special] if template is None else \
+            [i for i in template if i < len(ids)]
+        return Encoded(tokens, prompt[0], [], state, list(topics or []), truncated, encoder_attention, notices,
+                       extra={"template_positions": marked})
 
     def id_to_token(self, token_id: int, oov_words: list[str]) -> str:
         """The tokenizer's piece for ``token_id``."""
@@ -114,10 +126,20 @@ class HFGenerator(_HFModel):
         start = generation.decoder_start_token_id or getattr(config, "decoder_start_token_id", None)
         self.bos_id = int(start if self.is_encoder_decoder and start is not None else self.eos_id)
         self.vocab_size = int(model.get_output_embeddings().out_features)
+        # the attribution baseline of decoder-only models: the mean token embedding (D,)
+        self.baseline = None if self.is_encoder_decoder else model.get_input_embeddings().weight.detach().mean(0)
+        self.chat = not self.is_encoder_decoder and bool(getattr(tokenizer, "chat_template", None))
+        if self.chat:
+            self.features = replace(self.features, input_hint="a user message, or a JSON list of chat messages "
+                                    '[{"role": "system", "content": …}, {"role": "user", "content": …}]')
 
     @torch.no_grad()
     def encode(self, text: str, topics: Optional[list[str]] = None) -> Encoded:
         """Tokenise with the model's tokenizer (special tokens included), truncate, run the encoder."""
+        if not self.is_encoder_decoder and self.chat:
+            ids, template = chat_prompt(self.tokenizer, chat_messages(text))
+            prompt, truncated = self.cut(ids)  # (1, S)
+            return self.encoded(prompt, truncated, HFState(None, None, prompt), topics, template=template)
         prompt, truncated = self.source_ids(text)  # (1, S)
         if not self.is_encoder_decoder:
             return self.encoded(prompt, truncated, HFState(None, None, prompt), topics)
@@ -127,7 +149,10 @@ class HFGenerator(_HFModel):
 
     def encode_scaled(self, encoded: Encoded, scale: torch.Tensor) -> HFState:
         """The state of B copies of the source with each token embedding multiplied by ``scale``
-        (B, S); differentiable, for attribution (positions are not scaled)."""
+        (B, S); differentiable, for attribution (positions are not scaled). Decoder-only models: most of them
+        normalise each embedding first (RMSNorm, no position embedding added), which makes an
+        all-zero prompt a point where the model jumps, so integrated gradients would miss the change.
+        So their scale moves each embedding from the mean token embedding (0) to its own (1)."""
         prompt = encoded.source_ids.unsqueeze(0).expand(scale.size(0), -1)  # (B, S)
         if not self.is_encoder_decoder:
             return HFState(None, None, prompt, source_scale=scale)
@@ -152,11 +177,11 @@ class HFGenerator(_HFModel):
             first = state.cache is None
             inputs = state.prompt_ids.expand(B, -1) if first else prev_ids[:, None]  # (B, q)
             scale = state.source_scale if first else None
-            with scaled_output(self.model.get_input_embeddings(), scale):
+            with scaled_output(self.model.get_input_embeddings(), scale, self.baseline):
                 out = self.model(input_ids=inputs, past_key_values=state.cache, use_cache=True,
                                  output_attentions=True, return_dict=True)
-            attention = _last_query(out.attentions)  # (B, L, H, S + t)
             S = state.prompt_ids.size(1)
+            attention = _last_query(out.attentions, S + state.generated)  # (B, L, H, S + t)
             internals = {"attention": attention[..., :S], "self_attention": attention[..., S:]}
         log_probs = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # (B, V)
         new_state = replace(state, cache=out.past_key_values, generated=state.generated + 1)
@@ -196,10 +221,14 @@ class HFEncoder(_HFModel):
 
 
 @contextlib.contextmanager
-def scaled_output(embedding: torch.nn.Module, scale: Optional[torch.Tensor]):
-    """While active, ``embedding``'s output (B, S, D) is multiplied by ``scale`` (B, S) (no-op for None)."""
-    handle = embedding.register_forward_hook(lambda module, args, out: out * scale.unsqueeze(-1)) \
-        if scale is not None else None
+def scaled_output(embedding: torch.nn.Module, scale: Optional[torch.Tensor], base: Optional[torch.Tensor] = None):
+    """While active, ``embedding``'s output (B, S, D) is multiplied by ``scale`` (B, S) (no-op for None);
+    with a ``base`` embedding (D,), it becomes base + scale · (out − base)."""
+    def hook(module, args, out):
+        if base is None:
+            return out * scale.unsqueeze(-1)
+        return base.to(out.dtype) + scale.unsqueeze(-1) * (out - base.to(out.dtype))
+    handle = embedding.register_forward_hook(hook) if scale is not None else None
     try:
         yield
     finally:
@@ -207,9 +236,50 @@ def scaled_output(embedding: torch.nn.Module, scale: Optional[torch.Tensor]):
             handle.remove()
 
 
-def _last_query(attentions) -> torch.Tensor:
-    """Per-layer attentions [(B, H, q, k)] -> the last query's rows (B, L, H, k)."""
-    return torch.stack([a[:, :, -1, :] for a in attentions], dim=1).float()
+def _last_query(attentions, width: Optional[int] = None) -> torch.Tensor:
+    """Per-layer attentions [(B, H, q, k)] -> the last query's rows (B, L, H, width). A sliding-window
+    layer's cache holds only the last k ≤ width positions: its row is padded with zeros on the left
+    (the positions that fell out of the window get no attention)."""
+    rows = [a[:, :, -1, :] for a in attentions]  # [(B, H, k)]
+    if width is not None:
+        rows = [torch.nn.functional.pad(r, (width - r.size(-1), 0)) for r in rows]
+    return torch.stack(rows, dim=1).float()
+
+
+def chat_messages(text: str) -> list[dict]:
+    """The chat messages of an input: a JSON list of ``{"role", "content"}`` objects as it is, any
+    other text as one user message. ValueError for a malformed list."""
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError("the input has no tokens")
+    if stripped.startswith("[") and stripped.endswith("]"):
+        try:
+            messages = json.loads(stripped)
+        except json.JSONDecodeError:
+            return [{"role": "user", "content": text}]
+        if not messages or not all(isinstance(m, dict) and isinstance(m.get("role"), str)
+                                   and isinstance(m.get("content"), str) for m in messages):
+            raise ValueError('chat messages must be a list of {"role": …, "content": …} objects with text contents')
+        return [{"role": m["role"], "content": m["content"]} for m in messages]
+    return [{"role": "user", "content": text}]
+
+
+def chat_prompt(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]]:
+    """The prompt ids of ``messages`` through the tokenizer's chat template (with the assistant's
+    generation prompt), and the positions of the tokens the template added: every token that is not
+    inside one of the messages' contents (role markers, special tokens, separators)."""
+    rendered = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    spans, start = [], 0
+    for message in messages:
+        at = rendered.find(message["content"], start)
+        if at >= 0 and message["content"]:
+            spans.append((at, at + len(message["content"])))
+            start = at + len(message["content"])
+    encoding = tokenizer(rendered, add_special_tokens=False, return_offsets_mapping=True)
+    ids = list(encoding["input_ids"])
+    inside = lambda a, b: any(lo <= a and b <= hi for lo, hi in spans) and b > a  # noqa: E731
+    template = [i for i, (a, b) in enumerate(encoding["offset_mapping"]) if not inside(a, b)]
+    return ids, template
 
 
 def hub_weights_mb(repo_id: str) -> float:
