@@ -19,7 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .checkpoint import CHECKPOINT_ROOT, list_checkpoints, load_checkpoint, read_config
-from .decoding import SETTING_FIELDS, DecodeSettings, generate
+from .decoding import SETTING_FIELDS, SETTING_NAMES, DecodeSettings, generate
 from .device import DEVICE_ENV, resolve_device
 from .models.hf_adapter import load_hf
 
@@ -35,8 +35,7 @@ def _load_model(args: argparse.Namespace):
     return load_checkpoint(folder)
 
 
-CLI_SETTINGS = ("strategy", "beam_size", "max_len", "min_len", "length_penalty", "coverage_penalty",
-                "no_repeat_ngram", "temperature", "top_k", "top_p", "seed", "num_candidates", "force_p_gen", "poem_form")
+CLI_SETTINGS = (*SETTING_NAMES, "num_candidates", "force_p_gen")  # every panel setting, and two more
 
 
 def _settings(args: argparse.Namespace, model) -> DecodeSettings:

@@ -18,10 +18,13 @@ from .protocol import Encoded, Generator, ModelFeatures, StepControls, StepOutpu
 from .scoring import (
     NEG_INF,
     BanTokens,
+    EncoderRepetitionPenalty,
+    FinishedLengthNorm,
     ForcedPrefix,
     GNMTScorer,
     MinLength,
     NoRepeatNGram,
+    RepetitionPenalty,
     Temperature,
     TopK,
     TopP,
@@ -30,7 +33,9 @@ from .scoring import (
 from .text import restore_case
 from .trace import STEP_ARRAY_FIELDS, STEP_SCALAR_FIELDS, BeamNode, Candidate, GenerationTrace, Step
 
-STRATEGIES = ("greedy", "beam", "sample")
+STRATEGIES = ("greedy", "beam", "sample", "beam_sample")
+BEAM_STRATEGIES = ("beam", "beam_sample")  # beam_sample: the 2k candidates drawn, not the top 2k (generate's do_sample + num_beams)
+LENGTH_PENALTY_FORMS = ("gnmt", "hf")
 POEM_FORMS = ("free", "5x4", "7x4", "5x8", "7x8")  # characters per line x lines
 MAX_TRACED_WORK = limits.LIBRARY_DEFAULTS.traced_work  # source tokens × beams × steps of one recorded trace
 PRUNED_NODE_VALUES = 12  # what one pruned candidate node costs, in recorded numbers (ids, scores, text)
@@ -66,10 +71,24 @@ class DecodeSettings:
     min_len: int = setting(0, "Min length", 0, 200, 1, panel="search")
     length_penalty: float = setting(0.0, "Length penalty α", 0.0, 5.0, 0.1, panel="search", compare=True,
                                     help="GNMT alpha")
+    length_penalty_form: str = setting("gnmt", "Length penalty form", panel="search", choices=LENGTH_PENALTY_FORMS,
+                                       compare=True, help="gnmt: every hypothesis ranked by score / ((5 + |Y|) / 6)^α "
+                                       "(Wu et al. 2016); hf: a finished one scores score / |Y|^α (transformers' "
+                                       "generate)")
     coverage_penalty: float = setting(0.0, "Coverage penalty β", 0.0, 5.0, 0.1, panel="search", compare=True,
                                       help="GNMT beta")
     no_repeat_ngram: int = setting(0, "Block repeated n-grams of size (0 = off)", 0, 10, 1, panel="search",
-                                   compare=True)
+                                   compare=True, help="n-grams of the decoder's input: a decoder-only model's prompt "
+                                   "counts, as in generate")
+    repetition_penalty: float = setting(1.0, "Repetition penalty (1 = off)", 0.5, 5.0, 0.05, panel="search",
+                                        compare=True, help="log-probabilities of tokens already read (a decoder-only "
+                                        "model's prompt too) × penalty, as generate's beam search")
+    encoder_repetition_penalty: float = setting(1.0, "Source repetition reward (1 = off)", 0.5, 5.0, 0.05,
+                                                panel="search", compare=True,
+                                                help="log-probabilities of the source's tokens ÷ penalty (generate's "
+                                                "encoder_repetition_penalty)")
+    num_return: int = setting(1, "Sequences returned (beam)", 1, 16, 1, panel="search",
+                              help="the best finished hypotheses, best first, in the trace's extra['returned']")
     temperature: float = setting(1.0, "Temperature", 0.05, 10.0, 0.05, panel="sampling")
     top_k: int = setting(0, "Top-k (0 = off)", 0, 1000, 1, panel="sampling")
     top_p: float = setting(1.0, "Top-p", 0.01, 1.0, 0.01, panel="sampling")
@@ -113,6 +132,9 @@ class DecodeSettings:
             if not self.min_len <= needed <= self.max_len:
                 raise ValueError(f"poem_form {self.poem_form} is {needed} tokens long: it needs max_len ≥ {needed} "
                                  f"and min_len ≤ {needed} (got {self.max_len} and {self.min_len})")
+        if self.num_return > 1 and (self.strategy not in BEAM_STRATEGIES or self.num_return > self.beam_size):
+            raise ValueError(f"num_return ({self.num_return}) needs beam search with at least as many beams "
+                             f"(got {self.strategy}, beam_size {self.beam_size})")
         if len(self.forced_prefix) > self.max_len:
             raise ValueError(f"forced_prefix is longer than max_len ({self.max_len})")
         if any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in self.knock_out):
@@ -159,7 +181,7 @@ def generate(model: Generator, text: str, settings: Optional[DecodeSettings] = N
     encoded_at = time.perf_counter()
     recorder = TreeRecorder(model, encoded, settings)
     if model.features.generates:
-        search = _beam_search if settings.strategy == "beam" else _single_path
+        search = _beam_search if settings.strategy in BEAM_STRATEGIES else _single_path
         search(model, encoded, settings, recorder)
     done = time.perf_counter()
     for name, companions in encoded.companions.items():
@@ -243,7 +265,7 @@ def _check_work(encoded: Encoded, settings: DecodeSettings) -> None:
     (:data:`gen_models.limits.Limits.traced_work`)."""
     if not settings.record:
         return
-    beams = settings.beam_size if settings.strategy == "beam" else 1
+    beams = settings.beam_size if settings.strategy in BEAM_STRATEGIES else 1
     source = max(len(encoded.source_tokens), 1)
     limits.check_cost("trace", source * beams * settings.max_len, limits.current().traced_work,
                       f"{len(encoded.source_tokens):,} source tokens × {beams} beams × {settings.max_len} steps",
@@ -254,7 +276,7 @@ def check_recorded_values(per_step: list[float], settings: DecodeSettings) -> No
     """Refuse a trace whose recorded numbers would pass :data:`Limits.recorded_values`, estimated
     from the values one hypothesis recorded at its first two steps (``per_step``; what grows with
     the step, such as a decoder's self-attention over its own prefix, grows linearly)."""
-    beams = settings.beam_size if settings.strategy == "beam" else 1
+    beams = settings.beam_size if settings.strategy in BEAM_STRATEGIES else 1
     steps, first = settings.max_len, per_step[0]
     growth = max(per_step[1] - per_step[0], 0.0) if len(per_step) > 1 else 0.0
     per_hypothesis = steps * first + growth * steps * (steps - 1) / 2
@@ -271,8 +293,18 @@ def _check_forced_ids(model: Generator, encoded: Encoded, settings: DecodeSettin
         raise ValueError(f"forced_prefix ids must be in [0, {limit}) for this source, got {bad}")
 
 
-def _processors(model: Generator, settings: DecodeSettings, sampling: bool) -> list:
+def decoder_context(model: Generator, encoded: Encoded) -> list[int]:
+    """The tokens a decoder has read before its first output token: a decoder-only model's prompt,
+    else the start token (the processors' history starts with them, as ``generate``'s input_ids do)."""
+    return encoded.source_ids.tolist() if model.features.architecture == "decoder-only" else [model.bos_id]
+
+
+def _processors(model: Generator, encoded: Encoded, settings: DecodeSettings, sampling: bool) -> list:
     processors: list = [ForcedPrefix(settings.forced_prefix)] if settings.forced_prefix else []
+    if settings.encoder_repetition_penalty != 1.0:
+        processors.append(EncoderRepetitionPenalty(settings.encoder_repetition_penalty, encoded.source_ids))
+    if settings.repetition_penalty != 1.0:
+        processors.append(RepetitionPenalty(settings.repetition_penalty))
     if settings.min_len:
         processors.append(MinLength(settings.min_len, model.eos_id))
     if settings.ban_unk and model.unk_id is not None:
@@ -293,11 +325,11 @@ def _single_path(model: Generator, encoded: Encoded, settings: DecodeSettings,
                  recorder: "TreeRecorder") -> None:
     """Greedy (argmax) or sampling: one hypothesis, each step's alternatives recorded as pruned."""
     sampling = settings.strategy == "sample"
-    processors = _processors(model, settings, sampling)
+    processors = _processors(model, encoded, settings, sampling)
     rng = torch.Generator().manual_seed(settings.seed)  # on the host: samples are drawn there
     device = encoded.source_ids.device
     state, prev = encoded.state, torch.tensor([model.bos_id], device=device)
-    node, history, score = recorder.root, [[]], 0.0
+    node, history, score = recorder.root, [decoder_context(model, encoded)], 0.0
     for step in range(settings.max_len):
         out = model.step(state, prev, settings.controls(step))
         scores = apply_processors(processors, out.log_probs, history, step)  # (1, V_ext)
@@ -322,13 +354,19 @@ def _single_path(model: Generator, encoded: Encoded, settings: DecodeSettings,
 
 def _beam_search(model: Generator, encoded: Encoded, settings: DecodeSettings,
                  recorder: "TreeRecorder") -> None:
-    """Beam search ranking candidates by the GNMT-adjusted score; of the top ``2k`` candidates the
-    best ``k`` unfinished ones go on, and end-of-sequence candidates ranked within the top ``k``
-    finish. Stops when ``k`` hypotheses have finished or at ``max_len``."""
-    k = settings.beam_size
-    processors = _processors(model, settings, sampling=False)
-    scorer = GNMTScorer(settings.length_penalty, settings.coverage_penalty)
+    """Beam search ranking candidates by the adjusted score; of the top ``2k`` candidates (drawn
+    without replacement in proportion to exp(score) under ``beam_sample``) the best ``k`` unfinished
+    ones go on, and end-of-sequence candidates among the first ``k`` finish (with the ``hf`` length
+    penalty form, scored score / length^α). Stops when ``k`` hypotheses have finished or at
+    ``max_len``; the best ``num_return`` finished ones are the trace's ``extra["returned"]``."""
+    k, sampling = settings.beam_size, settings.strategy == "beam_sample"
+    processors = _processors(model, encoded, settings, sampling=sampling)
+    hf_form = settings.length_penalty_form == "hf"
+    scorer = GNMTScorer(0.0 if hf_form else settings.length_penalty, settings.coverage_penalty)
+    finish = FinishedLengthNorm(settings.length_penalty) if hf_form else None
+    rng = torch.Generator().manual_seed(settings.seed)  # on the host, as in sampling
     device = encoded.source_ids.device
+    context = decoder_context(model, encoded)
     state, prev = encoded.state, torch.tensor([model.bos_id], device=device)
     alive = [recorder.root]
     alive_scores = torch.zeros(1, device=device)  # (B,)
@@ -336,28 +374,24 @@ def _beam_search(model: Generator, encoded: Encoded, settings: DecodeSettings,
     finished: list[LiveNode] = []
     for step in range(settings.max_len):
         out = model.step(state, prev, settings.controls(step))
-        history = [n.history for n in alive]
+        history = [context + n.history for n in alive]
         step_scores = apply_processors(processors, out.log_probs, history, step)  # (B, V_ext)
         totals = alive_scores[:, None] + step_scores  # (B, V_ext)
         coverage = _coverage_after(attention_sum, out)
         adjusted = scorer(totals, step + 1, coverage)  # (B, V_ext)
         views = recorder.step_views(out)
-        flat = adjusted.view(-1)
         _check_possible(adjusted, step)
-        n_take = min(2 * k, int(torch.isfinite(flat).sum()))
-        top = torch.topk(flat, n_take).indices.tolist()
         next_alive, parents, is_last_step = [], [], step == settings.max_len - 1
         selected: list[set] = [set() for _ in alive]
-        for rank, flat_index in enumerate(top):
-            if len(next_alive) == k:
-                break
+        for rank, flat_index in _candidates(adjusted, k, rng if sampling else None):
             row, token = divmod(flat_index, adjusted.size(1))
             ends = token == model.eos_id or is_last_step
-            if ends and rank >= k:
-                continue  # a hypothesis outside the top k may not finish (as in HF and OpenNMT)
+            if (rank >= k) if ends else (len(next_alive) == k):
+                continue  # only the first k candidates may finish (as in HF and OpenNMT); k go on
+            value = float(adjusted[row, token])
             node = recorder.add_child(
-                alive[row], row, views, token, float(out.log_probs[row, token]),
-                float(totals[row, token]), float(adjusted[row, token]), "finished" if ends else "alive",
+                alive[row], row, views, token, float(out.log_probs[row, token]), float(totals[row, token]),
+                finish(value, step + 1) if ends and finish else value, "finished" if ends else "alive",
             )
             selected[row].add(token)
             (finished if ends else next_alive).append(node)
@@ -372,8 +406,27 @@ def _beam_search(model: Generator, encoded: Encoded, settings: DecodeSettings,
         alive_scores = torch.tensor([n.score for n in alive], device=device)
         attention_sum = coverage[index] if coverage is not None else None
         prev = torch.tensor([n.token_id for n in alive], device=device)
-    best = max(finished or alive, key=lambda n: n.adjusted_score)
-    recorder.choose(best)
+    ranked = sorted(finished or alive, key=lambda n: -n.adjusted_score)
+    recorder.choose(ranked[0])
+    if settings.num_return > 1:
+        recorder.returned = ranked[: settings.num_return]
+
+
+def _candidates(adjusted: torch.Tensor, k: int, rng: Optional[torch.Generator]) -> list[tuple[int, int]]:
+    """(rank, flat index) of the ``2k`` candidates of a beam step (``adjusted`` (B, V)), best score
+    first: the top 2k, or with ``rng`` 2k drawn without replacement from softmax over all B·V scores
+    (``generate``'s beam sampling; rank is then the order of the draw, and rows short of k beams are
+    padded with impossible ones, as ``generate`` holds k copies of the first beam at step 0)."""
+    flat = adjusted.reshape(-1)  # (B·V,)
+    n_take = min(2 * k, int(torch.isfinite(flat).sum()))
+    if rng is None:
+        return list(enumerate(torch.topk(flat, n_take).indices.tolist()))
+    padded = torch.full((k * adjusted.size(1),), NEG_INF, device=flat.device)  # (k·V,)
+    padded[: flat.numel()] = flat
+    probs = torch.softmax(padded[None].cpu(), -1)  # (1, k·V)
+    drawn = torch.multinomial(probs, min(n_take, int((probs > 0).sum())), generator=rng)[0].tolist()
+    values = flat.cpu()
+    return sorted(enumerate(drawn), key=lambda pair: -float(values[pair[1]]))
 
 
 def _check_possible(scores: torch.Tensor, step: int) -> None:
@@ -421,6 +474,7 @@ class TreeRecorder:
             self.positions.setdefault(tok, []).append(pos)
         self.root = self._new(None, -1, model.bos_id, 0.0, 0.0, 0.0, "alive", None)
         self.chosen: Optional[LiveNode] = None
+        self.returned: list[LiveNode] = []  # the best finished hypotheses when several are asked for
         self.extra_names: Optional[frozenset] = None  # internals without a typed Step field
         self.values_per_step: list[float] = []  # numbers one hypothesis recorded at the first steps
 
@@ -526,6 +580,9 @@ class TreeRecorder:
         words = [n.token_id for n in path if n.token_id != self.model.eos_id]
         settings = asdict(self.settings)
         settings["topic_coverage"] = {str(k): v for k, v in self.settings.topic_coverage.items()}
+        extra = dict(self.encoded.extra)
+        if self.returned:
+            extra["returned"] = [self._returned(node) for node in self.returned]
         return GenerationTrace(
             model=self.model.name,
             source_tokens=list(self.encoded.source_tokens),
@@ -543,8 +600,16 @@ class TreeRecorder:
             encoder_attention=self.encoded.encoder_attention,
             architecture=self.model.features.architecture,
             oov_words=list(self.encoded.oov_words),
-            extra=dict(self.encoded.extra),
+            extra=extra,
         )
+
+    def _returned(self, node: LiveNode) -> dict:
+        """One returned sequence: its leaf node id, tokens, ids, text and scores."""
+        ids = list(node.history)  # the generated tokens, this node's last
+        words = [i for i in ids if i != self.model.eos_id]
+        return {"node_id": node.id, "tokens": [self.token(i) for i in ids], "token_ids": ids,
+                "text": self.model.decode_text(words, self.encoded.oov_words), "score": node.score,
+                "adjusted_score": node.adjusted_score}
 
 
 def _to_host(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -3,8 +3,11 @@
 Two kinds of callables:
 
 - *logits processors* ``(log_probs (B, V), history list[list[int]], step) -> log_probs (B, V)``
-  change a step's distribution before selection (n-gram blocking, minimum length, banned and forced
-  tokens, temperature, top-k, top-p). A banned token gets ``-inf``.
+  change a step's distribution before selection (n-gram blocking, repetition penalties, minimum
+  length, banned and forced tokens, temperature, top-k, top-p). A banned token gets ``-inf``.
+  ``history`` holds, per hypothesis, every token the decoder has read: its context (a decoder-only
+  model's prompt, or the start token) and then the tokens generated so far — what
+  ``transformers``' processors see as ``input_ids``.
 - *hypothesis scorers* ``(scores (B, V), length, coverage (B, S) | None) -> adjusted (B, V)`` turn
   cumulative log-probabilities into the scores beam search ranks by (GNMT length and coverage
   penalties, Wu et al. 2016).
@@ -63,6 +66,42 @@ class NoRepeatNGram:
             for i in range(len(hyp) - self.n + 1)
             if tuple(hyp[i : i + self.n - 1]) == prefix
         }
+
+
+@dataclass
+class RepetitionPenalty:
+    """Keskar et al. (2019) as ``generate``'s ``repetition_penalty``: each token already in the
+    history has its log-probability multiplied by ``penalty`` (divided where it is positive), so
+    ``penalty`` > 1 makes repeats less likely. On log-probabilities, as ``generate``'s beam search
+    applies it (its greedy and sampling apply it to raw logits, whose sign varies)."""
+
+    penalty: float
+
+    def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
+        if not history or not history[0]:
+            return log_probs
+        ids = torch.tensor(history, device=log_probs.device)  # (B, T)
+        return _penalise(log_probs, ids, self.penalty)
+
+
+@dataclass
+class EncoderRepetitionPenalty:
+    """``generate``'s ``encoder_repetition_penalty``: the inverse penalty on the source's tokens
+    (``source_ids`` (S,)), so ``penalty`` > 1 makes copying the input more likely."""
+
+    penalty: float
+    source_ids: torch.Tensor  # (S,)
+
+    def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
+        ids = self.source_ids.to(log_probs.device)[None].expand(log_probs.size(0), -1)  # (B, S)
+        return _penalise(log_probs, ids, 1.0 / self.penalty)
+
+
+def _penalise(log_probs: torch.Tensor, ids: torch.Tensor, penalty: float) -> torch.Tensor:
+    """``log_probs`` (B, V) with the entries at ``ids`` (B, T) multiplied by ``penalty`` where
+    negative and divided by it where positive."""
+    values = log_probs.gather(1, ids)  # (B, T)
+    return log_probs.scatter(1, ids, torch.where(values < 0, values * penalty, values / penalty))
 
 
 @dataclass
@@ -149,6 +188,19 @@ class GNMTScorer:
     def length_penalty(self, length: int) -> float:
         """GNMT's lp(Y) for a hypothesis of ``length`` tokens."""
         return math.pow((5.0 + length) / 6.0, self.alpha)
+
+
+@dataclass
+class FinishedLengthNorm:
+    """``generate``'s length penalty: a finished hypothesis scores its cumulative log-probability
+    divided by ``length ** alpha`` (tokens generated, the end token included); running hypotheses
+    are ranked by the plain score. GNMT's (:class:`GNMTScorer`) instead ranks every hypothesis by
+    score / ((5 + |Y|) / 6) ** alpha."""
+
+    alpha: float
+
+    def __call__(self, score: float, length: int) -> float:
+        return score / math.pow(length, self.alpha)
 
 
 def apply_processors(

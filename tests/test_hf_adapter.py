@@ -191,3 +191,57 @@ def test_decoder_only_llm_families_trace_like_generate(tmp_path):
         result = attribute(generator, encoded, path, 1, "ig", n_steps=128)
         assert len(result.attributions) == len(encoded.source_tokens)
         assert abs(result.convergence_delta) < 0.05 * max(1.0, abs(result.value - result.baseline_value)), family
+
+
+# (our setting, generate's) — each must give generate's output, and change some output
+GENERATE_EQUIVALENTS = [
+    ({"repetition_penalty": 1.8}, {"repetition_penalty": 1.8}),
+    ({"repetition_penalty": 0.6}, {"repetition_penalty": 0.6}),
+    ({"encoder_repetition_penalty": 2.5}, {"encoder_repetition_penalty": 2.5}),
+    ({"no_repeat_ngram": 2}, {"no_repeat_ngram_size": 2}),
+    ({"no_repeat_ngram": 1}, {"no_repeat_ngram_size": 1}),
+    ({"length_penalty_form": "hf", "length_penalty": 1.0}, {"length_penalty": 1.0}),
+    ({"length_penalty_form": "hf", "length_penalty": 3.0}, {"length_penalty": 3.0}),
+]
+
+
+@pytest.mark.parametrize("ours,theirs", GENERATE_EQUIVALENTS, ids=lambda v: ",".join(f"{k}={x}" for k, x in v.items()))
+def test_decode_settings_match_generate(tiny, ours, theirs):
+    changed = 0
+    for k in (1, 2, 4):
+        for text in [*TEXTS, "w3 w3 w3 w5 w3 w3"]:
+            settings = DecodeSettings(strategy="beam" if k > 1 else "greedy", beam_size=k, max_len=12, **ours)
+            output = generate(tiny, text, settings).output_ids()
+            if k == 1 and "repetition_penalty" in str(ours):
+                continue  # generate's greedy applies the penalties to raw logits, its beam search to log-probs
+            assert output == hf_beam(tiny, text, k, 12, **theirs), (k, text)
+            changed += output != generate(tiny, text, DecodeSettings(beam_size=k, max_len=12)).output_ids()
+    assert changed, "the setting changed no output: the comparison proves nothing"
+
+
+def test_several_returned_sequences_are_generates(tiny):
+    for text in TEXTS:
+        trace = generate(tiny, text, DecodeSettings(beam_size=4, max_len=10, num_return=3))
+        ids = tiny.encode(text).source_ids[None]
+        out = tiny.model.generate(ids, num_beams=4, num_return_sequences=3, max_new_tokens=10, early_stopping=True,
+                                  length_penalty=0.0, do_sample=False)
+        returned = trace.extra["returned"]
+        assert [r["token_ids"] for r in returned] == [new_tokens(tiny, ids, row.tolist()) for row in out]
+        assert returned[0]["token_ids"] == trace.output_ids()
+        assert returned[0]["score"] >= returned[1]["score"] >= returned[2]["score"]
+    with pytest.raises(ValueError, match="num_return"):
+        DecodeSettings(beam_size=2, num_return=3).validate()
+
+
+def test_beam_sampling_draws_what_generate_draws(tiny):
+    outputs = set()
+    for seed in range(4):
+        for text in TEXTS[:2]:
+            ours = generate(tiny, text, DecodeSettings(strategy="beam_sample", beam_size=3, max_len=8, seed=seed))
+            ids = tiny.encode(text).source_ids[None]
+            torch.manual_seed(seed)
+            theirs = tiny.model.generate(ids, num_beams=3, do_sample=True, top_k=0, max_new_tokens=8,
+                                         early_stopping=True, length_penalty=0.0)
+            assert ours.output_ids() == new_tokens(tiny, ids, theirs[0].tolist()), (seed, text)
+            outputs.add(tuple(ours.output_ids()))
+    assert len(outputs) > 2
