@@ -345,7 +345,9 @@ def logit_lens(model: HFGenerator, encoded: Encoded, path_ids: list[int], step: 
     hidden, logits = _decoder_hidden_states(model, encoded, path_ids[:step])  # [(D,)] per layer, (V,)
     norm, head = _final_norm(model.model), model.model.get_output_embeddings()
     bias = getattr(model.model, "final_logits_bias", None)
-    rows = [head(norm(h)) + (bias[0] if bias is not None else 0) for h in hidden[1:-1]] + [logits]
+    bias = bias[0] if bias is not None else 0
+    scale = _head_input_scale(head(hidden[-1]), logits - bias)
+    rows = [head(norm(h) * scale) + bias for h in hidden[1:-1]] + [logits]
     chosen = path_ids[step]
     layers = []
     for index, row in enumerate(rows, start=1):
@@ -355,6 +357,15 @@ def logit_lens(model: HFGenerator, encoded: Encoded, path_ids: list[int], step: 
                        "top_probs": top.values.tolist(), "chosen_rank": int((probs > probs[chosen]).sum()) + 1,
                        "chosen_prob": float(probs[chosen])})
     return {"step": step, "chosen": model.id_to_token(chosen, []), "layers": layers}
+
+
+def _head_input_scale(unscaled: torch.Tensor, logits: torch.Tensor) -> float:
+    """The factor a model applies to its last hidden state before the output layer, fitted from that
+    state's logits without it (``unscaled`` (V,)) and the model's own (V,): 1 for most, d_model^-0.5
+    for T5 with tied embeddings. The lens applies it to every layer, so its probabilities are the
+    model's own scale (without it, ranks stay right but probabilities are off)."""
+    denominator = float((unscaled * unscaled).sum())
+    return float((unscaled * logits).sum()) / denominator if denominator > 0 else 1.0
 
 
 def _decoder_hidden_states(model: HFGenerator, encoded: Encoded, prefix: list[int]):
