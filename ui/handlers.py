@@ -24,7 +24,7 @@ import gradio as gr
 import numpy as np
 
 from gen_models.corpus import read_examples, reference_of, source_of, summary, trace_row
-from gen_models.decoding import COMPARE_NAMES, SETTING_FIELDS, SETTING_NAMES
+from gen_models.decoding import BEAM_STRATEGIES, COMPARE_NAMES, SETTING_FIELDS, SETTING_NAMES
 from gen_models.limits import TimeLimitExceeded
 from gen_models.trace import GenerationTrace
 from visualizers import MASK_KINDS, TREE_FOCI, ViewOptions, empty_figure, output_html, standalone_report, training_curves
@@ -300,7 +300,8 @@ def status_markdown(result: TraceResult) -> str:
                 + notices_markdown(result.notices))
     settings = trace.settings
     search = {"beam": f"beam search, {settings.get('beam_size')} beams", "greedy": "greedy",
-              "sample": f"sampling (seed {settings.get('seed')})"}.get(settings.get("strategy"), "?")
+              "sample": f"sampling (seed {settings.get('seed')})",
+              "beam_sample": f"beam sampling, {settings.get('beam_size')} beams (seed {settings.get('seed')})"}.get(settings.get("strategy"), "?")
     line = (f"✓ decoded in **{result.elapsed_ms:.0f} ms** · {search} · {len(trace.steps)} output tokens · "
             f"{len(trace.source_tokens)} source tokens · {len(trace.beam)} search-tree nodes")
     if "keyword" in trace.extra:
@@ -690,7 +691,7 @@ class Handlers:
         count = as_int("examples", examples)
         if not 1 <= count <= MAX_CORPUS_EXAMPLES:
             raise ValueError(f"examples must be between 1 and {MAX_CORPUS_EXAMPLES}, got {count}")
-        budget.check_corpus(count, decode.beam_size if decode.strategy == "beam" else 1, decode.max_len)
+        budget.check_corpus(count, decode.beam_size if decode.strategy in BEAM_STRATEGIES else 1, decode.max_len)
         start, rows, stopped = time.perf_counter(), [], ""
         for row in progress.tqdm(read_examples(entry.test_data, count), desc=f"{entry.name}: tracing"):
             if not budget.still_wanted(request, "corpus"):
