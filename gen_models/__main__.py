@@ -36,15 +36,16 @@ def _load_model(args: argparse.Namespace):
 
 
 CLI_SETTINGS = (*SETTING_NAMES, "num_candidates", "force_p_gen")  # every panel setting, and two more
+CLI_EXTRA_SETTINGS = ("ban_unk", "reset_coverage_at", "forced_prefix", "knock_out")  # flags of their own kind (below)
 
 
 def _settings(args: argparse.Namespace, model) -> DecodeSettings:
     """Settings from the flags given, over the model's own defaults; beam size 1 means greedy."""
-    given = {name: getattr(args, name) for name in CLI_SETTINGS if getattr(args, name) is not None}
+    given = {name: getattr(args, name) for name in (*CLI_SETTINGS, *CLI_EXTRA_SETTINGS)
+             if getattr(args, name) is not None}  # a flag left out takes the model's own default
     if "strategy" not in given and given.get("beam_size") == 1:
         given["strategy"] = "greedy"
-    return DecodeSettings.for_model(model.features, ban_unk=args.ban_unk, reset_coverage_at=args.reset_coverage_at,
-                                    forced_prefix=args.forced_prefix, knock_out=args.knock_out, **given)
+    return DecodeSettings.for_model(model.features, **given)
 
 
 def cmd_list(args: argparse.Namespace) -> None:
@@ -122,10 +123,12 @@ def _decoding_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(*flags, dest=name, type=kind, choices=meta["choices"] or None, default=None,
                             help=f"{meta['help'] or meta['label']}{limits} (default: the model's own, "
                                  f"else {SETTING_FIELDS[name].default})")
-    parser.add_argument("--ban-unk", action="store_true", help=SETTING_FIELDS["ban_unk"].metadata["help"])
-    parser.add_argument("--reset-coverage-at", type=int, nargs="*", default=[], help="steps")
-    parser.add_argument("--forced-prefix", type=int, nargs="*", default=[], help="token ids to force")
-    parser.add_argument("--knock-out", type=int, nargs="*", default=[],
+    parser.add_argument("--ban-unk", action=argparse.BooleanOptionalAction, default=None,
+                        help=f"{SETTING_FIELDS['ban_unk'].metadata['help']} (default: the model's own, else "
+                             f"{SETTING_FIELDS['ban_unk'].default})")
+    parser.add_argument("--reset-coverage-at", type=int, nargs="*", default=None, help="steps")
+    parser.add_argument("--forced-prefix", type=int, nargs="*", default=None, help="token ids to force")
+    parser.add_argument("--knock-out", type=int, nargs="*", default=None,
                         help="memory items to remove (memory network: story sentences; NTM: memory locations; 0-based)")
 
 

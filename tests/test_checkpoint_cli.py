@@ -94,3 +94,39 @@ def test_cli_errors_are_one_line(checkpoint_root, args, message):
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode != 0
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+OWN_DEFAULTS = dict(strategy="sample", beam_size=7, max_len=33, min_len=2, length_penalty=0.5, coverage_penalty=0.25,
+                    no_repeat_ngram=2, temperature=0.7, top_k=5, top_p=0.8, seed=11, num_candidates=6,
+                    force_p_gen=0.5, poem_form="5x4", ban_unk=True, reset_coverage_at=[3], forced_prefix=[4])
+
+
+def test_cli_flags_left_out_keep_every_model_default_and_given_flags_win():
+    """Every setting the CLI has a flag for: left out, the model's own default (here unlike the
+    dataclass's for every one of them) stands; given, the flag wins (``--no-ban-unk`` included)."""
+    from types import SimpleNamespace
+
+    from gen_models.__main__ import CLI_EXTRA_SETTINGS, CLI_SETTINGS, _settings, build_parser
+
+    assert set(OWN_DEFAULTS) == {*CLI_SETTINGS, *CLI_EXTRA_SETTINGS}
+    defaults = DecodeSettings()
+    assert all(getattr(defaults, k) != v for k, v in OWN_DEFAULTS.items()), "pick values unlike the dataclass's"
+    model = SimpleNamespace(features=SimpleNamespace(settings=tuple(OWN_DEFAULTS.items())))
+    args = build_parser().parse_args(["trace", "--model", "m", "--text", "x"])
+    settings = _settings(args, model)
+    assert {k: getattr(settings, k) for k in OWN_DEFAULTS} == OWN_DEFAULTS
+    args = build_parser().parse_args(["trace", "--model", "m", "--text", "x", "--no-ban-unk", "--beam", "3",
+                                      "--reset-coverage-at", "--max-len", "9"])
+    settings = _settings(args, model)
+    assert (settings.ban_unk, settings.beam_size, settings.reset_coverage_at, settings.max_len) == (False, 3, [], 9)
+    assert settings.top_k == 5  # still the model's own
+
+
+@pytest.mark.parametrize("name", ["vae-plain", "chat-hgfu", "chat-seq2bf"])
+def test_cli_trace_of_a_shipped_model_keeps_its_ban_unk(name, capsys):
+    """The shipped models that ban <unk> by default keep banning it on the command line."""
+    if not (ROOT / "checkpoints" / name / "config.json").is_file():
+        pytest.skip(f"{name} is not shipped here")
+    main(["--root", str(ROOT / "checkpoints"), "trace", "--model", name, "--text", "my favorite game is zyxwvut"])
+    trace = GenerationTrace.from_json(capsys.readouterr().out)
+    assert trace.settings["ban_unk"] is True and "<unk>" not in trace.output_tokens
