@@ -29,6 +29,7 @@ from ui import budget, security  # noqa: E402
 from ui.handlers import (  # noqa: E402
     CHOSEN_NODE,
     CORPUS_COLUMNS,
+    CORPUS_VIEW,
     DEFAULT_EXAMPLE,
     DEFAULT_INPUT_HINT,
     MAX_CORPUS_EXAMPLES,
@@ -148,7 +149,7 @@ def build_demo(registry: ModelRegistry, handlers: Handlers) -> gr.Blocks:
         gr.Markdown(INTRO, elem_id="intro")
         c = SimpleNamespace(state=gr.State(None, time_to_live=3600), tab=gr.State(None),
                             rendered_tab=gr.State(None),  # the open tab, and the tab the views were drawn for
-                            restoring=gr.State(False))  # a shared view is being opened
+                            shared=gr.State(None))  # the shared view being opened (ui.handlers.restore_model)
         with gr.Row(elem_id="main-row"):
             with gr.Column(scale=1, min_width=340, elem_id="input-column"):
                 input_column(c, registry)
@@ -307,17 +308,18 @@ def corpus_tab(c: SimpleNamespace) -> None:
                     "for failures across them: sort or filter the table, plot any two statistics, click a row to "
                     "open that example. Files of your own: `python -m gen_models corpus --input FILE.jsonl`.")
         with gr.Row():
-            c.corpus_count = gr.Slider(1, MAX_CORPUS_EXAMPLES, step=1, value=50, label="Test examples", scale=2)
+            c.corpus_count = gr.Slider(1, MAX_CORPUS_EXAMPLES, step=1, value=50, label="Test examples", scale=2,
+                                       elem_id="corpus-count")
             c.corpus_x = gr.Dropdown(list(NUMERIC), value="attention_entropy", label="Scatter x", scale=1)
             c.corpus_y = gr.Dropdown(list(NUMERIC), value="rouge_l", label="Scatter y", scale=1)
         with gr.Row():
             c.corpus_button = gr.Button("Trace the test examples", variant="primary", scale=3)
             c.corpus_stop = gr.Button("Stop", scale=1)
-        c.corpus_status = gr.Markdown()
+        c.corpus_status = gr.Markdown(elem_id="corpus-status")
         c.corpus_rows = gr.State(None)
         c.corpus_table = gr.Dataframe(headers=CORPUS_COLUMNS, interactive=False, wrap=True, show_search="filter",
                                       max_height=420, elem_id="corpus-table")
-        c.corpus_plot = gr.Plot(show_label=False, elem_id="corpus-plot")
+        c.corpus_plot = gr.Plot(show_label=False, elem_id=f"view-{CORPUS_VIEW}")  # clicks: the plot bridge
 
 
 def compare_tab(c: SimpleNamespace, registry: ModelRegistry) -> None:
@@ -360,7 +362,7 @@ def side_tabs(c: SimpleNamespace) -> None:
 
 def named_components(c: SimpleNamespace) -> dict[str, gr.components.Component]:
     """Every component a handler may update, by the output name the handlers use."""
-    names = dict(state=c.state, tab=c.tab, restoring=c.restoring, rendered_tab=c.rendered_tab,
+    names = dict(state=c.state, tab=c.tab, shared=c.shared, rendered_tab=c.rendered_tab,
                  trace_json=c.trace_json, status=c.status, pinned=c.pinned, node=c.node,
                  layer=c.layer, head=c.head, topic=c.topic, alternative=c.alternative, output=c.output_tokens,
                  tabs=c.tabs, text=c.text, keyword=c.keyword, examples=c.examples, curves=c.curves_plot, card=c.card,
@@ -371,12 +373,14 @@ def named_components(c: SimpleNamespace) -> dict[str, gr.components.Component]:
                  neighbors_status=c.neighbors_status, explain_plot=c.explain_plot, explain_status=c.explain_status,
                  lens_plot=c.lens_plot, lens_status=c.lens_status, corpus_rows=c.corpus_rows,
                  corpus_table=c.corpus_table, corpus_status=c.corpus_status, corpus_plot=c.corpus_plot,
-                 reference=c.reference, model=c.model, link=c.link, link_status=c.link_status,
+                 reference_text=c.reference, model=c.model, link=c.link, link_status=c.link_status,
                  export_file=c.export_file, export_status=c.export_status)
-    names.update(c.settings)
-    names.update(c.setting_boxes)
-    names.update(c.views)
-    names.update({tab_key(tab): component for tab, component in c.tabs_by_name.items()})
+    for group in (c.settings, c.setting_boxes, c.views,
+                  {tab_key(tab): component for tab, component in c.tabs_by_name.items()}):
+        taken = names.keys() & group.keys()
+        if taken:  # one name, one component: a view named like a control would receive its values
+            raise ValueError(f"output names used twice: {', '.join(sorted(taken))}")
+        names.update(group)
     return names
 
 
@@ -412,27 +416,24 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
     c.trace_api.click(api_fn, [c.model, c.text, *c.api_settings, c.pinned, *options, c.reference, c.keyword], api_out,
                       api_name="trace",
                       preprocess=False, **DECODE)
-    live_fn, live_out = by_name(c, handlers.trace_live, [n for n in trace_outputs() if n != "trace_json"])
+    live_fn, live_out = by_name(c, handlers.trace_live, [*(n for n in trace_outputs() if n != "trace_json"), "shared"])
     refresh_fn, refresh_out = by_name(c, handlers.refresh_open_tab, ["rendered_tab", "tabs", "status", *view_outputs()])
     refresh = ([c.state, c.tab, c.rendered_tab, c.pinned, c.node, *options], refresh_out)
     gr.on([c.text.change, c.reference.change, c.keyword.change, *[s.change for s in settings]], live_fn,
-          [*trace_inputs, c.tab], live_out, api_name="trace_live", api_visibility="undocumented", **live).then(
+          [*trace_inputs, c.tab, c.shared], live_out, api_name="trace_live", api_visibility="undocumented", **live).then(
         refresh_fn, *refresh, api_visibility="private", **quiet)
-    card_fn, card_out = by_name(c, handlers.model_picked, model_outputs())
-    c.model.change(card_fn, [c.model, c.text, c.restoring], card_out, api_name="model_card", preprocess=False,
+    card_fn, card_out = by_name(c, handlers.model_picked, [*model_outputs(), "shared"])
+    c.model.change(card_fn, [c.model, c.text, c.shared], card_out, api_name="model_card", preprocess=False,
                    **WORK).then(
-        live_fn, [*trace_inputs, c.tab], live_out, api_name="trace_for_model", api_visibility="undocumented",
+        live_fn, [*trace_inputs, c.tab, c.shared], live_out, api_name="trace_for_model", api_visibility="undocumented",
         **live).then(refresh_fn, *refresh, api_visibility="private", **quiet)
-    # page load: the model card, or a shared view from the address (?view=…); then its trace and node
-    first_fn, first_out = by_name(c, handlers.restore_model, ["pinned", "tab", "tabs", "restoring"])
-    restore_names = dict.fromkeys([*model_outputs(), "model", "reference", "keyword", "link_status",
+    # page load: the model card, or a shared view from the address (?view=…) with its trace and node
+    first_fn, first_out = by_name(c, handlers.restore_model, ["pinned", "tab", "tabs", "shared"])
+    restore_names = dict.fromkeys([*model_outputs(), "model", "reference_text", "keyword", "link_status", "shared",
                                    *[n for n in trace_outputs() if n != "trace_json"]])
     restore_fn, restore_out = by_name(c, handlers.restore_view, list(restore_names))
-    node_fn, node_out = by_name(c, handlers.restore_node, ["node", "restoring", "status", *view_outputs()])
     demo.load(first_fn, None, first_out, api_visibility="private", preprocess=False, **WORK).then(
-        restore_fn, [c.model, c.text, c.pinned, c.tab, *options], restore_out, api_visibility="private",
-        **live).then(
-        node_fn, [c.state, c.tab, c.pinned, *options], node_out, api_visibility="private", **quiet)
+        restore_fn, [c.model, c.text, c.pinned, c.tab, *options], restore_out, api_visibility="private", **live)
     link_fn, link_out = by_name(c, handlers.share_link, ["link", "link_status"])
     c.link_button.click(link_fn, [c.model, c.text, c.reference, c.keyword, c.pinned, c.node, c.tab, c.link,
                                   *settings], link_out, js=PAGE_ADDRESS_JS, api_visibility="private",
@@ -451,6 +452,8 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
     click_fn, click_out = by_name(c, handlers.plot_click, ["status", "pinned", "node", "text", "keyword",
                                                                    *view_outputs()])
     c.bridge.click(click_fn, view_inputs, click_out, api_name="plot_click", **quiet)
+    point_fn, point_out = by_name(c, handlers.open_point, ["text", "reference_text", "corpus_status"])
+    c.bridge.click(point_fn, [c.corpus_rows], point_out, api_visibility="private", **quiet)
     c.examples.input(handlers.pick_example, [c.examples], [c.text], api_name="pick_example", preprocess=False,
                      **WORK)
 
@@ -488,7 +491,7 @@ def wire_actions(c: SimpleNamespace, handlers: Handlers) -> None:
     fn, out = by_name(c, handlers.corpus_plot, ["corpus_plot", "corpus_status"])
     gr.on([c.corpus_x.input, c.corpus_y.input], fn, [c.corpus_rows, c.corpus_x, c.corpus_y], out,
           api_visibility="private", preprocess=False, **WORK)
-    fn, out = by_name(c, handlers.open_example, ["text", "reference", "corpus_status"])
+    fn, out = by_name(c, handlers.open_example, ["text", "reference_text", "corpus_status"])
     c.corpus_table.select(fn, [c.corpus_rows], out, api_visibility="private", **WORK)
     fn, out = by_name(c, handlers.export_trace, ["export_file", "export_status"])
     c.trace_button.click(fn, [c.state], out, api_name="export_trace", **raw)

@@ -419,7 +419,7 @@ def test_live_updates_do_not_ship_the_trace_json(app_module):
 
     values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", "whole tree", None, None)
     api = app_module.handlers.trace(POINTER, TEXT, *values)
-    live = app_module.handlers.trace_live(POINTER, TEXT, *values, "Attention")
+    live = app_module.handlers.trace_live(POINTER, TEXT, *values, "Attention", None)
     assert GenerationTrace.from_json(api["trace_json"]).steps and live["trace_json"] == ""
     assert plain(live["status"]).startswith("✓ decoded") and live["state"] is not None
     assert "coverage" not in live and "coverage" in api  # closed tabs render when opened
@@ -504,7 +504,7 @@ def test_a_tab_opened_while_a_trace_runs_is_drawn_from_the_new_trace(app_module)
     from gen_models.decoding import SETTING_NAMES
 
     values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", "whole tree", None, None)
-    live = app_module.handlers.trace_live(POINTER, TEXT, *values, "Attention")
+    live = app_module.handlers.trace_live(POINTER, TEXT, *values, "Attention", None)
     assert live["rendered_tab"] == "Attention" and "coverage" not in live
     options = (3, True, "png", "mean", "mean", "own", "whole tree")
     assert app_module.handlers.refresh_open_tab(live["state"], "Attention", "Attention", 0, -1, *options) == {}
@@ -552,7 +552,7 @@ def test_corpus_explorer_traces_the_test_split_and_a_row_opens_its_example(clien
     import gradio as gr
 
     opened = app_module.handlers.open_example(rows, gr.EventData(None, {"index": [1, 2], "value": "x"}))
-    assert opened["text"] == rows[1]["src"] and opened["reference"] == rows[1]["tgt"]
+    assert opened["text"] == rows[1]["src"] and opened["reference_text"] == rows[1]["tgt"]
 
 
 def test_local_models_load_only_from_under_the_model_roots(monkeypatch, app_module, tmp_path):

@@ -318,3 +318,91 @@ def test_on_a_phone_the_output_comes_before_the_settings(page, served_url):
     finally:
         phone.close()
     assert top["input-text"] < top["output-tokens"] < 844 < top["settings-panel"]
+
+
+CORPUS_POINT_JS = """() => {
+  const graph = document.querySelector('#view-corpus .js-plotly-plot');
+  const points = graph._fullData[0];
+  const xa = graph._fullLayout.xaxis, ya = graph._fullLayout.yaxis, box = graph.getBoundingClientRect();
+  return {row: points.customdata[0], x: box.left + xa._offset + xa.l2p(points.x[0]),
+          y: box.top + ya._offset + ya.l2p(points.y[0])};
+}"""
+NODE_SELECTED_JS = "(id) => (document.querySelector('#node-select input') || {value: ''}).value.startsWith('#' + id + ' ')"
+STATUS_CHANGED_JS = "([before, part]) => { const s = document.querySelector('#status').innerText;" \
+                    " return s !== before && s.includes(part); }"
+
+
+def set_number(page, selector: str, value: str) -> None:
+    """Type ``value`` into a slider's number box and press Enter."""
+    page.locator(selector).first.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(value)
+    page.keyboard.press("Enter")
+
+
+def test_corpus_rows_and_points_open_their_example_and_a_link_keeps_reference_settings_and_node(page):
+    """A corpus table row and a scatter point each open their example (input and reference); then a
+    view with another model than the default, beam size 3, a reference, a pinned step and a selected
+    node is shared: the link reopens all of it (and the model's input label), without an error."""
+    pick_model(page, "debian-seq2seq")
+    page.get_by_role("tab", name="Corpus").click()
+    set_number(page, "#corpus-count input[type=number]", "4")
+    page.get_by_role("button", name="Trace the test examples").click()
+    page.wait_for_function("() => document.querySelector('#corpus-status').innerText.includes('✓ 4 test')",
+                           timeout=WAIT_MS)
+    cell = page.locator("#corpus-table [data-testid='cell-2-1']")
+    source = cell.inner_text().rstrip("…")
+    cell.click()
+    page.wait_for_function("(text) => document.querySelector('#input-text textarea').value.startsWith(text)",
+                           arg=source, timeout=WAIT_MS)
+    page.wait_for_function("() => document.querySelector('#reference-text textarea').value.length > 0",
+                           timeout=WAIT_MS)
+    page.locator("#view-corpus").scroll_into_view_if_needed()
+    point = page.evaluate(CORPUS_POINT_JS)
+    page.mouse.click(point["x"], point["y"])
+    page.wait_for_function("(row) => document.querySelector('#corpus-status').innerText"
+                           ".includes('opened test example #' + row + ':')", arg=point["row"], timeout=WAIT_MS)
+    assert page.locator("#input-text textarea").input_value() != source
+    assert page.get_by_text("Error", exact=True).count() == 0
+
+    before = page.locator("#status").inner_text()
+    set_number(page, "#settings-panel input[type=number]", "3")  # the first number box: beam size
+    page.wait_for_function(STATUS_CHANGED_JS, arg=[before, "3 beams"], timeout=WAIT_MS)
+    reference = "a reference of my own"
+    page.locator("#reference-text textarea").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(reference, delay=3)
+    page.wait_for_timeout(2500)  # the last keystroke's trace
+    page.locator("#output-tokens [data-step='1']").click()
+    page.wait_for_function(PINNED_IS_JS, arg=1, timeout=WAIT_MS)
+    page.get_by_role("tab", name="Beam tree").click()
+    page.wait_for_function("() => { const g = document.querySelector('#view-beam .js-plotly-plot');"
+                           " return g && g._fullLayout && g._fullLayout.xaxis._length > 200; }", timeout=WAIT_MS)
+    page.locator("#view-beam").scroll_into_view_if_needed()
+    node = page.evaluate(NODE_POSITION_JS)
+    page.mouse.click(node["x"], node["y"])
+    page.wait_for_function(NODE_SELECTED_JS, arg=node["id"], timeout=WAIT_MS)
+    output, text = page.evaluate(TOKENS_JS), page.locator("#input-text textarea").input_value()
+    page.locator("#share-link").click()
+    page.wait_for_function("() => document.querySelector('#share-link-text textarea, #share-link-text input')"
+                           ".value.includes('?view=')", timeout=WAIT_MS)
+    link = page.locator("#share-link-text textarea, #share-link-text input").first.input_value()
+    shared = page.context.browser.new_page(viewport={"width": 1600, "height": 1000})
+    try:
+        shared.goto(link)
+        shared.wait_for_function(NODE_SELECTED_JS, arg=node["id"], timeout=WAIT_MS)
+        shared.wait_for_function(HYPOTHESIS_IS_JS, arg=node["id"], timeout=WAIT_MS)
+        shared.wait_for_function(f"(text) => ({TOKENS_JS})() === text", arg=output, timeout=WAIT_MS)
+        shared.wait_for_timeout(1500)  # any late event would have reset something by now
+        assert shared.locator("#node-select input").input_value().startswith(f"#{node['id']} ")
+        assert shared.locator("#pinned-step input[type=number]").input_value() == "1"
+        assert shared.get_by_label("Model (name — exhibit › model)").input_value().startswith("debian-seq2seq")
+        assert shared.locator("#settings-panel input[type=number]").first.input_value() == "3"
+        assert shared.locator("#input-text textarea").input_value() == text
+        assert shared.locator("#reference-text textarea").input_value() == reference
+        assert shared.get_by_text("Input — summarize").count() == 1  # the model's own input label
+        assert shared.get_by_role("tab", name="Beam tree").get_attribute("aria-selected") == "true"
+        assert "opened a shared view" in shared.locator("#link-status").inner_text()
+        assert shared.get_by_text("Error", exact=True).count() == 0
+    finally:
+        shared.close()

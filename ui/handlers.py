@@ -266,6 +266,7 @@ def topic_choices(trace: Optional[GenerationTrace]) -> gr.Dropdown:
 
 
 MAX_CORPUS_EXAMPLES = 500
+CORPUS_VIEW = "corpus"  # the click bridge's name for the corpus scatter (elem_id view-corpus, not a trace view)
 CORPUS_KEPT = ("src", "topics", "reference", "tgt", "poem", "output", "error", "rouge_l", "chrf", "unk_count",
                "repeated_ngrams", "mean_p_gen", "attention_entropy", "coverage_loss", "verdict")
 CORPUS_COLUMNS = ["#", "input", "output", "reference", "ROUGE-L", "chrF", "UNK", "repeats", "p_gen",
@@ -415,10 +416,16 @@ class Handlers:
     @guarded(toast=False, stale=STALE)
     def trace_live(self, model: Any, text: Any, *values: Any) -> dict:
         """:meth:`trace` for the browser's live updates: no trace JSON (only API clients read it,
-        and it is 100–300 kB per keystroke), and only the open tab's views (the last input)."""
-        *values, tab = values
+        and it is 100–300 kB per keystroke), and only the open tab's views (the next to last
+        input). The last input is the shared view being opened (:meth:`restore_model`), if any:
+        while the run is still that view, its search-tree node is selected; once the input or a
+        setting differs, the shared view is dropped."""
+        *values, tab, shared = values
         tab = tab if tab in tabs() else None
-        return {"rendered_tab": tab, **self._trace(model, text, values, tab=tab, with_json=False)}
+        if not isinstance(shared, dict) or not shows_shared(shared, model, text, values):
+            return {"rendered_tab": tab, "shared": None, **self._trace(model, text, values, tab=tab, with_json=False)}
+        return {"rendered_tab": tab,
+                **self._trace(model, text, values, tab=tab, with_json=False, node=shared.get("node"))}
 
     @guarded()
     def refresh_open_tab(self, trace: Optional[GenerationTrace], tab: Any, rendered_tab: Any, pinned: Any,
@@ -433,7 +440,8 @@ class Handlers:
             values["tabs"] = gr.update(selected=tab)  # the trace may have selected another tab when it started
         return values
 
-    def _trace(self, model: Any, text: Any, values: Any, tab: Optional[str], with_json: bool) -> dict:
+    def _trace(self, model: Any, text: Any, values: Any, tab: Optional[str], with_json: bool,
+               node: Optional[int] = None) -> dict:
         n_settings = len(SETTING_NAMES)
         settings, (pinned, repeat_n, show_pruned, image_format, layer, head, mask, focus, reference, keyword) = \
             values[:n_settings], values[n_settings:]
@@ -448,12 +456,14 @@ class Handlers:
         trace = result.trace
         heads = trace.heads or (0, 0)
         layer, head = _kept(layer, heads[0]), _kept(head, heads[1])
-        options = view_options(trace, pinned, None, repeat_n, show_pruned, layer, head, mask, focus)
+        node = node if node in trace.nodes_by_id else None  # a shared view's node, when it exists
+        options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask, focus)
         layer_dropdown, head_dropdown = head_controls(trace, layer, head)
         return {"state": trace, "trace_json": budget.check_reply(trace.to_json()) if with_json else "",
                 "status": status_markdown(result),
                 "pinned": gr.Slider(value=options.pinned_step or 0, maximum=max(len(trace.steps) - 1, 1)),
-                "node": gr.Dropdown(choices=node_choices(trace), value=CHOSEN_NODE), "layer": layer_dropdown,
+                "node": gr.Dropdown(choices=node_choices(trace), value=CHOSEN_NODE if node is None else node),
+                "layer": layer_dropdown,
                 "head": head_dropdown, "topic": topic_choices(trace),
                 **self.render(trace, options, image_format, tab), **self.tab_visibility(trace, tab)}
 
@@ -487,9 +497,11 @@ class Handlers:
             return {}
         data = event_object(event)
         clicked = view_named(data.get("view"))
-        if clicked is not None and clicked.click == "input" and isinstance(data.get("customdata"), str):
+        if clicked is None:  # not a trace view (the corpus scatter has its own handler)
+            return {}
+        if clicked.click == "input" and isinstance(data.get("customdata"), str):
             return {"text": data["customdata"][:MAX_INPUT_CHARS]}  # the input's change event decodes it
-        if clicked is not None and clicked.click == "keyword" and isinstance(data.get("customdata"), str):
+        if clicked.click == "keyword" and isinstance(data.get("customdata"), str):
             return {"keyword": data["customdata"][:MAX_KEYWORD_CHARS]}  # so does the keyword's
         pinned, node = clicked_selection(data, pinned, node)
         options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask, focus)
@@ -626,19 +638,21 @@ class Handlers:
         except ValueError as error:
             return None, f"⚠ {markdown_text(str(error))}"
 
-    def model_picked(self, model: Any, text: Any = None, restoring: Any = False) -> dict:
-        """:meth:`model_card` when the user picks a model; nothing while a shared view is being
-        restored (that sets the model together with the view's own settings)."""
-        return {} if restoring else self.model_card(model, text)
+    def model_picked(self, model: Any, text: Any = None, shared: Any = None) -> dict:
+        """:meth:`model_card` when the user picks a model; nothing when the pick is the one a shared
+        view being opened just made (that view sets the model together with its own settings)."""
+        if isinstance(shared, dict) and shared.get("card_shown") is False and shared.get("model") == model:
+            return {"shared": {**shared, "card_shown": True}}
+        return {**self.model_card(model, text), "shared": None}
 
     def restore_model(self, request: gr.Request) -> dict:
         """On page load, first: the shared view's pinned step and tab (set before anything that could
-        start a decode reads them), and the restoring flag that keeps the model card from resetting
-        the view's settings."""
+        start a decode reads them), and the shared view itself (``shared``), which keeps the model
+        card from resetting the view's settings and selects its node in every trace of that view."""
         state, _ = self.shared_view(request)
         if not state:
-            return {"tab": tabs()[0]}
-        values = {"tab": tab_name(state.get("tab")), "pinned": state.get("pinned", 0), "restoring": True}
+            return {"tab": tabs()[0], "shared": None}
+        values = {"tab": tab_name(state.get("tab")), "pinned": state.get("pinned", 0), "shared": state}
         if state.get("tab") in tabs():
             values["tabs"] = gr.update(selected=state["tab"])
         return values
@@ -646,35 +660,30 @@ class Handlers:
     def restore_view(self, model: Any, text: Any, pinned: Any, tab: Any, repeat_n: Any, show_pruned: Any,
                      image_format: Any, layer: Any, head: Any, mask: Any, focus: Any, request: gr.Request) -> dict:
         """On page load, then: the model card (as when a model is picked) and, for a shared view, its
-        input, reference, keyword and settings; and the trace, rendered for the open tab."""
+        model, input, reference, keyword and settings; and the trace (with the view's node), rendered
+        for the open tab. The shared view records whether the model changed (its change event must
+        not show the card again: ``card_shown``)."""
         state, message = self.shared_view(request)
-        state = state or {"settings": {}}
-        model = state["model"] if state.get("model") in self.registry.names else model
-        values = {**self.model_card(model, state.get("text", text)), "model": model}
-        if "model" in state:
-            message = "✓ opened a shared view" if model == state["model"] else \
-                f"⚠ the shared model {markdown_text(str(state['model'])[:80])} is not available here"
-        if state.get("unrestored"):
+        link = state or {"settings": {}}
+        shown = link["model"] if link.get("model") in self.registry.names else model
+        values = {**self.model_card(shown, link.get("text", text)), "model": shown}
+        if "model" in link:
+            message = "✓ opened a shared view" if shown == link["model"] else \
+                f"⚠ the shared model {markdown_text(str(link['model'])[:80])} is not available here"
+        for name, output in (("text", "text"), ("reference", "reference_text"), ("keyword", "keyword")):
+            if name in link:  # keep the card's label / visibility, with the view's value
+                values[output] = {**values.get(output, gr.update()), "value": link[name]}
+        if state:  # a setting left out of a link is at its default (links.encode_view)
+            values.update({name: link["settings"].get(name, SETTING_FIELDS[name].default) for name in SETTING_NAMES})
+        text = link["text"] if isinstance(link.get("text"), str) else text
+        if link.get("unrestored"):
             message = (message or "⚠ opened the default view") + " · could not restore: " + markdown_text(
-                ", ".join(state["unrestored"]))
-        values.update({k: state[k] for k in ("text", "reference", "keyword") if k in state})
-        values.update(state["settings"])
-        text = values["text"] if isinstance(values.get("text"), str) else text
+                ", ".join(link["unrestored"]))
         settings = [values.get(n) for n in SETTING_NAMES]
-        live = self.trace_live(model, text, *settings, pinned, repeat_n, show_pruned, image_format, layer, head,
-                               mask, focus, state.get("reference", ""), state.get("keyword", ""), tab)
-        return {**values, **live, "link_status": message}
-
-    def restore_node(self, trace: Optional[GenerationTrace], tab: Any, pinned: Any, repeat_n: Any, show_pruned: Any,
-                     image_format: Any, layer: Any, head: Any, mask: Any, focus: Any, request: gr.Request) -> dict:
-        """After a shared view's trace: select its search-tree node (if that node exists) and redraw;
-        the restore is over."""
-        view_values = (repeat_n, show_pruned, image_format, layer, head, mask, focus)
-        state, _ = self.shared_view(request)
-        if not state or trace is None or state.get("node") not in trace.nodes_by_id:
-            return {"restoring": False}
-        return {"node": state["node"], "restoring": False,
-                **self.views(trace, tab, pinned, state["node"], *view_values)}
+        shared = {**state, "card_shown": shown == model} if state else None
+        live = self.trace_live(shown, text, *settings, pinned, repeat_n, show_pruned, image_format, layer, head,
+                               mask, focus, link.get("reference", ""), link.get("keyword", ""), tab, shared)
+        return {**values, **live, "shared": shared if live.get("shared", shared) else None, "link_status": message}
 
     # -- corpus explorer ----------------------------------------------------------------------
     @guarded("corpus_status", kind="corpus")
@@ -724,10 +733,24 @@ class Handlers:
         """A table row opens that example: its input and reference replace the current ones."""
         index = event_object(event).get("index")  # a table cell's (row, column)
         index = index[0] if isinstance(index, (list, tuple)) and index else index
+        return self._open_example(rows, index)
+
+    @guarded("corpus_status")
+    def open_point(self, rows: Optional[list], event: gr.EventData) -> dict:
+        """A click on a point of the corpus scatter (its ``customdata``: the row) opens that example."""
+        data = event_object(event)
+        if data.get("view") != CORPUS_VIEW:
+            return {}
+        index = data.get("customdata")
+        return self._open_example(rows, index if isinstance(index, int) and not isinstance(index, bool) else None)
+
+    @staticmethod
+    def _open_example(rows: Optional[list], index: Any) -> dict:
+        """Row ``index``'s input and reference into the input column (nothing for a bad index)."""
         if not rows or not isinstance(index, int) or not 0 <= index < len(rows):
             return {}
         row = rows[index]
-        return {"text": source_of(row) or "", "reference": reference_of(row) or "",
+        return {"text": source_of(row) or "", "reference_text": reference_of(row) or "",
                 "corpus_status": f"opened test example #{index}: its views are in the other tabs"}
 
     # -- side panels ---------------------------------------------------------------------------
@@ -748,8 +771,8 @@ class Handlers:
         return {"curves": plot_payload(training_curves(entry.metrics), filename=f"{entry.name}-curves"),
                 "card": card_markdown(entry), "card_status": f"model **{markdown_text(entry.name)}** loaded",
                 "examples": gr.Dropdown(choices=examples, value=None),
-                "text": gr.Textbox(label=label, placeholder=entry.input_hint or features.input_hint
-                                   or DEFAULT_INPUT_HINT, **swap),
+                "text": gr.update(label=label, placeholder=entry.input_hint or features.input_hint
+                                  or DEFAULT_INPUT_HINT, **swap),
                 **{name: defaults.get(name, SETTING_FIELDS[name].default) for name in SETTING_NAMES},
                 **{setting_box(name): gr.update(visible=getattr(features, feature))
                    for name, feature in FEATURE_SETTINGS.items()},
@@ -829,6 +852,25 @@ def event_object(event: Any) -> dict:
     if not isinstance(data, dict):
         raise ValueError(f"a click's event data must be an object, got {type(data).__name__}")
     return data
+
+
+def shared_setting(value: Any) -> Any:
+    """A setting's value as links and controls may both hold it (4 and 4.0 and "4" alike)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def shows_shared(shared: dict, model: Any, text: Any, values: Any) -> bool:
+    """Whether a run of ``model`` on ``text`` with ``values`` (the live trace's: settings in
+    ``SETTING_NAMES`` order, the pinned step and view options, reference, keyword) is the shared view
+    ``shared`` (:func:`links.decode_view`'s state; settings left out are at their defaults)."""
+    settings, reference, keyword = values[:N_SETTINGS], values[-2], values[-1]
+    wanted = [shared.get("settings", {}).get(name, SETTING_FIELDS[name].default) for name in SETTING_NAMES]
+    return (model == shared.get("model") and (text or "") == shared.get("text", "")
+            and (reference or "") == shared.get("reference", "") and (keyword or "") == shared.get("keyword", "")
+            and [shared_setting(v) for v in settings] == [shared_setting(v) for v in wanted])
 
 
 def clicked_selection(data: dict, pinned: Any, node: Any) -> tuple[Any, Any]:
