@@ -536,6 +536,24 @@ def test_explain_attributes_the_pinned_step_on_demand_and_the_lens_needs_a_trans
                                                                         api_name="/explain")[1])
 
 
+def test_explain_offers_the_top_tokens_other_than_the_chosen_one_as_typed(app_module):
+    """When beam search did not take a step's top-1, that top-1 heads the contrast choices and the
+    chosen token is not among them; tokens are shown as typed (``</s>``, not ``\\</s\\>``)."""
+    from gen_models.decoding import DecodeSettings, generate
+
+    handlers = app_module.handlers
+    shown = generate(handlers.registry.get(POINTER).model, TEXT, DecodeSettings(strategy="greedy", max_len=4,
+                                                                               min_len=4))
+    step = shown.steps[1]
+    top, second = sorted(step.candidates, key=lambda c: -c.logprob)[:2]
+    step.token, step.token_id = second.token, second.token_id  # as if the search kept the runner-up
+    top.token = "</s>"
+    status = handlers.explain(shown, TEXT, 1, "grad_x_input", "", 4)["explain_status"]
+    offered = re.findall(r"`([^`]*)`", status.split("other candidates to contrast:")[1])
+    assert offered[0] == "</s>" and second.token not in offered, status
+    assert len(offered) == min(5, len(step.candidates) - 1)
+
+
 def test_corpus_explorer_traces_the_test_split_and_a_row_opens_its_example(client, app_module):
     from gen_models.decoding import SETTING_NAMES
 

@@ -101,6 +101,19 @@ def markdown_text(text: str) -> str:
     return _AUTOLINK.sub(lambda m: m.group(1)[0] + WORD_JOINER + m.group(1)[1:], escaped)
 
 
+def code_span(text: str) -> str:
+    """Text as an inline code span (shown as typed: no Markdown escapes inside it)."""
+    text = str(text).replace("`", "'").replace("\n", " ")
+    return f"`{text}`" if text.strip() else "` `"
+
+
+def contrast_candidates(step: Any, count: int = 5) -> list[str]:
+    """The ``count`` most likely tokens of a step other than the one chosen (beam search may have
+    chosen one that was not the step's top-1: that top-1 is then the first to contrast with)."""
+    ranked = sorted(step.candidates, key=lambda c: -c.logprob)
+    return [c.token for c in ranked if c.token_id != step.token_id and c.logprob > -1e29][:count]
+
+
 def notices_markdown(notices: list[str]) -> str:
     """Notices as warning paragraphs."""
     return "".join(f"\n\n⚠ {markdown_text(n)}" for n in notices)
@@ -596,7 +609,7 @@ class Handlers:
         token, beside that step's attention; the status gives the convergence delta and the time."""
         result = explain_step(self.registry, trace, text, pinned, method, contrast, ig_steps)
         delta = result["convergence_delta"]
-        alternatives = ", ".join(f"`{markdown_text(c.token)}`" for c in trace.steps[result["step"]].candidates[1:6])
+        alternatives = ", ".join(code_span(token) for token in contrast_candidates(trace.steps[result["step"]]))
         status = (f"✓ {markdown_text(result['method'])} for step {result['step']} in **{result['elapsed_ms']:.0f} ms**"
                   + (f" · convergence δ {delta:.1e}" if delta is not None else "")
                   + (f" · other candidates to contrast: {alternatives}" if alternatives else ""))
