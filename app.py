@@ -303,7 +303,7 @@ def explain_tab(c: SimpleNamespace) -> None:
 
 def corpus_tab(c: SimpleNamespace) -> None:
     """The corpus explorer over the model's own test split."""
-    with gr.Tab("Corpus"):
+    with gr.Tab("Corpus") as c.corpus_tab:
         gr.Markdown("Trace the first examples of this exhibit's **test split** (with the settings above) and look "
                     "for failures across them: sort or filter the table, plot any two statistics, click a row to "
                     "open that example. Files of your own: `python -m gen_models corpus --input FILE.jsonl`.")
@@ -373,7 +373,7 @@ def named_components(c: SimpleNamespace) -> dict[str, gr.components.Component]:
                  neighbors_status=c.neighbors_status, explain_plot=c.explain_plot, explain_status=c.explain_status,
                  lens_plot=c.lens_plot, lens_status=c.lens_status, corpus_rows=c.corpus_rows,
                  corpus_table=c.corpus_table, corpus_status=c.corpus_status, corpus_plot=c.corpus_plot,
-                 reference_text=c.reference, model=c.model, link=c.link, link_status=c.link_status,
+                 corpus_tab=c.corpus_tab, neighbors_tab=c.neighbors_tab, reference_text=c.reference, model=c.model, link=c.link, link_status=c.link_status,
                  export_file=c.export_file, export_status=c.export_status)
     for group in (c.settings, c.setting_boxes, c.views,
                   {tab_key(tab): component for tab, component in c.tabs_by_name.items()}):

@@ -13,6 +13,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
+from gen_models.decoding import SETTING_NAMES
 from gen_models.trace import GenerationTrace
 from ui import budget
 
@@ -27,7 +28,7 @@ TRACE_JSON, TRACE_STATUS = 0, 1  # positions among /trace's outputs (the gr.Stat
 def api_names(names: list[str]) -> list[str]:
     """Output names as API clients see them: states and tabs (layout) are not part of the API."""
     layout = ("state", "tab", "rendered_tab", "tabs")
-    return [n for n in names if n not in layout and not n.startswith("tab:") and not n.endswith("_row")]
+    return [n for n in names if n not in layout and not n.startswith("tab:") and not n.endswith(("_row", "_tab"))]
 
 
 def named(outputs, names: list[str] = None) -> dict:
@@ -534,6 +535,21 @@ def test_explain_attributes_the_pinned_step_on_demand_and_the_lens_needs_a_trans
     assert "the logit lens needs a Transformer decoder; tiny-pointer-coverage is a" in plain(status)
     assert "decode something first" in plain(new_client(app_url).predict(TEXT, 0, "ig", "", 16,
                                                                         api_name="/explain")[1])
+
+
+def test_only_the_tabs_a_model_can_use_are_shown(app_module):
+    """Corpus needs a test split, Nearest examples training data, Copy / generate a model that
+    generates (a pointer network only points: its pointers are in the Convex hull tab)."""
+    from ui.handlers import tab_key
+
+    handlers, hidden = app_module.handlers, {"__type__": "update", "visible": "hidden"}
+    pointer, seq2seq = handlers.model_card(POINTER), handlers.model_card(SEQ2SEQ)
+    assert pointer["corpus_tab"]["visible"] is True and pointer["neighbors_tab"]["visible"] is True
+    assert seq2seq["corpus_tab"] == hidden and seq2seq["neighbors_tab"] == hidden
+    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", None, None, None, None, "", "")
+    hull = handlers.trace("tiny-hull", "random 8 seed 1", *values)
+    assert hull[tab_key("Copy / generate")] == hidden and hull[tab_key("Convex hull")]["visible"] is True
+    assert handlers.trace(POINTER, TEXT, *values)[tab_key("Copy / generate")]["visible"] is True
 
 
 def test_explain_offers_the_top_tokens_other_than_the_chosen_one_as_typed(app_module):

@@ -361,11 +361,14 @@ def trace_outputs() -> list[str]:
             *view_outputs(), *[tab_key(t) for t in tabs()], "tabs"]
 
 
+DATA_TABS = {"corpus_tab": "test_data", "neighbors_tab": "train_data"}  # tabs shown only for a model with that split
+
+
 def model_outputs() -> list[str]:
     """Names of everything a model change updates (the card, the input, the settings, the controls)."""
     return ["curves", "card", "card_status", "examples", "text", *SETTING_NAMES,
             *[setting_box(name) for name in FEATURE_SETTINGS], "p_gen_row", "coverage_button", "topic_row",
-            "knock_row", "keyword", "model_b"]
+            "knock_row", "keyword", "model_b", *DATA_TABS]
 
 
 class Handlers:
@@ -794,6 +797,8 @@ class Handlers:
                 "topic_row": gr.update(visible=features.topic_coverage),
                 "knock_row": gr.update(visible=bool(features.memory)),
                 "keyword": gr.update(visible=features.keywords, value=""),
+                **{tab: gr.update(visible=True if getattr(entry, split) is not None else "hidden")
+                   for tab, split in DATA_TABS.items()},
                 "model_b": entry.name}  # run B starts as A's model (compare settings, or pick another)
 
     @guarded("neighbors_status")

@@ -84,7 +84,8 @@ VIEWS: list[View] = [
     View("attention", "Attention", "Attention", attention_heatmap, has_attention, click="step"),
     View("topics", "Coverage", "Topics", topic_figure, lambda t: t.has_topics, click="step"),
     View("coverage", "Coverage", "Coverage", coverage_figure, has_attention, click="step"),
-    View("copy", "Copy / generate", "Copy vs generate", copy_figure, has_attention, click="step"),
+    View("copy", "Copy / generate", "Copy vs generate", copy_figure, lambda t: has_attention(t) and not has_points(t),
+         click="step"),  # a pointer network only points: nothing is generated, the hull tab shows its pointers
     View("probability", "Probabilities", "Step probabilities", probability_figure, has_steps, click="step"),
     View("reference", "Probabilities", "Reference mode", reference_figure, has_reference, click="step"),
     View("beam", "Beam tree", "Search tree", beam_tree_figure, has_steps, click="node", node=True),
