@@ -253,10 +253,12 @@ def score_reference(model: Generator, encoded: Encoded, text: str, trace: Genera
 
 @torch.no_grad()
 def decode_companion(model: Generator, encoded: Encoded, settings: DecodeSettings) -> str:
-    """The greedy output text from another starting point (a companion run, nothing recorded)."""
-    quick = DecodeSettings(strategy="greedy", max_len=settings.max_len, ban_unk=settings.ban_unk, record=False)
+    """The output text from another starting point (a companion run, nothing recorded), found by the
+    run's own search (strategy, beam, length and sampling settings; no interventions), so that a
+    companion starting where the output did decodes to the output."""
+    quick = DecodeSettings(**{name: getattr(settings, name) for name in (*SETTING_NAMES, "ban_unk")}, record=False)
     recorder = TreeRecorder(model, encoded, quick)
-    _single_path(model, encoded, quick, recorder)
+    (_beam_search if quick.strategy == "beam" else _single_path)(model, encoded, quick, recorder)
     return recorder.trace({}).output_text
 
 

@@ -81,7 +81,7 @@ def bound_terms(model: SentenceVAE, sentences: list[list[str]]) -> dict:
 
 def greedy_text(model: SentenceVAE, z: torch.Tensor) -> str:
     """The greedy decode from one latent, through the generic search."""
-    return decode_companion(model, model.encode_latent(z), DecodeSettings(max_len=30))
+    return decode_companion(model, model.encode_latent(z), DecodeSettings(strategy="greedy", max_len=30))
 
 
 def evaluate(name: str, args: argparse.Namespace) -> dict:

@@ -75,7 +75,8 @@ def kl_figure(trace: GenerationTrace, options: Optional[ViewOptions] = None) -> 
 
 
 def homotopy_figure(trace: GenerationTrace, options: Optional[ViewOptions] = None) -> go.Figure:
-    """The sentences decoded (greedily) at evenly spaced points between the two sentences' means."""
+    """The sentences decoded (by the output's own search) at evenly spaced points between the two
+    sentences' means; t = 0 is the output's own starting point."""
     outputs = trace.extra.get("homotopy")
     if not outputs:
         return empty_figure("Type a second line: the homotopy decodes evenly spaced points between the two "
@@ -84,11 +85,20 @@ def homotopy_figure(trace: GenerationTrace, options: Optional[ViewOptions] = Non
     distinct = len(set(outputs))
     return _table(["t", "decoded from (1 − t)·μ₁ + t·μ₂"], [[f"{t:.2f}" for t in steps], outputs],
                   f"Homotopy: {len(outputs)} points, {distinct} distinct sentence{'s' if distinct != 1 else ''}"
-                  + (" — all the same: the decoder ignores z (posterior collapse)" if distinct == 1 else ""), trace)
+                  + (" — all the same: the decoder ignores z (posterior collapse)" if distinct == 1 else "")
+                  + f" · each decoded by the output's {search_name(trace.settings)}, so t = 0 is the output", trace)
+
+
+def search_name(settings: dict) -> str:
+    """The search a trace's settings name, in words (e.g. "beam search (4 beams)")."""
+    strategy = settings.get("strategy")
+    if strategy == "beam":
+        return f"beam search ({settings.get('beam_size')} beams)"
+    return f"sampling (seed {settings.get('seed')})" if strategy == "sample" else "greedy search"
 
 
 def samples_figure(trace: GenerationTrace, options: Optional[ViewOptions] = None) -> go.Figure:
-    """Sentences decoded (greedily) from latents drawn from the prior N(0, I)."""
+    """Sentences decoded (by the output's own search) from latents drawn from the prior N(0, I)."""
     samples = list(trace.extra.get("prior_samples", []))
     distinct = len(set(samples))
     return _table(["#", "decoded from z ~ N(0, I)"], [[str(i + 1) for i in range(len(samples))], samples],
