@@ -449,6 +449,21 @@ def test_a_huge_tree_collapses_its_pruned_candidates_and_labels_its_hypotheses(m
     assert all(chosen.text)  # hypotheses keep their labels when the tree is too big to label every node
 
 
+def test_auto_tree_focus_draws_a_large_tree_as_its_chosen_path_and_says_so(pointer_trace, monkeypatch):
+    import visualizers.beam_tree as beam_tree
+
+    auto, whole = ViewOptions(tree_focus="auto"), ViewOptions(tree_focus="whole tree")
+    assert ViewOptions().tree_focus == "auto"
+    drawn = lambda figure: sum(len(t.x) for t in figure.data if t.mode == "markers+text")  # noqa: E731
+    assert drawn(beam_tree_figure(pointer_trace, auto)) == drawn(beam_tree_figure(pointer_trace, whole))
+    monkeypatch.setattr(beam_tree, "AUTO_WHOLE_TREE", len(pointer_trace.beam) - 1)
+    large = beam_tree_figure(pointer_trace, auto)
+    path = beam_tree_figure(pointer_trace, ViewOptions(tree_focus="chosen path"))
+    assert drawn(large) == drawn(path) < drawn(beam_tree_figure(pointer_trace, whole))
+    title = large.layout.title.text.replace("<br>", " ")
+    assert f"chosen path: {drawn(path)} drawn (over {len(pointer_trace.beam) - 1} nodes; pick 'whole tree'" in title
+
+
 def test_tree_focus_draws_the_chosen_path_or_a_node_subtree(pointer_trace):
     from visualizers.beam_tree import focus_nodes
 

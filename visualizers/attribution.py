@@ -52,14 +52,14 @@ def logit_lens_figure(result: dict) -> go.Figure:
     z = [row["top_probs"] for row in layers]
     text = [[label(t) for t in row["top_tokens"]] for row in layers]
     y = [f"layer {row['layer']}" for row in layers]
-    figure = make_subplots(rows=1, cols=2, column_widths=[0.78, 0.22], horizontal_spacing=0.06,
+    figure = make_subplots(rows=1, cols=2, column_widths=[0.74, 0.26], horizontal_spacing=0.1,
                            subplot_titles=("top tokens per layer (colour: probability)",
                                            f"rank of '{label(result['chosen'])}'"))
     figure.add_trace(go.Heatmap(z=z, x=[f"#{i + 1}" for i in range(k)], y=y, text=text, texttemplate="%{text}",
-                                colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="p", x=0.74),
+                                colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="p", x=0.672, xanchor="left", thickness=12, len=0.9),
                                 hovertemplate="%{y} %{x}: %{text} p = %{z:.3f}<extra></extra>"), row=1, col=1)
     figure.add_trace(go.Scatter(x=[row["chosen_rank"] for row in layers], y=y, mode="lines+markers+text",
-                                text=[f"{row['chosen_prob']:.2f}" for row in layers], textposition="middle right",
+                                text=[f"p {row['chosen_prob']:.2f}" for row in layers], textposition="top center",
                                 line=dict(color=GENERATE_COLOR),
                                 hovertemplate="%{y}: rank %{x}<extra></extra>"), row=1, col=2)
     layout = base_layout(f"Logit lens at step {result['step']} (chosen '{label(result['chosen'])}')",
@@ -67,4 +67,5 @@ def logit_lens_figure(result: dict) -> go.Figure:
     layout.update(showlegend=False)
     figure.update_layout(layout)
     figure.update_xaxes(type="log", title="rank (log)", row=1, col=2)
+    figure.update_yaxes(showticklabels=False, row=1, col=2)  # the heatmap's rows: its labels are the layers
     return figure

@@ -17,6 +17,7 @@ from gen_models.trace import BeamNode, GenerationTrace
 
 from .attention import step_axis
 from .common import (
+    AUTO_WHOLE_TREE,
     COPY_COLOR,
     END_TOKEN,
     GENERATE_COLOR,
@@ -38,6 +39,10 @@ from .common import (
 LABELLED_NODES = 160  # every node is labelled up to this many
 LABELLED_HYPOTHESES = 400  # alive and finished nodes are labelled up to this many
 MAX_PRUNED_DRAWN = 1000  # above this, pruned candidates are collapsed even when asked for
+HYPOTHESIS_GAP_PX = 190  # under the node's heatmap: its rotated source labels, axis title and the legend
+HYPOTHESIS_BARS_PX = 200
+HYPOTHESIS_BOTTOM_PX = 110  # the bars' rotated token labels
+TREE_LABEL_PX = 1000  # the width a tree's labels are shortened for: about this many pixels shared by its columns
 
 
 def tree_layout(trace: GenerationTrace, show_pruned: bool = True,
@@ -77,11 +82,13 @@ def beam_tree_figure(trace: GenerationTrace, options: Optional[ViewOptions] = No
         selected = {n.id for n in path_nodes(trace, options.node_id)} | {n.id for n in drawn if n.parent is None}
         data.append(_edges(drawn, positions, selected, dict(color="black", width=2, dash="dot"), "selected path"))
     hypotheses = sum(n.status != "pruned" for n in drawn)
+    columns = 2 + max(int(x) for x, _ in positions.values())
+    chars = max(2, TREE_LABEL_PX // (7 * columns))  # a label fits its column (about 7 px a character)
     for status, color in STATUS_COLORS.items():
         group = [n for n in drawn if n.status == status]
         show_text = len(drawn) <= LABELLED_NODES or (status != "pruned" and hypotheses <= LABELLED_HYPOTHESES)
         if group:
-            data.append(_node_markers(group, positions, status, color, show_text, chosen))
+            data.append(_node_markers(group, positions, status, color, show_text, chosen, chars))
     if options.node_id is not None and options.node_id in positions:
         x, y = positions[options.node_id]
         data.append(go.Scatter(x=[x], y=[y], mode="markers", name=f"selected node {options.node_id}",
@@ -104,11 +111,19 @@ def beam_tree_figure(trace: GenerationTrace, options: Optional[ViewOptions] = No
     return go.Figure(data=data, layout=layout)
 
 
+def drawn_focus(trace: GenerationTrace, options: ViewOptions) -> str:
+    """The tree focus actually drawn: "auto" resolved by the size of the tree."""
+    if options.tree_focus != "auto":
+        return options.tree_focus
+    return "whole tree" if len(trace.beam) <= AUTO_WHOLE_TREE else "chosen path"
+
+
 def focus_nodes(trace: GenerationTrace, options: ViewOptions) -> Optional[set]:
     """Ids of the nodes the tree focus keeps (None: all). "chosen path": the chosen output's nodes and
     every candidate that branched off them; "selected subtree": the selected node's ancestors and
-    all of its descendants (the chosen output's last node when none is selected)."""
-    if options.tree_focus == "chosen path":
+    all of its descendants (the chosen output's last node when none is selected); "auto": the whole
+    tree up to ``AUTO_WHOLE_TREE`` nodes, else the chosen path."""
+    if drawn_focus(trace, options) == "chosen path":
         path = set(trace.chosen_path())
         return path | {n.id for n in trace.beam if n.parent in path}
     if options.tree_focus == "selected subtree":
@@ -144,15 +159,21 @@ def _edges(nodes: list[BeamNode], positions: dict, path: Optional[set], line: di
     return go.Scatter(x=xs, y=ys, mode="lines", line=line, hoverinfo="skip", name=name, showlegend=False)
 
 
+def short_label(token: str, chars: int) -> str:
+    """A node's label cut to ``chars`` characters (… marks a cut; the hover has the whole token)."""
+    return label(token if len(token) <= chars else token[: max(chars - 1, 1)] + "…")
+
+
 def _node_markers(group: list[BeamNode], positions: dict, status: str, color: str, show_text: bool,
-                  chosen: set) -> go.Scatter:
-    """Markers of one status; hover shows token, log-prob and scores; customdata is the node id."""
+                  chosen: set, chars: int = 40) -> go.Scatter:
+    """Markers of one status, labels cut to ``chars``; hover shows token, log-prob and scores;
+    customdata is the node id."""
     hover = [
         f"node {n.id} · step {n.step} · {label(n.token)}<br>log p {n.logprob:.3f} · score {n.score:.3f}"
         f"<br>adjusted score {n.adjusted_score:.3f} · {n.status}"
         for n in group
     ]
-    text = [label(n.token) if show_text or n.id in chosen else "" for n in group]
+    text = [short_label(n.token, chars) if show_text or n.id in chosen else "" for n in group]
     return go.Scatter(
         x=[positions[n.id][0] for n in group], y=[positions[n.id][1] for n in group],
         mode="markers+text", text=text, textposition="middle right", textfont=dict(size=10),
@@ -173,7 +194,10 @@ def _tree_title(trace: GenerationTrace, n_drawn: int, options: ViewOptions) -> s
     summary = ", ".join(f"{counts[s]} {s}" for s in STATUS_COLORS if counts[s])
     strategy = trace.settings.get("strategy", "?")
     hidden = "" if options.show_pruned else " (pruned hidden)"
-    focus = "" if options.tree_focus == "whole tree" else f" · {options.tree_focus}: {n_drawn} drawn"
+    drawn = drawn_focus(trace, options)
+    focus = "" if drawn == "whole tree" else f" · {drawn}: {n_drawn} drawn"
+    if options.tree_focus == "auto" and drawn != "whole tree":
+        focus += f" (over {AUTO_WHOLE_TREE} nodes; pick 'whole tree' to draw all)"
     return (f"Search tree ({strategy}): {len(trace.beam)} nodes — {summary}{hidden}{focus} · "
             "click a node to inspect it")
 
@@ -211,20 +235,23 @@ def hypothesis_figure(trace: GenerationTrace, options: Optional[ViewOptions] = N
         data.append(go.Scatter(x=step_labels(steps), y=[s.p_gen for s in steps], name="p_gen", mode="lines+markers",
                                line=dict(color=COPY_COLOR), xaxis="x2", yaxis="y2",
                                hovertemplate="%{x}<br>p_gen %{y:.3f}<extra></extra>"))
-    height = 300 + 16 * len(steps) + 260
-    layout = base_layout(_hypothesis_title(trace, node_id, own), height)
+    # pixel rows, top to bottom: the heatmap, its rotated source labels and axis title, the legend, the bars
+    heat, gap, bars = 40 + 16 * len(steps), HYPOTHESIS_GAP_PX, HYPOTHESIS_BARS_PX
+    plot = heat + gap + bars  # the plot area; the bars' own rotated labels go in the bottom margin
+    layout = base_layout(_hypothesis_title(trace, node_id, own), plot + 60 + HYPOTHESIS_BOTTOM_PX)  # 60: top margin
+    layout["margin"] = dict(layout["margin"], b=HYPOTHESIS_BOTTOM_PX)
     tokens_axis = dict(type="category", tickmode="array", tickvals=step_labels(steps),
                        ticktext=[label(s.token) for s in steps], tickangle=-45)
     layout.update(
         xaxis=dict(source_axis(trace.source_tokens, options.source_window), rangeslider=dict(visible=False)),
-        yaxis=dict(step_axis(steps, None), domain=[0.5, 1]),
-        xaxis2=dict(tokens_axis, domain=[0, 0.4], anchor="y2"),
-        yaxis2=dict(domain=[0, 0.32], range=[0, 1], anchor="x2", title="p(token), p_gen"),
-        xaxis3=dict(source_axis(trace.source_tokens, options.source_window), domain=[0.5, 1], anchor="y3",
+        yaxis=dict(step_axis(steps, None), domain=[(bars + gap) / plot, 1]),
+        xaxis2=dict(tokens_axis, domain=[0, 0.42], anchor="y2"),
+        yaxis2=dict(domain=[0, bars / plot], range=[0, 1], anchor="x2", title="p(token), p_gen"),
+        xaxis3=dict(source_axis(trace.source_tokens, options.source_window), domain=[0.56, 1], anchor="y3",
                     rangeslider=dict(visible=False), title=None),
-        yaxis3=dict(domain=[0, 0.32], anchor="x3", rangemode="tozero",
+        yaxis3=dict(domain=[0, bars / plot], anchor="x3", rangemode="tozero",
                     title="coverage after" if own else "attention sum"),
-        legend=dict(orientation="h", x=0, y=0.36, yanchor="bottom"),
+        legend=dict(orientation="h", x=0, y=(bars + 6) / plot, yanchor="bottom"),
     )
     return go.Figure(data=data, layout=layout)
 

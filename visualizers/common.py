@@ -27,7 +27,8 @@ END_TOKEN = "</s>"
 FONT = dict(family="Inter, system-ui, sans-serif", size=12)
 
 
-TREE_FOCI = ("whole tree", "chosen path", "selected subtree")
+TREE_FOCI = ("auto", "whole tree", "chosen path", "selected subtree")
+AUTO_WHOLE_TREE = 300  # "auto" draws the whole tree up to this many nodes, else the chosen path
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,9 @@ class ViewOptions:
     ``show_pruned``: draw the pruned candidates in the beam tree.
     ``layer`` / ``head``: which multi-head attention map to show ((L, H, S) attention); None averages.
     ``mask_kind``: the attention-mask layout shown (None: the model's own).
-    ``tree_focus``: the part of the search tree drawn (:data:`TREE_FOCI`): all of it, the chosen
-    path with the candidates that branched off it, or the selected node's line and subtree.
+    ``tree_focus``: the part of the search tree drawn (:data:`TREE_FOCI`): "auto" (all of it up to
+    :data:`AUTO_WHOLE_TREE` nodes, else the chosen path), all of it, the chosen path with the
+    candidates that branched off it, or the selected node's line and subtree.
     """
 
     pinned_step: Optional[int] = None
@@ -53,7 +55,7 @@ class ViewOptions:
     layer: Optional[int] = None
     head: Optional[int] = None
     mask_kind: Optional[str] = None
-    tree_focus: str = "whole tree"
+    tree_focus: str = "auto"
 
 
 def label(text: str) -> str:

@@ -31,6 +31,10 @@ def differing_steps(steps_a: Sequence[Step], steps_b: Sequence[Step]) -> list[in
     return [i for i, (a, b) in enumerate(pairs) if (a.token if a else None) != (b.token if b else None)]
 
 
+HEATMAP_GAP_PX = 170  # under the heatmaps: their rotated source labels, then the legend of the lines
+LINES_PX = 190
+
+
 def compare_figure(trace_a: GenerationTrace, trace_b: GenerationTrace, options: Optional[ViewOptions] = None,
                    labels: tuple[str, str] = ("A", "B")) -> go.Figure:
     """Side-by-side attention heatmaps (one colour scale) sharing the step axis, and per-step
@@ -47,15 +51,18 @@ def compare_figure(trace_a: GenerationTrace, trace_b: GenerationTrace, options: 
     top = max(1e-6, *(float(m.max()) for m in matrices))
     data = [_heatmap(trace_a, matrices[0], top, "x", "y"), _heatmap(trace_b, matrices[1], top, "x2", "y2")]
     data += _step_lines(trace_a, labels[0], "solid") + _step_lines(trace_b, labels[1], "dot")
-    layout = base_layout(_title(labels, differ, length), 200 + 18 * length + 260)
-    step_range = [length - 0.5, -0.5]
+    # pixel rows, top to bottom: the heatmaps, their rotated source labels and the legend, the lines
+    heat, gap, lines = 40 + 18 * length, HEATMAP_GAP_PX, LINES_PX
+    plot = heat + gap + lines
+    layout = base_layout(_title(labels, differ, length), plot + 100)  # 100: the top and bottom margins
+    step_range, top_of_lines = [length - 0.5, -0.5], lines / plot
     layout.update(
         xaxis=_source_axis(trace_a, options, [0, 0.46], "y"),
-        yaxis=_step_axis(trace_a.steps, differ, [0.4, 1], step_range, "x"),
+        yaxis=_step_axis(trace_a.steps, differ, [(lines + gap) / plot, 1], step_range, "x"),
         xaxis2=_source_axis(trace_b, options, [0.54, 1], "y2"),
-        yaxis2=_step_axis(trace_b.steps, differ, [0.4, 1], step_range, "x2"),
+        yaxis2=_step_axis(trace_b.steps, differ, [(lines + gap) / plot, 1], step_range, "x2"),
         xaxis3=dict(domain=[0, 1], anchor="y3", title="step", dtick=1, range=[-0.5, length - 0.5]),
-        yaxis3=dict(domain=[0, 0.26], anchor="x3", range=[0, 1.02], title="p(token), p_gen"),
+        yaxis3=dict(domain=[0, top_of_lines], anchor="x3", range=[0, 1.02], title="p(token), p_gen"),
         shapes=[_diff_band(i) for i in differ],
         annotations=[
             dict(text=f"<b>{label(labels[0])}</b>", xref="paper", yref="paper",
@@ -63,7 +70,7 @@ def compare_figure(trace_a: GenerationTrace, trace_b: GenerationTrace, options: 
             dict(text=f"<b>{label(labels[1])}</b>", xref="paper", yref="paper",
                  x=0.54, y=1.0, yanchor="bottom", xanchor="left", showarrow=False),
         ],
-        legend=dict(orientation="h", x=0, y=0.3, yanchor="bottom"),
+        legend=dict(orientation="h", x=0, y=top_of_lines + 6 / plot, yanchor="bottom"),
     )
     return go.Figure(data=data, layout=layout)
 
