@@ -504,3 +504,37 @@ def test_training_curves_without_mechanism_signals_give_the_losses_the_whole_plo
     assert "yaxis2" not in figure.layout.to_plotly_json() and figure.layout.height < 480
     with_p_gen = training_curves({"curves": [dict(row, valid_p_gen=0.5) for row in curves]})
     assert with_p_gen.layout.yaxis2.domain == (0, 0.4)
+
+
+def _gap_px(figure, upper: str, lower: str) -> float:
+    """Pixels between the bottom of axis ``upper``'s domain and the top of ``lower``'s."""
+    layout = figure.layout
+    plot = layout.height - layout.margin.t - layout.margin.b
+    return (layout[upper].domain[0] - layout[lower].domain[1]) * plot
+
+
+def test_multi_panel_figures_leave_room_for_their_rotated_labels(pointer_trace):
+    """The beam-node view and the side-by-side comparison keep ≥ 150 px between a heatmap and the
+    panel below it (its rotated source labels and the legend go there); the logit lens's colour bar
+    sits left of its rank panel, whose rows are the heatmap's."""
+    from visualizers.attribution import logit_lens_figure
+    from visualizers.compare import compare_figure
+
+    node = pointer_trace.chosen_path()[-1]
+    hypothesis = hypothesis_figure(pointer_trace, ViewOptions(node_id=node))
+    assert _gap_px(hypothesis, "yaxis", "yaxis2") >= 150 and hypothesis.layout.margin.b >= 100
+    compared = compare_figure(pointer_trace, pointer_trace)
+    assert _gap_px(compared, "yaxis", "yaxis3") >= 150
+    assert compared.layout.legend.y > compared.layout.yaxis3.domain[1]
+    layers = [dict(layer=i, top_tokens=["a", "b"], top_probs=[0.6, 0.3], chosen_rank=3 - i, chosen_prob=0.3)
+              for i in (1, 2, 3)]
+    lens = logit_lens_figure(dict(step=0, chosen="a", layers=layers))
+    colorbar = lens.data[0].colorbar
+    assert lens.layout.xaxis.domain[1] <= colorbar.x < lens.layout.xaxis2.domain[0] - 0.05
+    assert lens.layout.yaxis2.showticklabels is False
+
+
+def test_tree_labels_are_cut_before_escaping():
+    from visualizers.beam_tree import short_label
+
+    assert short_label("</s>", 3) == "&lt;/…" and short_label("</s>", 4) == "&lt;/s&gt;"

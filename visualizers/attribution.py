@@ -59,12 +59,12 @@ def logit_lens_figure(result: dict) -> go.Figure:
                                 colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="p", x=0.672, xanchor="left", thickness=12, len=0.9),
                                 hovertemplate="%{y} %{x}: %{text} p = %{z:.3f}<extra></extra>"), row=1, col=1)
     figure.add_trace(go.Scatter(x=[row["chosen_rank"] for row in layers], y=y, mode="lines+markers+text",
-                                text=[f"p {row['chosen_prob']:.2f}" for row in layers], textposition="top center",
+                                text=[f"p {row['chosen_prob']:.2f}" for row in layers], textposition="top center", cliponaxis=False,
                                 line=dict(color=GENERATE_COLOR),
                                 hovertemplate="%{y}: rank %{x}<extra></extra>"), row=1, col=2)
     layout = base_layout(f"Logit lens at step {result['step']} (chosen '{label(result['chosen'])}')",
                          max(260, 120 + 48 * len(layers)))
-    layout.update(showlegend=False)
+    layout.update(showlegend=False, margin=dict(layout["margin"], r=50))  # room for the last point's label
     figure.update_layout(layout)
     figure.update_xaxes(type="log", title="rank (log)", row=1, col=2)
     figure.update_yaxes(showticklabels=False, row=1, col=2)  # the heatmap's rows: its labels are the layers
