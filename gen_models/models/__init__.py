@@ -5,6 +5,7 @@ Each class carries its ``model_type`` (the key in a checkpoint's config.json), i
 is trained by ``training/train.py``, ``new_config`` and ``training_batch``. Hugging Face models are
 not listed: :mod:`.hf_adapter` wraps any ``transformers`` folder.
 """
+from .captioner import AttentionCaptioner
 from .copy_lstm import CopyLSTM
 from .hgfu import HGFU
 from .memory_network import MemoryNetwork
@@ -28,6 +29,7 @@ MODELS = (
     MemoryNetwork,
     NTM,
     CopyLSTM,
+    AttentionCaptioner,
 )
 MODEL_TYPES: dict[str, type] = {cls.model_type: cls for cls in MODELS}
 

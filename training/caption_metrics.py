@@ -1,0 +1,86 @@
+"""Caption metrics for the show-attend-tell exhibit: batched greedy decoding, claims checked against
+the scene's objects, the pointing score and the attention statistics the regulariser changes."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+
+from gen_models.models.captioner import AttentionCaptioner
+from gen_models.scenes import SceneObject, check_caption, word_referents
+
+
+@torch.no_grad()
+def greedy_captions(model: AttentionCaptioner, images: torch.Tensor, max_len: int = 30):
+    """Greedy captions (word lists) and each word's attention (T_b, L) for images (B, 3, H, W)."""
+    state = model.initial_state(model.encoder(images))
+    B, vocab = images.size(0), model.vocab
+    prev = torch.full((B,), vocab.bos_id)
+    words: list[list[str]] = [[] for _ in range(B)]
+    alphas: list[list[np.ndarray]] = [[] for _ in range(B)]
+    done = torch.zeros(B, dtype=torch.bool)
+    banned = torch.tensor([vocab.pad_id, vocab.unk_id, vocab.bos_id])
+    for _ in range(max_len):
+        logits, state, alpha, _ = model.decode_step(state, prev)
+        logits[:, banned] = float("-inf")
+        prev = logits.argmax(-1)  # (B,)
+        for b in torch.nonzero(~done & (prev != vocab.eos_id)).flatten().tolist():
+            words[b].append(vocab.itos[int(prev[b])])
+            alphas[b].append(alpha[b].numpy())
+        done |= prev == vocab.eos_id
+        if done.all():
+            break
+    return words, [np.stack(a) if a else np.zeros((0, state.regions.size(1))) for a in alphas]
+
+
+def cell_centres(grid: int, canvas: int) -> np.ndarray:
+    """Pixel centres (x, y) of the grid's cells, row-major: (G², 2)."""
+    side = canvas / grid
+    rows, cols = np.divmod(np.arange(grid * grid), grid)
+    return np.stack([(cols + 0.5) * side, (rows + 0.5) * side], 1)
+
+
+def in_box(point: np.ndarray, box: list[int]) -> bool:
+    """Whether a pixel point lies inside ``[x0, y0, x1, y1]``."""
+    return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
+
+
+def pointing(caption: list[str], attention: np.ndarray, objects: list[SceneObject], grid: int,
+             canvas: int) -> list[bool]:
+    """For each colour or shape word: whether its attention's peak cell centre lies inside the box
+    of an object its noun phrase truly names (False when the phrase names none)."""
+    centres = cell_centres(grid, canvas)
+    hits = []
+    for t, referents in enumerate(word_referents(" ".join(caption), objects)):
+        if referents is None:
+            continue
+        peak = centres[int(np.argmax(attention[t]))]
+        hits.append(any(in_box(peak, objects[i].box) for i in referents))
+    return hits
+
+
+def repeated_peaks(attention: np.ndarray) -> float:
+    """Share of words whose peak cell is the peak of an earlier word of the same caption."""
+    peaks = attention.argmax(1).tolist()
+    return float(np.mean([p in peaks[:t] for t, p in enumerate(peaks)])) if peaks else 0.0
+
+
+def object_evenness(attention: np.ndarray, objects: list[SceneObject], grid: int, canvas: int) -> Optional[float]:
+    """How evenly Σ_t α spreads over the objects: normalised entropy (1 = equal) of each object's
+    share of the total attention falling on its cells; None for one object."""
+    if len(objects) < 2:
+        return None
+    total = attention.sum(0)  # (L,)
+    centres = cell_centres(grid, canvas)
+    mass = np.array([sum(total[i] for i, c in enumerate(centres) if in_box(c, o.box)) for o in objects])
+    if mass.sum() <= 0:
+        return 0.0
+    share = mass / mass.sum()
+    return float(-(share * np.log(np.clip(share, 1e-12, None))).sum() / np.log(len(objects)))
+
+
+def claims_true(caption: list[str], objects: list[SceneObject]) -> bool:
+    """Whether the caption is in the grammar and every claim it makes is true of the scene."""
+    claims = check_caption(" ".join(caption), objects)
+    return bool(claims) and all(c.true for c in claims)
