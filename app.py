@@ -43,6 +43,7 @@ from ui.handlers import (  # noqa: E402
     trace_outputs,
     view_outputs,
 )
+from ui.picture import picture_editor, picture_text  # noqa: E402
 from gen_models.attribution import MAX_STEPS as MAX_IG_STEPS  # noqa: E402
 from ui.plots import IMAGE_FORMATS  # noqa: E402
 from ui.registry import ModelRegistry, get_registry, hub_models_allowed, local_models_allowed  # noqa: E402
@@ -187,6 +188,7 @@ def input_column(c: SimpleNamespace, registry: ModelRegistry) -> None:
     c.text = gr.Textbox(value=entry.examples[0] if entry and entry.examples else DEFAULT_EXAMPLE, lines=7,
                         max_lines=16, label="Input", placeholder=DEFAULT_INPUT_HINT,
                         max_length=MAX_INPUT_CHARS * 5, elem_id="input-text")
+    c.picture = picture_editor(visible=bool(entry and entry.model.features.input_kind == "image"))
     c.reference = gr.Textbox(lines=1, max_lines=4, label="Reference output (optional)", elem_id="reference-text",
                              info="the output you expected: did the search lose it, or does the model prefer its own?",
                              max_length=MAX_INPUT_CHARS)
@@ -365,7 +367,8 @@ def named_components(c: SimpleNamespace) -> dict[str, gr.components.Component]:
     names = dict(state=c.state, tab=c.tab, shared=c.shared, rendered_tab=c.rendered_tab,
                  trace_json=c.trace_json, status=c.status, pinned=c.pinned, node=c.node,
                  layer=c.layer, head=c.head, topic=c.topic, alternative=c.alternative, output=c.output_tokens,
-                 tabs=c.tabs, text=c.text, keyword=c.keyword, examples=c.examples, curves=c.curves_plot, card=c.card,
+                 tabs=c.tabs, text=c.text, picture=c.picture, keyword=c.keyword, examples=c.examples, curves=c.curves_plot,
+                 card=c.card,
                  card_status=c.card_status, model_b=c.model_b, p_gen_row=c.p_gen_row, coverage_button=c.coverage_button,
                  topic_row=c.topic_row, knock_row=c.knock_row, intervention_diff=c.intervention_diff, intervention_plot=c.intervention_plot,
                  intervention_status=c.intervention_status, compare_diff=c.compare_diff,
@@ -455,6 +458,8 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
     point_fn, point_out = by_name(c, handlers.open_point, ["text", "reference_text", "corpus_status"])
     c.bridge.click(point_fn, [c.corpus_rows], point_out, api_visibility="private", **quiet)
     c.examples.input(handlers.pick_example, [c.examples], [c.text], api_name="pick_example", preprocess=False,
+                     **WORK)
+    c.picture.change(picture_text, [c.picture], [c.text], api_name="picture_text", trigger_mode="always_last",
                      **WORK)
 
 

@@ -4,6 +4,7 @@
     python -m gen_models trace --model debian-pointer --text "hello: a friendly greeter" --beam 4
     python -m gen_models generate --model debian-pointer --input in.jsonl --output out.jsonl
     python -m gen_models trace --model poem-mta --topics 春风 明月 故乡
+    python -m gen_models trace --model caption-attention --image drawing.png   (or --text "random scene seed 3")
     python -m gen_models trace --model hf:path/to/local/model --text "..."   (any local HF folder)
     python -m gen_models corpus --model debian-pointer --input data/debian/test.jsonl.gz --output out.jsonl --workers 2
     python -m gen_models explain --model debian-pointer --text "..." --step 2 [--method ig] [--contrast TOKEN]
@@ -55,9 +56,28 @@ def cmd_list(args: argparse.Namespace) -> None:
         print(f"{folder.name}\t{config['model_type']}\t{config.get('exhibit', '')}")
 
 
+def _image_text(args: argparse.Namespace, model) -> None:
+    """``--image PATH``: the picture becomes the model's text input ``'image data:…'`` (pictures only
+    for models whose input is an image)."""
+    if getattr(args, "image", None) is None:
+        return
+    if model.features.input_kind != "image":
+        raise ValueError(f"--image is for models that read a picture; {args.model} reads {model.features.input_kind}")
+    from PIL import Image, UnidentifiedImageError
+
+    from .scenes import image_data_url
+
+    try:
+        with Image.open(args.image) as image:
+            args.text = image_data_url(image)
+    except (OSError, UnidentifiedImageError) as err:
+        raise ValueError(f"--image {args.image}: not a readable picture ({err})") from None
+
+
 def cmd_trace(args: argparse.Namespace) -> None:
     """Print the full trace JSON of one input."""
     model = _load_model(args)
+    _image_text(args, model)
     if args.text is None and not args.topics:
         raise ValueError("give --text, or --topics for a topic-to-text model")
     topics = [args.keyword] if args.keyword else args.topics
@@ -71,6 +91,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
     from .attribution import explain
 
     model = _load_model(args)
+    _image_text(args, model)
     topics = [args.keyword] if args.keyword else args.topics
     text = args.text if args.text is not None else " ".join(args.topics or [])
     result = explain(model, text, args.step, args.method, args.contrast, _settings(args, model), topics, args.ig_steps)
@@ -145,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     _decoding_options(trace)
     trace.add_argument("--text", help="the input (topic-to-text models may take --topics instead)")
     trace.add_argument("--topics", nargs="*", default=None, help="topic words (topic-to-text models)")
+    trace.add_argument("--image", type=Path, help="a PNG/JPEG picture (captioning models; replaces --text)")
     trace.add_argument("--keyword", help="the keyword a keyword model (Seq2BF, HGFU) builds its reply around "
                                          "(default: predicted from the input by PMI)")
     trace.add_argument("--reference", help="reference mode: score this expected output (trace's `reference`: "
@@ -155,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     _decoding_options(explain)
     explain.add_argument("--text", help="the input (topic-to-text models may take --topics instead)")
     explain.add_argument("--topics", nargs="*", default=None, help="topic words (topic-to-text models)")
+    explain.add_argument("--image", type=Path, help="a PNG/JPEG picture (captioning models; replaces --text)")
     explain.add_argument("--keyword", help="the keyword of a keyword model (default: predicted)")
     explain.add_argument("--step", type=int, required=True, help="output step to explain (0-based)")
     explain.add_argument("--method", choices=("ig", "grad_x_input"), default="ig",

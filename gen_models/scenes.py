@@ -22,6 +22,9 @@ Splits are seed ranges: training draws seeds below ``VALID_SEED``; validation us
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -41,7 +44,10 @@ MAX_SEED = 2**31 - 1
 VOCABULARY = (list(NUMBERS) + list(SIZES) + list(COLOURS) + list(SHAPES) + [s + "s" for s in SHAPES]
               + ["left", "of", "above", "and", ","])
 _RANDOM = re.compile(r"^\s*random(?:\s+scene)?(?:\s+seed)?(?:\s+(\d+))?\s*$", re.IGNORECASE)
-SCENE_HINT = "'random scene seed S' (S a whole number), or an image (upload or draw)"
+SCENE_HINT = "'random scene seed S' (S a whole number), or a picture (upload or draw; as text 'image data:…')"
+_DATA_URL = re.compile(r"^\s*image\s+data:image/(png|jpeg|jpg|webp|gif);base64,([A-Za-z0-9+/=\s]+)$", re.IGNORECASE)
+MAX_IMAGE_BYTES = 2_000_000
+MAX_IMAGE_PIXELS = 4096 * 4096
 
 
 @dataclass
@@ -307,3 +313,38 @@ def image_to_array(image: Image.Image) -> np.ndarray:
     square = Image.new("RGB", (side, side), (255, 255, 255))
     square.paste(flat, ((side - flat.size[0]) // 2, (side - flat.size[1]) // 2))
     return np.asarray(square.resize((CANVAS, CANVAS), Image.Resampling.LANCZOS), dtype=np.uint8)
+
+
+def image_data_url(image) -> str:
+    """A picture (PIL image or (H, W, 3|4) uint8 array) as the captioners' text input
+    ``'image data:image/png;base64,…'``, scaled down to the canvas first (what the model sees)."""
+    pixels = image_to_array(image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, np.uint8)))
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", optimize=True)
+    return "image data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def is_image_text(text) -> bool:
+    """Whether ``text`` is a picture given as ``'image data:image/…;base64,…'``."""
+    return isinstance(text, str) and text.lstrip().lower().startswith("image data:")
+
+
+def read_image_text(text: str) -> np.ndarray:
+    """The picture of ``'image data:image/png;base64,…'`` (PNG, JPEG, WebP or GIF) as the model's input
+    (CANVAS, CANVAS, 3); ValueError naming what is wrong."""
+    match = _DATA_URL.match(text)
+    if not match:
+        raise ValueError("a picture as text must be 'image data:image/png;base64,…' (PNG, JPEG, WebP or GIF)")
+    try:
+        data = base64.b64decode("".join(match.group(2).split()), validate=True)
+    except (binascii.Error, ValueError) as err:
+        raise ValueError(f"the picture's base64 data is malformed ({err})") from None
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ValueError(f"the picture is {len(data):,} bytes (at most {MAX_IMAGE_BYTES:,})")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise ValueError(f"the picture is {image.width} × {image.height} pixels (at most {MAX_IMAGE_PIXELS:,})")
+            return image_to_array(image)
+    except (OSError, Image.DecompressionBombError) as err:
+        raise ValueError(f"the picture could not be read ({err})") from None

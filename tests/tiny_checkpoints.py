@@ -14,6 +14,7 @@ import torch
 from gen_models.babi import vocabulary
 from gen_models.checkpoint import save_checkpoint
 from gen_models.keywords import PMITable
+from gen_models.models.captioner import AttentionCaptioner, CaptionConfig, caption_vocab
 from gen_models.models.hgfu import HGFU
 from gen_models.models.keyword_reply import KeywordConfig
 from gen_models.models.memory_network import MemoryConfig, MemoryNetwork
@@ -53,7 +54,7 @@ def write_corpus(folder: Path) -> Path:
 def make_tiny_checkpoints(root: Path) -> Path:
     """Write ``tiny-pointer-coverage`` (with training data for BM25), ``tiny-seq2seq`` (without)
     ``tiny-mta`` (topic words → characters), ``tiny-hgfu`` / ``tiny-seq2bf`` (keyword replies, a
-    hand-made PMI table) and ``tiny-hull`` (points → hull) checkpoints under
+    hand-made PMI table), ``tiny-hull`` (points → hull) and ``tiny-caption`` (picture → caption) checkpoints under
     ``root``; return it."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -90,6 +91,9 @@ def make_tiny_checkpoints(root: Path) -> Path:
         save_checkpoint(model, root / name, {"exhibit": "conversation", "examples": ["a json parser for python"]})
     hull = PointerNetwork(PointerConfig(8, 16, max_points=60), name="tiny-hull")
     save_checkpoint(hull, root / "tiny-hull", {"exhibit": "points → hull", "examples": ["random 8 seed 1"]})
+    words = caption_vocab()
+    captioner = AttentionCaptioner(CaptionConfig(len(words), 8, 16, 8, channels=(4, 4, 4, 4)), words, name="tiny-caption")
+    save_checkpoint(captioner, root / "tiny-caption", {"exhibit": "picture → caption", "examples": ["random scene seed 3"]})
     make_tiny_memory_checkpoints(root)
     return root
 

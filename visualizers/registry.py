@@ -18,6 +18,7 @@ from gen_models.trace import GenerationTrace
 
 from .attention import attention_heatmap
 from .beam_tree import beam_tree_figure, hypothesis_figure
+from .caption import attention_total_figure, caption_strip_figure, has_image, word_attention_figure
 from .common import ViewOptions, empty_figure
 from .copy import copy_figure
 from .coverage import coverage_figure
@@ -101,6 +102,9 @@ VIEWS: list[View] = [
          is_transformer_trace),
     View("hull", "Convex hull", "Points and hull", hull_figure, has_points, click="step"),
     View("pointer", "Convex hull", "Pointer distribution per step", attention_heatmap, has_points, click="step"),
+    View("picture", "Picture", "Attention on the picture", word_attention_figure, has_image, click="step"),
+    View("caption_strip", "Picture", "Attention for every word", caption_strip_figure, has_image, click="step"),
+    View("attention_total", "Picture", "Total attention per region", attention_total_figure, has_image),
     View("keywords", "Keyword", "Candidate keywords", keyword_candidates_figure, has_keyword, click="keyword"),
     View("reading_order", "Keyword", "Reply in reading order", reading_order_figure, has_keyword, click="step"),
     View("gate", "Keyword", "Fusion gate", gate_figure, has_gate, click="step"),

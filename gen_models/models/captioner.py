@@ -18,14 +18,14 @@ coordinate channels (CoordConv) so that the region vectors know where they are (
 "above"). The source "tokens" are the G² regions, labelled ``rRcC``; a step's ``attention`` is over
 them in row-major order; the trace's ``extra["image"]`` is the CANVAS × CANVAS picture the model
 saw (small enough to keep). The input is ``'random scene seed S'`` (a generated scene, see
-:mod:`gen_models.scenes`) or an image (a PIL image, an (H, W, 3) uint8 array or a file path given
-as ``'image PATH'``).
+:mod:`gen_models.scenes`) or a picture: as text ``'image data:image/png;base64,…'``
+(:func:`gen_models.scenes.image_data_url`; the app's upload and sketchpad and the CLI's ``--image``
+write it), a PIL image or an (H, W, 3) uint8 array. Pictures are flattened on white, padded to a
+square and resized to the canvas.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -35,10 +35,10 @@ from torch import nn
 
 from ..base import VocabModel
 from ..protocol import Encoded, ModelFeatures, StepControls, StepOutput
-from ..scenes import CANVAS, SCENE_HINT, VOCABULARY, image_to_array, parse_scene_seed, random_scene
+from ..scenes import (CANVAS, SCENE_HINT, VOCABULARY, image_to_array, is_image_text, parse_scene_seed, random_scene,
+                      read_image_text)
 from ..vocab import Vocab
 
-_IMAGE_PATH = re.compile(r"^\s*image\s+(.+?)\s*$", re.IGNORECASE)
 
 
 @dataclass
@@ -131,7 +131,7 @@ class AttentionCaptioner(VocabModel):
     # -- stepper protocol -------------------------------------------------------------------
     @torch.no_grad()
     def encode(self, text: Any, topics: Optional[list[str]] = None) -> Encoded:
-        """A generated scene (``'random scene seed S'``) or an image (PIL, array or ``'image PATH'``)."""
+        """A generated scene (``'random scene seed S'``) or a picture (PIL, array or ``'image data:…'``)."""
         pixels, extra = self.read_input(text)
         labels = self.region_labels()
         ids = torch.full((len(labels),), -1, device=self.device)  # (L,) regions are no vocabulary token
@@ -141,17 +141,13 @@ class AttentionCaptioner(VocabModel):
         return encoded
 
     def read_input(self, source: Any) -> tuple[np.ndarray, dict]:
-        """(pixels (H, W, 3) uint8, extra) of a scene text, an image path text, a PIL image or an array."""
+        """(pixels (H, W, 3) uint8, extra) of a scene text, a picture text, a PIL image or an array."""
         if isinstance(source, Image.Image):
             return image_to_array(source), {}
         if isinstance(source, np.ndarray):
             return image_to_array(Image.fromarray(source.astype(np.uint8))), {}
-        path = _IMAGE_PATH.match(source or "") if isinstance(source, str) else None
-        if path:
-            if not Path(path.group(1)).is_file():
-                raise ValueError(f"no image file at {path.group(1)!r}")
-            with Image.open(path.group(1)) as image:
-                return image_to_array(image), {}
+        if is_image_text(source):
+            return read_image_text(source), {}
         scene = random_scene(parse_scene_seed(source))
         return scene.image, {"objects": scene.object_dicts(), "scene_seed": scene.seed,
                              "true_caption": scene.caption}
