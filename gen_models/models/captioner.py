@@ -69,7 +69,7 @@ class CaptionState:
 
 def image_tensor(pixels: np.ndarray) -> torch.Tensor:
     """An (H, W, 3) uint8 image as the encoder's input: (3, H, W) floats in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).float() / 127.5 - 1.0
+    return torch.from_numpy(np.array(pixels, dtype=np.float32)).permute(2, 0, 1) / 127.5 - 1.0
 
 
 class Encoder(nn.Module):
