@@ -181,13 +181,14 @@ def test_app_traces_a_scene_and_shows_the_picture_tab(app_url):
     client = Client(app_url, verbose=False)
     card = named(client.predict("tiny-caption", "", api_name="/model_card"), model_outputs())
     assert card["picture"]["visible"] is True and card["text"]["value"] == "random scene seed 3"
-    outputs = named(client.predict("tiny-caption", "random scene seed 3", api_name="/trace"), trace_outputs())
+    outputs = named(client.predict("tiny-caption", "random scene seed 3", api_name="/trace", max_len=5), trace_outputs())
     trace = json.loads(outputs["trace_json"])
     assert trace["extra"]["grid"] == 8 and len(trace["extra"]["objects"]) == len(random_scene(3).objects)
     picture = plot_json(outputs["picture"])
     assert picture["layout"]["title"]["text"].startswith("Attention on the picture at word 0")
     assert outputs["caption_strip"]["visible"] and outputs["hull"]["visible"] is False
-    drawn = named(client.predict("tiny-caption", image_data_url(random_scene(9).image), api_name="/trace"),
+    drawn = named(client.predict("tiny-caption", image_data_url(random_scene(9).image), api_name="/trace",
+                                 max_len=5),
                   trace_outputs())
     assert "objects" not in json.loads(drawn["trace_json"])["extra"]
     hull_card = named(client.predict("tiny-hull", "", api_name="/model_card"), model_outputs())
