@@ -367,7 +367,7 @@ def named_components(c: SimpleNamespace) -> dict[str, gr.components.Component]:
     names = dict(state=c.state, tab=c.tab, shared=c.shared, rendered_tab=c.rendered_tab,
                  trace_json=c.trace_json, status=c.status, pinned=c.pinned, node=c.node,
                  layer=c.layer, head=c.head, topic=c.topic, alternative=c.alternative, output=c.output_tokens,
-                 tabs=c.tabs, text=c.text, picture=c.picture, keyword=c.keyword, examples=c.examples, curves=c.curves_plot,
+                 tabs=c.tabs, text=c.text, picture_input=c.picture, keyword=c.keyword, examples=c.examples, curves=c.curves_plot,
                  card=c.card,
                  card_status=c.card_status, model_b=c.model_b, p_gen_row=c.p_gen_row, coverage_button=c.coverage_button,
                  topic_row=c.topic_row, knock_row=c.knock_row, intervention_diff=c.intervention_diff, intervention_plot=c.intervention_plot,

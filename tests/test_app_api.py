@@ -26,9 +26,10 @@ TRACE_JSON, TRACE_STATUS = 0, 1  # positions among /trace's outputs (the gr.Stat
 
 
 def api_names(names: list[str]) -> list[str]:
-    """Output names as API clients see them: states and tabs (layout) are not part of the API."""
+    """Output names as API clients see them: states, tabs, rows, boxes and buttons (layout) are not part of the API."""
     layout = ("state", "tab", "rendered_tab", "tabs")
-    return [n for n in names if n not in layout and not n.startswith("tab:") and not n.endswith(("_row", "_tab"))]
+    return [n for n in names if n not in layout and not n.startswith("tab:")
+            and not n.endswith(("_row", "_tab", "_box", "_button"))]
 
 
 def named(outputs, names: list[str] = None) -> dict:

@@ -180,7 +180,7 @@ def test_app_traces_a_scene_and_shows_the_picture_tab(app_url):
 
     client = Client(app_url, verbose=False)
     card = named(client.predict("tiny-caption", "", api_name="/model_card"), model_outputs())
-    assert card["picture"]["visible"] is True and card["text"]["value"] == "random scene seed 3"
+    assert card["picture_input"]["visible"] is True and card["text"]["value"] == "random scene seed 3"
     outputs = named(client.predict("tiny-caption", "random scene seed 3", api_name="/trace", max_len=5), trace_outputs())
     trace = json.loads(outputs["trace_json"])
     assert trace["extra"]["grid"] == 8 and len(trace["extra"]["objects"]) == len(random_scene(3).objects)
@@ -192,7 +192,7 @@ def test_app_traces_a_scene_and_shows_the_picture_tab(app_url):
                   trace_outputs())
     assert "objects" not in json.loads(drawn["trace_json"])["extra"]
     hull_card = named(client.predict("tiny-hull", "", api_name="/model_card"), model_outputs())
-    assert hull_card["picture"]["visible"] is False
+    assert hull_card["picture_input"]["visible"] is False
 
 
 def test_vocabulary_holds_every_word_the_grammar_writes():

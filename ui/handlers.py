@@ -368,7 +368,7 @@ def model_outputs() -> list[str]:
     """Names of everything a model change updates (the card, the input, the settings, the controls)."""
     return ["curves", "card", "card_status", "examples", "text", *SETTING_NAMES,
             *[setting_box(name) for name in FEATURE_SETTINGS], "p_gen_row", "coverage_button", "topic_row",
-            "knock_row", "keyword", "picture", "model_b", *DATA_TABS]
+            "knock_row", "keyword", "picture_input", "model_b", *DATA_TABS]
 
 
 class Handlers:
@@ -799,7 +799,7 @@ class Handlers:
                 "keyword": gr.update(visible=features.keywords, value=""),
                 **{tab: gr.update(visible=True if getattr(entry, split) is not None else "hidden")
                    for tab, split in DATA_TABS.items()},
-                "picture": gr.update(visible=features.input_kind == "image"),
+                "picture_input": gr.update(visible=features.input_kind == "image"),
                 "model_b": entry.name}  # run B starts as A's model (compare settings, or pick another)
 
     @guarded("neighbors_status")
