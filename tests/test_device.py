@@ -14,7 +14,8 @@ from gen_models.checkpoint import load_checkpoint
 from gen_models.decoding import DecodeSettings, generate
 from gen_models.device import resolve_device
 
-INPUTS = {"topics": "明 月", "points": "random 6 seed 2", "text": "w1 w2 w3 the package"}
+INPUTS = {"topics": "明 月", "points": "random 6 seed 2", "text": "w1 w2 w3 the package",
+          "image": "random scene seed 2", "story": "random story task 1 seed 2", "bits": "random copy 4 seed 2"}
 
 
 def test_the_device_setting_names_its_choices_and_needs_a_gpu_for_cuda(monkeypatch):

@@ -123,11 +123,11 @@ class MemoryNetwork(VocabModel):
 
     # -- input -----------------------------------------------------------------------------------
     def words_to_ids(self, sentences: list[list[str]]) -> torch.Tensor:
-        """Word ids (S, J), padded with ``<pad>`` and cut at ``sentence_len``."""
+        """Word ids (S, J) on the host, padded with ``<pad>`` and cut at ``sentence_len``."""
         J = self.config.sentence_len
-        ids = torch.full((len(sentences), J), self.vocab.pad_id, dtype=torch.long)
+        ids = torch.full((len(sentences), J), self.vocab.pad_id, dtype=torch.long, device="cpu")
         for i, words in enumerate(sentences):
-            ids[i, : min(J, len(words))] = torch.tensor([self.vocab.id(w) for w in words[:J]])
+            ids[i, : min(J, len(words))] = torch.tensor([self.vocab.id(w) for w in words[:J]], device="cpu")
         return ids
 
     def embed(self, story: torch.Tensor, question: torch.Tensor, lengths: Optional[torch.Tensor] = None,
@@ -181,10 +181,10 @@ class MemoryNetwork(VocabModel):
         sentences = sentences[dropped:]
         if "supporting" in extra:
             extra["supporting"] = extra["supporting"][extra["supporting"] >= dropped] - dropped
-        story = self.words_to_ids(sentences).to(self.device)[None]  # (1, S, J)
-        q = self.words_to_ids([question]).to(self.device)  # (1, J)
-        extra.update(memory_size=len(sentences), question=" ".join(question), story_ids=story[0].cpu().numpy(),
-                     question_ids=q[0].cpu().numpy())
+        story_ids, question_ids = self.words_to_ids(sentences), self.words_to_ids([question])  # (S, J), (1, J)
+        story, q = story_ids.to(self.device)[None], question_ids.to(self.device)  # (1, S, J), (1, J)
+        extra.update(memory_size=len(sentences), question=" ".join(question), story_ids=story_ids.numpy(),
+                     question_ids=question_ids[0].numpy())
         ids = torch.full((len(sentences),), -1, device=self.device)  # (S,) sentences are no tokens: nothing copied
         return Encoded([" ".join(s) for s in sentences], ids, [], self.embed(story, q), truncated=dropped > 0,
                        notices=notices, extra=extra)
