@@ -189,7 +189,7 @@ def _run_ray(model_name: str, rows: list[dict], settings: dict, workers: int, ad
 
     started = not ray.is_initialized()
     if started:
-        local = address == "local"  # a local cluster listens on loopback only
+        local = address == "local"  # asks for loopback; Ray 2.60 still listens on all interfaces (README)
         ray.init(address=None if local else address, num_cpus=workers if local else None,
                  _node_ip_address="127.0.0.1" if local else None, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
                  runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)}})
