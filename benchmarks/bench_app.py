@@ -18,6 +18,7 @@ memory <= 1.5 GB.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import os
@@ -27,6 +28,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -140,6 +142,18 @@ def start_app(port: int) -> tuple[subprocess.Popen, float]:
     raise SystemExit("app.py did not answer within 120 s")
 
 
+@contextlib.contextmanager
+def served_app() -> Iterator[tuple[str, subprocess.Popen, float]]:
+    """``python app.py`` on a free port for a block: (its URL, the process, seconds until it answered)."""
+    port = free_port()
+    process, seconds = start_app(port)
+    try:
+        yield f"http://127.0.0.1:{port}/", process, seconds
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def resident_mb(pid: int) -> float:
     """VmRSS of a process in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -202,10 +216,7 @@ def main() -> None:
     server_latency(registry, name, text, args.runs)
     if args.server_only:
         return
-    port = free_port()
-    process, seconds = start_app(port)
-    try:
-        url = f"http://127.0.0.1:{port}/"
+    with served_app() as (url, process, seconds):
         trips = round_trips(url, name, text, max(5, args.runs // 3))
         print(f"app start (python app.py until HTTP answers): {seconds:.1f} s (target <= 15 s)")
         print(f"resident memory with {len(registry.names)} models loaded, after requests: "
@@ -213,9 +224,6 @@ def main() -> None:
         print(f"/trace round trip through gradio_client: {percentiles(trips)}")
         if CHROMIUM.exists() and not args.no_browser:
             print(f"browser keystroke -> redrawn heatmap: {percentiles(keystroke_redraws(url, text, args.keystrokes))}")
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 if __name__ == "__main__":

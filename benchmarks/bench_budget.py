@@ -22,12 +22,13 @@ import os
 import sys
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_app import free_port, resident_mb, start_app  # noqa: E402
+from benchmarks.bench_app import resident_mb, served_app  # noqa: E402
 
 DEBIAN, TRANSFORMER = "debian-pointer-coverage", "enzh-transformer"
 SENTENCE = "Choose Tools - Options - LibreOffice Calc - View to change the display of formulas."
@@ -128,7 +129,8 @@ def corpus_while_typing(url: str, quick: bool) -> None:
           f"keystrokes (target ≤ 20 s), idle {min(idle):.2f} s: ratio {slowest / min(idle):.1f}x")
 
 
-def big_bodies(port: int, pid: int, quick: bool) -> None:
+def big_bodies(url: str, pid: int, quick: bool) -> None:
+    port = urllib.parse.urlsplit(url).port
     count, size = (3, 50) if quick else (30, 50)
     before, refused, start = resident_mb(pid), 0, time.perf_counter()
     for _ in range(count):
@@ -149,19 +151,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     os.environ["GENSCOPE_CHECKPOINTS"] = str(REPO / "checkpoints")  # the shipped models, always
-    port = free_port()
-    process, _ = start_app(port)
-    url = f"http://127.0.0.1:{port}/"
-    try:
+    with served_app() as (url, process, _):
         print(f"server at start: {resident_mb(process.pid):.0f} MB resident")
         costliest_explain(url, process.pid, args.quick)
         heaviest_trace(url, args.quick)
         corpus_while_typing(url, args.quick)
-        big_bodies(port, process.pid, args.quick)
+        big_bodies(url, process.pid, args.quick)
         print(f"server at the end: {resident_mb(process.pid):.0f} MB resident")
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 if __name__ == "__main__":
