@@ -551,6 +551,11 @@ def test_only_the_tabs_a_model_can_use_are_shown(app_module):
     hull = handlers.trace("tiny-hull", "random 8 seed 1", *values)
     assert hull[tab_key("Copy / generate")] == hidden and hull[tab_key("Convex hull")]["visible"] is True
     assert handlers.trace(POINTER, TEXT, *values)[tab_key("Copy / generate")]["visible"] is True
+    for model, text in (("tiny-memory", "random story task 1 seed 2"), ("tiny-ntm", "random copy 5 seed 1"),
+                        ("tiny-caption", "random scene seed 3")):  # they copy nothing: no Copy / generate tab
+        shown = handlers.trace(model, text, *values)
+        assert shown[tab_key("Copy / generate")] == hidden, model
+        assert (shown[tab_key("Coverage")] == hidden) == (model != "tiny-caption"), model  # regions: Σ_t α
 
 
 def test_explain_offers_the_top_tokens_other_than_the_chosen_one_as_typed(app_module):

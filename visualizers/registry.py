@@ -51,6 +51,17 @@ def has_attention(trace: GenerationTrace) -> bool:
     return trace.has_attention
 
 
+def reads_a_memory(trace: GenerationTrace) -> bool:
+    """Whether the attention is over a memory (story sentences, NTM locations), not over tokens."""
+    return has_hops(trace) or has_weightings(trace) or has_copy_target(trace)
+
+
+def chooses_words(trace: GenerationTrace) -> bool:
+    """Whether the model writes words from a vocabulary while it attends to tokens that it could
+    copy (not a pointer network, a captioner, or a memory model, whose steps copy nothing)."""
+    return has_attention(trace) and not (has_points(trace) or has_image(trace) or reads_a_memory(trace))
+
+
 def has_self_attention(trace: GenerationTrace) -> bool:
     """Whether the steps record a Transformer decoder's self-attention."""
     return bool(trace.steps) and all(step.self_attention is not None for step in trace.steps)
@@ -84,9 +95,9 @@ def _hypothesis(trace: GenerationTrace, options: ViewOptions) -> Any:
 VIEWS: list[View] = [
     View("attention", "Attention", "Attention", attention_heatmap, has_attention, click="step"),
     View("topics", "Coverage", "Topics", topic_figure, lambda t: t.has_topics, click="step"),
-    View("coverage", "Coverage", "Coverage", coverage_figure, has_attention, click="step"),
-    View("copy", "Copy / generate", "Copy vs generate", copy_figure, lambda t: has_attention(t) and not has_points(t),
-         click="step"),  # a pointer network only points: nothing is generated, the hull tab shows its pointers
+    View("coverage", "Coverage", "Coverage", coverage_figure, lambda t: has_attention(t) and not has_hops(t),
+         click="step"),  # a memory network answers in a word: its hops are in the Memory tab
+    View("copy", "Copy / generate", "Copy vs generate", copy_figure, chooses_words, click="step"),
     View("probability", "Probabilities", "Step probabilities", probability_figure, has_steps, click="step"),
     View("reference", "Probabilities", "Reference mode", reference_figure, has_reference, click="step"),
     View("beam", "Beam tree", "Search tree", beam_tree_figure, has_steps, click="node", node=True),
