@@ -13,6 +13,7 @@ import gzip
 import json
 import math
 import os
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
@@ -189,9 +190,13 @@ def _run_ray(model_name: str, rows: list[dict], settings: dict, workers: int, ad
 
     started = not ray.is_initialized()
     if started:
-        local = address == "local"  # asks for loopback; Ray 2.60 still listens on all interfaces (README)
+        local = address == "local"
+        if local:  # ray.init resolves 127.0.0.1 to the node's reachable address (services.resolve_ip_for_localhost)
+            warnings.warn("Ray's local runtime listens on every interface of this machine (Ray's own servers; "
+                          "guarded by Ray's token authentication): use --ray only on a trusted machine, or "
+                          "--workers N for a process pool with no open ports")
         ray.init(address=None if local else address, num_cpus=workers if local else None,
-                 _node_ip_address="127.0.0.1" if local else None, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+                 include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
                  runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)}})
     try:
         actor = ray.remote(num_cpus=1)(_RayWorker)
