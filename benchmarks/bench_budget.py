@@ -8,6 +8,9 @@ checkpoints (each figure beside its target; ``ui/budget.py`` holds the limits):
   accepts): reply size and time (target ≤ 10 MB);
 - a corpus run at the budget's limit in one session while another session types: the slowest of
   the other session's ``/trace`` answers, and that ratio to an idle server's (target ≤ 20 s);
+- all of these at once, each from its own session, plus new heavy sessions, for two minutes: the
+  server's peak resident memory (target ≤ 2.5 GB) and the slowest ``/trace`` of a visitor who types
+  meanwhile (target ≤ 20 s);
 - 30 bodies of 50 MB sent to ``/queue/join``: refused before they are read, memory unchanged.
 
     python benchmarks/bench_budget.py [--quick]
@@ -88,7 +91,7 @@ def costliest_explain(url: str, pid: int, quick: bool) -> None:
           f"{status[:60]}")
 
 
-def heaviest_trace(url: str, quick: bool) -> None:
+def heaviest_trace(url: str, quick: bool) -> tuple[int, int]:
     from gradio_client import Client
 
     client = Client(url, verbose=False)
@@ -107,7 +110,8 @@ def heaviest_trace(url: str, quick: bool) -> None:
         size = len(outputs[0].encode()) / 1e6
         print(f"heaviest accepted /trace, {TRANSFORMER} beam {beams} × {steps} steps: {elapsed:.1f} s, reply "
               f"{size:.1f} MB (ratio to the 10 MB limit {size / 10:.2f})")
-        return
+        return beams, steps
+    raise SystemExit("no /trace of the heaviest kind was accepted")
 
 
 def corpus_while_typing(url: str, quick: bool) -> None:
@@ -131,6 +135,54 @@ def corpus_while_typing(url: str, quick: bool) -> None:
     slowest = max(busy) if busy else float("nan")
     print(f"/trace while a {examples}-example corpus run holds its slot: slowest {slowest:.2f} s over {len(busy)} "
           f"keystrokes (target ≤ 20 s), idle {min(idle):.2f} s: ratio {slowest / min(idle):.1f}x")
+
+
+def all_at_once(url: str, pid: int, heaviest: tuple[int, int], quick: bool) -> None:
+    """Every costly request at once, each from its own session, for ``seconds``: two loops of the
+    heaviest /trace, a loop of the costliest /explain, a corpus run at its limit and a stream of new
+    heavy sessions; meanwhile a visitor types once a second. Peak RSS and the visitor's slowest wait."""
+    from gradio_client import Client
+
+    seconds, (beams, steps) = (8 if quick else 120), heaviest
+    stop, errors = threading.Event(), []
+
+    def looping(request) -> None:
+        client = Client(url, verbose=False)
+        while not stop.is_set():
+            try:
+                request(client)
+            except Exception as error:  # a refusal or a stop is an answer; count what is not one
+                if not any(word in str(error) for word in ("limit", "queue", "waiting")):
+                    errors.append(repr(error)[:120])
+
+    def explain(client) -> None:
+        text = " ".join(DESCRIPTION.split() * 3)
+        client.predict(DEBIAN, text, strategy="greedy", max_len=40, min_len=40, api_name="/trace")
+        client.predict(text, 39, "ig", "", 128, api_name="/explain")
+
+    def new_session(_) -> None:
+        Client(url, verbose=False).predict(DEBIAN, " ".join(DESCRIPTION.split() * 12), beam_size=8, max_len=60,
+                                           min_len=60, api_name="/trace")
+
+    loops = [lambda c: c.predict(TRANSFORMER, " ".join([SENTENCE] * 40), beam_size=beams, max_len=steps,
+                                 min_len=steps, api_name="/trace")] * 2
+    loops += [explain, new_session,
+              lambda c: c.predict(DEBIAN, 10 if quick else 500, "attention_entropy", "rouge_l", api_name="/corpus")]
+    threads = [threading.Thread(target=looping, args=(loop,), daemon=True) for loop in loops]
+    visitor, waits = Client(url, verbose=False), []
+    with PeakMemory(pid) as memory:
+        for thread in threads:
+            thread.start()
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            visitor.predict(DEBIAN, DESCRIPTION + f" {len(waits)}", api_name="/trace")
+            waits.append(time.perf_counter() - start)
+            time.sleep(1.0)
+        stop.set()
+    print(f"all at once for {seconds} s (2 heaviest /trace loops, the costliest /explain, a corpus run, new heavy "
+          f"sessions): peak RSS {memory.peak:.0f} MB (target ≤ 2,500), a visitor's slowest /trace "
+          f"{max(waits):.1f} s over {len(waits)} (target ≤ 20 s); unexpected errors: {len(errors)} {errors[:2]}")
 
 
 def big_bodies(url: str, pid: int, quick: bool) -> None:
@@ -158,8 +210,9 @@ def main() -> None:
     with served_app() as (url, process, _):
         print(f"server at start: {resident_mb(process.pid):.0f} MB resident")
         costliest_explain(url, process.pid, args.quick)
-        heaviest_trace(url, args.quick)
+        heaviest = heaviest_trace(url, args.quick)
         corpus_while_typing(url, args.quick)
+        all_at_once(url, process.pid, heaviest, args.quick)
         big_bodies(url, process.pid, args.quick)
         print(f"server at the end: {resident_mb(process.pid):.0f} MB resident")
 
