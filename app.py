@@ -278,6 +278,10 @@ def intervention_tab(c: SimpleNamespace) -> None:
             c.knock_item = gr.Number(value=0, precision=0, minimum=0, label="Memory item (0-based: a story sentence, "
                                      "an NTM memory location)", scale=3)
             c.knock_button = gr.Button("Knock it out and re-decode", scale=1)
+        with gr.Row() as c.feed_row:
+            c.feed_onward = gr.Checkbox(False, label="and every later step's distribution too", scale=2)
+            c.feed_button = gr.Button("Feed the pinned step's whole distribution (not its token) as the next input "
+                                      "and re-decode", scale=2)
         c.intervention_status = gr.Markdown()
         c.intervention_diff = gr.HTML()
         c.intervention_plot = gr.Plot(show_label=False)
@@ -367,10 +371,10 @@ def named_components(c: SimpleNamespace) -> dict[str, gr.components.Component]:
     names = dict(state=c.state, tab=c.tab, shared=c.shared, rendered_tab=c.rendered_tab,
                  trace_json=c.trace_json, status=c.status, pinned=c.pinned, node=c.node,
                  layer=c.layer, head=c.head, topic=c.topic, alternative=c.alternative, output=c.output_tokens,
-                 tabs=c.tabs, text=c.text, picture_input=c.picture, keyword=c.keyword, examples=c.examples, curves=c.curves_plot,
-                 card=c.card,
-                 card_status=c.card_status, model_b=c.model_b, p_gen_row=c.p_gen_row, coverage_button=c.coverage_button,
-                 topic_row=c.topic_row, knock_row=c.knock_row, intervention_diff=c.intervention_diff, intervention_plot=c.intervention_plot,
+                 tabs=c.tabs, text=c.text, picture_input=c.picture, keyword=c.keyword, examples=c.examples,
+                 curves=c.curves_plot, card=c.card, card_status=c.card_status, model_b=c.model_b, p_gen_row=c.p_gen_row, coverage_button=c.coverage_button,
+                 topic_row=c.topic_row, knock_row=c.knock_row, feed_row=c.feed_row,
+                 intervention_diff=c.intervention_diff, intervention_plot=c.intervention_plot,
                  intervention_status=c.intervention_status, compare_diff=c.compare_diff,
                  compare_plot=c.compare_plot, compare_status=c.compare_status, neighbors_table=c.neighbors_table,
                  neighbors_status=c.neighbors_status, explain_plot=c.explain_plot, explain_status=c.explain_status,
@@ -473,7 +477,8 @@ def wire_actions(c: SimpleNamespace, handlers: Handlers) -> None:
             (c.p_gen_button, handlers.intervene_p_gen, [c.p_gen_choice], "intervene_p_gen"),
             (c.coverage_button, handlers.intervene_coverage, [c.pinned], "intervene_coverage"),
             (c.topic_button, handlers.intervene_topic, [c.pinned, c.topic, c.topic_value], "intervene_topic"),
-            (c.knock_button, handlers.intervene_knock_out, [c.knock_item], "intervene_knock_out")):
+            (c.knock_button, handlers.intervene_knock_out, [c.knock_item], "intervene_knock_out"),
+            (c.feed_button, handlers.intervene_feed, [c.pinned, c.feed_onward], "intervene_feed")):
         fn, out = by_name(c, handler, shown)
         button.click(fn, [*base, *extra], out, api_name=api_name, **raw)
     b_controls = [c.model_b, *c.settings_b.values()]

@@ -36,7 +36,8 @@ def _load_model(args: argparse.Namespace):
     return load_checkpoint(folder)
 
 
-CLI_SETTINGS = (*SETTING_NAMES, "num_candidates", "force_p_gen")  # every panel setting, and two more
+CLI_SETTINGS = (*SETTING_NAMES, "num_candidates", "force_p_gen", "feed_distribution_from",
+                "feed_distribution_steps")  # every panel setting, and interventions
 CLI_EXTRA_SETTINGS = ("ban_unk", "reset_coverage_at", "forced_prefix", "knock_out")  # flags of their own kind (below)
 
 
@@ -139,7 +140,7 @@ def _decoding_options(parser: argparse.ArgumentParser) -> None:
     for name in CLI_SETTINGS:
         meta = SETTING_FIELDS[name].metadata
         flags = [f"--{name.replace('_', '-')}", *([meta["cli"]] if meta["cli"] else [])]
-        kind = str if meta["choices"] else int if SETTING_FIELDS[name].type in ("int", int) else float
+        kind = str if meta["choices"] else int if SETTING_FIELDS[name].type in ("int", int, "Optional[int]") else float
         limits = f" [{meta['low']}, {meta['high']}]" if meta["low"] is not None else ""
         parser.add_argument(*flags, dest=name, type=kind, choices=meta["choices"] or None, default=None,
                             help=f"{meta['help'] or meta['label']}{limits} (default: the model's own, "

@@ -55,10 +55,12 @@ def step_function(model: Generator, encoded: Encoded, prefix: list[int], target:
         limits.check_time()  # Captum calls this once per batch of integration points
         B, device = scale.size(0), scale.device
         state, prev = model.encode_scaled(encoded, scale), torch.full((B,), model.bos_id, device=device)
+        previous = None
         for step in range(len(prefix) + 1):
-            out = model.step(state, prev, settings.controls(step))
+            out = model.step(state, prev, settings.controls(step, previous))  # the search's interventions
             if step < len(prefix):
                 state, prev = out.state, torch.full((B,), prefix[step], device=device)
+                previous = out.log_probs
         value = out.log_probs[:, target]  # (B,)
         return value - out.log_probs[:, contrast] if contrast is not None else value
     return forward

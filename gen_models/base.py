@@ -8,6 +8,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
+from .protocol import expected_embedding
 from .text import detokenize, tokenize
 from .vocab import Vocab
 
@@ -32,6 +33,13 @@ class VocabModel(nn.Module):
     @property
     def vocab_size(self) -> int:
         return self.config.vocab_size
+
+    def embed_previous(self, ids: torch.Tensor, distribution: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The decoder's input (B, E): the embedding of the previous tokens ``ids`` (B,), or, under
+        the "feed the distribution" intervention, the expected embedding of ``distribution`` (B, V_ext)."""
+        if distribution is None:
+            return self.embedding(ids)
+        return expected_embedding(distribution, self.embedding.weight, self.unk_id)
 
     @property
     def device(self) -> torch.device:

@@ -63,7 +63,8 @@ class DecodeSettings:
     ``ban_unk`` forbids the unknown-word token. ``forced_prefix`` holds extended-vocabulary ids;
     interventions: ``force_p_gen`` (None = the model's own), ``reset_coverage_at`` (steps before which
     coverage is zeroed), ``topic_coverage`` ({topic index: value} written at ``topic_coverage_step``),
-    ``knock_out`` (memory items removed at every step: a memory network's sentences, an NTM's locations)."""
+    ``knock_out`` (memory items removed at every step: a memory network's sentences, an NTM's locations),
+    ``feed_distribution_from`` / ``_steps`` (steps whose input is the previous step's whole distribution)."""
 
     strategy: str = setting("beam", "Strategy", panel="search", choices=STRATEGIES, compare=True)
     beam_size: int = setting(4, "Beam size", 1, 16, 1, panel="search", compare=True, cli="--beam")
@@ -104,6 +105,11 @@ class DecodeSettings:
     topic_coverage: dict[int, float] = setting({}, "Topic coverage {topic: value}")
     topic_coverage_step: int = setting(0, "Step at which topic coverage is written")
     knock_out: list[int] = setting([], "Knocked-out memory items", help="intervention: memory items removed")
+    feed_distribution_from: Optional[int] = setting(
+        None, "Feed the distribution from step", 1, 200, 1,
+        help="intervention: the input of this step (and of feed_distribution_steps − 1 more) is the expected "
+             "embedding Σ_w P(w)·E(w) of the previous step's distribution, not its chosen token's")
+    feed_distribution_steps: int = setting(1, "Steps fed the distribution (0 = to the end)", 0, 200, 1)
     record: bool = setting(True, "Record internals")
 
     @classmethod
@@ -119,8 +125,8 @@ class DecodeSettings:
                 raise ValueError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
         for name, (low, high) in LIMITS.items():
             value = getattr(self, name)
-            if value is None and name == "force_p_gen":
-                continue
+            if value is None and SETTING_FIELDS[name].default is None:
+                continue  # an intervention left off
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
                 raise ValueError(f"{name} must be a number between {low} and {high}, got {value!r}")
             if not low <= value <= high:
@@ -143,8 +149,15 @@ class DecodeSettings:
             raise ValueError("topic_coverage values must be between 0 and 10")
         return self
 
-    def controls(self, step: int) -> StepControls:
-        """The interventions that apply at ``step``."""
+    def feeds_distribution(self, step: int) -> bool:
+        """Whether the input of ``step`` is the previous step's distribution (not its token)."""
+        start, count = self.feed_distribution_from, self.feed_distribution_steps
+        return start is not None and step >= start and (count == 0 or step < start + count)
+
+    def controls(self, step: int, previous: Optional[torch.Tensor] = None) -> StepControls:
+        """The interventions that apply at ``step``; ``previous`` (B, V_ext): the log-probabilities
+        of the step that chose the live hypotheses' last tokens (fed when :meth:`feeds_distribution`)."""
+        fed = previous.exp() if previous is not None and self.feeds_distribution(step) else None
         return StepControls(
             step=step,
             p_gen=self.force_p_gen,
@@ -152,6 +165,7 @@ class DecodeSettings:
             topic_coverage=self.topic_coverage if step == self.topic_coverage_step else {},
             form=self.form,
             knock_out=self.knock_out,
+            input_distribution=fed,
         )
 
     @property
@@ -205,10 +219,10 @@ def teacher_forced(model: Generator, encoded: Encoded, ids: list[int],
     settings = settings or DecodeSettings()
     device = encoded.source_ids.device
     state, prev = encoded.state, torch.tensor([model.bos_id], device=device)
-    logprobs, ranks = [], []
+    logprobs, ranks, previous = [], [], None
     for step, token in enumerate([*ids, model.eos_id]):
-        row = model.step(state, prev, settings.controls(step))  # one hypothesis
-        scores = row.log_probs[0]  # (V_ext,)
+        row = model.step(state, prev, settings.controls(step, previous))  # one hypothesis
+        scores, previous = row.log_probs[0], row.log_probs  # (V_ext,), (1, V_ext)
         logprobs.append(float(scores[token]))
         ranks.append(int((scores > scores[token]).sum()) + 1)
         state, prev = row.state, torch.tensor([token], device=device)
@@ -331,9 +345,9 @@ def _single_path(model: Generator, encoded: Encoded, settings: DecodeSettings,
     rng = torch.Generator().manual_seed(settings.seed)  # on the host: samples are drawn there
     device = encoded.source_ids.device
     state, prev = encoded.state, torch.tensor([model.bos_id], device=device)
-    node, history, score = recorder.root, [decoder_context(model, encoded)], 0.0
+    node, history, score, previous = recorder.root, [decoder_context(model, encoded)], 0.0, None
     for step in range(settings.max_len):
-        out = model.step(state, prev, settings.controls(step))
+        out = model.step(state, prev, settings.controls(step, previous))
         scores = apply_processors(processors, out.log_probs, history, step)  # (1, V_ext)
         _check_possible(scores, step)
         if sampling:
@@ -350,7 +364,7 @@ def _single_path(model: Generator, encoded: Encoded, settings: DecodeSettings,
         if is_last:
             break
         history[0].append(token)
-        state, prev = out.state, torch.tensor([token], device=device)
+        state, prev, previous = out.state, torch.tensor([token], device=device), out.log_probs
     recorder.choose(node)
 
 
@@ -374,8 +388,9 @@ def _beam_search(model: Generator, encoded: Encoded, settings: DecodeSettings,
     alive_scores = torch.zeros(1, device=device)  # (B,)
     attention_sum: Optional[torch.Tensor] = None  # (B, S)
     finished: list[LiveNode] = []
+    previous: Optional[torch.Tensor] = None  # (B, V_ext) the step that chose the live tokens
     for step in range(settings.max_len):
-        out = model.step(state, prev, settings.controls(step))
+        out = model.step(state, prev, settings.controls(step, previous))
         history = [context + n.history for n in alive]
         step_scores = apply_processors(processors, out.log_probs, history, step)  # (B, V_ext)
         totals = alive_scores[:, None] + step_scores  # (B, V_ext)
@@ -404,6 +419,7 @@ def _beam_search(model: Generator, encoded: Encoded, settings: DecodeSettings,
             break
         index = torch.tensor(parents, device=device)
         state = model.reorder(out.state, index)
+        previous = out.log_probs[index]  # (B', V_ext)
         alive = next_alive
         alive_scores = torch.tensor([n.score for n in alive], device=device)
         attention_sum = coverage[index] if coverage is not None else None

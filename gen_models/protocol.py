@@ -63,7 +63,9 @@ class ModelFeatures:
     ``settings``: the model's own default decoding settings (names of ``DecodeSettings`` fields);
     ``memory``: what one item of the model's memory is ("story sentence", "memory location"), for a
     model that can decode with items knocked out (``StepControls.knock_out``; the trace's
-    ``extra["memory_size"]`` counts them); "" for the others.
+    ``extra["memory_size"]`` counts them); "" for the others. ``soft_inputs``: the decoder reads
+    its previous token as an embedding and can read a distribution instead
+    (``StepControls.input_distribution``: the "feed the distribution" intervention).
     """
 
     copies: bool = False
@@ -78,6 +80,7 @@ class ModelFeatures:
     task: str = ""
     settings: tuple[tuple[str, Any], ...] = ()
     memory: str = ""
+    soft_inputs: bool = False
 
 
 @dataclass
@@ -89,7 +92,9 @@ class StepControls:
     ``{topic index: value}`` before this step. ``form``: (characters per line, lines) of a
     regulated poem that a poem model must write (line ends and the end forced), or None.
     ``knock_out``: memory items removed before this step (a memory network's story sentences, a
-    neural Turing machine's memory locations; 0-based).
+    neural Turing machine's memory locations; 0-based). ``input_distribution``: (B, V_ext)
+    probabilities; when given, a ``soft_inputs`` model reads Σ_w P(w)·E(w) as its previous token
+    instead of the embedding of ``prev_ids`` (copied source words' mass read as ``<unk>``).
     """
 
     step: int = 0
@@ -98,6 +103,18 @@ class StepControls:
     topic_coverage: dict[int, float] = field(default_factory=dict)
     form: Optional[tuple[int, int]] = None
     knock_out: list[int] = field(default_factory=list)
+    input_distribution: Optional[Any] = None
+
+
+def expected_embedding(distribution: torch.Tensor, weight: torch.Tensor, unk_id: int) -> torch.Tensor:
+    """Σ_w P(w)·E(w) (B, E) of ``distribution`` (B, V_ext) over the rows of ``weight`` (V, E); the
+    mass of extended ids (copied source words, ≥ V) counts as ``<unk>``'s, as their embedding does."""
+    V = weight.size(0)
+    in_vocab = distribution[:, :V]  # (B, V)
+    if distribution.size(1) > V:
+        in_vocab = in_vocab.index_add(1, torch.tensor([unk_id], device=distribution.device),
+                                      distribution[:, V:].sum(1, keepdim=True))  # (B, V)
+    return in_vocab.to(weight.dtype) @ weight  # (B, E)
 
 
 def form_length(form: tuple[int, int]) -> int:

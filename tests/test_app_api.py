@@ -20,7 +20,8 @@ from ui import budget
 POINTER, SEQ2SEQ = "tiny-pointer-coverage", "tiny-seq2seq"
 TEXT = "libjson: a JSON parser library for C. This package contains the development files."
 ENDPOINTS = {"/trace", "/pin", "/select_node", "/views", "/pin_token", "/plot_click", "/model_card", "/pick_example",
-             "/intervene_token", "/intervene_p_gen", "/intervene_coverage", "/intervene_topic", "/intervene_knock_out", "/compare",
+             "/intervene_token", "/intervene_p_gen", "/intervene_coverage", "/intervene_topic", "/intervene_knock_out",
+             "/intervene_feed", "/compare",
              "/neighbors", "/export_trace", "/export_report", "/explain", "/logit_lens"}
 TRACE_JSON, TRACE_STATUS = 0, 1  # positions among /trace's outputs (the gr.State is not part of the API)
 

@@ -36,6 +36,7 @@ from visualizers.transformer import mask_tokens, parse_permutation, permutation_
 from . import budget, links
 from .interventions import (
     Intervention,
+    feed_distribution,
     force_p_gen,
     knock_out,
     reset_coverage,
@@ -368,7 +369,7 @@ def model_outputs() -> list[str]:
     """Names of everything a model change updates (the card, the input, the settings, the controls)."""
     return ["curves", "card", "card_status", "examples", "text", *SETTING_NAMES,
             *[setting_box(name) for name in FEATURE_SETTINGS], "p_gen_row", "coverage_button", "topic_row",
-            "knock_row", "keyword", "picture_input", "model_b", *DATA_TABS]
+            "knock_row", "feed_row", "keyword", "picture_input", "model_b", *DATA_TABS]
 
 
 class Handlers:
@@ -587,6 +588,14 @@ class Handlers:
         settings, (item,) = values[:len(SETTING_NAMES)], values[len(SETTING_NAMES):]
         return self._intervene(model, text, settings, lambda e, t, o, s: knock_out(e, t, o, s, item))
 
+    @api_parameters("step", "onward")
+    @guarded("intervention_status")
+    def intervene_feed(self, model: Any, text: Any, *values: Any) -> dict:
+        """Decode with step ``step``'s whole distribution as the next input (``onward``: every later
+        step's too) instead of the chosen tokens' embeddings."""
+        settings, (step, onward) = values[:len(SETTING_NAMES)], values[len(SETTING_NAMES):]
+        return self._intervene(model, text, settings, lambda e, t, o, s: feed_distribution(e, t, o, s, step, onward))
+
     @api_parameters("model_b", *[f"{name}_b" for name in COMPARE_NAMES])
     @guarded("compare_status")
     def compare(self, model: Any, text: Any, *values: Any) -> dict:
@@ -796,6 +805,7 @@ class Handlers:
                 "coverage_button": gr.update(visible=features.coverage),
                 "topic_row": gr.update(visible=features.topic_coverage),
                 "knock_row": gr.update(visible=bool(features.memory)),
+                "feed_row": gr.update(visible=features.soft_inputs),
                 "keyword": gr.update(visible=features.keywords, value=""),
                 **{tab: gr.update(visible=True if getattr(entry, split) is not None else "hidden")
                    for tab, split in DATA_TABS.items()},

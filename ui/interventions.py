@@ -5,7 +5,9 @@
 - force the copy switch p_gen to 0 (always copy), 1 (always generate) or leave it to the model;
 - reset the coverage vector to zero before step t;
 - overwrite one topic's coverage before step t (topic-to-text models);
-- knock out one memory item (a memory network's story sentence, an NTM's memory location).
+- knock out one memory item (a memory network's story sentence, an NTM's memory location);
+- feed the distribution: the input after step t is Σ_w P(w)·E(w) of step t's whole distribution
+  instead of the chosen token's embedding (once, or at every later step too).
 """
 from __future__ import annotations
 
@@ -110,3 +112,19 @@ def knock_out(entry: ModelEntry, text: str, original: GenerationTrace, settings,
     index = step_index(item, int(original.extra.get("memory_size", 0)), name=what)
     changed = rerun(entry, text, settings, knock_out=[index])
     return Intervention(original, changed, f"{what} {index} knocked out")
+
+
+def feed_distribution(entry: ModelEntry, text: str, original: GenerationTrace, settings, step: Any,
+                      onward: Any = False) -> Intervention:
+    """Decode with step ``step``'s whole distribution, not its chosen token, as the next input (and,
+    with ``onward``, every later step's too)."""
+    if not entry.model.features.soft_inputs:
+        raise ValueError(f"{entry.name} does not read its previous token as an embedding: there is no "
+                         "distribution to feed it")
+    step = step_index(step, len(original.steps))
+    if step + 1 >= len(original.steps):
+        raise ValueError(f"step {step} is the output's last: pin an earlier step, whose next input can change")
+    onward = onward is True or onward == "true"
+    changed = rerun(entry, text, settings, feed_distribution_from=step + 1, feed_distribution_steps=0 if onward else 1)
+    then = f"at every step from {step + 1} on" if onward else f"at step {step + 1}"
+    return Intervention(original, changed, f"the distribution of step {step} (not its token) fed as the input {then}")

@@ -16,7 +16,7 @@ from gen_models.protocol import ModelFeatures
 MAX_KEYWORD_CHARS = 40
 MAX_INPUT_CHARS = 20_000
 DEFAULTS = DecodeSettings()
-INT_SETTINGS = {f.name for f in fields(DecodeSettings) if f.type in ("int", int)}
+INT_SETTINGS = {f.name for f in fields(DecodeSettings) if f.type in ("int", int, "Optional[int]")}
 CHOICES = {name: f.metadata["choices"] for name, f in SETTING_FIELDS.items()}
 P_GEN_CHOICES = {"model": None, "0": 0.0, "1": 1.0}
 

@@ -101,7 +101,7 @@ class AttentionCaptioner(VocabModel):
 
     model_type = "show_attend_tell"
     config_class = CaptionConfig
-    features = ModelFeatures(input_kind="image", architecture="CNN encoder + attention LSTM decoder",
+    features = ModelFeatures(input_kind="image", architecture="CNN encoder + attention LSTM decoder", soft_inputs=True,
                              input_hint=SCENE_HINT, task="picture → caption",
                              settings=(("max_len", 30),))
 
@@ -160,7 +160,7 @@ class AttentionCaptioner(VocabModel):
 
     def step(self, state: CaptionState, prev_ids: torch.Tensor, controls: StepControls) -> StepOutput:
         """One word for B hypotheses; ``prev_ids`` (B,)."""
-        logits, new_state, alpha, beta = self.decode_step(state, prev_ids)
+        logits, new_state, alpha, beta = self.decode_step(state, prev_ids, controls.input_distribution)
         never = [self.vocab.pad_id, self.vocab.unk_id, self.vocab.bos_id]  # targets never hold these
         logits = logits.index_fill(1, torch.tensor(never, device=logits.device), float("-inf"))  # (B, V)
         return StepOutput(torch.log_softmax(logits, -1), new_state, {"attention": alpha, "beta": beta})
@@ -176,8 +176,9 @@ class AttentionCaptioner(VocabModel):
         return CaptionState(torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean)), regions,
                             self.attn_regions(regions))
 
-    def decode_step(self, state: CaptionState, prev_ids: torch.Tensor):
-        """(logits (B, V), new state, α (B, L), β (B,)) given the previous words (B,)."""
+    def decode_step(self, state: CaptionState, prev_ids: torch.Tensor, distribution: Optional[torch.Tensor] = None):
+        """(logits (B, V), new state, α (B, L), β (B,)) given the previous words (B,) (or the
+        distribution (B, V) read instead, see :meth:`embed_previous`)."""
         B = prev_ids.size(0)
         regions = state.regions.expand(B, -1, -1)  # (B, L, D)
         scores = self.attn_v(torch.tanh(state.regions_proj + self.attn_hidden(state.h).unsqueeze(1)))  # (B, L, 1)
@@ -186,7 +187,7 @@ class AttentionCaptioner(VocabModel):
         beta = torch.sigmoid(self.beta(state.h)).squeeze(-1) if self.config.beta_gate \
             else torch.ones(B, device=prev_ids.device)  # (B,)
         z = beta.unsqueeze(1) * context  # (B, D)
-        emb = self.embedding(prev_ids)  # (B, E)
+        emb = self.embed_previous(prev_ids, distribution)  # (B, E)
         h, c = self.cell(torch.cat([emb, z], 1), (state.h, state.c))  # (B, H)
         logits = self.out(torch.tanh(emb + self.out_h(h) + self.out_z(z)))  # (B, V)
         return logits, replace(state, h=h, c=c), alpha, beta

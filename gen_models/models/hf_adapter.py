@@ -120,7 +120,8 @@ class HFGenerator(_HFModel):
         super().__init__(model, tokenizer, name)
         config, generation = model.config, model.generation_config
         self.is_encoder_decoder = bool(config.is_encoder_decoder)
-        self.features = ModelFeatures(architecture="encoder-decoder" if self.is_encoder_decoder else "decoder-only")
+        self.features = ModelFeatures(architecture="encoder-decoder" if self.is_encoder_decoder else "decoder-only",
+                                      soft_inputs=True)
         eos = generation.eos_token_id if generation.eos_token_id is not None else config.eos_token_id
         self.eos_id = int(eos[0] if isinstance(eos, (list, tuple)) else eos)
         start = generation.decoder_start_token_id or getattr(config, "decoder_start_token_id", None)
@@ -164,20 +165,23 @@ class HFGenerator(_HFModel):
     def step(self, state: HFState, prev_ids: torch.Tensor, controls: StepControls) -> StepOutput:
         """One token for each of B hypotheses (prev_ids (B,))."""
         B = prev_ids.size(0)
+        soft = controls.input_distribution  # (B, V) read instead of prev_ids, or None
         if self.is_encoder_decoder:
-            out = self.model(
-                encoder_outputs=(state.encoder_hidden.expand(B, -1, -1),),
-                attention_mask=torch.ones(B, state.prompt_ids.size(1), dtype=torch.long, device=prev_ids.device),
-                decoder_input_ids=prev_ids[:, None], past_key_values=state.cache,
-                use_cache=True, output_attentions=True, return_dict=True,
-            )
+            with fed_distribution(self.model.get_decoder().get_input_embeddings(), soft):
+                out = self.model(
+                    encoder_outputs=(state.encoder_hidden.expand(B, -1, -1),),
+                    attention_mask=torch.ones(B, state.prompt_ids.size(1), dtype=torch.long, device=prev_ids.device),
+                    decoder_input_ids=prev_ids[:, None], past_key_values=state.cache,
+                    use_cache=True, output_attentions=True, return_dict=True,
+                )
             internals = {"attention": _last_query(out.cross_attentions),
                          "self_attention": _last_query(out.decoder_attentions)}
         else:
             first = state.cache is None
             inputs = state.prompt_ids.expand(B, -1) if first else prev_ids[:, None]  # (B, q)
             scale = state.source_scale if first else None
-            with scaled_output(self.model.get_input_embeddings(), scale, self.baseline):
+            embeddings = self.model.get_input_embeddings()
+            with scaled_output(embeddings, scale, self.baseline), fed_distribution(embeddings, None if first else soft):
                 out = self.model(input_ids=inputs, past_key_values=state.cache, use_cache=True,
                                  output_attentions=True, return_dict=True)
             S = state.prompt_ids.size(1)
@@ -229,6 +233,23 @@ def scaled_output(embedding: torch.nn.Module, scale: Optional[torch.Tensor], bas
             return out * scale.unsqueeze(-1)
         return base.to(out.dtype) + scale.unsqueeze(-1) * (out - base.to(out.dtype))
     handle = embedding.register_forward_hook(hook) if scale is not None else None
+    try:
+        yield
+    finally:
+        if handle is not None:
+            handle.remove()
+
+
+@contextlib.contextmanager
+def fed_distribution(embedding: torch.nn.Module, distribution: Optional[torch.Tensor]):
+    """While active, ``embedding``'s output for the one new position (B, 1, D) is the expected
+    embedding Σ_w P(w)·E(w) of ``distribution`` (B, V), in the module's own scale (BART-style
+    scaled embeddings keep ``embed_scale``); no-op for None."""
+    def hook(module, args, out):
+        rows = module.weight.size(0)
+        expected = distribution[:, :rows].to(out.dtype) @ module.weight  # (B, D)
+        return (expected * getattr(module, "embed_scale", 1.0)).unsqueeze(1).to(out.dtype)  # (B, 1, D)
+    handle = embedding.register_forward_hook(hook) if distribution is not None else None
     try:
         yield
     finally:

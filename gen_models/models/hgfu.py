@@ -36,7 +36,7 @@ class HGFU(KeywordReplyModel):
     """Hierarchical gated fusion unit: seq2seq with a gated cue-word decoder."""
 
     model_type = "hgfu"
-    features = ModelFeatures(architecture="seq2seq + cue-word GRU fusion (HGFU)", keywords=True,
+    features = ModelFeatures(soft_inputs=True, architecture="seq2seq + cue-word GRU fusion (HGFU)", keywords=True,
                              task="reply to a chat message around a keyword (soft constraint)",
                              settings=(("ban_unk", True),))
 

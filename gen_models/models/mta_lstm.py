@@ -98,6 +98,7 @@ class MTALSTM(VocabModel):
     config_class = TopicConfig
     uses_topic_attention = True
     features = ModelFeatures(topics=True, topic_coverage=True, architecture="topic-to-text LSTM", input_kind="topics",
+                             soft_inputs=True,
                              input_hint="Type 1–5 topic words separated by spaces, e.g. 春风 明月 故乡",
                              task="topic words → poem", settings=(("max_len", 70),))
 
@@ -176,7 +177,7 @@ class MTALSTM(VocabModel):
             state = replace(state, coverage=coverage)
         if controls.form and controls.step == 0:  # N is the picked form's length: φ spends the topics over it
             state = replace(state, phi=state.phi * form_length(controls.form) / self.config.poem_length)
-        log_probs, new_state, internals = self.decode_step(state, prev_ids)
+        log_probs, new_state, internals = self.decode_step(state, prev_ids, controls.input_distribution)
         if controls.form and new_state.form is not None:
             log_probs = self.in_form(log_probs, new_state.form, *controls.form)
         return StepOutput(log_probs, new_state, internals)
@@ -284,9 +285,10 @@ class MTALSTM(VocabModel):
         context = torch.bmm(alpha.unsqueeze(1), state.topics.expand(alpha.size(0), -1, -1)).squeeze(1)  # (B, E)
         return alpha, context
 
-    def decode_step(self, state: TopicState, prev_ids: torch.Tensor):
-        """(log_probs (B, V), new state, internals) for one step."""
-        log_probs, new_state, alpha = self.advance(state, prev_ids)
+    def decode_step(self, state: TopicState, prev_ids: torch.Tensor, distribution: Optional[torch.Tensor] = None):
+        """(log_probs (B, V), new state, internals) for one step (``distribution`` (B, V): read
+        instead of ``prev_ids``' embeddings; the form and written counts still follow ``prev_ids``)."""
+        log_probs, new_state, alpha = self.advance(state, prev_ids, distribution)
         if not self.uses_topic_attention:
             return log_probs, new_state, {}
         K = int(state.topic_mask[0].sum())
@@ -294,14 +296,15 @@ class MTALSTM(VocabModel):
         return log_probs, new_state, {"attention": alpha[:, :K], "topic_attention": alpha[:, :K],
                                       "topic_coverage": coverage}
 
-    def advance(self, state: TopicState, prev_ids: torch.Tensor):
+    def advance(self, state: TopicState, prev_ids: torch.Tensor, distribution: Optional[torch.Tensor] = None):
         """(log_probs (B, V), new state, topic attention α_t (B, MAX_TOPICS)) for one step."""
         alpha, context = self.topic_context(state)
         form, extra = state.form, []
         if form is not None:
             form, form_vector = self.advance_form(form, prev_ids)  # (B, 3), (B, F)
             extra = [form_vector]
-        h, c = self.cell(torch.cat([self.embedding(prev_ids), context, *extra], -1), (state.h, state.c))  # (B, H)
+        emb = self.embed_previous(prev_ids, distribution)  # (B, E)
+        h, c = self.cell(torch.cat([emb, context, *extra], -1), (state.h, state.c))  # (B, H)
         logits = self.out(torch.cat([h, context, *extra], -1))  # (B, V)
         gate_input = torch.cat([h, context], -1)  # (B, H + E)
         written, unwritten = state.written, 1.0  # a topic character written once gets no more bonus
@@ -356,7 +359,7 @@ class TopicAveragedLSTM(MTALSTM):
 
     model_type = "tav_lstm"
     uses_topic_attention = False
-    features = ModelFeatures(topics=True, architecture="topic-to-text LSTM", input_kind="topics",
+    features = ModelFeatures(soft_inputs=True, topics=True, architecture="topic-to-text LSTM", input_kind="topics",
                              input_hint=MTALSTM.features.input_hint, task=MTALSTM.features.task,
                              settings=MTALSTM.features.settings)
 

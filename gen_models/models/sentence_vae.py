@@ -88,7 +88,7 @@ class SentenceVAE(VocabModel):
 
     model_type = "sentence_vae"
     config_class = VAEConfig
-    features = ModelFeatures(architecture="sentence VAE", input_kind="text",
+    features = ModelFeatures(soft_inputs=True, architecture="sentence VAE", input_kind="text",
                              input_hint="A short English chat sentence; a second line for a homotopy to it; "
                                         "a line 'seed N' for other prior samples",
                              task="sentence → latent z → sentence",
@@ -177,7 +177,7 @@ class SentenceVAE(VocabModel):
 
     def step(self, state: VAEState, prev_ids: torch.Tensor, controls: StepControls) -> StepOutput:
         """One decoder step for B hypotheses (prev_ids (B,))."""
-        log_probs, h = self.decode_step(state.h, prev_ids)
+        log_probs, h = self.decode_step(state.h, prev_ids, controls.input_distribution)
         return StepOutput(log_probs, VAEState(h))
 
     def reorder(self, state: VAEState, index: torch.Tensor) -> VAEState:
@@ -202,9 +202,11 @@ class SentenceVAE(VocabModel):
         _, h = self.encoder(packed)  # (1, B, H)
         return self.to_mean(h[0]), self.to_logvar(h[0])
 
-    def decode_step(self, h: torch.Tensor, prev_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(log_probs (B, V), new hidden (B, H)) from hidden (B, H) and previous ids (B,)."""
-        h = self.decoder(self.embedding(prev_ids), h)  # (B, H)
+    def decode_step(self, h: torch.Tensor, prev_ids: torch.Tensor,
+                    distribution: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log_probs (B, V), new hidden (B, H)) from hidden (B, H) and previous ids (B,) (or the
+        distribution (B, V) read instead, see :meth:`embed_previous`)."""
+        h = self.decoder(self.embed_previous(prev_ids, distribution), h)  # (B, H)
         return torch.log_softmax(self.out(h), -1), h
 
     def forward(self, src, src_mask, dec_in, target, target_mask, kl_weight: float = 1.0,

@@ -47,7 +47,7 @@ class Seq2BF(KeywordReplyModel):
     """Backward/forward seq2seq around a keyword; this module is the backward model."""
 
     model_type = "seq2bf"
-    features = ModelFeatures(architecture="backward + forward seq2seq (Seq2BF)", keywords=True,
+    features = ModelFeatures(soft_inputs=True, architecture="backward + forward seq2seq (Seq2BF)", keywords=True,
                              task="reply to a chat message that contains a keyword (hard constraint)",
                              settings=(("ban_unk", True),))
 
@@ -70,8 +70,9 @@ class Seq2BF(KeywordReplyModel):
         emitted = torch.cat([state.emitted, prev_ids.unsqueeze(1)], 1) if state.started else state.emitted
         switching = (state.half == BACKWARD) & (prev_ids == self.bos_id) & bool(state.started)  # (B,)
         half = torch.where(switching, FORWARD, state.half)  # (B,)
-        back_lp, back_state, back_internals = self.decode_step(state.backward, prev_ids)
-        fwd_lp, fwd_state, fwd_internals = self.forward_half.decode_step(state.forward, prev_ids)
+        soft = controls.input_distribution  # (B, V) or None: both halves read the same input
+        back_lp, back_state, back_internals = self.decode_step(state.backward, prev_ids, distribution=soft)
+        fwd_lp, fwd_state, fwd_internals = self.forward_half.decode_step(state.forward, prev_ids, distribution=soft)
         fwd_attention = fwd_internals["attention"]  # (B, S)
         for row in switching.nonzero().flatten().tolist():
             lp, row_state, internals = self.start_forward(state, emitted[row], row)

@@ -106,7 +106,7 @@ class Seq2SeqAttention(VocabModel):
     @property
     def features(self) -> ModelFeatures:
         """Copies (pointer-generator subclass) and coverage as configured."""
-        return ModelFeatures(copies=self.copies, coverage=self.config.coverage)
+        return ModelFeatures(copies=self.copies, coverage=self.config.coverage, soft_inputs=True)
 
     def source_ids(self, tokens: list[str]) -> tuple[list[int], list[str]]:
         """Ids of source tokens and the source's OOV words (none: this model cannot copy)."""
@@ -143,7 +143,8 @@ class Seq2SeqAttention(VocabModel):
         """One decoding step for B hypotheses (prev_ids (B,) extended ids)."""
         if controls.reset_coverage:
             state = replace(state, coverage=torch.zeros_like(state.coverage))
-        log_probs, new_state, internals = self.decode_step(state, prev_ids, controls.p_gen)
+        log_probs, new_state, internals = self.decode_step(state, prev_ids, controls.p_gen,
+                                                           controls.input_distribution)
         return StepOutput(log_probs, new_state, internals)
 
     def reorder(self, state: DecoderState, index: torch.Tensor) -> DecoderState:
@@ -212,9 +213,12 @@ class Seq2SeqAttention(VocabModel):
         scores = scores.masked_fill(~state.mask, float("-inf"))
         return torch.softmax(scores, dim=-1)
 
-    def decode_step(self, state: DecoderState, prev_ids: torch.Tensor, force_p_gen: Optional[float] = None):
-        """(log_probs (B, V_ext), new state, internals) for one step."""
-        x = self.input_proj(torch.cat([self.embedding(self.in_vocab(prev_ids)), state.context], -1))  # (B, E)
+    def decode_step(self, state: DecoderState, prev_ids: torch.Tensor, force_p_gen: Optional[float] = None,
+                    distribution: Optional[torch.Tensor] = None):
+        """(log_probs (B, V_ext), new state, internals) for one step (``distribution`` (B, V_ext):
+        read instead of ``prev_ids``, see :meth:`embed_previous`)."""
+        emb = self.embed_previous(self.in_vocab(prev_ids), distribution)  # (B, E)
+        x = self.input_proj(torch.cat([emb, state.context], -1))  # (B, E)
         h, c, recurrence = self.recur(x, state)  # (B, H)
         attention = self.attend(h, state)  # (B, S)
         context = torch.bmm(attention.unsqueeze(1), state.enc_out.expand(h.size(0), -1, -1)).squeeze(1)  # (B, 2H)
