@@ -13,7 +13,6 @@ import gzip
 import json
 import math
 import os
-import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
@@ -190,14 +189,7 @@ def _run_ray(model_name: str, rows: list[dict], settings: dict, workers: int, ad
 
     started = not ray.is_initialized()
     if started:
-        local = address == "local"
-        if local:  # ray.init resolves 127.0.0.1 to the node's reachable address (services.resolve_ip_for_localhost)
-            warnings.warn("Ray's local runtime listens on every interface of this machine (Ray's own servers; "
-                          "guarded by Ray's token authentication): use --ray only on a trusted machine, or "
-                          "--workers N for a process pool with no open ports")
-        ray.init(address=None if local else address, num_cpus=workers if local else None,
-                 include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
-                 runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)}})
+        start_ray(address, workers)
     try:
         actor = ray.remote(num_cpus=1)(_RayWorker)
         pool = ActorPool([actor.remote(model_name, root, settings) for _ in range(workers)])
@@ -205,6 +197,23 @@ def _run_ray(model_name: str, rows: list[dict], settings: dict, workers: int, ad
     finally:
         if started:
             ray.shutdown()
+
+
+def start_ray(address: str, workers: int) -> None:
+    """Join the Ray cluster at ``address`` ("auto" or host:port), or with "local" start one here whose
+    servers listen on 127.0.0.1 only. Ray turns a loopback node address into the machine's reachable
+    one unless it runs as a single-machine cluster (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, what it
+    does on macOS and Windows), which then binds every server to loopback."""
+    import ray
+    from ray._private import ray_constants
+
+    local = address == "local"
+    if local:
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # inherited by the raylet and the workers
+        ray_constants.ENABLE_RAY_CLUSTER = False  # read when the node's address is chosen
+    ray.init(address=None if local else address, num_cpus=workers if local else None,
+             include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+             runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)}})
 
 
 def write_jsonl(path: Path, rows: Iterable[dict], progress: Callable[[int], None] = lambda n: None) -> int:

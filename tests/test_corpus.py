@@ -47,6 +47,24 @@ def test_workers_and_ray_give_the_same_rows_as_one_process(checkpoint_root, tmp_
     assert pool == one and ray == one
 
 
+def test_a_local_ray_runtime_listens_on_loopback_only():
+    """``--ray local`` starts Ray with every server on 127.0.0.1 (no port open to the network)."""
+    ray = pytest.importorskip("ray")
+    psutil = pytest.importorskip("psutil")
+    from gen_models.corpus import start_ray
+
+    if ray.is_initialized():
+        pytest.skip("a Ray runtime is already running in this process")
+    start_ray("local", 1)
+    try:
+        assert ray.nodes()[0]["NodeManagerAddress"] == "127.0.0.1"
+        listening = {c.laddr.ip for p in psutil.Process().children(recursive=True)
+                     for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN}
+        assert listening and listening <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, listening
+    finally:
+        ray.shutdown()
+
+
 def test_statistics_by_hand():
     assert repeats("a b a b a".split(), 2) == 2 and repeats("a b c".split(), 2) == 0
     import numpy as np
