@@ -103,7 +103,7 @@ def cmd_corpus(args: argparse.Namespace) -> None:
     """Trace every example of a jsonl file; write one row per example with its statistics."""
     from tqdm import tqdm
 
-    from .corpus import read_examples, run_corpus, summary, write_jsonl
+    from .corpus import mark_safe_replies, read_examples, run_corpus, summary, write_jsonl
 
     model = _load_model(args)
     rows = read_examples(args.input, args.limit)
@@ -114,6 +114,7 @@ def cmd_corpus(args: argparse.Namespace) -> None:
         results = run_corpus(args.model, rows, settings, args.workers, args.ray, root)
         written = []
         write_jsonl(args.output, (written.append(r) or r for r in results), lambda n: bar.update(1))
+    write_jsonl(args.output, mark_safe_replies(written))  # safe_reply needs the whole run's outputs
     print(json.dumps(summary(written), ensure_ascii=False))
 
 

@@ -27,7 +27,15 @@ from .text import tokenize
 from .trace import GenerationTrace
 
 STATISTICS = ("rouge_l", "chrf", "unk_count", "repeated_ngrams", "mean_p_gen", "attention_entropy",
-              "coverage_loss", "output_tokens", "logprob_per_token", "verdict")
+              "coverage_loss", "output_tokens", "logprob_per_token", "verdict",
+              "question_reply", "negative_reply", "keyword_used", "safe_reply")
+# The seq2seq chat failure modes, per reply (1 yes, 0 no; keyword_used None without a keyword):
+# a question back, a negation word, the model's own keyword used, and (after a run,
+# :func:`mark_safe_replies`) one of the run's 10 most frequent replies.
+NEGATIONS = frozenset("no not never nothing nobody none nope nah neither nor cannot can't don't doesn't didn't "
+                      "isn't aren't wasn't weren't won't wouldn't couldn't shouldn't haven't hasn't hadn't "
+                      "ain't dont cant didnt doesnt isnt wont".split())
+SAFE_TOP = 10
 _ROUGE = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
 
 
@@ -80,7 +88,7 @@ def example_stats(trace: GenerationTrace, reference: Optional[str]) -> dict[str,
         "mean_p_gen": _mean([s.p_gen for s in trace.steps if s.p_gen is not None]),
         "attention_entropy": _mean([float(-(a * np.log(np.clip(a, 1e-12, 1))).sum()) for a in attention]),
         "coverage_loss": coverage_loss(attention) if any(s.coverage is not None for s in trace.steps) else None,
-        "rouge_l": None, "chrf": None, "verdict": None,
+        "rouge_l": None, "chrf": None, "verdict": None, **chat_failures(trace),
     }
     if reference is not None:
         stats["rouge_l"] = _ROUGE.score(" ".join(tokenize(reference)), " ".join(tokenize(trace.output_text)))[
@@ -88,6 +96,27 @@ def example_stats(trace: GenerationTrace, reference: Optional[str]) -> dict[str,
         stats["chrf"] = sacrebleu.sentence_chrf(trace.output_text, [reference]).score
         stats["verdict"] = trace.reference["verdict"] if trace.reference else None
     return stats
+
+
+def chat_failures(trace: GenerationTrace) -> dict[str, Optional[int]]:
+    """Per-reply chat failure flags of :data:`STATISTICS` (``safe_reply`` is set by a whole run)."""
+    words = tokenize(trace.output_text)
+    keyword = trace.extra.get("keyword")
+    return {"question_reply": int("?" in words), "negative_reply": int(any(w in NEGATIONS for w in words)),
+            "keyword_used": None if not keyword else int(str(keyword).lower() in words), "safe_reply": None}
+
+
+def mark_safe_replies(rows: list[dict], top: int = SAFE_TOP) -> list[dict]:
+    """Set each row's ``safe_reply``: 1 when its output is one of the ``top`` most frequent outputs of
+    the run (Li et al.'s "safe responses"; the share of such rows is the run's safe-reply rate)."""
+    from collections import Counter
+
+    counts = Counter(" ".join(tokenize(r["output"])) for r in rows if r.get("output") and "error" not in r)
+    frequent = {text for text, _ in counts.most_common(top)}
+    for row in rows:
+        if row.get("output") and "error" not in row:
+            row["safe_reply"] = int(" ".join(tokenize(row["output"])) in frequent)
+    return rows
 
 
 def repeats(tokens: list[str], n: int) -> int:

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import torch
 
-from . import limits
+from . import limits, mmi
 from .protocol import Encoded, Generator, ModelFeatures, StepControls, StepOutput, form_length
 from .scoring import (
     NEG_INF,
@@ -97,6 +97,13 @@ class DecodeSettings:
     poem_form: str = setting("free", "Poem form (characters × lines)", panel="search", choices=POEM_FORMS,
                              feature="topics",
                              help="free, or 5x4 五绝, 7x4 七绝, 5x8 五律, 7x8 七律: line ends and the end are forced")
+    mmi: str = setting("off", "MMI (Li et al. 2016)", panel="search", choices=mmi.MODES, compare=True,
+                       help="antilm: rank by log p(T|S) − λ·log p_LM(T) over the first γ tokens; bidi: rerank the "
+                            "finished beam by log p(T|S) + λ·log p(S|T) (beam search; chat models)")
+    mmi_lambda: float = setting(0.5, "MMI λ", 0.0, 2.0, 0.05, panel="search", compare=True,
+                                help="weight of the reply LM (antilm) or of the reverse model (bidi)")
+    mmi_gamma: int = setting(5, "MMI-antiLM γ (first tokens penalised)", 1, 50, 1, panel="search",
+                             help="the reply LM's log-probability is subtracted over the first γ tokens")
     num_candidates: int = setting(5, "Candidates recorded per step", 1, 20, 1)
     ban_unk: bool = setting(False, "Never produce <unk>", help="never produce the <unk> token")
     forced_prefix: list[int] = setting([], "Forced prefix (token ids)", help="token ids to force")
@@ -141,6 +148,9 @@ class DecodeSettings:
         if self.num_return > 1 and (self.strategy not in BEAM_STRATEGIES or self.num_return > self.beam_size):
             raise ValueError(f"num_return ({self.num_return}) needs beam search with at least as many beams "
                              f"(got {self.strategy}, beam_size {self.beam_size})")
+        if self.mmi != "off" and self.strategy not in BEAM_STRATEGIES:
+            raise ValueError(f"mmi {self.mmi} is a beam search rule: set strategy to beam or beam_sample "
+                             f"(got {self.strategy})")
         if len(self.forced_prefix) > self.max_len:
             raise ValueError(f"forced_prefix is longer than max_len ({self.max_len})")
         if any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in self.knock_out):
@@ -194,9 +204,10 @@ def generate(model: Generator, text: str, settings: Optional[DecodeSettings] = N
         _check_work(encoded, settings)
     encoded_at = time.perf_counter()
     recorder = TreeRecorder(model, encoded, settings)
-    if model.features.generates:
-        search = _beam_search if settings.strategy in BEAM_STRATEGIES else _single_path
-        search(model, encoded, settings, recorder)
+    if model.features.generates and settings.strategy in BEAM_STRATEGIES:
+        _beam_search(model, encoded, settings, recorder, mmi.rule_for(model, text, settings, encoded.oov_words))
+    elif model.features.generates:
+        _single_path(model, encoded, settings, recorder)
     done = time.perf_counter()
     for name, companions in encoded.companions.items():
         encoded.extra[name] = [decode_companion(model, companion, settings) for companion in companions]
@@ -369,12 +380,18 @@ def _single_path(model: Generator, encoded: Encoded, settings: DecodeSettings,
 
 
 def _beam_search(model: Generator, encoded: Encoded, settings: DecodeSettings,
-                 recorder: "TreeRecorder") -> None:
+                 recorder: "TreeRecorder", rule: Optional[mmi.MMIRule] = None) -> None:
     """Beam search ranking candidates by the adjusted score; of the top ``2k`` candidates (drawn
     without replacement in proportion to exp(score) under ``beam_sample``) the best ``k`` unfinished
     ones go on, and end-of-sequence candidates among the first ``k`` finish (with the ``hf`` length
     penalty form, scored score / length^α). Stops when ``k`` hypotheses have finished or at
-    ``max_len``; the best ``num_return`` finished ones are the trace's ``extra["returned"]``."""
+    ``max_len``; the best ``num_return`` finished ones are the trace's ``extra["returned"]``.
+
+    With an MMI ``rule`` (:mod:`gen_models.mmi`): MMI-antiLM ranks by log p(T|S) − λ·log p_LM(T)
+    (before the length/coverage penalty); MMI-bidi reranks the finished hypotheses by their
+    adjusted score + λ·log p(S|T). Each selected node keeps ``score`` = log p(T|S) and records the
+    rule's numbers in ``extra`` (``score_before_mmi``, ``score_after_mmi``, ``lm_logprob`` or
+    ``reverse_logprob``)."""
     k, sampling = settings.beam_size, settings.strategy == "beam_sample"
     processors = _processors(model, encoded, settings, sampling=sampling)
     hf_form = settings.length_penalty_form == "hf"
@@ -389,13 +406,19 @@ def _beam_search(model: Generator, encoded: Encoded, settings: DecodeSettings,
     attention_sum: Optional[torch.Tensor] = None  # (B, S)
     finished: list[LiveNode] = []
     previous: Optional[torch.Tensor] = None  # (B, V_ext) the step that chose the live tokens
+    anti = rule.antilm if rule is not None else None
+    lm_prefix = torch.zeros(1)  # (B,) LM log-probability of each alive hypothesis's penalised tokens
     for step in range(settings.max_len):
         out = model.step(state, prev, settings.controls(step, previous))
         history = [context + n.history for n in alive]
         step_scores = apply_processors(processors, out.log_probs, history, step)  # (B, V_ext)
         totals = alive_scores[:, None] + step_scores  # (B, V_ext)
+        ranked = totals
+        if anti is not None:
+            lm_step = anti.step_logprobs(history, step).to(totals.device)  # (B, V_ext)
+            ranked = mmi.antilm_scores(totals, lm_prefix.to(totals.device), lm_step, anti.lam)  # (B, V_ext)
         coverage = _coverage_after(attention_sum, out)
-        adjusted = scorer(totals, step + 1, coverage)  # (B, V_ext)
+        adjusted = scorer(ranked, step + 1, coverage)  # (B, V_ext)
         views = recorder.step_views(out)
         _check_possible(adjusted, step)
         next_alive, parents, is_last_step = [], [], step == settings.max_len - 1
@@ -410,6 +433,11 @@ def _beam_search(model: Generator, encoded: Encoded, settings: DecodeSettings,
                 alive[row], row, views, token, float(out.log_probs[row, token]), float(totals[row, token]),
                 finish(value, step + 1) if ends and finish else value, "finished" if ends else "alive",
             )
+            if anti is not None:
+                recorder.nodes[node.id].extra.update(
+                    score_before_mmi=float(totals[row, token]), score_after_mmi=float(ranked[row, token]),
+                    lm_logprob=float(lm_step[row, token]))
+                node.lm_prefix = float(lm_prefix[row]) + float(lm_step[row, token])
             selected[row].add(token)
             (finished if ends else next_alive).append(node)
             if not ends:
@@ -422,12 +450,15 @@ def _beam_search(model: Generator, encoded: Encoded, settings: DecodeSettings,
         previous = out.log_probs[index]  # (B', V_ext)
         alive = next_alive
         alive_scores = torch.tensor([n.score for n in alive], device=device)
+        lm_prefix = torch.tensor([n.lm_prefix for n in alive])
         attention_sum = coverage[index] if coverage is not None else None
         prev = torch.tensor([n.token_id for n in alive], device=device)
-    ranked = sorted(finished or alive, key=lambda n: -n.adjusted_score)
-    recorder.choose(ranked[0])
+    if rule is not None and rule.reverse is not None:
+        _rerank_bidi(model, encoded, finished or alive, rule, recorder)
+    best_first = sorted(finished or alive, key=lambda n: -n.adjusted_score)
+    recorder.choose(best_first[0])
     if settings.num_return > 1:
-        recorder.returned = ranked[: settings.num_return]
+        recorder.returned = best_first[: settings.num_return]
 
 
 def _candidates(adjusted: torch.Tensor, k: int, rng: Optional[torch.Generator]) -> list[tuple[int, int]]:
@@ -445,6 +476,19 @@ def _candidates(adjusted: torch.Tensor, k: int, rng: Optional[torch.Generator]) 
     drawn = torch.multinomial(probs, min(n_take, int((probs > 0).sum())), generator=rng)[0].tolist()
     values = flat.cpu()
     return sorted(enumerate(drawn), key=lambda pair: -float(values[pair[1]]))
+
+
+def _rerank_bidi(model: Generator, encoded: Encoded, nodes: list["LiveNode"], rule: mmi.MMIRule,
+                 recorder: "TreeRecorder") -> None:
+    """MMI-bidi: each hypothesis's adjusted score becomes adjusted + λ·log p(S|T) (in place, in the
+    tree too), the numbers kept in the node's ``extra``."""
+    for node in nodes:
+        words = [t for t in node.history if t != model.eos_id]
+        reverse = rule.reverse_logprob(model.decode_text(words, encoded.oov_words))
+        after = mmi.bidi_score(node.adjusted_score, reverse, rule.lam)
+        recorder.nodes[node.id].extra.update(score_before_mmi=node.adjusted_score, score_after_mmi=after,
+                                             reverse_logprob=reverse)
+        node.adjusted_score = recorder.nodes[node.id].adjusted_score = after
 
 
 def _check_possible(scores: torch.Tensor, step: int) -> None:
@@ -474,6 +518,7 @@ class LiveNode:
     score: float
     adjusted_score: float
     history: list[int]
+    lm_prefix: float = 0.0  # MMI-antiLM: the reply LM's log-probability of the penalised tokens
 
 
 class TreeRecorder:

@@ -77,7 +77,9 @@ class BeamNode:
     ``score`` is the cumulative log-probability (``parent.score + logprob``); ``adjusted_score`` is
     the score after the scoring rules (length/coverage penalty) that ranked it.
     ``internals`` is the :class:`Step` that produced this node's token (alive, finished and chosen
-    nodes only; ``None`` for pruned candidates and the root).
+    nodes only; ``None`` for pruned candidates and the root). ``extra``: numbers a scoring rule kept
+    for this node by name (MMI: ``score_before_mmi``, ``score_after_mmi``, ``lm_logprob`` or
+    ``reverse_logprob``; see :mod:`gen_models.mmi`).
     """
 
     id: int
@@ -90,6 +92,7 @@ class BeamNode:
     adjusted_score: float
     status: str
     internals: Optional[Step] = None
+    extra: dict = field(default_factory=dict)
 
 
 @dataclass

@@ -636,3 +636,37 @@ def test_a_session_without_a_trace_keeps_its_views_and_is_told_to_decode_again(a
     for api_name, values in (("/pin", (0, -1)), ("/views", (1, -1, 3, True, "png", "mean", "mean", "own", "whole tree"))):
         outputs = named(new_client(app_url).predict(*values, api_name=api_name))
         assert "No trace to show" in plain(outputs["status"]) and "most recent visitors" in plain(outputs["status"])
+
+
+def test_mmi_through_the_api(client, checkpoint_root):
+    """MMI-antiLM and MMI-bidi picked by name on /trace: every node of the chosen path carries its
+    score before and after the rule, consistent with the rule's arithmetic; refusals name the cause."""
+    import torch
+
+    from gen_models import mmi
+    from gen_models.checkpoint import load_checkpoint
+    from gen_models.mmi import ReplyLM, ReplyLMConfig
+    from gen_models.vocab import Vocab
+
+    torch.manual_seed(0)
+    vocab = Vocab.load(checkpoint_root / SEQ2SEQ / "vocab.txt")
+    reverse = load_checkpoint(checkpoint_root / SEQ2SEQ)
+    mmi.register(SEQ2SEQ, lm=ReplyLM(ReplyLMConfig(len(vocab), 8, 8), vocab).eval(), reverse=reverse)
+    text, status = trace(client, model=SEQ2SEQ, mmi="antilm", mmi_lambda=0.5, mmi_gamma=3, max_len=6)
+    assert status.startswith("✓"), status
+    decoded = GenerationTrace.from_json(text)
+    assert decoded.settings["mmi"] == "antilm" and decoded.settings["mmi_gamma"] == 3
+    penalised = 0.0
+    for k, node in enumerate(decoded.path()):
+        assert node.extra["score_before_mmi"] == pytest.approx(node.score, abs=1e-3)
+        penalised += node.extra["lm_logprob"]
+        if k >= 3 or node.token == "</s>":
+            assert node.extra["lm_logprob"] == 0.0
+        assert node.extra["score_after_mmi"] == pytest.approx(node.score - 0.5 * penalised, abs=1e-3)
+    text, status = trace(client, model=SEQ2SEQ, mmi="bidi", mmi_lambda=0.5, max_len=6)
+    leaf = GenerationTrace.from_json(text).path()[-1]
+    assert leaf.extra["reverse_logprob"] < 0
+    assert leaf.adjusted_score == pytest.approx(leaf.extra["score_before_mmi"] + 0.5 * leaf.extra["reverse_logprob"],
+                                                abs=1e-3)
+    assert "reply language model" in trace(client, model=POINTER, mmi="antilm")[1]
+    assert "beam search rule" in trace(client, model=SEQ2SEQ, mmi="antilm", strategy="greedy")[1]

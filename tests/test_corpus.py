@@ -80,3 +80,23 @@ def test_bad_files_name_the_line(tmp_path):
     path.write_text('{"text_missing": 1}\n', encoding="utf-8")
     with pytest.raises(ValueError, match='bad.jsonl:1: a row needs a "src" text'):
         read_examples(path)
+
+
+def test_chat_failure_flags_by_hand():
+    from gen_models.corpus import chat_failures, mark_safe_replies
+    from gen_models.trace import GenerationTrace
+
+    def reply(text, keyword=None):
+        trace = GenerationTrace(model="m", source_tokens=["x"], output_tokens=[], output_text=text, steps=[], beam=[],
+                                settings={}, timings={}, extra={"keyword": keyword} if keyword else {})
+        return chat_failures(trace)
+
+    assert reply("what do you do?") == {"question_reply": 1, "negative_reply": 0, "keyword_used": None,
+                                        "safe_reply": None}
+    assert reply("i don't know", "music")["negative_reply"] == 1 and reply("i don't know", "music")["keyword_used"] == 0
+    assert reply("i love Music, not books", "music") == {"question_reply": 0, "negative_reply": 1, "keyword_used": 1,
+                                                         "safe_reply": None}
+    rows = [{"output": t} for t in ["i don't know"] * 3 + ["oh cool!"] * 2 + ["a", "b", "c"]] + [{"output": "", "error": "e"}]
+    mark_safe_replies(rows, top=2)
+    assert [r.get("safe_reply") for r in rows] == [1, 1, 1, 1, 1, 0, 0, 0, None]
+    assert sum(r["safe_reply"] for r in rows[:-1]) / 8 == 5 / 8  # the run's safe-reply rate

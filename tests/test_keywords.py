@@ -95,3 +95,20 @@ def test_a_query_without_pmi_candidates_uses_the_fallback_keyword_and_says_so(se
     trace = generate(seq2bf, "the and of", DecodeSettings(strategy="greedy", max_len=5))
     assert trace.extra["keyword"] == "game" and trace.extra["keyword_source"] == "fallback"
     assert any("most frequent training keyword" in n for n in trace.notices)
+
+
+def test_stop_nouns_and_a_query_noun_before_the_fallback(checkpoint_root):
+    """For queries unlike the corpus: a stop-listed generic noun is skipped for the next PMI candidate,
+    and a query with no PMI candidate takes a candidate noun it contains before the fallback."""
+    model = load_checkpoint(checkpoint_root / "tiny-seq2bf")
+    settings = DecodeSettings(strategy="greedy", max_len=5)
+    model.config.stop_nouns = ["library"]
+    trace = generate(model, QUERY, settings)
+    assert trace.extra["keyword"] == "game" and trace.extra["keyword_source"] == "PMI"
+    assert "library" not in [w for w, _ in trace.extra["keyword_candidates"]]
+    model.config.stop_nouns = []
+    trace = generate(model, "the and of library", settings)  # "library" has no PMI entries as a query word
+    assert trace.extra["keyword"] == "library" and trace.extra["keyword_source"] == "query noun"
+    model.config.query_nouns_first = True
+    trace = generate(model, "a json parser for the game", settings)
+    assert trace.extra["keyword"] == "game" and trace.extra["keyword_source"] == "query noun"

@@ -1,4 +1,5 @@
-"""Train ``enzh-transformer``: a small BART-style encoder-decoder, from scratch, on data/enzh.
+"""Train ``enzh-transformer``: a small BART-style encoder-decoder, from scratch, on data/enzh
+(and ``chat-transformer`` on data/chitchat/pairs with ``--word-level``, see training/train_chat.sh).
 
     python -m training.train_transformer --out checkpoints/enzh-transformer --cpu-budget 60
 
@@ -22,10 +23,14 @@ import time
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from tqdm import tqdm
 from transformers import BartConfig, BartForConditionalGeneration, PreTrainedTokenizerFast
 
+from gen_models.text import _TOKEN_RE as TOKEN_RE
+from gen_models.text import tokenize
+from gen_models.vocab import SPECIALS as VOCAB_SPECIALS
+from gen_models.vocab import Vocab
 from training.evaluation import read_rows
 
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
@@ -41,6 +46,22 @@ def train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFas
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, min_frequency=2,
                                   limit_alphabet=6000, show_progress=False)
     tokenizer.train_from_iterator(texts, trainer)
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", BOS), ("</s>", EOS)])
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>",
+                                   pad_token="<pad>", unk_token="<unk>", model_max_length=256)
+
+
+def train_word_tokenizer(token_lists: list[list[str]], vocab_size: int) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer with the RNN chat models' choices: :func:`gen_models.text.tokenize`'s
+    lowercased words and punctuation (the same regex, as a pre-tokenizer), and the ``vocab_size``
+    most frequent training tokens seen twice (:meth:`gen_models.vocab.Vocab.build`); ``<s> x </s>``."""
+    words = Vocab.build(token_lists, vocab_size).itos[len(VOCAB_SPECIALS):]
+    tokenizer = Tokenizer(models.WordLevel({tok: i for i, tok in enumerate(SPECIALS + words)}, unk_token="<unk>"))
+    tokenizer.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Lowercase()])
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex(TOKEN_RE.pattern), "isolated")])
+    tokenizer.decoder = decoders.WordPiece(prefix="##", cleanup=True)  # words joined by spaces, "i 'm" -> "i'm"
     tokenizer.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", special_tokens=[("<s>", BOS), ("</s>", EOS)])
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>",
@@ -137,7 +158,11 @@ def train(args) -> None:
     torch.set_num_threads(args.threads)
     rng = random.Random(args.seed)
     train_rows, valid_rows = read_rows(args.data, "train"), read_rows(args.data, "valid")[: args.valid_size]
-    tokenizer = train_tokenizer([r["src"] for r in train_rows] + [r["tgt"] for r in train_rows], args.vocab_size)
+    if args.word_level:  # the chat models' words, each side cut to max_len - 2 as the RNN trainer does
+        tokens = [tokenize(r[side])[: args.max_len - 2] for r in train_rows for side in ("src", "tgt")]
+        tokenizer = train_word_tokenizer(tokens, args.vocab_size)
+    else:
+        tokenizer = train_tokenizer([r["src"] for r in train_rows] + [r["tgt"] for r in train_rows], args.vocab_size)
     train_pairs = encode_pairs(tokenizer, train_rows, args.max_len)
     valid_pairs = encode_pairs(tokenizer, valid_rows, args.max_len)
     model = build_model(len(tokenizer), args).train()
@@ -193,6 +218,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("data/enzh"))
     parser.add_argument("--out", type=Path, default=Path("checkpoints/enzh-transformer"))
     parser.add_argument("--vocab-size", type=int, default=8000)
+    parser.add_argument("--word-level", action="store_true",
+                        help="word tokens and vocabulary as the RNN chat models (gen_models.text / Vocab.build)")
     parser.add_argument("--d-model", type=int, default=256)
     parser.add_argument("--layers", type=int, default=3)
     parser.add_argument("--heads", type=int, default=4)

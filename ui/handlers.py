@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional
 import gradio as gr
 import numpy as np
 
-from gen_models.corpus import read_examples, reference_of, source_of, summary, trace_row
+from gen_models.corpus import mark_safe_replies, read_examples, reference_of, source_of, summary, trace_row
 from gen_models.decoding import BEAM_STRATEGIES, COMPARE_NAMES, SETTING_FIELDS, SETTING_NAMES
 from gen_models.limits import TimeLimitExceeded
 from gen_models.trace import GenerationTrace
@@ -282,9 +282,11 @@ def topic_choices(trace: Optional[GenerationTrace]) -> gr.Dropdown:
 MAX_CORPUS_EXAMPLES = 500
 CORPUS_VIEW = "corpus"  # the click bridge's name for the corpus scatter (elem_id view-corpus, not a trace view)
 CORPUS_KEPT = ("src", "topics", "reference", "tgt", "poem", "output", "error", "rouge_l", "chrf", "unk_count",
-               "repeated_ngrams", "mean_p_gen", "attention_entropy", "coverage_loss", "verdict")
+               "repeated_ngrams", "mean_p_gen", "attention_entropy", "coverage_loss", "verdict",
+               "question_reply", "negative_reply", "keyword_used", "safe_reply")
 CORPUS_COLUMNS = ["#", "input", "output", "reference", "ROUGE-L", "chrF", "UNK", "repeats", "p_gen",
-                  "attention entropy", "coverage loss", "verdict"]
+                  "attention entropy", "coverage loss", "verdict", "question", "negative", "keyword used",
+                  "safe reply"]
 
 
 def setting_box(name: str) -> str:
@@ -303,7 +305,8 @@ def corpus_table(rows: list[dict]) -> list[list]:
     return [[i, _short(source_of(r) or "", 80), r.get("error") or _short(r.get("output", ""), 80),
              _short(reference_of(r) or "", 60), number(r.get("rouge_l")), number(r.get("chrf")), r.get("unk_count"),
              r.get("repeated_ngrams"), number(r.get("mean_p_gen")), number(r.get("attention_entropy")),
-             number(r.get("coverage_loss")), r.get("verdict") or ""] for i, r in enumerate(rows)]
+             number(r.get("coverage_loss")), r.get("verdict") or "", r.get("question_reply"), r.get("negative_reply"),
+             r.get("keyword_used"), r.get("safe_reply")] for i, r in enumerate(rows)]
 
 
 def status_markdown(result: TraceResult) -> str:
@@ -737,6 +740,7 @@ class Handlers:
                            f"(GENSCOPE_CORPUS_SECONDS) after {len(rows)} of {count} examples")
                 break
         release_memory()
+        mark_safe_replies(rows)
         means = summary(rows)
         facts = " · ".join(f"{k.removeprefix('mean_')} {v:.3g}" for k, v in means.items()
                            if k.startswith("mean_") and isinstance(v, float))

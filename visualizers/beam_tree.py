@@ -170,7 +170,7 @@ def _node_markers(group: list[BeamNode], positions: dict, status: str, color: st
     customdata is the node id."""
     hover = [
         f"node {n.id} · step {n.step} · {label(n.token)}<br>log p {n.logprob:.3f} · score {n.score:.3f}"
-        f"<br>adjusted score {n.adjusted_score:.3f} · {n.status}"
+        f"<br>adjusted score {n.adjusted_score:.3f} · {n.status}{_rule_hover(n)}"
         for n in group
     ]
     text = [short_label(n.token, chars) if show_text or n.id in chosen else "" for n in group]
@@ -180,6 +180,16 @@ def _node_markers(group: list[BeamNode], positions: dict, status: str, color: st
         marker=dict(size=9 if status != "pruned" else 6, color=color, line=dict(color="white", width=1)),
         name=status, customdata=[n.id for n in group], hovertext=hover, hoverinfo="text",
     )
+
+
+def _rule_hover(node: BeamNode) -> str:
+    """A scoring rule's numbers kept on the node (MMI: the score before and after the rule)."""
+    extra = node.extra or {}
+    if "score_after_mmi" not in extra:
+        return ""
+    part = (f" · LM log p {extra['lm_logprob']:.3f}" if "lm_logprob" in extra else
+            f" · log p(S|T) {extra['reverse_logprob']:.3f}" if "reverse_logprob" in extra else "")
+    return f"<br>MMI: before {extra['score_before_mmi']:.3f} → after {extra['score_after_mmi']:.3f}{part}"
 
 
 def _pin_band(pinned: int) -> dict:

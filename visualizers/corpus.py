@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 from .common import GENERATE_COLOR, base_layout, empty_figure
 
 NUMERIC = ("rouge_l", "chrf", "unk_count", "repeated_ngrams", "mean_p_gen", "attention_entropy", "coverage_loss",
-           "output_tokens", "logprob_per_token")
+           "output_tokens", "logprob_per_token", "question_reply", "negative_reply", "keyword_used", "safe_reply")
 VERDICT_COLORS = {"search error": "#d62728", "model error": "#1f77b4", "match": "#2ca02c", "tie": "#7f7f7f",
                   "output cut": "#ff7f0e"}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -26,10 +26,15 @@ CANDIDATES = 10
 @dataclass
 class KeywordConfig(Seq2SeqConfig):
     """Seq2seq arguments plus the size of the PMI table and the keyword used when a query has no
-    PMI candidate (the most frequent training keyword)."""
+    PMI candidate (the most frequent training keyword). For queries unlike the corpus:
+    ``stop_nouns`` are never chosen by PMI or as the fallback (generic candidates such as "people",
+    "thing", "way"); a query without a PMI candidate gets the last candidate noun it contains before
+    the fallback (``query_nouns_first``: before PMI's candidate too)."""
 
     pmi_entries: int = 0
     fallback_keyword: str = ""
+    stop_nouns: list = field(default_factory=list)
+    query_nouns_first: bool = False
 
 
 class KeywordReplyModel(Seq2SeqAttention):
@@ -70,16 +75,21 @@ class KeywordReplyModel(Seq2SeqAttention):
         """The keyword's vocabulary id: the given one, else the best PMI candidate, else the fallback.
         Records ``keyword``, ``keyword_source`` and the top ``keyword_candidates`` [[noun, PMI], …]
         in ``encoded.extra`` (ValueError for a given keyword outside the vocabulary)."""
-        ranked = self.keywords.rank(encoded.source_ids, self.vocab_size, CANDIDATES)
+        stop = {self.vocab.stoi[w] for w in self.config.stop_nouns if w in self.vocab.stoi}
+        ranked = [(i, v) for i, v in self.keywords.rank(encoded.source_ids, self.vocab_size, CANDIDATES + len(stop))
+                  if i not in stop][:CANDIDATES]
         encoded.extra["keyword_candidates"] = [[self.vocab.itos[i], round(v, 3)] for i, v in ranked]
+        in_query = self.query_nouns(encoded.source_ids, stop)
         words = [w.strip().lower() if self.config.lowercase else w.strip() for w in given or [] if w.strip()]
         if words:
             if words[0] not in self.vocab.stoi or self.vocab.stoi[words[0]] < len(self.vocab.itos[:4]):
                 raise ValueError(f"keyword {words[0]!r} is not in {self.name}'s vocabulary of "
                                  f"{self.vocab_size} words")
             keyword, source = self.vocab.stoi[words[0]], "given"
-        elif ranked:
+        elif ranked and not (self.config.query_nouns_first and in_query):
             keyword, source = ranked[0][0], "PMI"
+        elif in_query:
+            keyword, source = in_query[-1], "query noun"  # the last: English noun phrases end in their head
         else:
             keyword, source = self.vocab.id(self.config.fallback_keyword), "fallback"
             encoded.notices.append(f"no query word is associated with a keyword noun: using the most frequent "
@@ -88,3 +98,9 @@ class KeywordReplyModel(Seq2SeqAttention):
         encoded.extra["keyword_source"] = source
         encoded.topics = [self.vocab.itos[keyword]]
         return keyword
+
+    def query_nouns(self, source_ids: torch.Tensor, stop: set) -> list[int]:
+        """Candidate nouns (those with PMI entries) the query contains, stop nouns left out, in
+        query order without repeats."""
+        candidates = set(self.keywords.noun_ids.tolist())
+        return list(dict.fromkeys(i for i in source_ids.tolist() if i in candidates and i not in stop))

@@ -1,0 +1,50 @@
+"""The chat evaluation's per-reply statistics by hand, and the Transformer chat model's word-level
+tokenizer against GenScope's tokenizer (the same tokens, so perplexities compare)."""
+from __future__ import annotations
+
+import pytest
+
+from gen_models.text import tokenize
+from training.evaluate_chat import distinct, is_negative, is_question, reply_free_scores, repeats, safe_reply_rate
+
+SENTENCES = ["I don't know, what's up?", "my phone battery dies too fast!!", "g++ and python3.11 at 5:30pm :)",
+             "Café — naïve résumé", "what should i pack for a picnic", "ok.... lol   haha"]
+
+
+def test_reply_statistics_by_hand():
+    outputs = [["i", "don't", "know"], ["i", "don't", "know"], ["what", "do", "you", "do", "?"],
+               ["i", "like", "to", "cook", ",", "i", "like", "to", "cook"]]
+    assert [is_question(o) for o in outputs] == [False, False, True, False]
+    assert [is_negative(o) for o in outputs] == [True, True, False, False]
+    assert [repeats(o) for o in outputs] == [False, False, False, True]
+    assert safe_reply_rate(outputs, top=1) == 0.5
+    assert distinct(outputs, 1) == pytest.approx(11 / 20)  # i, don't, know, what, do, you, ?, like, to, cook and ","
+    rows = [{"predicted": "cook"}, {"predicted": ""}, {"predicted": "music"}, {"predicted": "cook"}]
+    scores = reply_free_scores(rows, outputs)
+    assert scores["keyword_in_output"] == pytest.approx(1 / 3)  # rows with a keyword: 3, used in 1
+    assert scores["question_rate"] == 0.25 and scores["negative_rate"] == 0.5 and scores["repetition_rate"] == 0.25
+
+
+def test_word_level_tokenizer_splits_as_genscope():
+    from training.train_transformer import train_word_tokenizer
+
+    tokenizer = train_word_tokenizer([tokenize(s) for s in SENTENCES * 2], 1000)
+    for sentence in SENTENCES:
+        ids = tokenizer(sentence)["input_ids"]
+        assert tokenizer.convert_ids_to_tokens(ids) == ["<s>", *tokenize(sentence), "</s>"]
+    assert tokenizer.convert_ids_to_tokens(tokenizer("zebra")["input_ids"]) == ["<s>", "<unk>", "</s>"]
+
+
+def test_shipped_chat_transformer_reads_the_rnn_vocabulary():
+    from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint
+    from gen_models.vocab import Vocab
+
+    folder = CHECKPOINT_ROOT / "chat-transformer"
+    if not (folder / "model.safetensors").is_file():
+        pytest.skip("chat-transformer not shipped")
+    model = load_checkpoint(folder)
+    rnn = Vocab.load(CHECKPOINT_ROOT / "chat-seq2seq" / "vocab.txt")
+    assert set(model.tokenizer.get_vocab()) == set(rnn.itos)
+    text = "i don't know what kind of music you like, haha!"
+    pieces = model.tokenizer.convert_ids_to_tokens(model.reference_ids(text, []))
+    assert pieces == [t if t in rnn.stoi else "<unk>" for t in tokenize(text)]
