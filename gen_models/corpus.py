@@ -23,12 +23,12 @@ from rouge_score import rouge_scorer
 
 from .decoding import DecodeSettings, generate
 from .limits import TimeLimitExceeded
-from .text import tokenize
+from .text import RougeTokenizer, tokenize
 from .trace import GenerationTrace
 
 STATISTICS = ("rouge_l", "chrf", "unk_count", "repeated_ngrams", "mean_p_gen", "attention_entropy",
               "coverage_loss", "output_tokens", "logprob_per_token", "verdict")
-_ROUGE = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+_ROUGE = rouge_scorer.RougeScorer(["rougeL"], tokenizer=RougeTokenizer())  # Han characters count
 
 
 def read_examples(path: Path, limit: Optional[int] = None) -> list[dict]:
