@@ -259,20 +259,23 @@ TAB_CONTROLS = {"Coverage": coverage_controls, "Beam tree": beam_controls, "Tran
 def intervention_tab(c: SimpleNamespace) -> None:
     """Alternative token, forced p_gen, coverage reset and topic coverage at the pinned step."""
     with gr.Tab("Interventions"):
-        gr.Markdown("Change one thing at the **pinned step** and decode again; the new output is shown beside "
-                    "the original, step by step.")
+        gr.Markdown("Change one thing and decode again: a token, the coverage or a topic's coverage at the "
+                    "**pinned step**, or p_gen at **every step**; the new output is shown beside the original, "
+                    "step by step.")
         with gr.Row():
             c.alternative = gr.Dropdown([], value=None, label="Alternative token at the pinned step",
                                         allow_custom_value=True, scale=3)
             c.take_button = gr.Button("Take it and re-decode", scale=1)
         with gr.Row() as c.p_gen_row:
             c.p_gen_choice = gr.Radio([("model's own", "model"), ("0 — always copy", "0"),
-                                       ("1 — always generate", "1")], value="0", label="Force p_gen", scale=3)
+                                       ("1 — always generate", "1")], value="0",
+                                      label="Force p_gen at every step (not only the pinned one)", scale=3)
             c.p_gen_button = gr.Button("Force p_gen and re-decode", scale=1)
         c.coverage_button = gr.Button("Reset coverage at the pinned step and re-decode")
         with gr.Row() as c.topic_row:
             c.topic = gr.Dropdown([], value=None, label="Topic (topic-to-text models)", scale=2)
-            c.topic_value = gr.Slider(0, 10, step=0.05, value=1.0, label="Set its coverage to", scale=2)
+            c.topic_value = gr.Slider(0, 10, step=0.05, value=0.0, scale=2,
+                                      label="Set its coverage to (0: used up; topics start at 1)")
             c.topic_button = gr.Button("Set topic coverage at the pinned step and re-decode", scale=1)
         with gr.Row() as c.knock_row:
             c.knock_item = gr.Number(value=0, precision=0, minimum=0, label="Memory item (0-based: a story sentence, "

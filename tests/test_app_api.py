@@ -195,7 +195,7 @@ def test_intervene_with_an_alternative_token(client):
 
 def test_intervene_on_p_gen_and_coverage(client):
     diff, _, status = client.predict(POINTER, TEXT, p_gen="0", max_len=5, api_name="/intervene_p_gen")
-    assert "p_gen = 0" in plain(status)
+    assert "p_gen = 0 at every step" in plain(status)  # #27 item 11: it is not the pinned step only
     status = client.predict(SEQ2SEQ, TEXT, p_gen="1", max_len=5, api_name="/intervene_p_gen")[2]
     assert "has no copy switch" in plain(status)
     status = client.predict(POINTER, TEXT, p_gen="2", api_name="/intervene_p_gen")[2]
@@ -269,6 +269,16 @@ def test_topic_model_views_and_topic_coverage_intervention(client):
     diff, _, status = client.predict("tiny-mta", "春风 明月 故乡", strategy="greedy", max_len=8, step=0, topic=1,
                                      value=0.0, api_name="/intervene_topic")
     assert "coverage of “明月” set to 0 at step 0" in plain(status)
+    status = client.predict("tiny-mta", "春风 明月 故乡", strategy="greedy", max_len=8, step=0, topic=1,
+                            api_name="/intervene_topic")[2]  # #27 item 11: the default is 0 (used up), not 1
+    assert "set to 0 at step 0" in plain(status)
+    status = client.predict("tiny-mta", "春风 明月 故乡", strategy="greedy", max_len=8, step=0, topic=1,
+                            value=1.0, api_name="/intervene_topic")[2]  # where topics start: nothing changes
+    assert "the output did not change" in plain(status) and "topics start at 1" in plain(status)
+    coverage = restored.steps[1].topic_coverage[1]
+    status = client.predict("tiny-mta", "春风 明月 故乡", strategy="greedy", max_len=8, step=2, topic=1,
+                            value=round(coverage, 3), api_name="/intervene_topic")[2]
+    assert f"already had coverage {coverage:.2f} before step 2" in plain(status)
     status = client.predict("tiny-mta", "春风 明月 故乡", strategy="greedy", max_len=8, step=0, topic=3,
                             value=0.0, api_name="/intervene_topic")[2]
     assert "topic must be a whole number between 0 and 2" in plain(status)

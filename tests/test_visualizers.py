@@ -254,6 +254,18 @@ def test_text_diff_aligns_insertions_instead_of_shifting_every_step():
     assert aligned_words("按 Esc 取消", "按Esc取消") == [("equal", w, w) for w in ("按", "Esc", "取", "消")]
 
 
+def test_text_diff_keeps_unk_one_word_and_counts_in_the_singular():
+    """#27 item 11: ``<unk>`` was split into "<", "unk", ">" (3 replaced) and the summary said "1 words"."""
+    from visualizers.output import aligned_words
+
+    rows = aligned_words("my favorite game is <unk>", "my favorite game is chess")
+    assert rows[-1] == ("replace", "<unk>", "chess") and len(rows) == 5
+    page = diff_html(synthetic_trace(["a", "<unk>"], ["x"]), synthetic_trace(["b", "c"], ["x"]), ("one", "two"))
+    assert "1 word the same" not in page and "0 words the same, 2 replaced" in page
+    page = diff_html(synthetic_trace(["a", "<unk>"], ["x"]), synthetic_trace(["a", "c"], ["x"]), ("one", "two"))
+    assert "by text, 1 word the same, 1 replaced" in page
+
+
 def test_training_curves_with_phases_and_missing_metrics():
     curves = [{"phase": "main", "epoch": 1, "train_loss": 5.0, "valid_nll": 4.0, "valid_p_gen": 0.3},
               {"phase": "coverage", "epoch": 1, "train_loss": 4.0, "valid_nll": 3.9, "valid_coverage": 0.2}]
