@@ -464,7 +464,7 @@ class Handlers:
         image_format = image_format_of(image_format)
         result = run_trace(self.registry, model, text, settings_dict(*settings), reference, keyword)
         if result.trace is None:
-            hint = "✎ " + result.hint + notices_markdown(result.notices)
+            hint = "✎ " + markdown_text(result.hint) + notices_markdown(result.notices)  # "<package name>: …" is text
             layer_dropdown, head_dropdown = head_controls(None, layer, head)
             return {"state": None, "trace_json": "", "status": hint, "pinned": gr.Slider(value=0, maximum=1),
                     "node": gr.Dropdown(choices=[], value=None), "layer": layer_dropdown, "head": head_dropdown,
