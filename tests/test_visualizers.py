@@ -157,6 +157,19 @@ def test_copy_figure_splits_candidates_into_generate_and_copy(pointer_trace):
     assert np.allclose(source_mass.y, (1 - step.p_gen) * step.attention)
 
 
+def test_copy_mass_axis_reads_in_plain_decimals_when_a_step_copies_almost_nothing(pointer_trace):
+    """#27 item 11: at step 0 (p_gen ≈ 1) the copy-mass axis topped out at "50µ"."""
+    from copy import deepcopy
+
+    trace = deepcopy(pointer_trace)
+    trace.steps[0].p_gen = 0.99995
+    axis = copy_figure(trace, ViewOptions(pinned_step=0)).layout.yaxis3
+    assert axis.exponentformat == "none" and tuple(axis.range) == (0, 0.05)
+    trace.steps[0].p_gen = 0.0  # a step that copies: the axis follows its largest bar
+    figure = copy_figure(trace, ViewOptions(pinned_step=0))
+    assert figure.layout.yaxis3.range[1] == pytest.approx(1.08 * max(max(figure.data[-1].y), 0.05 / 1.08))
+
+
 def test_copy_figure_hatches_the_source_words_read_as_unknown():
     trace = generate(tiny(PointerGenerator, False), "the libzorb library", DecodeSettings(beam_size=2, max_len=4))
     assert trace.extra["read_as_unknown"].tolist() == [1]
