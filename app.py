@@ -101,8 +101,25 @@ CSS = """
   #input-column > .form > #reference-text, #settings-panel { order: 3; }
   #input-text textarea { max-height: 8em; }
   #intro p { display: none; }
+  /* a plot keeps a readable width (source labels, tree nodes) and scrolls sideways in its own box */
+  #output-column, #output-column .tabs, #output-column .tabitem { min-width: 0 !important; max-width: 100%; }
+  [id^="view-"].block, #explain-plot, #lens-plot, #intervention-plot, #compare-plot, #curves-plot {
+    overflow-x: auto; max-width: 100%; }
+  :is([id^="view-"], #explain-plot, #lens-plot, #intervention-plot, #compare-plot) .js-plotly-plot:has(.xtick) {
+    min-width: 680px; }  /* not a message-only figure (no axes): it stays the screen's width */
+  #view-beam .js-plotly-plot:has(.xtick) { min-width: 1000px; }  /* visualizers.beam_tree.TREE_LABEL_PX */
+  #output-column .row { flex-wrap: wrap; }  /* controls side by side on a desktop: one a line */
+  #output-column .row > *, #output-column .form > * { flex: 1 1 100% !important; min-width: 100% !important; }
+  /* the plot toolbar above the figure, never over its title */
+  .js-plotly-plot .plot-container .svg-container { margin-top: 30px; }
+  .js-plotly-plot .modebar-container { top: -30px !important; }
 }
 """
+
+# page-level rules outside the app's own box (Gradio scopes ``css`` to elements inside it)
+HEAD = """<style>
+@media (max-width: 720px) { .gradio-container .main.fillable { padding: 8px 6px; } }
+</style>"""
 
 INTRO = """# GenScope
 A visual debugger for neural text generators: type and watch every decoding step — attention, coverage,
@@ -156,7 +173,8 @@ def build_demo(registry: ModelRegistry, handlers: Handlers) -> gr.Blocks:
                 input_column(c, registry)
             with gr.Column(scale=3, elem_id="output-column"):
                 view_column(c)
-                with gr.Tabs() as c.tabs:
+                # every tab's name stays in view (wrapped), none behind an unlabelled "⋯" menu
+                with gr.Tabs(overflow_behavior="wrap", elem_id="view-tabs") as c.tabs:
                     view_tabs(c)
                     intervention_tab(c)
                     explain_tab(c)
@@ -283,7 +301,7 @@ def intervention_tab(c: SimpleNamespace) -> None:
             c.knock_button = gr.Button("Knock it out and re-decode", scale=1)
         c.intervention_status = gr.Markdown()
         c.intervention_diff = gr.HTML()
-        c.intervention_plot = gr.Plot(show_label=False)
+        c.intervention_plot = gr.Plot(show_label=False, elem_id="intervention-plot")
 
 
 def explain_tab(c: SimpleNamespace) -> None:
@@ -340,14 +358,14 @@ def compare_tab(c: SimpleNamespace, registry: ModelRegistry) -> None:
         c.compare_button = gr.Button("Compare A and B", variant="primary")
         c.compare_status = gr.Markdown()
         c.compare_diff = gr.HTML()
-        c.compare_plot = gr.Plot(show_label=False)
+        c.compare_plot = gr.Plot(show_label=False, elem_id="compare-plot")
 
 
 def side_tabs(c: SimpleNamespace) -> None:
     """Model card, nearest training examples and export."""
     with gr.Tab("Model card"):
         c.card_status = gr.Markdown()
-        c.curves_plot = gr.Plot(show_label=False)
+        c.curves_plot = gr.Plot(show_label=False, elem_id="curves-plot")
         c.card = gr.Markdown()
     with gr.Tab("Nearest examples") as c.neighbors_tab:
         c.neighbors_button = gr.Button("Find the training pairs closest to the input (BM25)")
@@ -525,7 +543,7 @@ def launch_kwargs() -> dict:
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         theme=gr.themes.Soft(primary_hue="blue", font=["Inter", "system-ui", "sans-serif"],
                              font_mono=["ui-monospace", "monospace"]),
-        css=CSS, ssr_mode=False, show_error=False, state_session_capacity=SESSION_CAPACITY,
+        css=CSS, head=HEAD, ssr_mode=False, show_error=False, state_session_capacity=SESSION_CAPACITY,
         max_file_size="1mb",  # per file; ui/security.py bounds the files per request and every body
         enable_monitoring=budget.current().monitoring,  # /monitoring only where GENSCOPE_MONITORING=1
         app_kwargs=security.app_kwargs(),  # Host allow list, security headers (ui/security.py)

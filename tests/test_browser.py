@@ -320,6 +320,63 @@ def test_on_a_phone_the_output_comes_before_the_settings(page, served_url):
     assert top["input-text"] < top["output-tokens"] < 844 < top["settings-panel"]
 
 
+PHONE_LAYOUT_JS = """(view) => {
+  const graph = document.querySelector('#view-' + view + ' .js-plotly-plot');
+  const box = graph.closest('[id^="view-"]'), xa = graph._fullLayout.xaxis;
+  const range = xa.range || [0, 0];
+  const rect = (e) => { const r = e.getBoundingClientRect(); return {l: r.left, r: r.right, t: r.top, b: r.bottom}; };
+  const texts = [...graph.querySelectorAll('.xtick text, .textpoint text')].map(rect).filter((r) => r.r > r.l);
+  let overlaps = 0;
+  for (let i = 0; i < texts.length; i++) for (let j = i + 1; j < texts.length; j++) {
+    const a = texts[i], b = texts[j];
+    const w = Math.min(a.r, b.r) - Math.max(a.l, b.l), h = Math.min(a.b, b.b) - Math.max(a.t, b.t);
+    if (w > 2 && h > 2 && view === 'beam') overlaps++;
+  }
+  return {page: document.documentElement.scrollWidth, boxRight: rect(box).r, scrolls: box.scrollWidth > box.clientWidth,
+          perCategory: xa._length / Math.max(range[1] - range[0], 1), overlaps, labels: texts.length};
+}"""
+TOOLBAR_CLEAR_JS = """(view) => {
+  const graph = document.querySelector('#view-' + view + ' .js-plotly-plot');
+  const bar = graph.querySelector('.modebar-container .modebar'), title = graph.querySelector('.gtitle');
+  if (!bar || !title) return null;
+  const a = bar.getBoundingClientRect(), b = title.getBoundingClientRect();
+  return a.bottom <= b.top || b.bottom <= a.top || a.right <= b.left || b.right <= a.left;
+}"""
+
+
+def test_on_a_phone_every_tab_is_in_view_and_plots_keep_readable_labels(page, served_url):
+    """#27 item 8 at 390 × 844: every tab's name shows (wrapped, no "⋯" menu); the heatmap keeps
+    ≥ 11 px per source label and the search tree's labels do not overlap, each plot scrolling sideways
+    in its own box (the page itself does not); the plot toolbar sits clear of the title."""
+    phone = page.context.browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        phone.goto(served_url)
+        phone.wait_for_selector("#view-attention .js-plotly-plot .xtick", timeout=WAIT_MS)
+        tabs = phone.get_by_role("tab")
+        assert tabs.count() >= 8
+        for i in range(tabs.count()):
+            box = tabs.nth(i).bounding_box()
+            assert tabs.nth(i).is_visible() and box["x"] >= 0 and box["x"] + box["width"] <= 390, tabs.nth(i).inner_text()
+        assert not phone.locator(".overflow-menu button").first.is_visible() if phone.locator(
+            ".overflow-menu button").count() else True
+        heatmap = phone.evaluate(PHONE_LAYOUT_JS, "attention")
+        assert heatmap["page"] <= 390 and heatmap["boxRight"] <= 390 and heatmap["scrolls"], heatmap
+        assert heatmap["perCategory"] >= 11, heatmap
+        phone.locator("#view-attention .js-plotly-plot .nsewdrag").first.hover()
+        phone.wait_for_selector("#view-attention .modebar", state="visible", timeout=WAIT_MS)
+        assert phone.evaluate(TOOLBAR_CLEAR_JS, "attention") is True
+        phone.get_by_role("tab", name="Beam tree").click()
+        phone.wait_for_selector("#view-beam .js-plotly-plot .xtick", timeout=WAIT_MS)
+        phone.wait_for_timeout(500)
+        tree = phone.evaluate(PHONE_LAYOUT_JS, "beam")
+        assert tree["page"] <= 390 and tree["boxRight"] <= 390 and tree["scrolls"], tree
+        assert tree["labels"] > 5 and tree["overlaps"] == 0, tree
+        checkbox = phone.get_by_label("Show pruned candidates").bounding_box()  # its label is not cut off
+        assert checkbox["x"] + 200 <= 390
+    finally:
+        phone.close()
+
+
 CORPUS_POINT_JS = """() => {
   const graph = document.querySelector('#view-corpus .js-plotly-plot');
   const points = graph._fullData[0];
