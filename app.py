@@ -523,7 +523,7 @@ def wire_actions(c: SimpleNamespace, handlers: Handlers) -> None:
     c.trace_button.click(fn, [c.state], out, api_name="export_trace", **raw)
     fn, out = by_name(c, handlers.export_report, ["export_file", "export_status"])
     c.report_button.click(fn, [c.state, c.pinned, c.node, c.repeat_n, c.show_pruned, c.image_format, c.layer,
-                               c.head, c.mask_kind, c.tree_focus], out, api_name="export_report", **heavy)
+                               c.head, c.mask_kind, c.tree_focus, c.text], out, api_name="export_report", **heavy)
 
 
 # the share button's inputs, with the page's own address in place of the link box's value (8th input)

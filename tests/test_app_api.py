@@ -226,6 +226,14 @@ def test_export_trace_and_offline_report(app_url):
     report = Path(path).read_text(encoding="utf-8")
     assert report.startswith("<!DOCTYPE html>") and "genscope-trace" in report and "works offline" in plain(status)
     assert "Hypothesis at node" not in report
+    from ui.handlers import MEAN, OWN_MASK
+    views = (3, True, "png", MEAN, MEAN, OWN_MASK, "auto")
+    # #27 item 11: the input as typed (case, spacing), not lowercased tokens; another text: the tokens
+    report = Path(session.predict(1, -1, *views, TEXT, api_name="/export_report")[0]).read_text(encoding="utf-8")
+    assert f"<div class='source'>{TEXT}</div>" in report
+    report = Path(session.predict(1, -1, *views, "Something else", api_name="/export_report")[0]).read_text(
+        encoding="utf-8")
+    assert TEXT not in report and "a json parser library" in report  # what the trace read: its tokens
     node = restored.chosen_path()[2]
     report = Path(session.predict(1, node, api_name="/export_report")[0]).read_text(encoding="utf-8")
     assert f"Hypothesis at node {node}" in report

@@ -28,6 +28,7 @@ from gen_models.decoding import BEAM_STRATEGIES, COMPARE_NAMES, SETTING_FIELDS, 
 from gen_models.limits import TimeLimitExceeded
 from gen_models.trace import GenerationTrace
 from visualizers import MASK_KINDS, TREE_FOCI, ViewOptions, empty_figure, output_html, standalone_report, training_curves
+from visualizers.report import typed_source
 from visualizers.attribution import attribution_figure, logit_lens_figure
 from visualizers.corpus import corpus_scatter
 from visualizers.registry import VIEWS, render_views, report_figures, tabs, view_named
@@ -836,13 +837,15 @@ class Handlers:
 
     @guarded("export_status", kind="heavy")
     def export_report(self, trace: Optional[GenerationTrace], pinned: Any, node: Any, *view_values: Any) -> dict:
-        """A standalone HTML report of every view that applies."""
-        repeat_n, show_pruned, image_format, layer, head, mask, focus = view_values
+        """A standalone HTML report of every view that applies (``text``, the input box, after the
+        view options: shown as typed when it is what the trace read)."""
+        repeat_n, show_pruned, image_format, layer, head, mask, focus = view_values[:7]
+        text = view_values[7] if len(view_values) > 7 else None
         if trace is None:
             raise ValueError("there is no trace to report on: type an input (or edit it to decode again)")
         options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask, focus)
         report = standalone_report(trace, report_figures(trace, options), replace(options, node_id=None),
-                                   image_format_of(image_format))
+                                   image_format_of(image_format), typed_source(trace, text))
         path = self._export_path(trace, ".html")
         path.write_text(report, encoding="utf-8")
         return {"export_file": str(path), "export_status": "HTML report ready (self-contained, works offline)"}
