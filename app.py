@@ -29,6 +29,8 @@ from ui import budget, security  # noqa: E402
 from ui.handlers import (  # noqa: E402
     CHOSEN_NODE,
     CORPUS_COLUMNS,
+    CORPUS_TYPES,
+    CORPUS_WIDTHS,
     CORPUS_VIEW,
     DEFAULT_EXAMPLE,
     DEFAULT_INPUT_HINT,
@@ -70,6 +72,25 @@ element.addEventListener('click', (event) => {
 """
 
 PLOT_CLICK_BRIDGE_JS = """
+// a click on a corpus column's name sorts by it (ascending, then descending), through the column's
+// own menu (Gradio's header click only focuses it): the menu's first two items sort
+document.addEventListener('click', (event) => {
+  const name = event.target.closest('#corpus-table th .header-content');
+  const header = name && name.closest('th'), menu = header && header.querySelector('.cell-menu-button');
+  if (!menu) return;
+  event.stopPropagation();  // Gradio's own header click would close the menu opened below
+  const descending = header.dataset.gsSort === 'ascending';
+  setTimeout(() => menu.click(), 0);
+  let tries = 0;
+  const pick = () => {
+    const items = [...document.querySelectorAll('[role=menuitem]')];
+    if (items.length < 2) { if (tries++ < 20) setTimeout(pick, 25); return; }
+    items[descending ? 1 : 0].click();
+    for (const other of document.querySelectorAll('#corpus-table th')) delete other.dataset.gsSort;
+    header.dataset.gsSort = descending ? 'descending' : 'ascending';
+  };
+  setTimeout(pick, 30);
+}, true);
 const bind = () => {
   for (const box of document.querySelectorAll('[id^="view-"]')) {
     const graph = box.querySelector('.js-plotly-plot');
@@ -328,8 +349,8 @@ def corpus_tab(c: SimpleNamespace) -> None:
     """The corpus explorer over the model's own test split."""
     with gr.Tab("Corpus") as c.corpus_tab:
         gr.Markdown("Trace the first examples of this exhibit's **test split** (with the settings above) and look "
-                    "for failures across them: sort or filter the table, plot any two statistics, click a row to "
-                    "open that example. Files of your own: `python -m gen_models corpus --input FILE.jsonl`.")
+                    "for failures across them: click a column's name to sort by it (again: the other way), ⋮ "
+                    "beside it to filter; plot any two statistics; click a row to open that example. Files of your own: `python -m gen_models corpus --input FILE.jsonl`.")
         with gr.Row():
             c.corpus_count = gr.Slider(1, MAX_CORPUS_EXAMPLES, step=1, value=50, label="Test examples", scale=2,
                                        elem_id="corpus-count")
@@ -340,8 +361,10 @@ def corpus_tab(c: SimpleNamespace) -> None:
             c.corpus_stop = gr.Button("Stop", scale=1)
         c.corpus_status = gr.Markdown(elem_id="corpus-status")
         c.corpus_rows = gr.State(None)
+        # every column in view at 1600 px: texts cut short and wrapped in fixed shares, numbers narrow
         c.corpus_table = gr.Dataframe(headers=CORPUS_COLUMNS, interactive=False, wrap=True, show_search="filter",
-                                      max_height=420, elem_id="corpus-table")
+                                      max_height=420, elem_id="corpus-table", datatype=list(CORPUS_TYPES),
+                                      column_widths=list(CORPUS_WIDTHS))
         c.corpus_plot = gr.Plot(show_label=False, elem_id=f"view-{CORPUS_VIEW}")  # clicks: the plot bridge
 
 

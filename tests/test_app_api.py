@@ -606,6 +606,14 @@ def test_corpus_explorer_traces_the_test_split_and_a_row_opens_its_example(clien
 
     opened = app_module.handlers.open_example(rows, gr.EventData(None, {"index": [1, 2], "value": "x"}))
     assert opened["text"] == rows[1]["src"] and opened["reference_text"] == rows[1]["tgt"]
+    # a sorted table: the clicked cell is on screen row 0, and its row's "#" says example 2
+    opened = app_module.handlers.open_example(rows, gr.EventData(None, {"index": [0, 2], "value": "x",
+                                                                        "row_value": [2, "…", "…"]}))
+    assert opened["text"] == rows[2]["src"] and "opened test example #2" in opened["corpus_status"]
+    from app import CORPUS_COLUMNS, CORPUS_TYPES, CORPUS_WIDTHS
+    assert len(CORPUS_TYPES) == len(CORPUS_WIDTHS) == len(CORPUS_COLUMNS)
+    assert sum(float(w.rstrip("%")) for w in CORPUS_WIDTHS) == 100
+    assert [t for t, name in zip(CORPUS_TYPES, CORPUS_COLUMNS) if name in ("ROUGE-L", "chrF", "UNK")] == ["number"] * 3
 
 
 def test_local_models_load_only_from_under_the_model_roots(monkeypatch, app_module, tmp_path):

@@ -463,3 +463,48 @@ def test_corpus_rows_and_points_open_their_example_and_a_link_keeps_reference_se
         assert shared.get_by_text("Error", exact=True).count() == 0
     finally:
         shared.close()
+
+
+CORPUS_SHOWN_JS = """(column) => [...document.querySelectorAll('#corpus-table [data-testid^="cell-"][data-testid$="-0"]')]
+  .map((cell) => { const row = cell.dataset.testid.split('-')[1], text = (c) =>
+      document.querySelector(`#corpus-table [data-testid="cell-${row}-${c}"]`).innerText.trim();
+    return {row, number: text(0), input: text(1), value: text(column)}; })"""  # cells in the order shown
+CORPUS_HEADERS_JS = """() => { const table = document.querySelector('#corpus-table').getBoundingClientRect();
+  return [...document.querySelectorAll('#corpus-table th')].map((th) => {
+    const r = th.getBoundingClientRect(); return {name: th.innerText.trim(), inside: r.left >= table.left - 1 && r.right <= table.right + 1};
+  }); }"""
+
+
+def test_corpus_table_fits_every_column_and_a_click_on_a_column_name_sorts_by_it(page):
+    """#27 item 9 at 1600 px: every column of the corpus table is in view without scrolling; a click
+    on a column's name sorts the rows by it (again: the other way), and a row of the sorted table
+    still opens its own example."""
+    page.set_viewport_size({"width": 1600, "height": 1000})
+    try:
+        pick_model(page, "debian-pointer")
+        page.get_by_role("tab", name="Corpus").click()
+        set_number(page, "#corpus-count input[type=number]", "5")
+        page.get_by_role("button", name="Trace the test examples").click()
+        page.wait_for_function("() => document.querySelector('#corpus-status').innerText.includes('✓ 5 test')",
+                               timeout=WAIT_MS * 3)
+        page.locator("#corpus-table").scroll_into_view_if_needed()
+        headers = page.evaluate(CORPUS_HEADERS_JS)
+        assert len(headers) == 12 and all(h["inside"] for h in headers), headers
+        column = [h["name"] for h in headers].index("chrF")
+        before = [float(row["value"]) for row in page.evaluate(CORPUS_SHOWN_JS, column)]
+        page.locator("#corpus-table th .header-content").nth(column).click()
+        page.wait_for_timeout(600)
+        ascending = [float(row["value"]) for row in page.evaluate(CORPUS_SHOWN_JS, column)]
+        assert len(ascending) == 5 and ascending == sorted(before), (before, ascending)
+        page.locator("#corpus-table th .header-content").nth(column).click()
+        page.wait_for_timeout(600)
+        shown = page.evaluate(CORPUS_SHOWN_JS, column)
+        assert [float(row["value"]) for row in shown] == sorted(before, reverse=True)
+        assert page.get_by_role("menuitem").count() == 0  # no menu left open
+        first = shown[0]
+        page.locator(f"#corpus-table [data-testid='cell-{first['row']}-1']").click()
+        page.wait_for_function("(n) => document.querySelector('#corpus-status').innerText"
+                               ".includes('opened test example #' + n + ':')", arg=first["number"], timeout=WAIT_MS)
+        assert page.locator("#input-text textarea").input_value().startswith(first["input"].rstrip("…")[:20])
+    finally:
+        page.set_viewport_size({"width": 1440, "height": 1000})

@@ -285,6 +285,8 @@ CORPUS_KEPT = ("src", "topics", "reference", "tgt", "poem", "output", "error", "
                "repeated_ngrams", "mean_p_gen", "attention_entropy", "coverage_loss", "verdict")
 CORPUS_COLUMNS = ["#", "input", "output", "reference", "ROUGE-L", "chrF", "UNK", "repeats", "p_gen",
                   "attention entropy", "coverage loss", "verdict"]
+CORPUS_TYPES = ("number", "str", "str", "str", *["number"] * 7, "str")  # numbers sort as numbers
+CORPUS_WIDTHS = ("3%", "20%", "15%", "13%", "6%", "5%", "4%", "6%", "6%", "7%", "7%", "8%")  # of the table
 
 
 def setting_box(name: str) -> str:
@@ -301,7 +303,8 @@ def corpus_table(rows: list[dict]) -> list[list]:
     def number(value: Any) -> Any:
         return round(value, 3) if isinstance(value, float) else value if isinstance(value, int) else None
     return [[i, _short(source_of(r) or "", 80), r.get("error") or _short(r.get("output", ""), 80),
-             _short(reference_of(r) or "", 60), number(r.get("rouge_l")), number(r.get("chrf")), r.get("unk_count"),
+             _short(reference_of(r) or "", 60), number(r.get("rouge_l")),
+             round(r["chrf"], 1) if isinstance(r.get("chrf"), float) else None, r.get("unk_count"),
              r.get("repeated_ngrams"), number(r.get("mean_p_gen")), number(r.get("attention_entropy")),
              number(r.get("coverage_loss")), r.get("verdict") or ""] for i, r in enumerate(rows)]
 
@@ -747,8 +750,17 @@ class Handlers:
 
     @guarded("corpus_status")
     def open_example(self, rows: Optional[list], event: gr.EventData) -> dict:
-        """A table row opens that example: its input and reference replace the current ones."""
-        index = event_object(event).get("index")  # a table cell's (row, column)
+        """A table row opens that example: its input and reference replace the current ones. The
+        example is the row's "#" cell (``row_value[0]``): once the table is sorted, the cell's row
+        ``index`` is its place on screen, not the example's."""
+        data = event_object(event)
+        shown = data.get("row_value")
+        number = shown[0] if isinstance(shown, (list, tuple)) and shown else None
+        if isinstance(number, float) and number.is_integer():
+            number = int(number)
+        if isinstance(number, int) and not isinstance(number, bool):
+            return self._open_example(rows, number)
+        index = data.get("index")  # a table cell's (row, column)
         index = index[0] if isinstance(index, (list, tuple)) and index else index
         return self._open_example(rows, index)
 
