@@ -308,6 +308,19 @@ def test_switching_model_swaps_an_untouched_example_but_keeps_typed_text(client)
     assert prose["value"] == "random 8 seed 1"  # a point-set model cannot read prose: its example replaces it
 
 
+def test_a_model_switch_does_not_flash_the_new_models_error_over_the_old_example(app_module):
+    """#27 screenshot pass: picking a point-set model while another model's example was in the box
+    showed its "cannot read this" error for a moment (the settings' change events decoded the old
+    example before the new one arrived); that live run now changes nothing; typed text still errs."""
+    from tests.tiny_checkpoints import EXAMPLES
+    from ui.handlers import MEAN, OWN_MASK
+
+    values = [None] * len(SETTING_NAMES) + [0, 3, True, "png", MEAN, MEAN, OWN_MASK, "auto", "", "", None, None]
+    assert app_module.handlers.trace_live("tiny-hull", EXAMPLES[0], *values) == {}
+    assert "⚠" in app_module.handlers.trace_live("tiny-hull", "my own text", *values)["status"]
+    assert app_module.handlers.trace_live(POINTER, EXAMPLES[0], *values)["status"].startswith("✓")
+
+
 def test_controls_a_model_cannot_use_are_hidden(app_module):
     topic = app_module.handlers.model_card("tiny-mta")
     assert topic["p_gen_row"]["visible"] is False and topic["topic_row"]["visible"] is True

@@ -442,10 +442,22 @@ class Handlers:
         setting differs, the shared view is dropped."""
         *values, tab, shared = values
         tab = tab if tab in tabs() else None
+        if self.left_behind(model, text):
+            return {}  # a model switch's settings fired before its example arrived: that run follows
         if not isinstance(shared, dict) or not shows_shared(shared, model, text, values):
             return {"rendered_tab": tab, "shared": None, **self._trace(model, text, values, tab=tab, with_json=False)}
         return {"rendered_tab": tab,
                 **self._trace(model, text, values, tab=tab, with_json=False, node=shared.get("node"))}
+
+    def left_behind(self, model: Any, text: Any) -> bool:
+        """Whether ``text`` is another model's example that ``model`` cannot read: the input a model
+        switch is about to replace with the new model's example (:meth:`model_card`). Decoding it
+        would flash that model's error for a moment on every such switch."""
+        entry = self.registry.entries.get(model) if isinstance(model, str) else None
+        if entry is None or not isinstance(text, str) or text in entry.examples:
+            return False
+        others = {e for other in self.registry.entries.values() if other is not entry for e in other.examples}
+        return text in others and bool(entry.examples) and not accepts(entry, text)
 
     @guarded()
     def refresh_open_tab(self, trace: Optional[GenerationTrace], tab: Any, rendered_tab: Any, pinned: Any,
