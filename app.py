@@ -126,9 +126,13 @@ CSS = """
   #output-column, #output-column .tabs, #output-column .tabitem { min-width: 0 !important; max-width: 100%; }
   [id^="view-"].block, #explain-plot, #lens-plot, #intervention-plot, #compare-plot, #curves-plot {
     overflow-x: auto; max-width: 100%; }
-  :is([id^="view-"], #explain-plot, #lens-plot, #intervention-plot, #compare-plot) .js-plotly-plot:has(.xtick) {
+  [id^="view-"] .js-plotly-plot:has(.xtick), #explain-plot .js-plotly-plot:has(.xtick),
+  #lens-plot .js-plotly-plot:has(.xtick), #intervention-plot .js-plotly-plot:has(.xtick),
+  #compare-plot .js-plotly-plot:has(.xtick) {
     min-width: 680px; }  /* not a message-only figure (no axes): it stays the screen's width */
-  #view-beam .js-plotly-plot:has(.xtick) { min-width: 1000px; }  /* visualizers.beam_tree.TREE_LABEL_PX */
+  #view-beam .js-plotly-plot:has(.xtick) { min-width: 1000px !important; }  /* beam_tree.TREE_LABEL_PX */
+  #view-hull .js-plotly-plot, #view-latent_map .js-plotly-plot, #view-picture .js-plotly-plot {
+    min-width: 0 !important; }  /* maps of points and pictures: they shrink to the screen as a whole */
   #output-column .row { flex-wrap: wrap; }  /* controls side by side on a desktop: one a line */
   #output-column .row > *, #output-column .form > * { flex: 1 1 100% !important; min-width: 100% !important; }
   /* the plot toolbar above the figure, never over its title */

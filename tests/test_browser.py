@@ -333,6 +333,7 @@ PHONE_LAYOUT_JS = """(view) => {
     if (w > 2 && h > 2 && view === 'beam') overlaps++;
   }
   return {page: document.documentElement.scrollWidth, boxRight: rect(box).r, scrolls: box.scrollWidth > box.clientWidth,
+          width: graph._fullLayout.width,
           perCategory: xa._length / Math.max(range[1] - range[0], 1), overlaps, labels: texts.length};
 }"""
 TOOLBAR_CLEAR_JS = """(view) => {
@@ -361,7 +362,7 @@ def test_on_a_phone_every_tab_is_in_view_and_plots_keep_readable_labels(page, se
             ".overflow-menu button").count() else True
         heatmap = phone.evaluate(PHONE_LAYOUT_JS, "attention")
         assert heatmap["page"] <= 390 and heatmap["boxRight"] <= 390 and heatmap["scrolls"], heatmap
-        assert heatmap["perCategory"] >= 11, heatmap
+        assert heatmap["perCategory"] >= 11 and heatmap["width"] >= 680, heatmap
         phone.locator("#view-attention .js-plotly-plot .nsewdrag").first.hover()
         phone.wait_for_selector("#view-attention .modebar", state="visible", timeout=WAIT_MS)
         assert phone.evaluate(TOOLBAR_CLEAR_JS, "attention") is True
@@ -370,7 +371,7 @@ def test_on_a_phone_every_tab_is_in_view_and_plots_keep_readable_labels(page, se
         phone.wait_for_timeout(500)
         tree = phone.evaluate(PHONE_LAYOUT_JS, "beam")
         assert tree["page"] <= 390 and tree["boxRight"] <= 390 and tree["scrolls"], tree
-        assert tree["labels"] > 5 and tree["overlaps"] == 0, tree
+        assert tree["labels"] > 5 and tree["overlaps"] == 0 and tree["width"] >= 1000, tree
         checkbox = phone.get_by_label("Show pruned candidates").bounding_box()  # its label is not cut off
         assert checkbox["x"] + 200 <= 390
     finally:
