@@ -199,7 +199,8 @@ def build_demo(registry: ModelRegistry, handlers: Handlers) -> gr.Blocks:
             with gr.Column(scale=3, elem_id="output-column"):
                 view_column(c)
                 # every tab's name stays in view (wrapped), none behind an unlabelled "⋯" menu
-                with gr.Tabs(overflow_behavior="wrap", elem_id="view-tabs") as c.tabs:
+                # (its id is not "view-…": the plot click bridge binds every element whose id starts so)
+                with gr.Tabs(overflow_behavior="wrap", elem_id="output-tabs") as c.tabs:
                     view_tabs(c)
                     intervention_tab(c)
                     explain_tab(c)

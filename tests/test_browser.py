@@ -116,6 +116,7 @@ def test_clicking_a_token_or_a_heatmap_row_pins_that_step(page):
     page.wait_for_function("(step) => document.querySelector('#view-attention .gtitle').textContent"
                            ".includes('pinned step ' + step)", arg=last, timeout=WAIT_MS)
     assert page.locator("#output-tokens .gs-pinned").get_attribute("data-step") == str(last)
+    page.locator("#view-attention .js-plotly-plot").scroll_into_view_if_needed()  # below a wrapped tab row
     position = page.evaluate(ROW_POSITION_JS, 1)
     page.mouse.click(position["x"], position["y"])
     page.wait_for_function(PINNED_IS_JS, arg=1, timeout=WAIT_MS)
