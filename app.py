@@ -29,6 +29,8 @@ from ui import budget, security  # noqa: E402
 from ui.handlers import (  # noqa: E402
     CHOSEN_NODE,
     CORPUS_COLUMNS,
+    CORPUS_TYPES,
+    CORPUS_WIDTHS,
     CORPUS_VIEW,
     DEFAULT_EXAMPLE,
     DEFAULT_INPUT_HINT,
@@ -70,6 +72,25 @@ element.addEventListener('click', (event) => {
 """
 
 PLOT_CLICK_BRIDGE_JS = """
+// a click on a corpus column's name sorts by it (ascending, then descending), through the column's
+// own menu (Gradio's header click only focuses it): the menu's first two items sort
+document.addEventListener('click', (event) => {
+  const name = event.target.closest('#corpus-table th .header-content');
+  const header = name && name.closest('th'), menu = header && header.querySelector('.cell-menu-button');
+  if (!menu) return;
+  event.stopPropagation();  // Gradio's own header click would close the menu opened below
+  const descending = header.dataset.gsSort === 'ascending';
+  setTimeout(() => menu.click(), 0);
+  let tries = 0;
+  const pick = () => {
+    const items = [...document.querySelectorAll('[role=menuitem]')];
+    if (items.length < 2) { if (tries++ < 20) setTimeout(pick, 25); return; }
+    items[descending ? 1 : 0].click();
+    for (const other of document.querySelectorAll('#corpus-table th')) delete other.dataset.gsSort;
+    header.dataset.gsSort = descending ? 'descending' : 'ascending';
+  };
+  setTimeout(pick, 30);
+}, true);
 const bind = () => {
   for (const box of document.querySelectorAll('[id^="view-"]')) {
     const graph = box.querySelector('.js-plotly-plot');
@@ -101,8 +122,29 @@ CSS = """
   #input-column > .form > #reference-text, #settings-panel { order: 3; }
   #input-text textarea { max-height: 8em; }
   #intro p { display: none; }
+  /* a plot keeps a readable width (source labels, tree nodes) and scrolls sideways in its own box */
+  #output-column, #output-column .tabs, #output-column .tabitem { min-width: 0 !important; max-width: 100%; }
+  [id^="view-"].block, #explain-plot, #lens-plot, #intervention-plot, #compare-plot, #curves-plot {
+    overflow-x: auto; max-width: 100%; }
+  [id^="view-"] .js-plotly-plot:has(.xtick), #explain-plot .js-plotly-plot:has(.xtick),
+  #lens-plot .js-plotly-plot:has(.xtick), #intervention-plot .js-plotly-plot:has(.xtick),
+  #compare-plot .js-plotly-plot:has(.xtick) {
+    min-width: 680px; }  /* not a message-only figure (no axes): it stays the screen's width */
+  #view-beam .js-plotly-plot:has(.xtick) { min-width: 1000px !important; }  /* beam_tree.TREE_LABEL_PX */
+  #view-hull .js-plotly-plot, #view-latent_map .js-plotly-plot, #view-picture .js-plotly-plot {
+    min-width: 0 !important; }  /* maps of points and pictures: they shrink to the screen as a whole */
+  #output-column .row { flex-wrap: wrap; }  /* controls side by side on a desktop: one a line */
+  #output-column .row > *, #output-column .form > * { flex: 1 1 100% !important; min-width: 100% !important; }
+  /* the plot toolbar above the figure, never over its title */
+  .js-plotly-plot .plot-container .svg-container { margin-top: 30px; }
+  .js-plotly-plot .modebar-container { top: -30px !important; }
 }
 """
+
+# page-level rules outside the app's own box (Gradio scopes ``css`` to elements inside it)
+HEAD = """<style>
+@media (max-width: 720px) { .gradio-container .main.fillable { padding: 8px 6px; } }
+</style>"""
 
 INTRO = """# GenScope
 A visual debugger for neural text generators: type and watch every decoding step — attention, coverage,
@@ -156,7 +198,9 @@ def build_demo(registry: ModelRegistry, handlers: Handlers) -> gr.Blocks:
                 input_column(c, registry)
             with gr.Column(scale=3, elem_id="output-column"):
                 view_column(c)
-                with gr.Tabs() as c.tabs:
+                # every tab's name stays in view (wrapped), none behind an unlabelled "⋯" menu
+                # (its id is not "view-…": the plot click bridge binds every element whose id starts so)
+                with gr.Tabs(overflow_behavior="wrap", elem_id="output-tabs") as c.tabs:
                     view_tabs(c)
                     intervention_tab(c)
                     explain_tab(c)
@@ -259,20 +303,23 @@ TAB_CONTROLS = {"Coverage": coverage_controls, "Beam tree": beam_controls, "Tran
 def intervention_tab(c: SimpleNamespace) -> None:
     """Alternative token, forced p_gen, coverage reset and topic coverage at the pinned step."""
     with gr.Tab("Interventions"):
-        gr.Markdown("Change one thing at the **pinned step** and decode again; the new output is shown beside "
-                    "the original, step by step.")
+        gr.Markdown("Change one thing and decode again: a token, the coverage or a topic's coverage at the "
+                    "**pinned step**, or p_gen at **every step**; the new output is shown beside the original, "
+                    "step by step.")
         with gr.Row():
             c.alternative = gr.Dropdown([], value=None, label="Alternative token at the pinned step",
                                         allow_custom_value=True, scale=3)
             c.take_button = gr.Button("Take it and re-decode", scale=1)
         with gr.Row() as c.p_gen_row:
             c.p_gen_choice = gr.Radio([("model's own", "model"), ("0 — always copy", "0"),
-                                       ("1 — always generate", "1")], value="0", label="Force p_gen", scale=3)
+                                       ("1 — always generate", "1")], value="0",
+                                      label="Force p_gen at every step (not only the pinned one)", scale=3)
             c.p_gen_button = gr.Button("Force p_gen and re-decode", scale=1)
         c.coverage_button = gr.Button("Reset coverage at the pinned step and re-decode")
         with gr.Row() as c.topic_row:
             c.topic = gr.Dropdown([], value=None, label="Topic (topic-to-text models)", scale=2)
-            c.topic_value = gr.Slider(0, 10, step=0.05, value=1.0, label="Set its coverage to", scale=2)
+            c.topic_value = gr.Slider(0, 10, step=0.05, value=0.0, scale=2,
+                                      label="Set its coverage to (0: used up; topics start at 1)")
             c.topic_button = gr.Button("Set topic coverage at the pinned step and re-decode", scale=1)
         with gr.Row() as c.knock_row:
             c.knock_item = gr.Number(value=0, precision=0, minimum=0, label="Memory item (0-based: a story sentence, "
@@ -284,7 +331,7 @@ def intervention_tab(c: SimpleNamespace) -> None:
                                       "and re-decode", scale=2)
         c.intervention_status = gr.Markdown()
         c.intervention_diff = gr.HTML()
-        c.intervention_plot = gr.Plot(show_label=False)
+        c.intervention_plot = gr.Plot(show_label=False, elem_id="intervention-plot")
 
 
 def explain_tab(c: SimpleNamespace) -> None:
@@ -311,8 +358,8 @@ def corpus_tab(c: SimpleNamespace) -> None:
     """The corpus explorer over the model's own test split."""
     with gr.Tab("Corpus") as c.corpus_tab:
         gr.Markdown("Trace the first examples of this exhibit's **test split** (with the settings above) and look "
-                    "for failures across them: sort or filter the table, plot any two statistics, click a row to "
-                    "open that example. Files of your own: `python -m gen_models corpus --input FILE.jsonl`.")
+                    "for failures across them: click a column's name to sort by it (again: the other way), ⋮ "
+                    "beside it to filter; plot any two statistics; click a row to open that example. Files of your own: `python -m gen_models corpus --input FILE.jsonl`.")
         with gr.Row():
             c.corpus_count = gr.Slider(1, MAX_CORPUS_EXAMPLES, step=1, value=50, label="Test examples", scale=2,
                                        elem_id="corpus-count")
@@ -323,8 +370,10 @@ def corpus_tab(c: SimpleNamespace) -> None:
             c.corpus_stop = gr.Button("Stop", scale=1)
         c.corpus_status = gr.Markdown(elem_id="corpus-status")
         c.corpus_rows = gr.State(None)
+        # every column in view at 1600 px: texts cut short and wrapped in fixed shares, numbers narrow
         c.corpus_table = gr.Dataframe(headers=CORPUS_COLUMNS, interactive=False, wrap=True, show_search="filter",
-                                      max_height=420, elem_id="corpus-table")
+                                      max_height=420, elem_id="corpus-table", datatype=list(CORPUS_TYPES),
+                                      column_widths=list(CORPUS_WIDTHS))
         c.corpus_plot = gr.Plot(show_label=False, elem_id=f"view-{CORPUS_VIEW}")  # clicks: the plot bridge
 
 
@@ -341,14 +390,14 @@ def compare_tab(c: SimpleNamespace, registry: ModelRegistry) -> None:
         c.compare_button = gr.Button("Compare A and B", variant="primary")
         c.compare_status = gr.Markdown()
         c.compare_diff = gr.HTML()
-        c.compare_plot = gr.Plot(show_label=False)
+        c.compare_plot = gr.Plot(show_label=False, elem_id="compare-plot")
 
 
 def side_tabs(c: SimpleNamespace) -> None:
     """Model card, nearest training examples and export."""
     with gr.Tab("Model card"):
         c.card_status = gr.Markdown()
-        c.curves_plot = gr.Plot(show_label=False)
+        c.curves_plot = gr.Plot(show_label=False, elem_id="curves-plot")
         c.card = gr.Markdown()
     with gr.Tab("Nearest examples") as c.neighbors_tab:
         c.neighbors_button = gr.Button("Find the training pairs closest to the input (BM25)")
@@ -507,7 +556,7 @@ def wire_actions(c: SimpleNamespace, handlers: Handlers) -> None:
     c.trace_button.click(fn, [c.state], out, api_name="export_trace", **raw)
     fn, out = by_name(c, handlers.export_report, ["export_file", "export_status"])
     c.report_button.click(fn, [c.state, c.pinned, c.node, c.repeat_n, c.show_pruned, c.image_format, c.layer,
-                               c.head, c.mask_kind, c.tree_focus], out, api_name="export_report", **heavy)
+                               c.head, c.mask_kind, c.tree_focus, c.text], out, api_name="export_report", **heavy)
 
 
 # the share button's inputs, with the page's own address in place of the link box's value (8th input)
@@ -527,7 +576,7 @@ def launch_kwargs() -> dict:
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         theme=gr.themes.Soft(primary_hue="blue", font=["Inter", "system-ui", "sans-serif"],
                              font_mono=["ui-monospace", "monospace"]),
-        css=CSS, ssr_mode=False, show_error=False, state_session_capacity=SESSION_CAPACITY,
+        css=CSS, head=HEAD, ssr_mode=False, show_error=False, state_session_capacity=SESSION_CAPACITY,
         max_file_size="1mb",  # per file; ui/security.py bounds the files per request and every body
         enable_monitoring=budget.current().monitoring,  # /monitoring only where GENSCOPE_MONITORING=1
         app_kwargs=security.app_kwargs(),  # Host allow list, security headers (ui/security.py)

@@ -23,7 +23,7 @@ from rouge_score import rouge_scorer
 
 from .decoding import DecodeSettings, generate
 from .limits import TimeLimitExceeded
-from .text import tokenize
+from .text import RougeTokenizer, tokenize
 from .trace import GenerationTrace
 
 STATISTICS = ("rouge_l", "chrf", "unk_count", "repeated_ngrams", "mean_p_gen", "attention_entropy",
@@ -36,7 +36,7 @@ NEGATIONS = frozenset("no not never nothing nobody none nope nah neither nor can
                       "isn't aren't wasn't weren't won't wouldn't couldn't shouldn't haven't hasn't hadn't "
                       "ain't dont cant didnt doesnt isnt wont".split())
 SAFE_TOP = 10
-_ROUGE = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+_ROUGE = rouge_scorer.RougeScorer(["rougeL"], tokenizer=RougeTokenizer())  # Han characters count
 
 
 def read_examples(path: Path, limit: Optional[int] = None) -> list[dict]:

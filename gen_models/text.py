@@ -39,6 +39,29 @@ def tokenize(text: str, lowercase: bool = True) -> list[str]:
     return _TOKEN_RE.findall(text)
 
 
+_HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_ROUGE_DROPPED = re.compile(rf"[^a-z0-9{_HAN}]+")
+
+
+class RougeTokenizer:
+    """rouge-score's default tokenizer (lowercase, letters and digits, Porter stem of words over 3
+    characters) that keeps Han characters, each one token: the default drops every non-ASCII
+    character, so a Chinese poem or translation scored 0 whatever it said. ASCII text tokenizes as
+    the default does. Pass as ``RougeScorer(..., tokenizer=RougeTokenizer())``."""
+
+    def __init__(self, use_stemmer: bool = True):
+        from rouge_score.tokenizers import DefaultTokenizer
+
+        self._default = DefaultTokenizer(use_stemmer=use_stemmer)
+
+    def tokenize(self, text: str) -> list[str]:
+        text = re.sub(rf"([{_HAN}])", r" \1 ", text.lower())
+        tokens = []
+        for part in _ROUGE_DROPPED.sub(" ", text).split():
+            tokens.extend([part] if re.fullmatch(rf"[{_HAN}]", part) else self._default.tokenize(part))
+        return tokens
+
+
 def detokenize(tokens: list[str]) -> str:
     """Join tokens into readable text: no space before closing punctuation or between CJK chars."""
     out = ""

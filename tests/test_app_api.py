@@ -196,7 +196,7 @@ def test_intervene_with_an_alternative_token(client):
 
 def test_intervene_on_p_gen_and_coverage(client):
     diff, _, status = client.predict(POINTER, TEXT, p_gen="0", max_len=5, api_name="/intervene_p_gen")
-    assert "p_gen = 0" in plain(status)
+    assert "p_gen = 0 at every step" in plain(status)  # #27 item 11: it is not the pinned step only
     status = client.predict(SEQ2SEQ, TEXT, p_gen="1", max_len=5, api_name="/intervene_p_gen")[2]
     assert "has no copy switch" in plain(status)
     status = client.predict(POINTER, TEXT, p_gen="2", api_name="/intervene_p_gen")[2]
@@ -227,6 +227,14 @@ def test_export_trace_and_offline_report(app_url):
     report = Path(path).read_text(encoding="utf-8")
     assert report.startswith("<!DOCTYPE html>") and "genscope-trace" in report and "works offline" in plain(status)
     assert "Hypothesis at node" not in report
+    from ui.handlers import MEAN, OWN_MASK
+    views = (3, True, "png", MEAN, MEAN, OWN_MASK, "auto")
+    # #27 item 11: the input as typed (case, spacing), not lowercased tokens; another text: the tokens
+    report = Path(session.predict(1, -1, *views, TEXT, api_name="/export_report")[0]).read_text(encoding="utf-8")
+    assert f"<div class='source'>{TEXT}</div>" in report
+    report = Path(session.predict(1, -1, *views, "Something else", api_name="/export_report")[0]).read_text(
+        encoding="utf-8")
+    assert TEXT not in report and "a json parser library" in report  # what the trace read: its tokens
     node = restored.chosen_path()[2]
     report = Path(session.predict(1, node, api_name="/export_report")[0]).read_text(encoding="utf-8")
     assert f"Hypothesis at node {node}" in report
@@ -270,6 +278,16 @@ def test_topic_model_views_and_topic_coverage_intervention(client):
     diff, _, status = client.predict("tiny-mta", "春风 明月 故乡", strategy="greedy", max_len=8, step=0, topic=1,
                                      value=0.0, api_name="/intervene_topic")
     assert "coverage of “明月” set to 0 at step 0" in plain(status)
+    status = client.predict("tiny-mta", "春风 明月 故乡", strategy="greedy", max_len=8, step=0, topic=1,
+                            api_name="/intervene_topic")[2]  # #27 item 11: the default is 0 (used up), not 1
+    assert "set to 0 at step 0" in plain(status)
+    status = client.predict("tiny-mta", "春风 明月 故乡", strategy="greedy", max_len=8, step=0, topic=1,
+                            value=1.0, api_name="/intervene_topic")[2]  # where topics start: nothing changes
+    assert "the output did not change" in plain(status) and "topics start at 1" in plain(status)
+    coverage = restored.steps[1].topic_coverage[1]
+    status = client.predict("tiny-mta", "春风 明月 故乡", strategy="greedy", max_len=8, step=2, topic=1,
+                            value=round(coverage, 3), api_name="/intervene_topic")[2]
+    assert f"already had coverage {coverage:.2f} before step 2" in plain(status)
     status = client.predict("tiny-mta", "春风 明月 故乡", strategy="greedy", max_len=8, step=0, topic=3,
                             value=0.0, api_name="/intervene_topic")[2]
     assert "topic must be a whole number between 0 and 2" in plain(status)
@@ -289,6 +307,19 @@ def test_switching_model_swaps_an_untouched_example_but_keeps_typed_text(client)
     assert "value" not in kept
     prose = named(client.predict("tiny-hull", "my own text", api_name="/model_card"), model_outputs())["text"]
     assert prose["value"] == "random 8 seed 1"  # a point-set model cannot read prose: its example replaces it
+
+
+def test_a_model_switch_does_not_flash_the_new_models_error_over_the_old_example(app_module):
+    """#27 screenshot pass: picking a point-set model while another model's example was in the box
+    showed its "cannot read this" error for a moment (the settings' change events decoded the old
+    example before the new one arrived); that live run now changes nothing; typed text still errs."""
+    from tests.tiny_checkpoints import EXAMPLES
+    from ui.handlers import MEAN, OWN_MASK
+
+    values = [None] * len(SETTING_NAMES) + [0, 3, True, "png", MEAN, MEAN, OWN_MASK, "auto", "", "", None, None]
+    assert app_module.handlers.trace_live("tiny-hull", EXAMPLES[0], *values) == {}
+    assert "⚠" in app_module.handlers.trace_live("tiny-hull", "my own text", *values)["status"]
+    assert app_module.handlers.trace_live(POINTER, EXAMPLES[0], *values)["status"].startswith("✓")
 
 
 def test_controls_a_model_cannot_use_are_hidden(app_module):
@@ -594,6 +625,20 @@ def test_corpus_explorer_traces_the_test_split_and_a_row_opens_its_example(clien
 
     opened = app_module.handlers.open_example(rows, gr.EventData(None, {"index": [1, 2], "value": "x"}))
     assert opened["text"] == rows[1]["src"] and opened["reference_text"] == rows[1]["tgt"]
+    # a sorted table: the clicked cell is on screen row 0, and its row's "#" says example 2
+    opened = app_module.handlers.open_example(rows, gr.EventData(None, {"index": [0, 2], "value": "x",
+                                                                        "row_value": [2, "…", "…"]}))
+    assert opened["text"] == rows[2]["src"] and "opened test example #2" in opened["corpus_status"]
+    from app import CORPUS_COLUMNS, CORPUS_TYPES, CORPUS_WIDTHS
+    assert len(CORPUS_TYPES) == len(CORPUS_WIDTHS) == len(CORPUS_COLUMNS)
+    assert sum(float(w.rstrip("%")) for w in CORPUS_WIDTHS) == 100
+    assert [t for t, name in zip(CORPUS_TYPES, CORPUS_COLUMNS) if name in ("ROUGE-L", "chrF", "UNK")] == ["number"] * 3
+    from ui.handlers import chat_failures, corpus_table
+
+    assert all(len(row) == len(CORPUS_COLUMNS) for row in corpus_table(rows))
+    assert chat_failures({"question_reply": 1, "negative_reply": 0, "keyword_used": 0, "safe_reply": 1}) == \
+        "question, no keyword, safe"
+    assert chat_failures({"question_reply": 0, "keyword_used": None}) == ""  # no keyword model: not a failure
 
 
 def test_local_models_load_only_from_under_the_model_roots(monkeypatch, app_module, tmp_path):
@@ -670,3 +715,26 @@ def test_mmi_through_the_api(client, checkpoint_root):
                                                 abs=1e-3)
     assert "reply language model" in trace(client, model=POINTER, mmi="antilm")[1]
     assert "beam search rule" in trace(client, model=SEQ2SEQ, mmi="antilm", strategy="greedy")[1]
+
+
+def test_nearest_example_indexes_are_bounded_the_least_recently_used_freed(tmp_path):
+    """#27 item 11: one BM25 index per exhibit stayed for good (RSS 0.9 → 1.65 GB after opening
+    Nearest examples on each); at most ``kept`` stay, the least recently used is rebuilt when asked."""
+    import gzip
+    import json
+
+    from ui.neighbors import NeighborIndex
+
+    paths = []
+    for name in "abc":
+        path = tmp_path / f"{name}.jsonl.gz"
+        with gzip.open(path, "wt", encoding="utf-8") as f:
+            f.write(json.dumps({"src": f"{name} source words", "tgt": f"{name} target"}) + "\n")
+        paths.append(path)
+    index = NeighborIndex(kept=2)
+    first = index.get(paths[0])
+    index.get(paths[1])
+    assert index.get(paths[0]) is first and len(index) == 2  # used again: it stays
+    index.get(paths[2])  # the least recently used (b) is freed
+    assert len(index) == 2 and index.get(paths[0]) is first
+    assert list(index.get(paths[1]).targets) == ["b target"] and len(index) == 2  # rebuilt on demand

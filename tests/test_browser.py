@@ -116,6 +116,7 @@ def test_clicking_a_token_or_a_heatmap_row_pins_that_step(page):
     page.wait_for_function("(step) => document.querySelector('#view-attention .gtitle').textContent"
                            ".includes('pinned step ' + step)", arg=last, timeout=WAIT_MS)
     assert page.locator("#output-tokens .gs-pinned").get_attribute("data-step") == str(last)
+    page.locator("#view-attention .js-plotly-plot").scroll_into_view_if_needed()  # below a wrapped tab row
     position = page.evaluate(ROW_POSITION_JS, 1)
     page.mouse.click(position["x"], position["y"])
     page.wait_for_function(PINNED_IS_JS, arg=1, timeout=WAIT_MS)
@@ -320,6 +321,64 @@ def test_on_a_phone_the_output_comes_before_the_settings(page, served_url):
     assert top["input-text"] < top["output-tokens"] < 844 < top["settings-panel"]
 
 
+PHONE_LAYOUT_JS = """(view) => {
+  const graph = document.querySelector('#view-' + view + ' .js-plotly-plot');
+  const box = graph.closest('[id^="view-"]'), xa = graph._fullLayout.xaxis;
+  const range = xa.range || [0, 0];
+  const rect = (e) => { const r = e.getBoundingClientRect(); return {l: r.left, r: r.right, t: r.top, b: r.bottom}; };
+  const texts = [...graph.querySelectorAll('.xtick text, .textpoint text')].map(rect).filter((r) => r.r > r.l);
+  let overlaps = 0;
+  for (let i = 0; i < texts.length; i++) for (let j = i + 1; j < texts.length; j++) {
+    const a = texts[i], b = texts[j];
+    const w = Math.min(a.r, b.r) - Math.max(a.l, b.l), h = Math.min(a.b, b.b) - Math.max(a.t, b.t);
+    if (w > 2 && h > 2 && view === 'beam') overlaps++;
+  }
+  return {page: document.documentElement.scrollWidth, boxRight: rect(box).r, scrolls: box.scrollWidth > box.clientWidth,
+          width: graph._fullLayout.width,
+          perCategory: xa._length / Math.max(range[1] - range[0], 1), overlaps, labels: texts.length};
+}"""
+TOOLBAR_CLEAR_JS = """(view) => {
+  const graph = document.querySelector('#view-' + view + ' .js-plotly-plot');
+  const bar = graph.querySelector('.modebar-container .modebar'), title = graph.querySelector('.gtitle');
+  if (!bar || !title) return null;
+  const a = bar.getBoundingClientRect(), b = title.getBoundingClientRect();
+  return a.bottom <= b.top || b.bottom <= a.top || a.right <= b.left || b.right <= a.left;
+}"""
+
+
+def test_on_a_phone_every_tab_is_in_view_and_plots_keep_readable_labels(page, served_url):
+    """#27 item 8 at 390 × 844: every tab's name shows (wrapped, no "⋯" menu); the heatmap keeps
+    ≥ 11 px per source label and the search tree's labels do not overlap, each plot scrolling sideways
+    in its own box (the page itself does not); the plot toolbar sits clear of the title."""
+    phone = page.context.browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        phone.goto(served_url)
+        phone.wait_for_selector("#view-attention .js-plotly-plot .xtick", timeout=WAIT_MS)
+        tabs = phone.get_by_role("tab")
+        assert tabs.count() >= 8
+        for i in range(tabs.count()):
+            box = tabs.nth(i).bounding_box()
+            assert tabs.nth(i).is_visible() and box["x"] >= 0 and box["x"] + box["width"] <= 390, tabs.nth(i).inner_text()
+        assert not phone.locator(".overflow-menu button").first.is_visible() if phone.locator(
+            ".overflow-menu button").count() else True
+        heatmap = phone.evaluate(PHONE_LAYOUT_JS, "attention")
+        assert heatmap["page"] <= 390 and heatmap["boxRight"] <= 390 and heatmap["scrolls"], heatmap
+        assert heatmap["perCategory"] >= 11 and heatmap["width"] >= 680, heatmap
+        phone.locator("#view-attention .js-plotly-plot .nsewdrag").first.hover()
+        phone.wait_for_selector("#view-attention .modebar", state="visible", timeout=WAIT_MS)
+        assert phone.evaluate(TOOLBAR_CLEAR_JS, "attention") is True
+        phone.get_by_role("tab", name="Beam tree").click()
+        phone.wait_for_selector("#view-beam .js-plotly-plot .xtick", timeout=WAIT_MS)
+        phone.wait_for_timeout(500)
+        tree = phone.evaluate(PHONE_LAYOUT_JS, "beam")
+        assert tree["page"] <= 390 and tree["boxRight"] <= 390 and tree["scrolls"], tree
+        assert tree["labels"] > 5 and tree["overlaps"] == 0 and tree["width"] >= 1000, tree
+        checkbox = phone.get_by_label("Show pruned candidates").bounding_box()  # its label is not cut off
+        assert checkbox["x"] + 200 <= 390
+    finally:
+        phone.close()
+
+
 CORPUS_POINT_JS = """() => {
   const graph = document.querySelector('#view-corpus .js-plotly-plot');
   const points = graph._fullData[0];
@@ -406,3 +465,48 @@ def test_corpus_rows_and_points_open_their_example_and_a_link_keeps_reference_se
         assert shared.get_by_text("Error", exact=True).count() == 0
     finally:
         shared.close()
+
+
+CORPUS_SHOWN_JS = """(column) => [...document.querySelectorAll('#corpus-table [data-testid^="cell-"][data-testid$="-0"]')]
+  .map((cell) => { const row = cell.dataset.testid.split('-')[1], text = (c) =>
+      document.querySelector(`#corpus-table [data-testid="cell-${row}-${c}"]`).innerText.trim();
+    return {row, number: text(0), input: text(1), value: text(column)}; })"""  # cells in the order shown
+CORPUS_HEADERS_JS = """() => { const table = document.querySelector('#corpus-table').getBoundingClientRect();
+  return [...document.querySelectorAll('#corpus-table th')].map((th) => {
+    const r = th.getBoundingClientRect(); return {name: th.innerText.trim(), inside: r.left >= table.left - 1 && r.right <= table.right + 1};
+  }); }"""
+
+
+def test_corpus_table_fits_every_column_and_a_click_on_a_column_name_sorts_by_it(page):
+    """#27 item 9 at 1600 px: every column of the corpus table is in view without scrolling; a click
+    on a column's name sorts the rows by it (again: the other way), and a row of the sorted table
+    still opens its own example."""
+    page.set_viewport_size({"width": 1600, "height": 1000})
+    try:
+        pick_model(page, "debian-pointer")
+        page.get_by_role("tab", name="Corpus").click()
+        set_number(page, "#corpus-count input[type=number]", "5")
+        page.get_by_role("button", name="Trace the test examples").click()
+        page.wait_for_function("() => document.querySelector('#corpus-status').innerText.includes('✓ 5 test')",
+                               timeout=WAIT_MS * 3)
+        page.locator("#corpus-table").scroll_into_view_if_needed()
+        headers = page.evaluate(CORPUS_HEADERS_JS)
+        assert len(headers) == 12 and all(h["inside"] for h in headers), headers
+        column = [h["name"] for h in headers].index("chrF")
+        before = [float(row["value"]) for row in page.evaluate(CORPUS_SHOWN_JS, column)]
+        page.locator("#corpus-table th .header-content").nth(column).click()
+        page.wait_for_timeout(600)
+        ascending = [float(row["value"]) for row in page.evaluate(CORPUS_SHOWN_JS, column)]
+        assert len(ascending) == 5 and ascending == sorted(before), (before, ascending)
+        page.locator("#corpus-table th .header-content").nth(column).click()
+        page.wait_for_timeout(600)
+        shown = page.evaluate(CORPUS_SHOWN_JS, column)
+        assert [float(row["value"]) for row in shown] == sorted(before, reverse=True)
+        assert page.get_by_role("menuitem").count() == 0  # no menu left open
+        first = shown[0]
+        page.locator(f"#corpus-table [data-testid='cell-{first['row']}-1']").click()
+        page.wait_for_function("(n) => document.querySelector('#corpus-status').innerText"
+                               ".includes('opened test example #' + n + ':')", arg=first["number"], timeout=WAIT_MS)
+        assert page.locator("#input-text textarea").input_value().startswith(first["input"].rstrip("…")[:20])
+    finally:
+        page.set_viewport_size({"width": 1440, "height": 1000})

@@ -100,3 +100,28 @@ def test_chat_failure_flags_by_hand():
     mark_safe_replies(rows, top=2)
     assert [r.get("safe_reply") for r in rows] == [1, 1, 1, 1, 1, 0, 0, 0, None]
     assert sum(r["safe_reply"] for r in rows[:-1]) / 8 == 5 / 8  # the run's safe-reply rate
+
+
+def test_rouge_l_counts_han_characters_so_a_poem_scores_above_zero():
+    """#27 item 9: rouge-score's tokenizer drops every non-ASCII character, so each Chinese poem scored
+    ROUGE-L 0; Han characters are now one token each, and English scores as before."""
+    from rouge_score import rouge_scorer
+
+    from gen_models.corpus import example_stats
+    from gen_models.text import RougeTokenizer
+    from gen_models.trace import GenerationTrace, Step
+    from training.metrics import rouge_f1
+
+    def trace(output: str) -> GenerationTrace:
+        tokens = list(output)
+        return GenerationTrace(model="m", source_tokens=["春"], output_tokens=tokens, output_text=output,
+                               steps=[Step(token=t, token_id=0, logprob=-1.0) for t in tokens], beam=[], settings={})
+
+    poem, reference = "春风吹绿江南岸", "春风又绿江南岸"
+    assert example_stats(trace(poem), reference)["rouge_l"] == pytest.approx(6 / 7)
+    assert example_stats(trace("明月何时照我还"), reference)["rouge_l"] == 0
+    assert rouge_f1([list(reference)], [list(poem)])["rouge1"] == pytest.approx(6 / 7)
+    english = ("the running dogs were chasing cats", "a dog chased the running cat")
+    default = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True).score(*english)["rougeL"].fmeasure
+    ours = rouge_scorer.RougeScorer(["rougeL"], tokenizer=RougeTokenizer()).score(*english)["rougeL"].fmeasure
+    assert ours == pytest.approx(default) and default > 0

@@ -47,6 +47,25 @@ def test_every_shipped_checkpoint_traces_through_the_api(shipped_client, name):
     assert "beam" in shown, shown
 
 
+def test_an_empty_input_shows_each_models_hint_as_text(shipped_client):
+    """#27 item 11: Debian's hint "<package name>: <long description>" was read as HTML tags, so the
+    status showed a lone "✎"; every model's hint is Markdown-escaped text."""
+    import re
+
+    from tests.test_app_api import named
+    from ui.handlers import trace_outputs
+
+    client, registry = shipped_client
+    for name in SHIPPED:
+        status = named(client.predict(name, "", api_name="/trace"), trace_outputs())["status"]
+        entry = registry.get(name)
+        hint = entry.input_hint or entry.model.features.input_hint
+        assert status.startswith("✎ ") and len(status) > 20, (name, status)
+        assert not re.search(r"(?<!\\)[<>]", status), (name, status)  # no raw tag for the Markdown renderer
+        if hint:
+            assert re.sub(r"\\(.)", r"\1", status).startswith(f"✎ {hint}"), (name, status)
+
+
 @pytest.mark.parametrize("command", [
     ["benchmarks/bench_tracing.py", "--repeats", "1", "--threads", "1"],
     ["benchmarks/bench_app.py", "--server-only", "--runs", "1"],

@@ -157,6 +157,19 @@ def test_copy_figure_splits_candidates_into_generate_and_copy(pointer_trace):
     assert np.allclose(source_mass.y, (1 - step.p_gen) * step.attention)
 
 
+def test_copy_mass_axis_reads_in_plain_decimals_when_a_step_copies_almost_nothing(pointer_trace):
+    """#27 item 11: at step 0 (p_gen ≈ 1) the copy-mass axis topped out at "50µ"."""
+    from copy import deepcopy
+
+    trace = deepcopy(pointer_trace)
+    trace.steps[0].p_gen = 0.99995
+    axis = copy_figure(trace, ViewOptions(pinned_step=0)).layout.yaxis3
+    assert axis.exponentformat == "none" and tuple(axis.range) == (0, 0.05)
+    trace.steps[0].p_gen = 0.0  # a step that copies: the axis follows its largest bar
+    figure = copy_figure(trace, ViewOptions(pinned_step=0))
+    assert figure.layout.yaxis3.range[1] == pytest.approx(1.08 * max(max(figure.data[-1].y), 0.05 / 1.08))
+
+
 def test_copy_figure_hatches_the_source_words_read_as_unknown():
     trace = generate(tiny(PointerGenerator, False), "the libzorb library", DecodeSettings(beam_size=2, max_len=4))
     assert trace.extra["read_as_unknown"].tolist() == [1]
@@ -252,6 +265,18 @@ def test_text_diff_aligns_insertions_instead_of_shifting_every_step():
     rows = aligned_words("free library for decoding ATSC", "library for decoding ATSC")
     assert rows[0] == ("delete", "free", "") and all(op == "equal" for op, _, _ in rows[1:])
     assert aligned_words("按 Esc 取消", "按Esc取消") == [("equal", w, w) for w in ("按", "Esc", "取", "消")]
+
+
+def test_text_diff_keeps_unk_one_word_and_counts_in_the_singular():
+    """#27 item 11: ``<unk>`` was split into "<", "unk", ">" (3 replaced) and the summary said "1 words"."""
+    from visualizers.output import aligned_words
+
+    rows = aligned_words("my favorite game is <unk>", "my favorite game is chess")
+    assert rows[-1] == ("replace", "<unk>", "chess") and len(rows) == 5
+    page = diff_html(synthetic_trace(["a", "<unk>"], ["x"]), synthetic_trace(["b", "c"], ["x"]), ("one", "two"))
+    assert "1 word the same" not in page and "0 words the same, 2 replaced" in page
+    page = diff_html(synthetic_trace(["a", "<unk>"], ["x"]), synthetic_trace(["a", "c"], ["x"]), ("one", "two"))
+    assert "by text, 1 word the same, 1 replaced" in page
 
 
 def test_training_curves_with_phases_and_missing_metrics():

@@ -7,7 +7,9 @@ from statistics import mean
 
 from rouge_score import rouge_scorer
 
-_ROUGE = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+from gen_models.text import RougeTokenizer
+
+_ROUGE = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], tokenizer=RougeTokenizer())  # Han chars count
 
 
 def is_word(token: str) -> bool:
@@ -27,7 +29,8 @@ def ngrams(tokens: list[str], n: int) -> list[tuple]:
 
 
 def rouge_f1(references: list[list[str]], outputs: list[list[str]]) -> dict[str, float]:
-    """Mean ROUGE-1/2/L F1 (rouge-score, Porter stemmer) over lowercased token texts."""
+    """Mean ROUGE-1/2/L F1 (rouge-score, Porter stemmer) over lowercased token texts; each Han
+    character is one token (``gen_models.text.RougeTokenizer``)."""
     scores = [_ROUGE.score(" ".join(ref), " ".join(out)) for ref, out in zip(references, outputs)]
     return {key: mean(s[key].fmeasure for s in scores) for key in ("rouge1", "rouge2", "rougeL")}
 

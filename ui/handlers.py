@@ -28,6 +28,7 @@ from gen_models.decoding import BEAM_STRATEGIES, COMPARE_NAMES, SETTING_FIELDS, 
 from gen_models.limits import TimeLimitExceeded
 from gen_models.trace import GenerationTrace
 from visualizers import MASK_KINDS, TREE_FOCI, ViewOptions, empty_figure, output_html, standalone_report, training_curves
+from visualizers.report import typed_source
 from visualizers.attribution import attribution_figure, logit_lens_figure
 from visualizers.corpus import corpus_scatter
 from visualizers.registry import VIEWS, render_views, report_figures, tabs, view_named
@@ -285,8 +286,11 @@ CORPUS_KEPT = ("src", "topics", "reference", "tgt", "poem", "output", "error", "
                "repeated_ngrams", "mean_p_gen", "attention_entropy", "coverage_loss", "verdict",
                "question_reply", "negative_reply", "keyword_used", "safe_reply")
 CORPUS_COLUMNS = ["#", "input", "output", "reference", "ROUGE-L", "chrF", "UNK", "repeats", "p_gen",
-                  "attention entropy", "coverage loss", "verdict", "question", "negative", "keyword used",
-                  "safe reply"]
+                  "attention entropy", "coverage loss", "verdict", "chat failures"]
+CORPUS_TYPES = ("number", "str", "str", "str", *["number"] * 7, "str", "str")  # numbers sort as numbers
+CORPUS_WIDTHS = ("3%", "18%", "14%", "12%", "6%", "5%", "4%", "6%", "5%", "7%", "7%", "6%", "7%")  # of the table
+CHAT_FAILURES = (("question_reply", 1, "question"), ("negative_reply", 1, "negative"), ("keyword_used", 0, "no keyword"),
+                 ("safe_reply", 1, "safe"))  # (statistic, the value that is a failure, its name in the table)
 
 
 def setting_box(name: str) -> str:
@@ -303,10 +307,16 @@ def corpus_table(rows: list[dict]) -> list[list]:
     def number(value: Any) -> Any:
         return round(value, 3) if isinstance(value, float) else value if isinstance(value, int) else None
     return [[i, _short(source_of(r) or "", 80), r.get("error") or _short(r.get("output", ""), 80),
-             _short(reference_of(r) or "", 60), number(r.get("rouge_l")), number(r.get("chrf")), r.get("unk_count"),
+             _short(reference_of(r) or "", 60), number(r.get("rouge_l")),
+             round(r["chrf"], 1) if isinstance(r.get("chrf"), float) else None, r.get("unk_count"),
              r.get("repeated_ngrams"), number(r.get("mean_p_gen")), number(r.get("attention_entropy")),
-             number(r.get("coverage_loss")), r.get("verdict") or "", r.get("question_reply"), r.get("negative_reply"),
-             r.get("keyword_used"), r.get("safe_reply")] for i, r in enumerate(rows)]
+             number(r.get("coverage_loss")), r.get("verdict") or "", chat_failures(r)] for i, r in enumerate(rows)]
+
+
+def chat_failures(row: dict) -> str:
+    """The seq2seq chat failure modes of one corpus row, by name ("question, safe"; "" for none or
+    for rows of models that do not chat)."""
+    return ", ".join(name for statistic, failing, name in CHAT_FAILURES if row.get(statistic) == failing)
 
 
 def status_markdown(result: TraceResult) -> str:
@@ -442,10 +452,22 @@ class Handlers:
         setting differs, the shared view is dropped."""
         *values, tab, shared = values
         tab = tab if tab in tabs() else None
+        if self.left_behind(model, text):
+            return {}  # a model switch's settings fired before its example arrived: that run follows
         if not isinstance(shared, dict) or not shows_shared(shared, model, text, values):
             return {"rendered_tab": tab, "shared": None, **self._trace(model, text, values, tab=tab, with_json=False)}
         return {"rendered_tab": tab,
                 **self._trace(model, text, values, tab=tab, with_json=False, node=shared.get("node"))}
+
+    def left_behind(self, model: Any, text: Any) -> bool:
+        """Whether ``text`` is another model's example that ``model`` cannot read: the input a model
+        switch is about to replace with the new model's example (:meth:`model_card`). Decoding it
+        would flash that model's error for a moment on every such switch."""
+        entry = self.registry.entries.get(model) if isinstance(model, str) else None
+        if entry is None or not isinstance(text, str) or text in entry.examples:
+            return False
+        others = {e for other in self.registry.entries.values() if other is not entry for e in other.examples}
+        return text in others and bool(entry.examples) and not accepts(entry, text)
 
     @guarded()
     def refresh_open_tab(self, trace: Optional[GenerationTrace], tab: Any, rendered_tab: Any, pinned: Any,
@@ -468,7 +490,7 @@ class Handlers:
         image_format = image_format_of(image_format)
         result = run_trace(self.registry, model, text, settings_dict(*settings), reference, keyword)
         if result.trace is None:
-            hint = "✎ " + result.hint + notices_markdown(result.notices)
+            hint = "✎ " + markdown_text(result.hint) + notices_markdown(result.notices)  # "<package name>: …" is text
             layer_dropdown, head_dropdown = head_controls(None, layer, head)
             return {"state": None, "trace_json": "", "status": hint, "pinned": gr.Slider(value=0, maximum=1),
                     "node": gr.Dropdown(choices=[], value=None), "layer": layer_dropdown, "head": head_dropdown,
@@ -759,8 +781,17 @@ class Handlers:
 
     @guarded("corpus_status")
     def open_example(self, rows: Optional[list], event: gr.EventData) -> dict:
-        """A table row opens that example: its input and reference replace the current ones."""
-        index = event_object(event).get("index")  # a table cell's (row, column)
+        """A table row opens that example: its input and reference replace the current ones. The
+        example is the row's "#" cell (``row_value[0]``): once the table is sorted, the cell's row
+        ``index`` is its place on screen, not the example's."""
+        data = event_object(event)
+        shown = data.get("row_value")
+        number = shown[0] if isinstance(shown, (list, tuple)) and shown else None
+        if isinstance(number, float) and number.is_integer():
+            number = int(number)
+        if isinstance(number, int) and not isinstance(number, bool):
+            return self._open_example(rows, number)
+        index = data.get("index")  # a table cell's (row, column)
         index = index[0] if isinstance(index, (list, tuple)) and index else index
         return self._open_example(rows, index)
 
@@ -850,13 +881,15 @@ class Handlers:
 
     @guarded("export_status", kind="heavy")
     def export_report(self, trace: Optional[GenerationTrace], pinned: Any, node: Any, *view_values: Any) -> dict:
-        """A standalone HTML report of every view that applies."""
-        repeat_n, show_pruned, image_format, layer, head, mask, focus = view_values
+        """A standalone HTML report of every view that applies (``text``, the input box, after the
+        view options: shown as typed when it is what the trace read)."""
+        repeat_n, show_pruned, image_format, layer, head, mask, focus = view_values[:7]
+        text = view_values[7] if len(view_values) > 7 else None
         if trace is None:
             raise ValueError("there is no trace to report on: type an input (or edit it to decode again)")
         options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask, focus)
         report = standalone_report(trace, report_figures(trace, options), replace(options, node_id=None),
-                                   image_format_of(image_format))
+                                   image_format_of(image_format), typed_source(trace, text))
         path = self._export_path(trace, ".html")
         path.write_text(report, encoding="utf-8")
         return {"export_file": str(path), "export_status": "HTML report ready (self-contained, works offline)"}

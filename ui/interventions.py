@@ -77,7 +77,7 @@ def force_p_gen(entry: ModelEntry, text: str, original: GenerationTrace, setting
         value = as_float("force_p_gen", value)
     notices = [] if entry.model.features.copies else [f"{entry.name} has no copy switch: forcing p_gen changes nothing"]
     changed = rerun(entry, text, settings, force_p_gen=value)
-    what = "model's own p_gen" if value is None else f"p_gen = {value:g}"
+    what = "model's own p_gen" if value is None else f"p_gen = {value:g} at every step"
     return Intervention(original, changed, what, notices)
 
 
@@ -101,7 +101,22 @@ def set_topic_coverage(entry: ModelEntry, text: str, original: GenerationTrace, 
         f"{entry.name} has no topic coverage: overwriting it changes nothing"]
     changed = rerun(entry, text, settings, topic_coverage={index: amount}, topic_coverage_step=step)
     what = f"coverage of “{topics[index]}” set to {amount:g} at step {step}"
+    before = topic_coverage_before(original, step, index)
+    if not notices and changed.output_tokens == original.output_tokens:
+        had = (f": “{topics[index]}” already had coverage {before:.2f} before step {step}"
+               if before is not None and abs(before - amount) < 5e-3 else "")
+        notices.append(f"the output did not change{had}; coverage 0 marks a topic as used up, "
+                       "higher values keep it wanted (MTA-LSTM topics start at 1)")
     return Intervention(original, changed, what, notices)
+
+
+def topic_coverage_before(trace: GenerationTrace, step: int, index: int) -> Optional[float]:
+    """Topic ``index``'s coverage before output step ``step``: the previous step's coverage after it
+    (None at step 0, unless the trace records ``extra['topic_coverage_start']``)."""
+    if step > 0 and trace.steps[step - 1].topic_coverage is not None:
+        return float(trace.steps[step - 1].topic_coverage[index])
+    start = trace.extra.get("topic_coverage_start")
+    return float(start[index]) if start is not None else None
 
 
 def knock_out(entry: ModelEntry, text: str, original: GenerationTrace, settings, item: Any) -> Intervention:

@@ -1,14 +1,19 @@
 """Nearest training examples by BM25 (``rank_bm25``) over a checkpoint's training data.
 
-An index is built lazily, once per corpus file, on the first request, and capped: at most
+An index is built lazily, once per corpus file, on the first request, and at most ``KEPT_INDEXES``
+are kept (the least recently used is freed: an index over 60,000 pairs holds ~100–200 MB, and
+every exhibit has its own corpus, so keeping all of them took the server from 0.9 to 1.65 GB).
+Each is capped: at most
 ``MAX_DOCS`` rows, ``MAX_DOC_TOKENS`` tokens per row and ``BUILD_SECONDS`` of reading (whatever was
 read by then is indexed, and the answer says so). Queries keep their ``MAX_QUERY_TERMS`` rarest
 terms so a huge paste stays fast.
 """
 from __future__ import annotations
 
+import gc
 import gzip
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -20,6 +25,7 @@ from rank_bm25 import BM25Okapi
 
 from gen_models.text import tokenize
 
+KEPT_INDEXES = int(os.environ.get("GENSCOPE_NEIGHBOR_INDEXES", "2"))
 MAX_DOCS = 60_000
 MAX_DOC_TOKENS = 128
 MAX_QUERY_TERMS = 32
@@ -98,11 +104,16 @@ def build_index(path: Path, max_docs: int = MAX_DOCS, seconds: float = BUILD_SEC
 
 
 class NeighborIndex:
-    """Indexes built on first use, one per corpus path; concurrent first requests build once."""
+    """Indexes built on first use, one per corpus path, the ``kept`` most recently used kept (the
+    others freed); concurrent first requests build once."""
 
-    def __init__(self) -> None:
-        self._indexes: dict[Path, CorpusIndex] = {}
+    def __init__(self, kept: int = KEPT_INDEXES) -> None:
+        self._indexes: dict[Path, CorpusIndex] = {}  # least recently used first
         self._lock = threading.Lock()
+        self.kept = max(1, int(kept))
+
+    def __len__(self) -> int:
+        return len(self._indexes)
 
     def get(self, path: Path, progress: Optional[Callable[[float, str], None]] = None) -> CorpusIndex:
         """The index of ``path``, building it if needed (FileNotFoundError if the file is missing);
@@ -112,5 +123,15 @@ class NeighborIndex:
             if path not in self._indexes:
                 if not path.is_file():
                     raise FileNotFoundError(f"training data {path.name} is not available on this server")
+                dropped = False
+                while len(self._indexes) >= self.kept:
+                    self._indexes.pop(next(iter(self._indexes)))
+                    dropped = True
+                if dropped:
+                    from .service import release_memory
+
+                    gc.collect()
+                    release_memory()  # hand the freed index back to the system
                 self._indexes[path] = build_index(path, progress=progress)
+            self._indexes[path] = self._indexes.pop(path)  # now the most recently used
             return self._indexes[path]

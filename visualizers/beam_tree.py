@@ -176,7 +176,9 @@ def _node_markers(group: list[BeamNode], positions: dict, status: str, color: st
     text = [short_label(n.token, chars) if show_text or n.id in chosen else "" for n in group]
     return go.Scatter(
         x=[positions[n.id][0] for n in group], y=[positions[n.id][1] for n in group],
-        mode="markers+text", text=text, textposition="middle right", textfont=dict(size=10),
+        # above and right of the node: a label beside it sat on the edge to a child in the same row,
+        # struck through by the chosen path's red line
+        mode="markers+text", text=text, textposition="top right", textfont=dict(size=10),
         marker=dict(size=9 if status != "pruned" else 6, color=color, line=dict(color="white", width=1)),
         name=status, customdata=[n.id for n in group], hovertext=hover, hoverinfo="text",
     )

@@ -158,12 +158,21 @@ def repeated_ngram_steps(tokens: Sequence[str], n: int) -> set[int]:
     return marked
 
 
+MESSAGE_CHARS = 44  # a message-only figure's lines: they fit a phone's width (the figure does not scroll)
+
+
+def wrapped(message: str, width: int = MESSAGE_CHARS) -> str:
+    """``message`` escaped for plotly, in lines of at most ``width`` characters."""
+    return "<br>".join(label(line) for line in textwrap.wrap(str(message), width, break_long_words=False)) or ""
+
+
 def empty_figure(message: str, height: int = 260) -> go.Figure:
-    """A blank figure carrying a centred message (used when there is nothing to draw)."""
+    """A blank figure carrying a centred message (used when there is nothing to draw), wrapped into
+    short lines so that it reads on a phone too."""
     return go.Figure(layout=dict(
         height=height, font=FONT, xaxis=dict(visible=False), yaxis=dict(visible=False),
         plot_bgcolor="white", paper_bgcolor="white", margin=dict(l=20, r=20, t=30, b=20),
-        annotations=[dict(text=label(message), showarrow=False, x=0.5, y=0.5, xref="paper",
+        annotations=[dict(text=wrapped(message), showarrow=False, x=0.5, y=0.5, xref="paper",
                           yref="paper", font=dict(size=14, color="#666"))],
     ))
 

@@ -54,7 +54,8 @@ def copy_figure(trace: GenerationTrace, options: Optional[ViewOptions] = None) -
         yaxis2=dict(domain=[0, 0.42], autorange="reversed", type="category", anchor="x2"),
         xaxis3=dict(source_axis(trace.source_tokens, options.source_window, int(attention[focus].argmax())),
                     domain=[0.46, 1], anchor="y3"),
-        yaxis3=dict(domain=[0, 0.42], anchor="x3", rangemode="tozero",
+        # at least 0–0.05, in plain decimals: a step that copies almost nothing read "50µ" at the top
+        yaxis3=dict(domain=[0, 0.42], anchor="x3", range=[0, mass_top(data[-1].y)], exponentformat="none",
                     title="copy mass" if copies else "attention"),
         shapes=[_pin_shape(focus)] if pinned is not None else [],
         legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"),
@@ -107,6 +108,13 @@ def _source_mass(trace: GenerationTrace, step: Step, attention: np.ndarray, copi
     return go.Bar(x=source_labels(trace.source_tokens), y=mass, customdata=notes, xaxis="x3", yaxis="y3",
                   marker=dict(color=colors, pattern_shape=["/" if i in unknown else "" for i in positions]),
                   showlegend=False, hovertemplate=f"%{{x}}<br>{what} %{{y:.4f}}%{{customdata}}<extra></extra>")
+
+
+def mass_top(mass) -> float:
+    """The top of the copy-mass axis: a little above the largest bar, and never below 0.05, so that a
+    step copying almost nothing shows low bars on a 0–0.05 scale rather than a micro-scale."""
+    values = np.asarray(mass, dtype=float)
+    return max(0.05, 1.08 * float(values.max())) if values.size else 1.0
 
 
 def _pin_shape(focus: int) -> dict:

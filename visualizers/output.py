@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import html
+import re
 from typing import Optional, Sequence
 
 import numpy as np
@@ -100,12 +101,25 @@ def _legend(steps: Sequence[Step], n: int) -> str:
 def aligned_words(text_a: str, text_b: str) -> list[tuple[str, str, str]]:
     """The two outputs' words (CJK characters one by one) aligned by ``difflib``: rows of
     (operation, word in A, word in B) with operation equal / replace / delete / insert."""
-    a, b = tokenize(text_a, lowercase=False), tokenize(text_b, lowercase=False)
+    a, b = _words(text_a), _words(text_b)
     rows = []
     for operation, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
         for k in range(max(i2 - i1, j2 - j1)):
             rows.append((operation, a[i1 + k] if i1 + k < i2 else "", b[j1 + k] if j1 + k < j2 else ""))
     return rows
+
+
+_SPECIAL = re.compile(r"(</?[A-Za-z_|]{1,16}>)")  # <unk>, </s>, <pad>, <|endoftext|>: one word each
+
+
+def _words(text: str) -> list[str]:
+    """GenScope tokens of ``text``, keeping special tokens such as ``<unk>`` whole."""
+    return [w for i, part in enumerate(_SPECIAL.split(text))
+            for w in ([part] if i % 2 else tokenize(part, lowercase=False))]
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def diff_html(trace_a: GenerationTrace, trace_b: GenerationTrace,
@@ -116,7 +130,7 @@ def diff_html(trace_a: GenerationTrace, trace_b: GenerationTrace,
     rows = aligned_words(trace_a.output_text, trace_b.output_text)
     counts = {op: sum(1 for r in rows if r[0] == op) for op in ("equal", "replace", "delete", "insert")}
     summary = ("the two outputs are identical" if not differ else
-               f"first difference at step {differ[0]}; by text, {counts['equal']} words the same, "
+               f"first difference at step {differ[0]}; by text, {_count(counts['equal'], 'word')} the same, "
                f"{counts['replace']} replaced, {counts['delete']} only in {labels[0]}, "
                f"{counts['insert']} only in {labels[1]}")
     colors = {"replace": ("#fde0dd", "#e5f5e0"), "delete": ("#fde0dd", ""), "insert": ("", "#e5f5e0")}

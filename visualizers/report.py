@@ -8,7 +8,7 @@ from typing import Mapping, Optional
 import plotly.graph_objects as go
 import plotly.offline
 
-from gen_models.text import detokenize
+from gen_models.text import detokenize, tokenize
 from gen_models.trace import GenerationTrace
 
 from .common import ViewOptions
@@ -27,15 +27,25 @@ def script_json(text: str) -> str:
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
+def typed_source(trace: GenerationTrace, text: Optional[str]) -> Optional[str]:
+    """``text`` when it is what the trace read (its tokens, lowercased, are the trace's source tokens,
+    none cut off): the report then shows the input with its case and spacing, not as tokens."""
+    if not isinstance(text, str) or not text.strip() or trace.truncated:
+        return None
+    return text.strip() if tokenize(text) == [t.lower() for t in trace.source_tokens] else None
+
+
 def standalone_report(trace: GenerationTrace, figures: Mapping[str, go.Figure],
-                      options: Optional[ViewOptions] = None, image_format: str = "png") -> str:
-    """A complete HTML document: input, output tokens, settings, notices, then each figure."""
+                      options: Optional[ViewOptions] = None, image_format: str = "png",
+                      source_text: Optional[str] = None) -> str:
+    """A complete HTML document: input, output tokens, settings, notices, then each figure. The input
+    is ``source_text`` as the user typed it when given (:func:`typed_source`), else the source tokens."""
     options = options or ViewOptions()
     config = {"displaylogo": False, "toImageButtonOptions": {"format": image_format, "scale": 2}}
     sections = [
         f"<h1>GenScope report: {html.escape(trace.model)}</h1>",
         "<h2>Input</h2>",
-        f"<div class='source'>{html.escape(detokenize(trace.source_tokens))}</div>",
+        f"<div class='source'>{html.escape(source_text or detokenize(trace.source_tokens))}</div>",
         *[f"<p class='notice'>{html.escape(n)}</p>" for n in trace.notices],
         "<h2>Output</h2>", output_html(trace, options),
         "<h2>Settings</h2>", _settings_table(trace.settings),
