@@ -52,6 +52,7 @@ class CaptionConfig:
     channels: tuple[int, ...] = (16, 32, 64, 128)
     grid: int = 8
     canvas: int = CANVAS
+    kernels: tuple[int, ...] = (3, 3, 3, 3)  # per layer; 1 × 1 late layers keep each region local
     beta_gate: bool = True
     reg_lambda: float = 1.0  # the regulariser's weight it was trained with (0: caption-noreg)
     lowercase: bool = True
@@ -75,11 +76,13 @@ def image_tensor(pixels: np.ndarray) -> torch.Tensor:
 class Encoder(nn.Module):
     """Convolutions and max-pooling down to a G × G grid of D-dimensional region vectors."""
 
-    def __init__(self, channels: tuple[int, ...], grid: int, canvas: int):
+    def __init__(self, channels: tuple[int, ...], grid: int, canvas: int, kernels: tuple[int, ...] = (3, 3, 3, 3)):
         super().__init__()
+        if len(kernels) != len(channels):
+            raise ValueError(f"{len(kernels)} kernel sizes for {len(channels)} layers")
         layers, previous, side = [], 5, canvas
-        for k, width in enumerate(channels):
-            layers += [nn.Conv2d(previous, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU()]
+        for width, kernel in zip(channels, kernels):
+            layers += [nn.Conv2d(previous, width, kernel, padding=kernel // 2), nn.BatchNorm2d(width), nn.ReLU()]
             if side > grid:
                 layers.append(nn.MaxPool2d(2))
                 side //= 2
@@ -106,11 +109,10 @@ class AttentionCaptioner(VocabModel):
                              settings=(("max_len", 30),))
 
     def __init__(self, config: CaptionConfig, vocab: Vocab, name: str = "caption-attention"):
-        if isinstance(config.channels, list):
-            config = replace(config, channels=tuple(config.channels))
+        config = replace(config, channels=tuple(config.channels), kernels=tuple(config.kernels))
         super().__init__(config, vocab, name)
         E, H, A, D = config.emb_dim, config.hidden_dim, config.attn_dim, config.channels[-1]
-        self.encoder = Encoder(config.channels, config.grid, config.canvas)
+        self.encoder = Encoder(config.channels, config.grid, config.canvas, config.kernels)
         self.init_h, self.init_c = nn.Linear(D, H), nn.Linear(D, H)
         self.attn_regions, self.attn_hidden = nn.Linear(D, A), nn.Linear(H, A)
         self.attn_v = nn.Linear(A, 1, bias=False)
