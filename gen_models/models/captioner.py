@@ -93,6 +93,17 @@ class Encoder(nn.Module):
         ys, xs = torch.meshgrid(torch.linspace(-1, 1, canvas), torch.linspace(-1, 1, canvas), indexing="ij")
         self.register_buffer("coords", torch.stack([xs, ys])[None], persistent=False)  # (1, 2, H, W)
 
+    def receptive_field(self) -> int:
+        """Side in pixels of the input window one region vector sees (its cell is canvas / G)."""
+        field, jump = 1, 1
+        for layer in self.net:
+            if isinstance(layer, nn.Conv2d):
+                field += (layer.kernel_size[0] - 1) * jump
+            elif isinstance(layer, nn.MaxPool2d):
+                field += jump
+                jump *= 2
+        return field
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Images (B, 3, H, W) → region vectors (B, G², D), row-major."""
         x = torch.cat([images, self.coords.expand(images.size(0), -1, -1, -1)], 1)  # (B, 5, H, W)
