@@ -185,7 +185,8 @@ def model_card(name: str, results_table: str) -> str:
                + f" --cpu-budget {training.get('cpu_budget', 45):g} --wall-budget {training.get('wall_budget', 80):g}")
     model = load_checkpoint(CHECKPOINT_ROOT / name)
     return CARD.format(name=name, lam=lam, twin=TWINS.get(name, "caption-noreg" if lam else "caption-attention"),
-                       command=command, kernels=" / ".join(f"{k} × {k}" for k in kernels),
+                       command=command, pointing=metrics.get("test", {}).get("pointing", float("nan")),
+                       nearest=metrics.get("test", {}).get("pointing_nearest", float("nan")), kernels=" / ".join(f"{k} × {k}" for k in kernels),
                        field=model.encoder.receptive_field(), cell=args["canvas"] // args["grid"],
                        examples=f"{last.get('examples', 0):,}", cpu=last.get("cpu_minutes", 0),
                        wall=last.get("minutes", 0), best_claims=best.get("valid_claims", 0),
@@ -217,7 +218,14 @@ architecture and data; the regulariser weight λ is the only difference).
 
 {table}
 
-See docs/results_caption.md for examples and README.md for what the regulariser changes.
+**Limits.** Pointing is {pointing:.1f}% (the exhibit's target is 85%): the peak cell of the emitting
+step is near the right object (the nearest object is a named one for {nearest:.1f}% of the words) but
+often on a neighbouring cell, since each region vector sees a {field}-pixel window; the checks of
+the measure itself (next step, x/y swapped) are in the table. The claim check lets a singular
+phrase pass for a group ("a large green circle left of a large green circle" for two green circles).
+
+See docs/results_caption.md for examples, README.md for what the regulariser changes and for
+hand-drawn scenes (`python -m training.hand_drawn_caption`).
 """
 
 
