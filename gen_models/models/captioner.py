@@ -54,6 +54,7 @@ class CaptionConfig:
     canvas: int = CANVAS
     kernels: tuple[int, ...] = (3, 3, 3, 3)  # per layer; 1 × 1 late layers keep each region local
     beta_gate: bool = True
+    input_feeding: bool = True  # z_t enters the LSTM (Xu et al.); False: only the output sees it
     reg_lambda: float = 1.0  # the regulariser's weight it was trained with (0: caption-noreg)
     lowercase: bool = True
 
@@ -128,7 +129,7 @@ class AttentionCaptioner(VocabModel):
         self.attn_regions, self.attn_hidden = nn.Linear(D, A), nn.Linear(H, A)
         self.attn_v = nn.Linear(A, 1, bias=False)
         self.beta = nn.Linear(H, 1)
-        self.cell = nn.LSTMCell(E + D, H)
+        self.cell = nn.LSTMCell(E + D if config.input_feeding else E, H)
         self.out_h, self.out_z = nn.Linear(H, E), nn.Linear(D, E)
         self.out = nn.Linear(E, config.vocab_size)
 
@@ -200,7 +201,8 @@ class AttentionCaptioner(VocabModel):
             else torch.ones(B, device=prev_ids.device)  # (B,)
         z = beta.unsqueeze(1) * context  # (B, D)
         emb = self.embedding(prev_ids)  # (B, E)
-        h, c = self.cell(torch.cat([emb, z], 1), (state.h, state.c))  # (B, H)
+        cell_in = torch.cat([emb, z], 1) if self.config.input_feeding else emb  # (B, E + D) or (B, E)
+        h, c = self.cell(cell_in, (state.h, state.c))  # (B, H)
         logits = self.out(torch.tanh(emb + self.out_h(h) + self.out_z(z)))  # (B, V)
         return logits, replace(state, h=h, c=c), alpha, beta
 
