@@ -55,6 +55,10 @@ def test_pointing_reads_the_attention_of_the_step_that_emits_the_word():
     checks = pointing_checks(caption, attention, scene, 8, 64)
     assert checks["next_step"] == [True, False, True]  # step t + 1 would score "circle" wrong (the last word has none)
     assert checks["previous_step"] == [False, True, False, True]
+    attention[8, 27], attention[8, 63] = 1, 1e-3  # "square" now emitted while looking at the middle
+    checks = pointing_checks(caption, attention, scene, 8, 64)
+    assert checks["colour_words"] == [True, True] and checks["shape_words"] == [True, False]
+    attention[8, 27], attention[8, 63] = 1e-3, 1
     shifted = np.roll(attention, 1, axis=0)  # each word scored by the step before it
     assert pointing(caption, shifted, scene, 8, 64) == [False, True, False, True]
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from gen_models.models.captioner import AttentionCaptioner
-from gen_models.scenes import SceneObject, check_caption, word_referents
+from gen_models.scenes import COLOURS, SceneObject, check_caption, word_referents
 
 
 @torch.no_grad()
@@ -73,10 +73,11 @@ def pointing_checks(caption: list[str], attention: np.ndarray, objects: list[Sce
     - ``next_step`` / ``previous_step``: the same with the attention of step t + 1 / t − 1;
     - ``xy_swapped``: the peak cell read column-major (x and y exchanged);
     - ``overlap``: the peak cell merely overlaps a named box (a laxer rule);
-    - ``nearest``: the object whose box centre is nearest the peak cell's centre is a named one."""
+    - ``nearest``: the object whose box centre is nearest the peak cell's centre is a named one;
+    - ``colour_words`` / ``shape_words``: ``emitting`` split by the word's kind."""
     centres = cell_centres(grid, canvas)
     out: dict[str, list[bool]] = {k: [] for k in ("emitting", "next_step", "previous_step", "xy_swapped",
-                                                  "overlap", "nearest")}
+                                                  "overlap", "nearest", "colour_words", "shape_words")}
     T = len(attention)
 
     def inside(t: int, boxes: list[list[int]], swap: bool = False) -> bool:
@@ -88,6 +89,7 @@ def pointing_checks(caption: list[str], attention: np.ndarray, objects: list[Sce
             continue
         boxes = [objects[i].box for i in referents]
         out["emitting"].append(inside(t, boxes))
+        out["colour_words" if caption[t] in COLOURS else "shape_words"].append(out["emitting"][-1])
         if not referents:
             continue
         if t + 1 < T:

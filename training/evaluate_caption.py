@@ -89,7 +89,8 @@ def summarise(rows: list[dict]) -> dict:
             "pointing": pct(h for r in rows for h in r["pointing"]),
             "pointing_words": sum(len(r["pointing"]) for r in rows),
             **{f"pointing_{k}": pct(h for r in rows for h in r[f"pointing_{k}"])
-               for k in ("next_step", "previous_step", "xy_swapped", "overlap", "nearest")},
+               for k in ("next_step", "previous_step", "xy_swapped", "overlap", "nearest", "colour_words",
+                         "shape_words")},
             "repeated_peak_words": pct(r["repeats"] for r in rows),
             "object_evenness": statistics.mean(even) if even else None,
             "ds_penalty": statistics.mean(r["ds_penalty"] for r in rows),
@@ -113,6 +114,7 @@ TABLE_ROWS = [("exact match (%)", "exact"), ("BLEU-4 (sacrebleu)", "bleu4"), ("c
               ("object claims true (%)", "object_claim_accuracy"), ("relation claims true (%)", "relation_claim_accuracy"),
               ("objects named by a true phrase (%)", "object_recall"),
               ("pointing (%): emitting step's peak cell centre in a named box", "pointing"),
+              ("  colour words (%)", "pointing_colour_words"), ("  shape words (%)", "pointing_shape_words"),
               ("  check: the same with the next step's attention (%)", "pointing_next_step"),
               ("  check: the same with the previous step's attention (%)", "pointing_previous_step"),
               ("  check: peak cell read with x and y swapped (%)", "pointing_xy_swapped"),
