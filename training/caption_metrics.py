@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from gen_models.models.captioner import AttentionCaptioner
-from gen_models.scenes import SceneObject, check_caption, word_referents
+from gen_models.scenes import COLOURS, SceneObject, check_caption, word_referents
 
 
 @torch.no_grad()
@@ -49,15 +49,59 @@ def in_box(point: np.ndarray, box: list[int]) -> bool:
 def pointing(caption: list[str], attention: np.ndarray, objects: list[SceneObject], grid: int,
              canvas: int) -> list[bool]:
     """For each colour or shape word: whether its attention's peak cell centre lies inside the box
-    of an object its noun phrase truly names (False when the phrase names none)."""
+    of an object its noun phrase truly names (False when the phrase names none).
+
+    ``attention[t]`` must be the attention of the step that EMITS word t (the α_t that fed the
+    context z_t from which P(y_t) was computed; the trace's ``steps[t].attention``)."""
+    return pointing_checks(caption, attention, objects, grid, canvas)["emitting"]
+
+
+def cell_overlaps_box(cell: int, grid: int, canvas: int, box: list[int]) -> bool:
+    """Whether grid cell ``cell`` (row-major) shares any pixel with ``[x0, y0, x1, y1]``."""
+    side = canvas / grid
+    row, col = divmod(cell, grid)
+    x0, y0 = col * side, row * side
+    return not (x0 + side <= box[0] or box[2] <= x0 or y0 + side <= box[1] or box[3] <= y0)
+
+
+def pointing_checks(caption: list[str], attention: np.ndarray, objects: list[SceneObject], grid: int,
+                    canvas: int) -> dict[str, list[bool]]:
+    """The pointing score and the variants that test the measure itself, one boolean per colour or
+    shape word whose phrase names an object (``emitting`` also counts words whose phrase names none):
+
+    - ``emitting``: the emitting step's peak cell centre lies inside a named object's box (the score);
+    - ``next_step`` / ``previous_step``: the same with the attention of step t + 1 / t − 1;
+    - ``xy_swapped``: the peak cell read column-major (x and y exchanged);
+    - ``overlap``: the peak cell merely overlaps a named box (a laxer rule);
+    - ``nearest``: the object whose box centre is nearest the peak cell's centre is a named one;
+    - ``colour_words`` / ``shape_words``: ``emitting`` split by the word's kind."""
     centres = cell_centres(grid, canvas)
-    hits = []
+    out: dict[str, list[bool]] = {k: [] for k in ("emitting", "next_step", "previous_step", "xy_swapped",
+                                                  "overlap", "nearest", "colour_words", "shape_words")}
+    T = len(attention)
+
+    def inside(t: int, boxes: list[list[int]], swap: bool = False) -> bool:
+        peak = centres[int(np.argmax(attention[t]))]
+        return any(in_box(peak[::-1] if swap else peak, box) for box in boxes)
+
     for t, referents in enumerate(word_referents(" ".join(caption), objects)):
         if referents is None:
             continue
-        peak = centres[int(np.argmax(attention[t]))]
-        hits.append(any(in_box(peak, objects[i].box) for i in referents))
-    return hits
+        boxes = [objects[i].box for i in referents]
+        out["emitting"].append(inside(t, boxes))
+        out["colour_words" if caption[t] in COLOURS else "shape_words"].append(out["emitting"][-1])
+        if not referents:
+            continue
+        if t + 1 < T:
+            out["next_step"].append(inside(t + 1, boxes))
+        if t >= 1:
+            out["previous_step"].append(inside(t - 1, boxes))
+        out["xy_swapped"].append(inside(t, boxes, swap=True))
+        peak = int(np.argmax(attention[t]))
+        out["overlap"].append(any(cell_overlaps_box(peak, grid, canvas, box) for box in boxes))
+        distances = [np.hypot(*(np.asarray(o.centre) - centres[peak])) for o in objects]
+        out["nearest"].append(int(np.argmin(distances)) in referents)
+    return out
 
 
 def repeated_peaks(attention: np.ndarray) -> float:

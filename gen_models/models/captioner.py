@@ -52,7 +52,9 @@ class CaptionConfig:
     channels: tuple[int, ...] = (16, 32, 64, 128)
     grid: int = 8
     canvas: int = CANVAS
+    kernels: tuple[int, ...] = (3, 3, 3, 3)  # per layer; 1 × 1 late layers keep each region local
     beta_gate: bool = True
+    input_feeding: bool = True  # z_t enters the LSTM (Xu et al.); False: only the output sees it
     reg_lambda: float = 1.0  # the regulariser's weight it was trained with (0: caption-noreg)
     lowercase: bool = True
 
@@ -75,11 +77,13 @@ def image_tensor(pixels: np.ndarray) -> torch.Tensor:
 class Encoder(nn.Module):
     """Convolutions and max-pooling down to a G × G grid of D-dimensional region vectors."""
 
-    def __init__(self, channels: tuple[int, ...], grid: int, canvas: int):
+    def __init__(self, channels: tuple[int, ...], grid: int, canvas: int, kernels: tuple[int, ...] = (3, 3, 3, 3)):
         super().__init__()
+        if len(kernels) != len(channels):
+            raise ValueError(f"{len(kernels)} kernel sizes for {len(channels)} layers")
         layers, previous, side = [], 5, canvas
-        for k, width in enumerate(channels):
-            layers += [nn.Conv2d(previous, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU()]
+        for width, kernel in zip(channels, kernels):
+            layers += [nn.Conv2d(previous, width, kernel, padding=kernel // 2), nn.BatchNorm2d(width), nn.ReLU()]
             if side > grid:
                 layers.append(nn.MaxPool2d(2))
                 side //= 2
@@ -89,6 +93,17 @@ class Encoder(nn.Module):
         self.net = nn.Sequential(*layers)
         ys, xs = torch.meshgrid(torch.linspace(-1, 1, canvas), torch.linspace(-1, 1, canvas), indexing="ij")
         self.register_buffer("coords", torch.stack([xs, ys])[None], persistent=False)  # (1, 2, H, W)
+
+    def receptive_field(self) -> int:
+        """Side in pixels of the input window one region vector sees (its cell is canvas / G)."""
+        field, jump = 1, 1
+        for layer in self.net:
+            if isinstance(layer, nn.Conv2d):
+                field += (layer.kernel_size[0] - 1) * jump
+            elif isinstance(layer, nn.MaxPool2d):
+                field += jump
+                jump *= 2
+        return field
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Images (B, 3, H, W) → region vectors (B, G², D), row-major."""
@@ -106,16 +121,15 @@ class AttentionCaptioner(VocabModel):
                              settings=(("max_len", 30),))
 
     def __init__(self, config: CaptionConfig, vocab: Vocab, name: str = "caption-attention"):
-        if isinstance(config.channels, list):
-            config = replace(config, channels=tuple(config.channels))
+        config = replace(config, channels=tuple(config.channels), kernels=tuple(config.kernels))
         super().__init__(config, vocab, name)
         E, H, A, D = config.emb_dim, config.hidden_dim, config.attn_dim, config.channels[-1]
-        self.encoder = Encoder(config.channels, config.grid, config.canvas)
+        self.encoder = Encoder(config.channels, config.grid, config.canvas, config.kernels)
         self.init_h, self.init_c = nn.Linear(D, H), nn.Linear(D, H)
         self.attn_regions, self.attn_hidden = nn.Linear(D, A), nn.Linear(H, A)
         self.attn_v = nn.Linear(A, 1, bias=False)
         self.beta = nn.Linear(H, 1)
-        self.cell = nn.LSTMCell(E + D, H)
+        self.cell = nn.LSTMCell(E + D if config.input_feeding else E, H)
         self.out_h, self.out_z = nn.Linear(H, E), nn.Linear(D, E)
         self.out = nn.Linear(E, config.vocab_size)
 
@@ -188,7 +202,8 @@ class AttentionCaptioner(VocabModel):
             else torch.ones(B, device=prev_ids.device)  # (B,)
         z = beta.unsqueeze(1) * context  # (B, D)
         emb = self.embed_previous(prev_ids, distribution)  # (B, E)
-        h, c = self.cell(torch.cat([emb, z], 1), (state.h, state.c))  # (B, H)
+        cell_in = torch.cat([emb, z], 1) if self.config.input_feeding else emb  # (B, E + D) or (B, E)
+        h, c = self.cell(cell_in, (state.h, state.c))  # (B, H)
         logits = self.out(torch.tanh(emb + self.out_h(h) + self.out_z(z)))  # (B, V)
         return logits, replace(state, h=h, c=c), alpha, beta
 
