@@ -84,10 +84,14 @@ def word_attention_figure(trace: GenerationTrace, options: Optional[ViewOptions]
     focus = pinned if pinned is not None else 0
     step = trace.steps[focus]
     cells = _grid_cells(trace, step.attention)
-    figure = go.Figure([go.Image(z=_image(trace), hoverinfo="skip"),
-                        _overlay(trace, cells, focus, HEAT, float(cells.max()), "attention")])
     title = (f"Attention on the picture at word {focus} “{label(step.token)}”{_beta(trace, focus)} · "
              f"peak cell {int(cells.argmax())} of {cells.size}")
+    return _picture_figure(trace, _overlay(trace, cells, focus, HEAT, float(cells.max()), "attention"), title)
+
+
+def _picture_figure(trace: GenerationTrace, overlay: go.Heatmap, title: str) -> go.Figure:
+    """The picture with ``overlay`` over its grid and the objects' boxes, under ``title``."""
+    figure = go.Figure([go.Image(z=_image(trace), hoverinfo="skip"), overlay])
     layout = base_layout(title, 480, trace)
     _image_axes(layout)
     layout.update(shapes=_boxes(trace), margin=dict(l=20, r=20, t=60, b=20))
@@ -130,12 +134,6 @@ def attention_total_figure(trace: GenerationTrace, options: Optional[ViewOptions
     cells = sum(_grid_cells(trace, s.attention) for s in trace.steps)  # (G, G)
     peaks = [int(np.argmax(np.asarray(s.attention, dtype=float))) for s in trace.steps]
     repeats = sum(p in peaks[:t] for t, p in enumerate(peaks))
-    figure = go.Figure([go.Image(z=_image(trace), hoverinfo="skip"),
-                        _overlay(trace, cells, None, TOTAL_HEAT, float(cells.max()), "Σ_t α")])
     title = (f"Total attention Σ_t α over {len(trace.steps)} words · max cell {float(cells.max()):.2f} · "
              f"{repeats} of {len(peaks)} words peak on a cell an earlier word peaked on")
-    layout = base_layout(title, 480, trace)
-    _image_axes(layout)
-    layout.update(shapes=_boxes(trace), margin=dict(l=20, r=20, t=60, b=20))
-    figure.update_layout(**layout)
-    return figure
+    return _picture_figure(trace, _overlay(trace, cells, None, TOTAL_HEAT, float(cells.max()), "Σ_t α"), title)
