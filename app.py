@@ -301,11 +301,11 @@ TAB_CONTROLS = {"Coverage": coverage_controls, "Beam tree": beam_controls, "Tran
 
 
 def intervention_tab(c: SimpleNamespace) -> None:
-    """Alternative token, forced p_gen, coverage reset and topic coverage at the pinned step."""
+    """Alternative token, forced p_gen, coverage reset, topic coverage, knock-out and fed distribution."""
     with gr.Tab("Interventions"):
-        gr.Markdown("Change one thing and decode again: a token, the coverage or a topic's coverage at the "
-                    "**pinned step**, or p_gen at **every step**; the new output is shown beside the original, "
-                    "step by step.")
+        gr.Markdown("Change one thing and decode again: a token, the coverage, a topic's coverage or the next "
+                    "input (the whole distribution instead of the chosen token) at the **pinned step**, p_gen at "
+                    "**every step**, or a memory item; the new output is shown beside the original, step by step.")
         with gr.Row():
             c.alternative = gr.Dropdown([], value=None, label="Alternative token at the pinned step",
                                         allow_custom_value=True, scale=3)

@@ -141,5 +141,5 @@ def feed_distribution(entry: ModelEntry, text: str, original: GenerationTrace, s
         raise ValueError(f"step {step} is the output's last: pin an earlier step, whose next input can change")
     onward = onward is True or onward == "true"
     changed = rerun(entry, text, settings, feed_distribution_from=step + 1, feed_distribution_steps=0 if onward else 1)
-    then = f"at every step from {step + 1} on" if onward else f"at step {step + 1}"
-    return Intervention(original, changed, f"the distribution of step {step} (not its token) fed as the input {then}")
+    then = f"from step {step + 1} on" if onward else f"at step {step + 1}"
+    return Intervention(original, changed, f"step {step}'s distribution fed as the input {then}")
