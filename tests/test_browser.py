@@ -391,6 +391,32 @@ STATUS_CHANGED_JS = "([before, part]) => { const s = document.querySelector('#st
                     " return s !== before && s.includes(part); }"
 
 
+def click_last_node(page, tries: int = 3) -> dict:
+    """Click the search tree's last alive node until it is selected (a pin's re-render may move the
+    tree between measuring a node's place and the click); its position and id."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(tries):
+        node = page.evaluate(NODE_POSITION_JS)
+        page.mouse.click(node["x"], node["y"])
+        try:
+            page.wait_for_function(NODE_SELECTED_JS, arg=node["id"], timeout=WAIT_MS // tries)
+            return node
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
+    return node
+
+
+def wait_until_settled(page, quiet_ms: int = 1500) -> None:
+    """Until the status line has not changed for ``quiet_ms`` (the live traces of typing are done)."""
+    page.wait_for_function("""(quiet) => {
+      const s = document.querySelector('#status').innerText, now = Date.now();
+      if (window.__gsStatus !== s) { window.__gsStatus = s; window.__gsSince = now; }
+      return now - window.__gsSince >= quiet;
+    }""", arg=quiet_ms, timeout=WAIT_MS * 2, polling=100)
+
+
 def set_number(page, selector: str, value: str) -> None:
     """Type ``value`` into a slider's number box and press Enter."""
     page.locator(selector).first.click()
@@ -431,16 +457,14 @@ def test_corpus_rows_and_points_open_their_example_and_a_link_keeps_reference_se
     page.locator("#reference-text textarea").click()
     page.keyboard.press("Control+A")
     page.keyboard.type(reference, delay=3)
-    page.wait_for_timeout(2500)  # the last keystroke's trace
+    wait_until_settled(page)  # the last keystroke's trace: a later one would redraw the tree under the click
     page.locator("#output-tokens [data-step='1']").click()
     page.wait_for_function(PINNED_IS_JS, arg=1, timeout=WAIT_MS)
     page.get_by_role("tab", name="Beam tree").click()
     page.wait_for_function("() => { const g = document.querySelector('#view-beam .js-plotly-plot');"
                            " return g && g._fullLayout && g._fullLayout.xaxis._length > 200; }", timeout=WAIT_MS)
     page.locator("#view-beam").scroll_into_view_if_needed()
-    node = page.evaluate(NODE_POSITION_JS)
-    page.mouse.click(node["x"], node["y"])
-    page.wait_for_function(NODE_SELECTED_JS, arg=node["id"], timeout=WAIT_MS)
+    node = click_last_node(page)
     output, text = page.evaluate(TOKENS_JS), page.locator("#input-text textarea").input_value()
     page.locator("#share-link").click()
     page.wait_for_function("() => document.querySelector('#share-link-text textarea, #share-link-text input')"
