@@ -447,10 +447,12 @@ def _beam_search(model: Generator, encoded: Encoded, settings: DecodeSettings,
             break
         index = torch.tensor(parents, device=device)
         state = model.reorder(out.state, index)
-        previous = out.log_probs[index]  # (B', V_ext)
+        if settings.feed_distribution_from is not None:  # kept only while the intervention may need it
+            previous = out.log_probs[index]  # (B', V_ext)
         alive = next_alive
         alive_scores = torch.tensor([n.score for n in alive], device=device)
-        lm_prefix = torch.tensor([n.lm_prefix for n in alive])
+        if anti is not None:
+            lm_prefix = torch.tensor([n.lm_prefix for n in alive])
         attention_sum = coverage[index] if coverage is not None else None
         prev = torch.tensor([n.token_id for n in alive], device=device)
     if rule is not None and rule.reverse is not None:
