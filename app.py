@@ -22,10 +22,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "0" if os.environ.get("GENSCOPE_ALLOW_HUB_MODELS") == "1" else "1")
 
 import gradio as gr  # noqa: E402
+import plotly.graph_objects as go  # noqa: E402
 import torch  # noqa: E402
 
 from gen_models.decoding import COMPARE_NAMES, SETTING_FIELDS, SETTING_NAMES  # noqa: E402
-from ui import budget, security  # noqa: E402
+from ui import budget, page_plots, security  # noqa: E402
 from ui.handlers import (  # noqa: E402
     CHOSEN_NODE,
     CORPUS_COLUMNS,
@@ -107,7 +108,7 @@ new MutationObserver(bind).observe(document.body, {childList: true, subtree: tru
 bind();
 """
 
-CSS = """
+CSS = page_plots.CSS + """
 #output-tokens { min-height: 3.2em; padding: 6px 2px; }
 #output-tokens .gs-tok:hover { filter: brightness(0.88); }
 #plot-bridge { font-size: 0.85rem; color: var(--body-text-color-subdued); }
@@ -144,7 +145,7 @@ CSS = """
 # page-level rules outside the app's own box (Gradio scopes ``css`` to elements inside it)
 HEAD = """<style>
 @media (max-width: 720px) { .gradio-container .main.fillable { padding: 8px 6px; } }
-</style>"""
+</style>""" + page_plots.head_script()
 
 INTRO = """# GenScope
 A visual debugger for neural text generators: type and watch every decoding step — attention, coverage,
@@ -209,6 +210,10 @@ def build_demo(registry: ModelRegistry, handlers: Handlers) -> gr.Blocks:
                     side_tabs(c)
         c.trace_json = gr.Textbox(visible=False, label="trace JSON")  # filled for API clients only
         c.trace_api = gr.Button(visible=False)  # carries the /trace endpoint
+        c.views_api = gr.Button(visible=False)  # carries /pin, /select_node and /views (gr.Plot payloads)
+        c.figures = gr.JSON(visible=False)  # the open tab's figures, drawn by the page (ui/page_plots.py)
+        c.plotly_loader = gr.Plot(go.Figure(layout_template="none"), show_label=False,
+                                  elem_id="plotly-loader")  # makes Gradio load Plotly at start
         # /trace's settings: empty by default, so an API client that leaves one out gets the model's default
         c.api_settings = [gr.Textbox(None, visible=False, label=name) for name in SETTING_NAMES]
         c.by_name, c.traces = named_components(c), handlers.traces
@@ -430,7 +435,7 @@ def named_components(c: SimpleNamespace) -> dict[str, gr.components.Component]:
                  lens_plot=c.lens_plot, lens_status=c.lens_status, corpus_rows=c.corpus_rows,
                  corpus_table=c.corpus_table, corpus_status=c.corpus_status, corpus_plot=c.corpus_plot,
                  corpus_tab=c.corpus_tab, neighbors_tab=c.neighbors_tab, reference_text=c.reference, model=c.model, link=c.link, link_status=c.link_status,
-                 export_file=c.export_file, export_status=c.export_status)
+                 export_file=c.export_file, export_status=c.export_status, figures=c.figures)
     for group in (c.settings, c.setting_boxes, c.views,
                   {tab_key(tab): component for tab, component in c.tabs_by_name.items()}):
         taken = names.keys() & group.keys()
@@ -460,6 +465,23 @@ def by_name(c: SimpleNamespace, handler, outputs: list[str]):
     return run, components
 
 
+def page_view_outputs() -> list[str]:
+    """What the page's own re-renders update: the output, the alternatives and ``figures`` (the
+    open tab's views, which the page draws and shows or hides itself: :mod:`ui.page_plots`)."""
+    return ["output", "alternative", "figures"]
+
+
+# a keystroke's outputs: few, since Gradio's front end spends time on each output of an event; the
+# controls that follow the trace come from ``settle`` once its figures are drawn
+LIVE_OUTPUTS = ["state", "rendered_tab", "shared", "status", "pinned", "node", *page_view_outputs()]
+
+
+def drawn(c: SimpleNamespace, event):
+    """``event``, then the page draws the figures it sent (:mod:`ui.page_plots`; no request)."""
+    return event.then(None, [c.figures], None, js=page_plots.DRAW_FIGURES_JS, api_visibility="private",
+                      queue=False, show_progress="hidden")
+
+
 def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> None:
     """Typing, settings and model changes re-decode; pins, nodes, clicks, view options and opening a
     tab re-render the open tab's views."""
@@ -472,42 +494,51 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
     c.trace_api.click(api_fn, [c.model, c.text, *c.api_settings, c.pinned, *options, c.reference, c.keyword], api_out,
                       api_name="trace",
                       preprocess=False, **DECODE)
-    live_fn, live_out = by_name(c, handlers.trace_live, [*(n for n in trace_outputs() if n != "trace_json"), "shared"])
-    refresh_fn, refresh_out = by_name(c, handlers.refresh_open_tab, ["rendered_tab", "tabs", "status", *view_outputs()])
+    live_fn, live_out = by_name(c, handlers.trace_live, LIVE_OUTPUTS)
+    refresh_fn, refresh_out = by_name(c, handlers.settle, ["rendered_tab", "tabs", "status", "node", "layer", "head",
+                                                           "topic", *[tab_key(t) for t in tabs()],
+                                                           *page_view_outputs()])
     refresh = ([c.state, c.tab, c.rendered_tab, c.pinned, c.node, *options], refresh_out)
-    gr.on([c.text.change, c.reference.change, c.keyword.change, *[s.change for s in settings]], live_fn,
-          [*trace_inputs, c.tab, c.shared], live_out, api_name="trace_live", api_visibility="undocumented", **live).then(
-        refresh_fn, *refresh, api_visibility="private", **quiet)
+    drawn(c, drawn(c, gr.on([c.text.change, c.reference.change, c.keyword.change, *[s.change for s in settings]],
+                            live_fn, [*trace_inputs, c.tab, c.shared], live_out, api_name="trace_live",
+                            api_visibility="undocumented", **live)).then(
+        refresh_fn, *refresh, api_visibility="private", **quiet))
     card_fn, card_out = by_name(c, handlers.model_picked, [*model_outputs(), "shared"])
-    c.model.change(card_fn, [c.model, c.text, c.shared], card_out, api_name="model_card", preprocess=False,
-                   **WORK).then(
+    drawn(c, drawn(c, c.model.change(card_fn, [c.model, c.text, c.shared], card_out, api_name="model_card",
+                                     preprocess=False, **WORK).then(
         live_fn, [*trace_inputs, c.tab, c.shared], live_out, api_name="trace_for_model", api_visibility="undocumented",
-        **live).then(refresh_fn, *refresh, api_visibility="private", **quiet)
+        **live)).then(refresh_fn, *refresh, api_visibility="private", **quiet))
     # page load: the model card, or a shared view from the address (?view=…) with its trace and node
     first_fn, first_out = by_name(c, handlers.restore_model, ["pinned", "tab", "tabs", "shared"])
-    restore_names = dict.fromkeys([*model_outputs(), "model", "reference_text", "keyword", "link_status", "shared",
-                                   *[n for n in trace_outputs() if n != "trace_json"]])
+    restore_names = dict.fromkeys([*model_outputs(), "model", "reference_text", "keyword", "link_status",
+                                   *LIVE_OUTPUTS])
     restore_fn, restore_out = by_name(c, handlers.restore_view, list(restore_names))
-    demo.load(first_fn, None, first_out, api_visibility="private", preprocess=False, **WORK).then(
-        restore_fn, [c.model, c.text, c.pinned, c.tab, *options], restore_out, api_visibility="private", **live)
+    drawn(c, drawn(c, demo.load(first_fn, None, first_out, api_visibility="private", preprocess=False, **WORK).then(
+        restore_fn, [c.model, c.text, c.pinned, c.tab, *options], restore_out, api_visibility="private",
+        **live)).then(refresh_fn, *refresh, api_visibility="private", **quiet))
     link_fn, link_out = by_name(c, handlers.share_link, ["link", "link_status"])
     c.link_button.click(link_fn, [c.model, c.text, c.reference, c.keyword, c.pinned, c.node, c.tab, c.link,
                                   *settings], link_out, js=PAGE_ADDRESS_JS, api_visibility="private",
                         preprocess=False, **WORK).then(None, [c.link], None, js=COPY_LINK_JS)
     view_inputs = [c.state, c.tab, c.pinned, c.node, *options]
     views_fn, views_out = by_name(c, handlers.views, ["status", *view_outputs()])
-    c.pinned.input(views_fn, view_inputs, views_out, trigger_mode="always_last", api_name="pin", **quiet)
-    c.node.input(views_fn, view_inputs, views_out, trigger_mode="always_last", api_name="select_node", **quiet)
-    gr.on([o.input for o in options], views_fn, view_inputs, views_out, trigger_mode="always_last",
-          api_name="views", **quiet)
+    for api_name in ("pin", "select_node", "views"):  # API clients: the views as gr.Plot payloads
+        c.views_api.click(views_fn, view_inputs, views_out, api_name=api_name, **quiet)
+    page_fn, page_out = by_name(c, handlers.page_views, ["status", *page_view_outputs()])
+    for trigger in (c.pinned.input, c.node.input, *[o.input for o in options]):
+        drawn(c, trigger(page_fn, view_inputs, page_out, trigger_mode="always_last", api_visibility="private",
+                         **quiet))
     for tab, component in c.tabs_by_name.items():
-        tab_fn, tab_out = by_name(c, handlers.open_tab(tab), ["tab", "rendered_tab", "status", *view_outputs()])
-        component.select(tab_fn, [c.state, c.pinned, c.node, *options], tab_out, api_visibility="private", **quiet)
-    token_fn, token_out = by_name(c, handlers.token_click, ["status", "pinned", *view_outputs()])
-    c.output_tokens.click(token_fn, [c.state, c.tab, c.node, *options], token_out, api_name="pin_token", **quiet)
+        tab_fn, tab_out = by_name(c, handlers.open_tab(tab), ["tab", "rendered_tab", "status", "node",
+                                                              *page_view_outputs()])
+        drawn(c, component.select(tab_fn, [c.state, c.pinned, c.node, *options], tab_out, api_visibility="private",
+                                  **quiet))
+    token_fn, token_out = by_name(c, handlers.token_click, ["status", "pinned", *page_view_outputs()])
+    drawn(c, c.output_tokens.click(token_fn, [c.state, c.tab, c.node, *options], token_out, api_name="pin_token",
+                                   **quiet))
     click_fn, click_out = by_name(c, handlers.plot_click, ["status", "pinned", "node", "text", "keyword",
-                                                                   *view_outputs()])
-    c.bridge.click(click_fn, view_inputs, click_out, api_name="plot_click", **quiet)
+                                                           *page_view_outputs()])
+    drawn(c, c.bridge.click(click_fn, view_inputs, click_out, api_name="plot_click", **quiet))
     point_fn, point_out = by_name(c, handlers.open_point, ["text", "reference_text", "corpus_status"])
     c.bridge.click(point_fn, [c.corpus_rows], point_out, api_visibility="private", **quiet)
     c.examples.input(handlers.pick_example, [c.examples], [c.text], api_name="pick_example", preprocess=False,

@@ -56,12 +56,14 @@ OPEN_TAB = "Attention"  # the tab a browser opens on
 
 
 def payload_kb(outputs: dict) -> float:
-    """Kilobytes of figures and HTML a live update sends (plot JSON and HTML text)."""
+    """Kilobytes of figures and HTML a live update sends (plot JSON, the page's figures, HTML text)."""
     total = 0
-    for value in outputs.values():
-        value = value.get("value", value) if isinstance(value, dict) else value
+    for name, value in outputs.items():
+        value = value.get("value", value) if isinstance(value, dict) and name != "figures" else value
         if hasattr(value, "plot"):
             total += len(value.plot)
+        elif name == "figures":
+            total += len(json.dumps(value))
         elif isinstance(value, str):
             total += len(value)
     return total / 1e3

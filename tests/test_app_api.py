@@ -539,11 +539,30 @@ def test_a_tab_opened_while_a_trace_runs_is_drawn_from_the_new_trace(app_module)
 
     values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", "whole tree", None, None)
     live = app_module.handlers.trace_live(POINTER, TEXT, *values, "Attention", None)
-    assert live["rendered_tab"] == "Attention" and "coverage" not in live
+    assert live["rendered_tab"] == "Attention" and set(live["figures"]["views"]) == {"attention"}
     options = (3, True, "png", "mean", "mean", "own", "whole tree")
-    assert app_module.handlers.refresh_open_tab(live["state"], "Attention", "Attention", 0, -1, *options) == {}
-    refreshed = app_module.handlers.refresh_open_tab(live["state"], "Coverage", "Attention", 0, -1, *options)
-    assert refreshed["rendered_tab"] == "Coverage" and refreshed["coverage"]["visible"]
+    settled = app_module.handlers.settle(live["state"], "Attention", "Attention", 0, -1, *options)
+    assert "rendered_tab" not in settled and "figures" not in settled  # the tab drawn is still the open one
+    assert settled["tab:Coverage"]["visible"] is True and settled["layer"].visible is False
+    refreshed = app_module.handlers.settle(live["state"], "Coverage", "Attention", 0, -1, *options)
+    assert refreshed["rendered_tab"] == "Coverage" and {"coverage", "topics"} >= set(refreshed["figures"]["views"])
+    assert "coverage" in refreshed["figures"]["views"] and refreshed["tabs"]["selected"] == "Coverage"
+
+
+def test_the_page_gets_compact_figures_without_the_template_and_in_single_precision(app_module):
+    from gen_models.decoding import SETTING_NAMES
+
+    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", "whole tree", None, None)
+    live = app_module.handlers.trace_live(POINTER, TEXT, *values, "Attention", None)
+    api = app_module.handlers.trace(POINTER, TEXT, *values)
+    heatmap = live["figures"]["views"]["attention"]
+    assert "template" not in heatmap["layout"] and heatmap["data"][0]["z"]["dtype"] == "f4"
+    assert heatmap["config"]["toImageButtonOptions"]["filename"] == "attention"
+    full = json.loads(api["attention"]["value"].plot)
+    assert full["layout"]["template"] and full["data"][0]["x"] == heatmap["data"][0]["x"]
+    assert len(json.dumps(heatmap)) < 0.6 * len(api["attention"]["value"].plot)
+    assert live["node"] == {"__type__": "update", "value": -1}  # the node picker's choices wait for its tab
+    assert "attention" not in live and "tab:Coverage" not in live  # the page shows and hides the views itself
 
 
 def test_keyword_models_take_a_keyword_through_the_api_and_others_say_they_ignore_it(client):

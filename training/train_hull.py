@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from gen_models.checkpoint import save_checkpoint
+from gen_models.checkpoint import load_checkpoint, save_checkpoint
 from gen_models.models.pointer_network import PointerConfig, PointerNetwork, hull_batch
 from training.hull_metrics import greedy_hulls, hull_accuracy
 from training.train import write_curves
@@ -53,7 +53,12 @@ def train(args: argparse.Namespace) -> None:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = random.Random(args.seed)
-    model = PointerNetwork(PointerConfig(args.emb_dim, args.hidden_dim), name=args.out.name).train()
+    if args.init:  # a second phase: go on from a trained checkpoint (its architecture, new schedule)
+        model = load_checkpoint(args.init, device="cpu").train()
+        model.name = args.out.name
+    else:
+        model = PointerNetwork(PointerConfig(args.emb_dim, args.hidden_dim, bidirectional=args.bidirectional),
+                               name=args.out.name).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     valid = validation_sets(args.valid_size)
     budget_s = args.cpu_budget * 60
@@ -97,6 +102,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--emb-dim", type=int, default=128)
     parser.add_argument("--hidden-dim", type=int, default=256)
+    parser.add_argument("--init", type=Path, help="start from this checkpoint (a second training phase)")
+    parser.add_argument("--bidirectional", action="store_true", help="a bidirectional encoder")
     parser.add_argument("--min-points", type=int, default=5)
     parser.add_argument("--max-points", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=128)

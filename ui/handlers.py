@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import logging
 import os
 import re
@@ -34,7 +35,7 @@ from visualizers.corpus import corpus_scatter
 from visualizers.registry import VIEWS, render_views, report_figures, tabs, view_named
 from visualizers.transformer import mask_tokens, parse_permutation, permutation_order
 
-from . import budget, links
+from . import budget, links, timing
 from .interventions import (
     Intervention,
     feed_distribution,
@@ -46,7 +47,7 @@ from .interventions import (
 )
 from .model_card import card_markdown
 from .neighbors import NeighborIndex
-from .plots import IMAGE_FORMATS, plot_payload
+from .plots import IMAGE_FORMATS, page_figure, plot_payload
 from .registry import ModelRegistry
 from .sessions import TraceStore
 from .service import (
@@ -72,6 +73,8 @@ from .validation import (
 )
 
 LOG = logging.getLogger("genscope.app")
+_FIGURE_REVISIONS = itertools.count(1)  # each set of figures the page draws (it skips one it has drawn)
+BEAM_TAB = "Beam tree"  # the tab of the search-tree node picker, whose choices are sent when it is open
 MAX_NODE_CHOICES = 1500
 MAX_REPEAT_NGRAM = 6
 EXPORT_MAX_AGE_S = 3600
@@ -134,7 +137,7 @@ def guarded(status: str = "status", cleared: Optional[dict[str, Any]] = None, to
         @functools.wraps(handler)
         def run(*args: Any, **kwargs: Any) -> Any:
             try:
-                with budget.limited(kind):
+                with budget.limited(kind), timing.logged(handler.__name__):
                     return handler(*args, **kwargs)
             except (ValueError, FileNotFoundError) as error:
                 message = str(error)
@@ -245,6 +248,14 @@ def node_choices(trace: GenerationTrace) -> list[tuple[str, int]]:
         choices.append((f"#{node.id} · step {node.step} · {node.token} · {node.adjusted_score:.2f} ({node.status})",
                         node.id))
     return choices
+
+
+def node_picker(trace: GenerationTrace, node: Optional[int], all_choices: bool) -> Any:
+    """The node picker showing ``node`` (the chosen output when None), with every node as a choice
+    when ``all_choices`` (its tab is open, or an API client asks); otherwise only its value, which
+    keeps a live trace's reply small (a tree of 500 nodes is ~30 kB of choices)."""
+    value = CHOSEN_NODE if node is None else node
+    return gr.Dropdown(choices=node_choices(trace), value=value) if all_choices else gr.update(value=value)
 
 
 def alternative_choices(trace: GenerationTrace, step: Optional[int]) -> list[tuple[str, int]]:
@@ -397,14 +408,19 @@ class Handlers:
 
     # -- the live trace and its views --------------------------------------------------------
     def render(self, trace: Optional[GenerationTrace], options: ViewOptions, image_format: str,
-               tab: Optional[str]) -> dict[str, Any]:
+               tab: Optional[str], in_page: bool = False) -> dict[str, Any]:
         """The output tokens, the alternatives at the pinned step and the views of ``tab`` (every
-        tab when None) by name; views that do not apply are hidden, those of other tabs untouched."""
+        tab when None) by name; views that do not apply are hidden, those of other tabs untouched.
+
+        ``in_page`` (the browser's own events): plot views go to the ``figures`` output, which the
+        page draws in place (:func:`ui.plots.page_figure`), and their components only get their
+        visibility; otherwise (API clients) each view is a ``gr.Plot`` payload."""
         if trace is None:
-            blank = plot_payload(empty_figure("no output yet"), image_format)
+            blank = empty_figure("no output yet")
             return {"output": "<div class='gs-output gs-empty'>No output yet.</div>",
                     "alternative": gr.Dropdown(choices=[], value=None),
-                    **{v.name: blank for v in VIEWS if tab is None or v.tab == tab}}
+                    **self._view_values({v.name: blank for v in VIEWS if tab is None or v.tab == tab},
+                                        image_format, in_page)}
         if not trace.steps:
             hint = ENCODER_ONLY_HINT if trace.architecture == "encoder-only" else "no output steps"
             values = {"output": f"<div class='gs-output gs-empty'>{hint}.</div>"}
@@ -412,7 +428,20 @@ class Handlers:
             values = {"output": output_html(trace, replace(options, node_id=None))}
         alternatives = alternative_choices(trace, options.pinned_step)
         values["alternative"] = gr.Dropdown(choices=alternatives, value=alternatives[0][1] if alternatives else None)
-        for name, figure in render_views(trace, options, tab).items():
+        return {**values, **self._view_values(render_views(trace, options, tab), image_format, in_page)}
+
+    @staticmethod
+    def _view_values(figures: dict[str, Any], image_format: str, in_page: bool) -> dict[str, Any]:
+        """Each view's output value (see :meth:`render`); with ``in_page``, only ``figures``: the
+        views to draw and those to hide (the page shows and hides the view boxes itself, so a page
+        event has a handful of outputs, not one per view: Gradio's front end spends time on each)."""
+        if in_page:
+            drawn = {name: page_figure(figure, image_format, filename=name)
+                     for name, figure in figures.items() if figure is not None}
+            hidden = [name for name, figure in figures.items() if figure is None]
+            return {"figures": {"revision": next(_FIGURE_REVISIONS), "views": drawn, "hidden": hidden}}
+        values = {}
+        for name, figure in figures.items():
             view = view_named(name)
             if figure is None:
                 values[name] = gr.update(visible=False)
@@ -455,9 +484,10 @@ class Handlers:
         if self.left_behind(model, text):
             return {}  # a model switch's settings fired before its example arrived: that run follows
         if not isinstance(shared, dict) or not shows_shared(shared, model, text, values):
-            return {"rendered_tab": tab, "shared": None, **self._trace(model, text, values, tab=tab, with_json=False)}
-        return {"rendered_tab": tab,
-                **self._trace(model, text, values, tab=tab, with_json=False, node=shared.get("node"))}
+            return {"rendered_tab": tab, "shared": None,
+                    **self._trace(model, text, values, tab=tab, with_json=False, in_page=True)}
+        return {"rendered_tab": tab, **self._trace(model, text, values, tab=tab, with_json=False,
+                                                   node=shared.get("node"), in_page=True)}
 
     def left_behind(self, model: Any, text: Any) -> bool:
         """Whether ``text`` is another model's example that ``model`` cannot read: the input a model
@@ -470,20 +500,33 @@ class Handlers:
         return text in others and bool(entry.examples) and not accepts(entry, text)
 
     @guarded()
-    def refresh_open_tab(self, trace: Optional[GenerationTrace], tab: Any, rendered_tab: Any, pinned: Any,
-                         node: Any, *view_values: Any) -> dict:
-        """After a live trace: if another tab was opened while it ran, render that tab from the new
-        trace (the live trace rendered the tab open when it started) and keep it selected; otherwise
-        nothing."""
-        if tab == rendered_tab or tab not in tabs():
-            return {}
-        values = {"rendered_tab": tab, **self.views(trace, tab, pinned, node, *view_values)}
-        if trace is not None and any(v.applies(trace) for v in VIEWS if v.tab == tab):
+    def settle(self, trace: Optional[GenerationTrace], tab: Any, rendered_tab: Any, pinned: Any, node: Any,
+               *view_values: Any) -> dict:
+        """After a live trace is drawn: the controls that follow the trace (which tabs are shown, the
+        layer / head / topic / node pickers; the live trace leaves them out to keep a keystroke's
+        reply and its page update small), and, if another tab was opened while it ran, that tab's
+        views (the live trace rendered the tab open when it started), keeping it selected."""
+        repeat_n, show_pruned, image_format, layer, head, mask, focus = view_values
+        if trace is None:  # an input that gave a hint, not a trace
+            layer_dropdown, head_dropdown = head_controls(None, layer, head)
+            return {"layer": layer_dropdown, "head": head_dropdown, "topic": topic_choices(None),
+                    "node": gr.Dropdown(choices=[], value=None)}
+        heads = trace.heads or (0, 0)
+        layer_dropdown, head_dropdown = head_controls(trace, _kept(layer, heads[0]), _kept(head, heads[1]))
+        open_tab = tab if tab in tabs() else None
+        node = node if node in trace.nodes_by_id else None
+        values = {"layer": layer_dropdown, "head": head_dropdown, "topic": topic_choices(trace),
+                  "node": node_picker(trace, node, all_choices=open_tab in (None, BEAM_TAB)),
+                  **self.tab_visibility(trace, open_tab)}
+        if tab == rendered_tab or open_tab is None:
+            return values
+        values.update(rendered_tab=tab, **self._views(trace, tab, pinned, node, view_values, in_page=True))
+        if any(v.applies(trace) for v in VIEWS if v.tab == tab):
             values["tabs"] = gr.update(selected=tab)  # the trace may have selected another tab when it started
         return values
 
     def _trace(self, model: Any, text: Any, values: Any, tab: Optional[str], with_json: bool,
-               node: Optional[int] = None) -> dict:
+               node: Optional[int] = None, in_page: bool = False) -> dict:
         n_settings = len(SETTING_NAMES)
         settings, (pinned, repeat_n, show_pruned, image_format, layer, head, mask, focus, reference, keyword) = \
             values[:n_settings], values[n_settings:]
@@ -494,38 +537,52 @@ class Handlers:
             layer_dropdown, head_dropdown = head_controls(None, layer, head)
             return {"state": None, "trace_json": "", "status": hint, "pinned": gr.Slider(value=0, maximum=1),
                     "node": gr.Dropdown(choices=[], value=None), "layer": layer_dropdown, "head": head_dropdown,
-                    "topic": topic_choices(None), **self.render(None, ViewOptions(), image_format, tab)}
+                    "topic": topic_choices(None), **self.render(None, ViewOptions(), image_format, tab, in_page)}
         trace = result.trace
         heads = trace.heads or (0, 0)
         layer, head = _kept(layer, heads[0]), _kept(head, heads[1])
         node = node if node in trace.nodes_by_id else None  # a shared view's node, when it exists
         options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask, focus)
+        values = {"state": trace, "trace_json": budget.check_reply(trace.to_json()) if with_json else "",
+                  "status": status_markdown(result),
+                  "pinned": gr.Slider(value=options.pinned_step or 0, maximum=max(len(trace.steps) - 1, 1)),
+                  "node": node_picker(trace, node, all_choices=not in_page),
+                  **self.render(trace, options, image_format, tab, in_page)}
+        if in_page:  # the page's live trace: the other controls come from settle() once it is drawn
+            return values
         layer_dropdown, head_dropdown = head_controls(trace, layer, head)
-        return {"state": trace, "trace_json": budget.check_reply(trace.to_json()) if with_json else "",
-                "status": status_markdown(result),
-                "pinned": gr.Slider(value=options.pinned_step or 0, maximum=max(len(trace.steps) - 1, 1)),
-                "node": gr.Dropdown(choices=node_choices(trace), value=CHOSEN_NODE if node is None else node),
-                "layer": layer_dropdown,
-                "head": head_dropdown, "topic": topic_choices(trace),
-                **self.render(trace, options, image_format, tab), **self.tab_visibility(trace, tab)}
+        return {**values, "layer": layer_dropdown, "head": head_dropdown, "topic": topic_choices(trace),
+                **self.tab_visibility(trace, tab)}
 
     @guarded()
     def views(self, trace: Optional[GenerationTrace], tab: Any, pinned: Any, node: Any, *view_values: Any) -> dict:
         """The open tab's views (every tab's for API clients, which have none open) re-rendered for
         a new pin / node / view option."""
+        return self._views(trace, tab, pinned, node, view_values)
+
+    @guarded()
+    def page_views(self, trace: Optional[GenerationTrace], tab: Any, pinned: Any, node: Any, *view_values: Any) -> dict:
+        """:meth:`views` for the page's own events: its figures drawn in place (``render(in_page=True)``)."""
+        return self._views(trace, tab, pinned, node, view_values, in_page=True)
+
+    def _views(self, trace: Optional[GenerationTrace], tab: Any, pinned: Any, node: Any, view_values: tuple,
+               in_page: bool = False) -> dict:
         repeat_n, show_pruned, image_format, layer, head, mask, focus = view_values
         tab = tab if tab in tabs() else None
         if trace is None:  # nothing decoded yet, or this page's trace was dropped: keep what is drawn
             return {"status": NO_TRACE}
         options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask, focus)
-        return self.render(trace, options, image_format_of(image_format), tab)
+        values = self.render(trace, options, image_format_of(image_format), tab, in_page)
+        if in_page and tab == BEAM_TAB:  # the node picker's choices, left out of live traces on other tabs
+            values["node"] = node_picker(trace, options.node_id, all_choices=True)
+        return values
 
     def open_tab(self, tab: str) -> Callable:
         """A handler that records ``tab`` as the open one and renders its views (closed tabs are
         rendered when opened, never on every keystroke)."""
         @guarded()
         def opened(trace: Optional[GenerationTrace], pinned: Any, node: Any, *view_values: Any) -> dict:
-            return {"tab": tab, "rendered_tab": tab, **self.views(trace, tab, pinned, node, *view_values)}
+            return {"tab": tab, "rendered_tab": tab, **self._views(trace, tab, pinned, node, view_values, in_page=True)}
         opened.__name__ = f"open_{tab}"
         return opened
 
@@ -549,8 +606,8 @@ class Handlers:
         options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask, focus)
         node_value = CHOSEN_NODE if options.node_id is None else options.node_id
         return {"pinned": options.pinned_step, "node": node_value,
-                **self.views(trace, tab, options.pinned_step, node_value, repeat_n, show_pruned, image_format,
-                             layer, head, mask, focus)}
+                **self._views(trace, tab, options.pinned_step, node_value,
+                              (repeat_n, show_pruned, image_format, layer, head, mask, focus), in_page=True)}
 
     @guarded()
     def token_click(self, trace: Optional[GenerationTrace], tab: Any, node: Any, repeat_n: Any, show_pruned: Any,
@@ -560,8 +617,8 @@ class Handlers:
         if trace is None or "step" not in data:
             return {}
         step = step_index(data["step"], len(trace.steps))
-        return {"pinned": step, **self.views(trace, tab, step, node, repeat_n, show_pruned, image_format, layer,
-                                             head, mask, focus)}
+        return {"pinned": step, **self._views(trace, tab, step, node, (repeat_n, show_pruned, image_format, layer,
+                                                                        head, mask, focus), in_page=True)}
 
     # -- interventions and comparison ----------------------------------------------------------
     def _intervene(self, model: Any, text: Any, settings: tuple, run: Callable) -> dict:

@@ -75,11 +75,13 @@ def release_memory() -> None:
 def limit_allocator() -> None:
     """Make glibc give large freed blocks back at once: two malloc arenas instead of one per handler
     thread (Gradio's thread pool spreads traces over dozens, each keeping its freed memory), and
-    blocks over 256 kB mapped on their own rather than carved from the heap. Called once at start;
+    blocks over ``$GENSCOPE_MMAP_THRESHOLD_KB`` (default 4 MB) mapped on their own rather than carved
+    from the heap. A lower threshold (256 kB was the first choice) maps every step's logits afresh:
+    the page faults made decoding 1.5x slower (benchmarks/bench_keystroke.py). Called once at start;
     a no-op where glibc is absent or ``$GENSCOPE_MALLOC_TRIM=0``."""
     if _LIBC is not None and os.environ.get("GENSCOPE_MALLOC_TRIM", "1") != "0":
         _LIBC.mallopt(M_ARENA_MAX, 2)
-        _LIBC.mallopt(M_MMAP_THRESHOLD, 256 * 1024)
+        _LIBC.mallopt(M_MMAP_THRESHOLD, 1024 * int(os.environ.get("GENSCOPE_MMAP_THRESHOLD_KB", "4096")))
 
 
 def rerun(entry: ModelEntry, text: str, settings: DecodeSettings, **changes: Any) -> GenerationTrace:

@@ -3,7 +3,8 @@
 The output vocabulary *is* the input: each step's distribution is a softmax of additive attention
 over the input points, plus one learned "end" slot.
 
-    e_j   = LSTM_enc(W_in p_j)                              encoder over coordinates
+    e_j   = LSTM_enc(W_in p_j)                              encoder over coordinates (optionally
+                                                            bidirectional, projected back to H)
     d_t   = LSTMCell(W_in p_{y_{t-1}}, d_{t-1})              fed the previously chosen point
     u_tj  = v · tanh(W_1 e_j + W_2 d_t)                      j ∈ {end, 1..n}
     P(y_t = j) = softmax_j(u_tj), chosen points masked
@@ -47,6 +48,7 @@ class PointerConfig:
     emb_dim: int = 128
     hidden_dim: int = 256
     max_points: int = MAX_POINTS
+    bidirectional: bool = False  # each point's encoding sees the whole set, not just the points before it
 
 
 @dataclass
@@ -135,7 +137,10 @@ class PointerNetwork(nn.Module):
         self.config, self.name = config, name
         E, H = config.emb_dim, config.hidden_dim
         self.point_in = nn.Linear(2, E)
-        self.encoder = nn.LSTM(E, H, batch_first=True)
+        self.encoder = nn.LSTM(E, H, batch_first=True, bidirectional=config.bidirectional)
+        if config.bidirectional:  # both directions' outputs and final states back to H
+            self.enc_out = nn.Linear(2 * H, H)
+            self.enc_h, self.enc_c = nn.Linear(2 * H, H), nn.Linear(2 * H, H)
         self.end_slot = nn.Parameter(torch.randn(H) / math.sqrt(H))
         self.start_in = nn.Parameter(torch.randn(E) / math.sqrt(E))
         self.cell = nn.LSTMCell(E, H)
@@ -215,7 +220,11 @@ class PointerNetwork(nn.Module):
         """Encode a batch of point sets (B, n, 2) of equal size; ``scale`` (B, n) multiplies each
         point's input embedding."""
         embedded = self.point_in(points) if scale is None else self.point_in(points) * scale.unsqueeze(-1)
-        enc, (h, c) = self.encoder(embedded)  # (B, n, H)
+        enc, (h, c) = self.encoder(embedded)  # (B, n, H or 2H); h, c (1 or 2, B, H)
+        if self.config.bidirectional:
+            enc = self.enc_out(enc)  # (B, n, H)
+            h = self.enc_h(torch.cat([h[0], h[1]], -1))[None]  # (1, B, H)
+            c = self.enc_c(torch.cat([c[0], c[1]], -1))[None]  # (1, B, H)
         B = points.size(0)
         slots = torch.cat([self.end_slot.expand(B, 1, -1), enc], 1)  # (B, 1+n, H)
         chosen = torch.zeros(B, slots.size(1), dtype=torch.bool, device=points.device)
