@@ -193,7 +193,8 @@ def build_demo(registry: ModelRegistry, handlers: Handlers) -> gr.Blocks:
         gr.Markdown(INTRO, elem_id="intro")
         c = SimpleNamespace(state=gr.State(None, time_to_live=3600), tab=gr.State(None),
                             rendered_tab=gr.State(None),  # the open tab, and the tab the views were drawn for
-                            shared=gr.State(None))  # the shared view being opened (ui.handlers.restore_model)
+                            shared=gr.State(None),  # the shared view being opened (ui.handlers.restore_model)
+                            decoded_from=gr.State(""))  # what the page's trace was decoded from (trace_live)
         with gr.Row(elem_id="main-row"):
             with gr.Column(scale=1, min_width=340, elem_id="input-column"):
                 input_column(c, registry)
@@ -422,7 +423,7 @@ def side_tabs(c: SimpleNamespace) -> None:
 
 def named_components(c: SimpleNamespace) -> dict[str, gr.components.Component]:
     """Every component a handler may update, by the output name the handlers use."""
-    names = dict(state=c.state, tab=c.tab, shared=c.shared, rendered_tab=c.rendered_tab,
+    names = dict(state=c.state, tab=c.tab, shared=c.shared, decoded_from=c.decoded_from, rendered_tab=c.rendered_tab,
                  trace_json=c.trace_json, status=c.status, pinned=c.pinned, node=c.node,
                  layer=c.layer, head=c.head, topic=c.topic, alternative=c.alternative, output=c.output_tokens,
                  tabs=c.tabs, text=c.text, picture_input=c.picture, keyword=c.keyword, examples=c.examples,
@@ -473,7 +474,7 @@ def page_view_outputs() -> list[str]:
 
 # a keystroke's outputs: few, since Gradio's front end spends time on each output of an event; the
 # controls that follow the trace come from ``settle`` once its figures are drawn
-LIVE_OUTPUTS = ["state", "rendered_tab", "shared", "status", "pinned", "node", *page_view_outputs()]
+LIVE_OUTPUTS = ["state", "decoded_from", "rendered_tab", "shared", "status", "pinned", "node", *page_view_outputs()]
 
 
 def drawn(c: SimpleNamespace, event):
@@ -500,13 +501,13 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
                                                            *page_view_outputs()])
     refresh = ([c.state, c.tab, c.rendered_tab, c.pinned, c.node, *options], refresh_out)
     drawn(c, drawn(c, gr.on([c.text.change, c.reference.change, c.keyword.change, *[s.change for s in settings]],
-                            live_fn, [*trace_inputs, c.tab, c.shared], live_out, api_name="trace_live",
+                            live_fn, [*trace_inputs, c.tab, c.shared, c.state, c.decoded_from], live_out, api_name="trace_live",
                             api_visibility="undocumented", **live)).then(
         refresh_fn, *refresh, api_visibility="private", **quiet))
     card_fn, card_out = by_name(c, handlers.model_picked, [*model_outputs(), "shared"])
     drawn(c, drawn(c, c.model.change(card_fn, [c.model, c.text, c.shared], card_out, api_name="model_card",
                                      preprocess=False, **WORK).then(
-        live_fn, [*trace_inputs, c.tab, c.shared], live_out, api_name="trace_for_model", api_visibility="undocumented",
+        live_fn, [*trace_inputs, c.tab, c.shared, c.state, c.decoded_from], live_out, api_name="trace_for_model", api_visibility="undocumented",
         **live)).then(refresh_fn, *refresh, api_visibility="private", **quiet))
     # page load: the model card, or a shared view from the address (?view=…) with its trace and node
     first_fn, first_out = by_name(c, handlers.restore_model, ["pinned", "tab", "tabs", "shared"])
@@ -531,8 +532,8 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
     for tab, component in c.tabs_by_name.items():
         tab_fn, tab_out = by_name(c, handlers.open_tab(tab), ["tab", "rendered_tab", "status", "node",
                                                               *page_view_outputs()])
-        drawn(c, component.select(tab_fn, [c.state, c.pinned, c.node, *options], tab_out, api_visibility="private",
-                                  **quiet))
+        drawn(c, component.select(tab_fn, [c.state, c.rendered_tab, c.pinned, c.node, *options], tab_out,
+                                  api_visibility="private", **quiet))
     token_fn, token_out = by_name(c, handlers.token_click, ["status", "pinned", *page_view_outputs()])
     drawn(c, c.output_tokens.click(token_fn, [c.state, c.tab, c.node, *options], token_out, api_name="pin_token",
                                    **quiet))

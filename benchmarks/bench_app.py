@@ -100,13 +100,13 @@ def server_latency(registry: ModelRegistry, name: str, text: str, runs: int) -> 
     settings = DecodeSettings(beam_size=4, max_len=30)
     handler_ms, generate_ms = [], []
     for _ in range(3):
-        handlers.trace_live(name, text, *SETTINGS, *VIEW_OPTIONS, OPEN_TAB, None)
+        handlers.trace_live(name, text, *SETTINGS, *VIEW_OPTIONS, OPEN_TAB, None, None, "")
     for _ in range(runs):
         start = time.perf_counter()
         generate(model, text, settings)
         generate_ms.append(1e3 * (time.perf_counter() - start))
         start = time.perf_counter()
-        outputs = handlers.trace_live(name, text, *SETTINGS, *VIEW_OPTIONS, OPEN_TAB, None)
+        outputs = handlers.trace_live(name, text, *SETTINGS, *VIEW_OPTIONS, OPEN_TAB, None, None, "")
         handler_ms.append(1e3 * (time.perf_counter() - start))
     trace = generate(model, text, settings)
     assert outputs["state"] is not None, outputs["status"]

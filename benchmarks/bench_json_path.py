@@ -45,7 +45,7 @@ def heaviest(handlers: Handlers, name: str, text: str, beams: int, most: int) ->
         settings = dict.fromkeys(SETTING_NAMES)
         settings.update(beam_size=beams, max_len=steps, min_len=steps)
         values = [settings[n] for n in SETTING_NAMES]
-        status = handlers.trace_live(name, text, *values, *VIEW_VALUES, "Attention", None)["status"]
+        status = handlers.trace_live(name, text, *values, *VIEW_VALUES, "Attention", None, None, "")["status"]
         if "over the limit" not in status:
             return steps, values
     raise SystemExit(f"{name}: the budget refuses even one step at beam {beams}")
@@ -65,7 +65,7 @@ def main() -> None:
     text = " ".join([SENTENCE] * 40)
     for name in (m for m in MODELS if m in registry.names):
         steps, values = heaviest(handlers, name, text, beams, most)
-        live, _ = best_seconds(lambda: handlers.trace_live(name, text, *values, *VIEW_VALUES, "Attention", None), args.repeats)
+        live, _ = best_seconds(lambda: handlers.trace_live(name, text, *values, *VIEW_VALUES, "Attention", None, None, ""), args.repeats)
         full, out = best_seconds(lambda: handlers.trace(name, text, *values, *VIEW_VALUES), args.repeats)
         print(f"{name}, beam {beams}, {steps} steps: live {live:.2f} s, /trace with JSON {full:.2f} s = ratio "
               f"{full / live:.2f}x; JSON {len(out['trace_json']) / 1e6:.1f} MB")

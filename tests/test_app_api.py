@@ -316,7 +316,7 @@ def test_a_model_switch_does_not_flash_the_new_models_error_over_the_old_example
     from tests.tiny_checkpoints import EXAMPLES
     from ui.handlers import MEAN, OWN_MASK
 
-    values = [None] * len(SETTING_NAMES) + [0, 3, True, "png", MEAN, MEAN, OWN_MASK, "auto", "", "", None, None]
+    values = [None] * len(SETTING_NAMES) + [0, 3, True, "png", MEAN, MEAN, OWN_MASK, "auto", "", "", None, None, None, ""]
     assert app_module.handlers.trace_live("tiny-hull", EXAMPLES[0], *values) == {}
     assert "⚠" in app_module.handlers.trace_live("tiny-hull", "my own text", *values)["status"]
     assert app_module.handlers.trace_live(POINTER, EXAMPLES[0], *values)["status"].startswith("✓")
@@ -453,7 +453,7 @@ def test_live_updates_do_not_ship_the_trace_json(app_module):
 
     values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", "whole tree", None, None)
     api = app_module.handlers.trace(POINTER, TEXT, *values)
-    live = app_module.handlers.trace_live(POINTER, TEXT, *values, "Attention", None)
+    live = app_module.handlers.trace_live(POINTER, TEXT, *values, "Attention", None, None, "")
     assert GenerationTrace.from_json(api["trace_json"]).steps and live["trace_json"] == ""
     assert plain(live["status"]).startswith("✓ decoded") and live["state"] is not None
     assert "coverage" not in live and "coverage" in api  # closed tabs render when opened
@@ -538,7 +538,7 @@ def test_a_tab_opened_while_a_trace_runs_is_drawn_from_the_new_trace(app_module)
     from gen_models.decoding import SETTING_NAMES
 
     values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", "whole tree", None, None)
-    live = app_module.handlers.trace_live(POINTER, TEXT, *values, "Attention", None)
+    live = app_module.handlers.trace_live(POINTER, TEXT, *values, "Attention", None, None, "")
     assert live["rendered_tab"] == "Attention" and set(live["figures"]["views"]) == {"attention"}
     options = (3, True, "png", "mean", "mean", "own", "whole tree")
     settled = app_module.handlers.settle(live["state"], "Attention", "Attention", 0, -1, *options)
@@ -553,7 +553,7 @@ def test_the_page_gets_compact_figures_without_the_template_and_in_single_precis
     from gen_models.decoding import SETTING_NAMES
 
     values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", "whole tree", None, None)
-    live = app_module.handlers.trace_live(POINTER, TEXT, *values, "Attention", None)
+    live = app_module.handlers.trace_live(POINTER, TEXT, *values, "Attention", None, None, "")
     api = app_module.handlers.trace(POINTER, TEXT, *values)
     heatmap = live["figures"]["views"]["attention"]
     assert "template" not in heatmap["layout"] and heatmap["data"][0]["z"]["dtype"] == "f4"
@@ -757,3 +757,25 @@ def test_nearest_example_indexes_are_bounded_the_least_recently_used_freed(tmp_p
     index.get(paths[2])  # the least recently used (b) is freed
     assert len(index) == 2 and index.get(paths[0]) is first
     assert list(index.get(paths[1]).targets) == ["b target"] and len(index) == 2  # rebuilt on demand
+
+
+def test_a_live_run_of_what_the_page_already_shows_changes_nothing(app_module):
+    """#27 item 3: one edit fires several change events (and a model switch's card sets every setting);
+    a late run of the inputs the page already shows decoded them again and reset the search-tree node
+    the user had selected since. Such a run now changes nothing; any other input decodes."""
+    from ui.handlers import MEAN, OWN_MASK
+
+    handlers = app_module.handlers
+    values = [None] * len(SETTING_NAMES) + [0, 3, True, "png", MEAN, MEAN, OWN_MASK, "auto", "", ""]
+    first = handlers.trace_live(POINTER, TEXT, *values, "Attention", None, None, "")
+    assert first["state"] is not None and first["decoded_from"]
+    assert handlers.trace_live(POINTER, TEXT, *values, "Attention", None, first["state"], first["decoded_from"]) == {}
+    beam = SETTING_NAMES.index("beam_size")
+    four, four_point_oh = list(values), list(values)
+    four[beam], four_point_oh[beam] = 4, "4.0"
+    assert handlers.decode_inputs(POINTER, TEXT, four) == handlers.decode_inputs(POINTER, TEXT, four_point_oh)
+    again = handlers.trace_live(POINTER, TEXT + " more", *values, "Attention", None, first["state"],
+                                first["decoded_from"])
+    assert again["state"] is not None and again["decoded_from"] != first["decoded_from"]
+    dropped = handlers.trace_live(POINTER, TEXT, *values, "Attention", None, None, first["decoded_from"])
+    assert dropped["state"] is not None  # the page's trace was dropped from the store: decode again

@@ -425,8 +425,6 @@ def set_number(page, selector: str, value: str) -> None:
     page.keyboard.press("Enter")
 
 
-@pytest.mark.xfail(strict=False, reason="racy: a late live trace can reset the selected search-tree node, on "
-                   "the page or on the shared link's page (2 of 3 clean-clone runs; issue #27 item 3 stays open)")
 def test_corpus_rows_and_points_open_their_example_and_a_link_keeps_reference_settings_and_node(page):
     """A corpus table row and a scatter point each open their example (input and reference); then a
     view with another model than the default, beam size 3, a reference, a pinned step and a selected

@@ -10,14 +10,16 @@ orders ``SETTING_NAMES`` (decoding settings) and ``VIEW_OPTION_NAMES`` (view opt
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
+import json
 import itertools
 import logging
 import os
 import re
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -66,6 +68,8 @@ from .validation import (
     as_bool,
     as_float,
     as_int,
+    clean_keyword,
+    clean_text,
     optional_node,
     p_gen_choice,
     settings_dict,
@@ -475,19 +479,38 @@ class Handlers:
     @guarded(toast=False, stale=STALE)
     def trace_live(self, model: Any, text: Any, *values: Any) -> dict:
         """:meth:`trace` for the browser's live updates: no trace JSON (only API clients read it,
-        and it is 100–300 kB per keystroke), and only the open tab's views (the next to last
-        input). The last input is the shared view being opened (:meth:`restore_model`), if any:
-        while the run is still that view, its search-tree node is selected; once the input or a
-        setting differs, the shared view is dropped."""
-        *values, tab, shared = values
+        and it is 100–300 kB per keystroke), and only the open tab's views. The last four inputs:
+        the open tab; the shared view being opened (:meth:`restore_model`), if any: while the run is
+        still that view, its search-tree node is selected, and once the input or a setting differs
+        it is dropped; the page's trace and what it was decoded from (``decoded_from``). A run whose
+        model, input, settings, reference and keyword are those of the page's trace changes nothing
+        (the change events of one edit, or a model switch's card, would decode it again, and a late
+        one would reset the search-tree node the user has selected since)."""
+        *values, tab, shared, shown, shown_from = values
         tab = tab if tab in tabs() else None
         if self.left_behind(model, text):
             return {}  # a model switch's settings fired before its example arrived: that run follows
+        inputs = self.decode_inputs(model, text, values)
+        if shown is not None and shown_from == inputs:
+            return {}
         if not isinstance(shared, dict) or not shows_shared(shared, model, text, values):
-            return {"rendered_tab": tab, "shared": None,
-                    **self._trace(model, text, values, tab=tab, with_json=False, in_page=True)}
-        return {"rendered_tab": tab, **self._trace(model, text, values, tab=tab, with_json=False,
-                                                   node=shared.get("node"), in_page=True)}
+            live = {"shared": None, **self._trace(model, text, values, tab=tab, with_json=False, in_page=True)}
+        else:
+            live = self._trace(model, text, values, tab=tab, with_json=False, node=shared.get("node"), in_page=True)
+        return {"rendered_tab": tab, "decoded_from": inputs if live.get("state") is not None else "", **live}
+
+    def decode_inputs(self, model: Any, text: Any, values: Any) -> str:
+        """A digest of what a live trace decodes from, as validated (``4`` and ``4.0`` are one beam
+        size): the model, the input, the settings (the first ``N_SETTINGS`` of ``values``), the
+        reference and the keyword (its last two). Invalid values are digested as they are."""
+        settings, reference, keyword = values[:N_SETTINGS], values[-2], values[-1]
+        try:
+            _, text, decode, _ = prepare(self.registry, model, text, settings_dict(*settings))
+            key = [model, text, asdict(decode), clean_text(reference)[0], clean_keyword(keyword)]
+        except (ValueError, TypeError):
+            key = [model, text, list(settings), reference, keyword]
+        digest = hashlib.blake2b(json.dumps(key, default=str).encode("utf-8", "surrogatepass"), digest_size=12)
+        return digest.hexdigest()
 
     def left_behind(self, model: Any, text: Any) -> bool:
         """Whether ``text`` is another model's example that ``model`` cannot read: the input a model
@@ -579,9 +602,14 @@ class Handlers:
 
     def open_tab(self, tab: str) -> Callable:
         """A handler that records ``tab`` as the open one and renders its views (closed tabs are
-        rendered when opened, never on every keystroke)."""
+        rendered when opened, never on every keystroke), unless they are drawn for the page's trace
+        already (``rendered_tab``): a shared link's page selects its tab while its trace, with the
+        link's node, is drawn, and a second render from the inputs of that moment would replace it."""
         @guarded()
-        def opened(trace: Optional[GenerationTrace], pinned: Any, node: Any, *view_values: Any) -> dict:
+        def opened(trace: Optional[GenerationTrace], rendered_tab: Any, pinned: Any, node: Any,
+                   *view_values: Any) -> dict:
+            if trace is not None and rendered_tab == tab:
+                return {"tab": tab}
             return {"tab": tab, "rendered_tab": tab, **self._views(trace, tab, pinned, node, view_values, in_page=True)}
         opened.__name__ = f"open_{tab}"
         return opened
@@ -788,8 +816,10 @@ class Handlers:
                 ", ".join(link["unrestored"]))
         settings = [values.get(n) for n in SETTING_NAMES]
         shared = {**state, "card_shown": shown == model} if state else None
+        if state and state.get("tab") in tabs():  # the page may record another tab opening while it loads
+            tab = state["tab"]
         live = self.trace_live(shown, text, *settings, pinned, repeat_n, show_pruned, image_format, layer, head,
-                               mask, focus, link.get("reference", ""), link.get("keyword", ""), tab, shared)
+                               mask, focus, link.get("reference", ""), link.get("keyword", ""), tab, shared, None, "")
         return {**values, **live, "shared": shared if live.get("shared", shared) else None, "link_status": message}
 
     # -- corpus explorer ----------------------------------------------------------------------

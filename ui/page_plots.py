@@ -22,10 +22,19 @@ DRAW_FIGURES_JS = "(figures) => { window.gsDraw(figures); }"
 
 _SCRIPT = """
 window.GS_TEMPLATE = %(template)s;
-window.gsDraw = (figures, tries = 0) => {
+window.gsPending = [];
+window.gsDraw = (figures) => {
   if (!figures || !figures.views || figures.revision === window.gsDrawn) return;
-  if (!window.Plotly) {  // Gradio's plot code is still loading: try again shortly
-    if (tries < 200) setTimeout(() => window.gsDraw(figures, tries + 1), 50);
+  if (!window.Plotly) {  // Gradio's plot code is still loading: draw in order once it is there
+    window.gsPending.push(figures);
+    if (window.gsPending.length === 1) {
+      const wait = (tries) => {
+        if (!window.Plotly && tries < 400) { setTimeout(() => wait(tries + 1), 25); return; }
+        const pending = window.gsPending.splice(0);
+        if (window.Plotly) pending.forEach((f) => window.gsDraw(f));
+      };
+      wait(0);
+    }
     return;
   }
   window.gsDrawn = figures.revision;
