@@ -1,6 +1,13 @@
 """Train the convex-hull pointer network (``hull-ptrnet``) on point sets generated on the fly.
 
-    python -m training.train_hull --out checkpoints/hull-ptrnet --cpu-budget 55
+    bash training/train_hull.sh     # the shipped checkpoint: the two phases below (115 CPU-minutes)
+    python -m training.train_hull --out runs/hull-phase1 --cpu-budget 55
+    python -m training.train_hull --init runs/hull-phase1 --out checkpoints/hull-ptrnet \
+        --lr 4e-4 --lr-floor 0.1 --cpu-budget 60 --seed 2
+
+With ``--init`` the run is a second phase: it goes on from that checkpoint's weights (and
+architecture) with a new learning-rate schedule and data stream, and its curves follow the first
+phase's in ``metrics.json`` (``phase``: 1, 2).
 
 Each batch draws n uniformly from ``--min-points``..``--max-points`` and that many points uniform in
 [0, 1]² per example (seeded); targets come from ``scipy.spatial.ConvexHull``. Every
@@ -19,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from gen_models.checkpoint import load_checkpoint, save_checkpoint
+from gen_models.checkpoint import load_checkpoint, read_metrics, save_checkpoint
 from gen_models.models.pointer_network import PointerConfig, PointerNetwork, hull_batch
 from training.hull_metrics import greedy_hulls, hull_accuracy
 from training.train import write_curves
@@ -53,7 +60,9 @@ def train(args: argparse.Namespace) -> None:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = random.Random(args.seed)
+    earlier = []  # the first phase's curves, when this run goes on from a checkpoint
     if args.init:  # a second phase: go on from a trained checkpoint (its architecture, new schedule)
+        earlier = [dict(row, phase=row.get("phase", 1)) for row in read_metrics(args.init).get("curves", [])]
         model = load_checkpoint(args.init, device="cpu").train()
         model.name = args.out.name
     else:
@@ -87,9 +96,18 @@ def train(args: argparse.Namespace) -> None:
                 best = row["valid_accuracy"]
                 save_checkpoint(model, args.out, {"exhibit": "Pointer networks: convex hull",
                                                   "examples": EXAMPLES}, fp16=False)
-            write_curves(args.out, curves, args)
+            write_curves(args.out, earlier + [_after(row, earlier) for row in curves], args)
         if done:
             break
+
+
+def _after(row: dict, earlier: list[dict]) -> dict:
+    """A curve row of this phase counted on from the earlier phase's last row."""
+    if not earlier:
+        return row
+    last = earlier[-1]
+    counted = {k: row[k] + last.get(k, 0) for k in ("batches", "examples", "minutes", "cpu_minutes")}
+    return {**row, **counted, "phase": last.get("phase", 1) + 1}
 
 
 EXAMPLES = ["random 10 seed 1", "random 30 seed 4",

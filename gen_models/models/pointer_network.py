@@ -130,7 +130,8 @@ class PointerNetwork(nn.Module):
     bos_id, eos_id, unk_id, vocab_size, vocab = BOS_ID, EOS_ID, None, FIRST_POINT, None
     features = ModelFeatures(input_kind="points", architecture="pointer network",
                              input_hint=POINTS_HINT, task="points → their convex hull",
-                             settings=(("max_len", 100),))  # a hull of many points in convex position
+                             settings=(("max_len", 100),  # a hull of many points in convex position
+                                       ("strategy", "greedy")))  # beam 4 loses to greedy here: see README
 
     def __init__(self, config: PointerConfig, vocab=None, name: str = "hull-ptrnet"):
         super().__init__()
