@@ -423,7 +423,8 @@ def side_tabs(c: SimpleNamespace) -> None:
 
 def named_components(c: SimpleNamespace) -> dict[str, gr.components.Component]:
     """Every component a handler may update, by the output name the handlers use."""
-    names = dict(state=c.state, tab=c.tab, shared=c.shared, decoded_from=c.decoded_from, rendered_tab=c.rendered_tab,
+    names = dict(state=c.state, tab=c.tab, shared=c.shared, decoded_from=c.decoded_from,
+                 rendered_tab=c.rendered_tab,
                  trace_json=c.trace_json, status=c.status, pinned=c.pinned, node=c.node,
                  layer=c.layer, head=c.head, topic=c.topic, alternative=c.alternative, output=c.output_tokens,
                  tabs=c.tabs, text=c.text, picture_input=c.picture, keyword=c.keyword, examples=c.examples,
@@ -499,24 +500,26 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
     refresh_fn, refresh_out = by_name(c, handlers.settle, ["rendered_tab", "tabs", "status", "node", "layer", "head",
                                                            "topic", *[tab_key(t) for t in tabs()],
                                                            *page_view_outputs()])
-    refresh = ([c.state, c.tab, c.rendered_tab, c.pinned, c.node, *options], refresh_out)
-    drawn(c, drawn(c, gr.on([c.text.change, c.reference.change, c.keyword.change, *[s.change for s in settings]],
-                            live_fn, [*trace_inputs, c.tab, c.shared, c.state, c.decoded_from], live_out, api_name="trace_live",
-                            api_visibility="undocumented", **live)).then(
-        refresh_fn, *refresh, api_visibility="private", **quiet))
+    refresh_inputs = [c.state, c.tab, c.rendered_tab, c.pinned, c.node, *options]
+    live_inputs = [*trace_inputs, c.tab, c.shared, c.state, c.decoded_from]
+
+    def settled(event) -> None:
+        """``event`` (a live trace) drawn, then settle()'s controls and any tab opened meanwhile, drawn."""
+        drawn(c, drawn(c, event).then(refresh_fn, refresh_inputs, refresh_out, api_visibility="private", **quiet))
+
+    settled(gr.on([c.text.change, c.reference.change, c.keyword.change, *[s.change for s in settings]],
+                  live_fn, live_inputs, live_out, api_name="trace_live", api_visibility="undocumented", **live))
     card_fn, card_out = by_name(c, handlers.model_picked, [*model_outputs(), "shared"])
-    drawn(c, drawn(c, c.model.change(card_fn, [c.model, c.text, c.shared], card_out, api_name="model_card",
-                                     preprocess=False, **WORK).then(
-        live_fn, [*trace_inputs, c.tab, c.shared, c.state, c.decoded_from], live_out, api_name="trace_for_model", api_visibility="undocumented",
-        **live)).then(refresh_fn, *refresh, api_visibility="private", **quiet))
+    settled(c.model.change(card_fn, [c.model, c.text, c.shared], card_out, api_name="model_card", preprocess=False,
+                           **WORK).then(live_fn, live_inputs, live_out, api_name="trace_for_model",
+                                        api_visibility="undocumented", **live))
     # page load: the model card, or a shared view from the address (?view=…) with its trace and node
     first_fn, first_out = by_name(c, handlers.restore_model, ["pinned", "tab", "tabs", "shared"])
     restore_names = dict.fromkeys([*model_outputs(), "model", "reference_text", "keyword", "link_status",
                                    *LIVE_OUTPUTS])
     restore_fn, restore_out = by_name(c, handlers.restore_view, list(restore_names))
-    drawn(c, drawn(c, demo.load(first_fn, None, first_out, api_visibility="private", preprocess=False, **WORK).then(
-        restore_fn, [c.model, c.text, c.pinned, c.tab, *options], restore_out, api_visibility="private",
-        **live)).then(refresh_fn, *refresh, api_visibility="private", **quiet))
+    settled(demo.load(first_fn, None, first_out, api_visibility="private", preprocess=False, **WORK).then(
+        restore_fn, [c.model, c.text, c.pinned, c.tab, *options], restore_out, api_visibility="private", **live))
     link_fn, link_out = by_name(c, handlers.share_link, ["link", "link_status"])
     c.link_button.click(link_fn, [c.model, c.text, c.reference, c.keyword, c.pinned, c.node, c.tab, c.link,
                                   *settings], link_out, js=PAGE_ADDRESS_JS, api_visibility="private",

@@ -12,8 +12,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
-import json
 import itertools
+import json
 import logging
 import os
 import re
@@ -254,6 +254,19 @@ def node_choices(trace: GenerationTrace) -> list[tuple[str, int]]:
     return choices
 
 
+def trace_controls(trace: Optional[GenerationTrace], layer: Any, head: Any, tab: Optional[str]) -> dict[str, Any]:
+    """The controls that follow a trace: the layer / head pickers (a choice that no longer exists
+    falls back to the mean), the topic picker and, for a trace, which tabs are shown (the open
+    ``tab`` kept selected while it is)."""
+    if trace is None:
+        layer_dropdown, head_dropdown = head_controls(None, layer, head)
+        return {"layer": layer_dropdown, "head": head_dropdown, "topic": topic_choices(None)}
+    heads = trace.heads or (0, 0)
+    layer_dropdown, head_dropdown = head_controls(trace, _kept(layer, heads[0]), _kept(head, heads[1]))
+    return {"layer": layer_dropdown, "head": head_dropdown, "topic": topic_choices(trace),
+            **Handlers.tab_visibility(trace, tab)}
+
+
 def node_picker(trace: GenerationTrace, node: Optional[int], all_choices: bool) -> Any:
     """The node picker showing ``node`` (the chosen output when None), with every node as a choice
     when ``all_choices`` (its tab is open, or an API client asks); otherwise only its value, which
@@ -416,9 +429,9 @@ class Handlers:
         """The output tokens, the alternatives at the pinned step and the views of ``tab`` (every
         tab when None) by name; views that do not apply are hidden, those of other tabs untouched.
 
-        ``in_page`` (the browser's own events): plot views go to the ``figures`` output, which the
-        page draws in place (:func:`ui.plots.page_figure`), and their components only get their
-        visibility; otherwise (API clients) each view is a ``gr.Plot`` payload."""
+        ``in_page`` (the browser's own events): the views go to the ``figures`` output, which the
+        page draws in place and whose boxes it shows or hides (:mod:`ui.page_plots`); otherwise (API
+        clients) each view is a ``gr.Plot`` payload with its visibility."""
         if trace is None:
             blank = empty_figure("no output yet")
             return {"output": "<div class='gs-output gs-empty'>No output yet.</div>",
@@ -529,18 +542,13 @@ class Handlers:
         layer / head / topic / node pickers; the live trace leaves them out to keep a keystroke's
         reply and its page update small), and, if another tab was opened while it ran, that tab's
         views (the live trace rendered the tab open when it started), keeping it selected."""
-        repeat_n, show_pruned, image_format, layer, head, mask, focus = view_values
+        _, _, _, layer, head, _, _ = view_values
         if trace is None:  # an input that gave a hint, not a trace
-            layer_dropdown, head_dropdown = head_controls(None, layer, head)
-            return {"layer": layer_dropdown, "head": head_dropdown, "topic": topic_choices(None),
-                    "node": gr.Dropdown(choices=[], value=None)}
-        heads = trace.heads or (0, 0)
-        layer_dropdown, head_dropdown = head_controls(trace, _kept(layer, heads[0]), _kept(head, heads[1]))
+            return {**trace_controls(None, layer, head, None), "node": gr.Dropdown(choices=[], value=None)}
         open_tab = tab if tab in tabs() else None
         node = node if node in trace.nodes_by_id else None
-        values = {"layer": layer_dropdown, "head": head_dropdown, "topic": topic_choices(trace),
-                  "node": node_picker(trace, node, all_choices=open_tab in (None, BEAM_TAB)),
-                  **self.tab_visibility(trace, open_tab)}
+        values = {**trace_controls(trace, layer, head, open_tab),
+                  "node": node_picker(trace, node, all_choices=open_tab in (None, BEAM_TAB))}
         if tab == rendered_tab or open_tab is None:
             return values
         values.update(rendered_tab=tab, **self._views(trace, tab, pinned, node, view_values, in_page=True))
@@ -557,10 +565,9 @@ class Handlers:
         result = run_trace(self.registry, model, text, settings_dict(*settings), reference, keyword)
         if result.trace is None:
             hint = "✎ " + markdown_text(result.hint) + notices_markdown(result.notices)  # "<package name>: …" is text
-            layer_dropdown, head_dropdown = head_controls(None, layer, head)
             return {"state": None, "trace_json": "", "status": hint, "pinned": gr.Slider(value=0, maximum=1),
-                    "node": gr.Dropdown(choices=[], value=None), "layer": layer_dropdown, "head": head_dropdown,
-                    "topic": topic_choices(None), **self.render(None, ViewOptions(), image_format, tab, in_page)}
+                    "node": gr.Dropdown(choices=[], value=None), **trace_controls(None, layer, head, None),
+                    **self.render(None, ViewOptions(), image_format, tab, in_page)}
         trace = result.trace
         heads = trace.heads or (0, 0)
         layer, head = _kept(layer, heads[0]), _kept(head, heads[1])
@@ -573,9 +580,7 @@ class Handlers:
                   **self.render(trace, options, image_format, tab, in_page)}
         if in_page:  # the page's live trace: the other controls come from settle() once it is drawn
             return values
-        layer_dropdown, head_dropdown = head_controls(trace, layer, head)
-        return {**values, "layer": layer_dropdown, "head": head_dropdown, "topic": topic_choices(trace),
-                **self.tab_visibility(trace, tab)}
+        return {**values, **trace_controls(trace, layer, head, tab)}
 
     @guarded()
     def views(self, trace: Optional[GenerationTrace], tab: Any, pinned: Any, node: Any, *view_values: Any) -> dict:

@@ -54,9 +54,7 @@ def page_template() -> dict:
 
 
 def _single_precision(value: Any) -> Any:
-    """float64 arrays (at any depth of a trace; plotly's base64 typed arrays) as float32."""
-    if isinstance(value, np.ndarray) and value.dtype == np.float64:
-        return value.astype(np.float32)
+    """float64 arrays (at any depth of a trace: plotly's base64 typed arrays) as float32."""
     if isinstance(value, dict) and value.get("dtype") == "f8" and isinstance(value.get("bdata"), str):
         single = np.frombuffer(base64.b64decode(value["bdata"]), dtype="<f8").astype("<f4")
         return {**value, "dtype": "f4", "bdata": base64.b64encode(single.tobytes()).decode("ascii")}
