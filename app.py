@@ -515,7 +515,7 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
                                         api_visibility="undocumented", **live))
     # page load: the model card, or a shared view from the address (?view=…) with its trace and node
     first_fn, first_out = by_name(c, handlers.restore_model, ["pinned", "tab", "tabs", "shared"])
-    restore_names = dict.fromkeys([*model_outputs(), "model", "reference_text", "keyword", "link_status",
+    restore_names = dict.fromkeys([*model_outputs(), "model", "reference_text", "keyword", "link_status", "tab",
                                    *LIVE_OUTPUTS])
     restore_fn, restore_out = by_name(c, handlers.restore_view, list(restore_names))
     settled(demo.load(first_fn, None, first_out, api_visibility="private", preprocess=False, **WORK).then(

@@ -317,6 +317,19 @@ def test_a_link_that_cannot_be_restored_opens_the_default_view_and_says_what(app
     assert "://" not in message and values["model"] == POINTER and values["state"] is not None
 
 
+def test_a_link_without_settings_opens_the_model_at_its_own_defaults(app_module):
+    import base64
+    import zlib
+
+    raw = json.dumps({"model": "tiny-hull", "text": "random 8 seed 1", "settings": {"beam_size": 3}})
+    value = base64.urlsafe_b64encode(zlib.compress(raw.encode("utf-8"))).decode()
+    values = app_module.handlers.restore_view(POINTER, TEXT, 0, None, *OPTIONS,
+                                              request=SimpleNamespace(query_params={"view": value}))
+    assert values["model"] == "tiny-hull" and values["link_status"] == "✓ opened a shared view"
+    assert (values["strategy"], values["max_len"], values["beam_size"]) == ("greedy", 100, 3)
+    assert values["shared"]["settings"]["strategy"] == "greedy"
+
+
 def test_every_endpoint_survives_a_fuzz_of_hostile_values(app_url, app_module):
     """Each named endpoint, each of its inputs in turn replaced by a hostile value: every reply is an
     answer (a result or a named message), never an internal error, and the server keeps serving."""

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ui.links import MAX_LINK_CHARS, decode_view, encode_view
+from ui.links import MAX_LINK_CHARS, decode_view, encode_view, restored_settings
 
 
 @settings(max_examples=60, deadline=None)
@@ -22,6 +22,19 @@ def test_a_view_survives_the_round_trip(text, pinned, node, beam, tab):
     assert (restored["pinned"], restored["node"], restored["tab"]) == (pinned, node, tab)
     # defaults are left out of the link; the rest comes back
     assert restored["settings"] == ({"beam_size": beam} if beam != 4 else {})
+
+
+def test_settings_left_out_are_the_models_own_defaults():
+    """A model whose own default differs from the dataclass's (the hull decodes greedily): a link
+    holds what differs from the model's defaults, and restores what it leaves out from them."""
+    own = {"strategy": "greedy", "max_len": 100}
+    greedy = decode_view(encode_view({"model": "hull", "settings": {"strategy": "greedy", "max_len": 100}}, own))
+    assert greedy["settings"] == {}
+    beam = decode_view(encode_view({"model": "hull", "settings": {"strategy": "beam", "max_len": 100}}, own))
+    assert beam["settings"] == {"strategy": "beam"}
+    assert restored_settings(greedy["settings"], own)["strategy"] == "greedy"
+    assert restored_settings(beam["settings"], own)["strategy"] == "beam"
+    assert restored_settings({}, own)["beam_size"] == 4  # no model default: the dataclass's
 
 
 def test_damaged_and_oversized_links_name_the_problem():

@@ -317,7 +317,8 @@ CORPUS_COLUMNS = ["#", "input", "output", "reference", "ROUGE-L", "chrF", "UNK",
                   "attention entropy", "coverage loss", "verdict", "chat failures"]
 CORPUS_TYPES = ("number", "str", "str", "str", *["number"] * 7, "str", "str")  # numbers sort as numbers
 CORPUS_WIDTHS = ("3%", "18%", "14%", "12%", "6%", "5%", "4%", "6%", "5%", "7%", "7%", "6%", "7%")  # of the table
-CHAT_FAILURES = (("question_reply", 1, "question"), ("negative_reply", 1, "negative"), ("keyword_used", 0, "no keyword"),
+CHAT_FAILURES = (("question_reply", 1, "question"), ("negative_reply", 1, "negative"),
+                 ("contradiction", 1, "contradiction"), ("keyword_used", 0, "no keyword"),
                  ("safe_reply", 1, "safe"))  # (statistic, the value that is a failure, its name in the table)
 
 
@@ -547,8 +548,8 @@ class Handlers:
             return {**trace_controls(None, layer, head, None), "node": gr.Dropdown(choices=[], value=None)}
         open_tab = tab if tab in tabs() else None
         node = node if node in trace.nodes_by_id else None
-        values = {**trace_controls(trace, layer, head, open_tab),
-                  "node": node_picker(trace, node, all_choices=open_tab in (None, BEAM_TAB))}
+        values = {**trace_controls(trace, layer, head, open_tab),  # a selected node's label needs the choices
+                  "node": node_picker(trace, node, all_choices=open_tab in (None, BEAM_TAB) or node is not None)}
         if tab == rendered_tab or open_tab is None:
             return values
         values.update(rendered_tab=tab, **self._views(trace, tab, pinned, node, view_values, in_page=True))
@@ -766,7 +767,8 @@ class Handlers:
                  "node": None if node in (None, "", -1, "-1") else as_int("node", node),
                  "settings": dict(zip(SETTING_NAMES, settings))}
         base = str(page or "").split("?", 1)[0].split("#", 1)[0]
-        link = f"{base}?{links.PARAMETER}={links.encode_view(state)}"
+        defaults = dict(self.registry.get(model).model.features.settings) if model in self.registry.names else {}
+        link = f"{base}?{links.PARAMETER}={links.encode_view(state, defaults)}"
         return {"link": link, "link_status": "✓ link copied: it opens this model, input, settings, pinned step, "
                                              "selected node and tab"}
 
@@ -813,8 +815,10 @@ class Handlers:
         for name, output in (("text", "text"), ("reference", "reference_text"), ("keyword", "keyword")):
             if name in link:  # keep the card's label / visibility, with the view's value
                 values[output] = {**values.get(output, gr.update()), "value": link[name]}
-        if state:  # a setting left out of a link is at its default (links.encode_view)
-            values.update({name: link["settings"].get(name, SETTING_FIELDS[name].default) for name in SETTING_NAMES})
+        if state:  # a setting left out of a link is at the model's own default (links.encode_view)
+            state = {**state, "settings": links.restored_settings(
+                link["settings"], dict(self.registry.get(shown).model.features.settings))}
+            values.update(state["settings"])
         text = link["text"] if isinstance(link.get("text"), str) else text
         if link.get("unrestored"):
             message = (message or "⚠ opened the default view") + " · could not restore: " + markdown_text(
@@ -825,7 +829,8 @@ class Handlers:
             tab = state["tab"]
         live = self.trace_live(shown, text, *settings, pinned, repeat_n, show_pruned, image_format, layer, head,
                                mask, focus, link.get("reference", ""), link.get("keyword", ""), tab, shared, None, "")
-        return {**values, **live, "shared": shared if live.get("shared", shared) else None, "link_status": message}
+        return {**values, **live, "shared": shared if live.get("shared", shared) else None, "link_status": message,
+                **({"tab": tab} if state and tab in tabs() else {})}  # a tab select while loading set another
 
     # -- corpus explorer ----------------------------------------------------------------------
     @guarded("corpus_status", kind="corpus")

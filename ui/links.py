@@ -17,11 +17,13 @@ MAX_LINK_CHARS = 16_000  # beyond this some servers and proxies refuse the URL
 TEXT_FIELDS = ("model", "text", "reference", "keyword", "tab")
 
 
-def encode_view(state: dict[str, Any]) -> str:
-    """The ``?view=`` value for a view state; settings equal to their defaults are left out.
-    ValueError when the link would be too long (a very long input)."""
+def encode_view(state: dict[str, Any], defaults: Optional[dict[str, Any]] = None) -> str:
+    """The ``?view=`` value for a view state; settings equal to their defaults are left out: the
+    model's own ``defaults`` (``features.settings``) where it has one, else the dataclass's, which is
+    how :func:`restored_settings` reads a link back. ValueError when the link would be too long."""
+    defaults = defaults or {}
     settings = {k: v for k, v in (state.get("settings") or {}).items()
-                if k in SETTING_NAMES and v is not None and v != "" and v != SETTING_FIELDS[k].default}
+                if k in SETTING_NAMES and v is not None and v != "" and v != defaults.get(k, SETTING_FIELDS[k].default)}
     packed = {k: state[k] for k in (*TEXT_FIELDS, "pinned", "node") if state.get(k) not in (None, "")}
     packed["settings"] = settings
     data = zlib.compress(json.dumps(packed, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), 9)
@@ -30,6 +32,13 @@ def encode_view(state: dict[str, Any]) -> str:
         raise ValueError(f"this view does not fit in a link (the input is too long: {len(value):,} characters "
                          f"encoded, at most {MAX_LINK_CHARS:,}); export the trace instead")
     return value
+
+
+def restored_settings(link_settings: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """Every setting of a link: its own values, and for each one it leaves out the model's own
+    default (``defaults``, ``features.settings``), else the dataclass's (a hand-written link that
+    omits a setting opens the model as the model card would)."""
+    return {name: link_settings.get(name, defaults.get(name, SETTING_FIELDS[name].default)) for name in SETTING_NAMES}
 
 
 def decode_view(value: Optional[str]) -> Optional[dict[str, Any]]:
