@@ -22,19 +22,18 @@ import sacrebleu
 from rouge_score import rouge_scorer
 
 from .decoding import DecodeSettings, generate
+from .contradiction import NEGATIONS, contradicts
 from .limits import TimeLimitExceeded
 from .text import RougeTokenizer, tokenize
 from .trace import GenerationTrace
 
 STATISTICS = ("rouge_l", "chrf", "unk_count", "repeated_ngrams", "mean_p_gen", "attention_entropy",
               "coverage_loss", "output_tokens", "logprob_per_token", "verdict",
-              "question_reply", "negative_reply", "keyword_used", "safe_reply")
+              "question_reply", "negative_reply", "contradiction", "keyword_used", "safe_reply")
 # The seq2seq chat failure modes, per reply (1 yes, 0 no; keyword_used None without a keyword):
-# a question back, a negation word, the model's own keyword used, and (after a run,
+# a question back, a negation word, a contradiction (:mod:`gen_models.contradiction`), the model's
+# own keyword used, and (after a run,
 # :func:`mark_safe_replies`) one of the run's 10 most frequent replies.
-NEGATIONS = frozenset("no not never nothing nobody none nope nah neither nor cannot can't don't doesn't didn't "
-                      "isn't aren't wasn't weren't won't wouldn't couldn't shouldn't haven't hasn't hadn't "
-                      "ain't dont cant didnt doesnt isnt wont".split())
 SAFE_TOP = 10
 _ROUGE = rouge_scorer.RougeScorer(["rougeL"], tokenizer=RougeTokenizer())  # Han characters count
 
@@ -103,6 +102,7 @@ def chat_failures(trace: GenerationTrace) -> dict[str, Optional[int]]:
     words = tokenize(trace.output_text)
     keyword = trace.extra.get("keyword")
     return {"question_reply": int("?" in words), "negative_reply": int(any(w in NEGATIONS for w in words)),
+            "contradiction": int(contradicts(" ".join(trace.source_tokens), trace.output_text)),
             "keyword_used": None if not keyword else int(str(keyword).lower() in words), "safe_reply": None}
 
 

@@ -655,8 +655,8 @@ def test_corpus_explorer_traces_the_test_split_and_a_row_opens_its_example(clien
     from ui.handlers import chat_failures, corpus_table
 
     assert all(len(row) == len(CORPUS_COLUMNS) for row in corpus_table(rows))
-    assert chat_failures({"question_reply": 1, "negative_reply": 0, "keyword_used": 0, "safe_reply": 1}) == \
-        "question, no keyword, safe"
+    assert chat_failures({"question_reply": 1, "negative_reply": 0, "contradiction": 1, "keyword_used": 0,
+                          "safe_reply": 1}) == "question, contradiction, no keyword, safe"
     assert chat_failures({"question_reply": 0, "keyword_used": None}) == ""  # no keyword model: not a failure
 
 

@@ -20,9 +20,27 @@ def test_reply_statistics_by_hand():
     assert safe_reply_rate(outputs, top=1) == 0.5
     assert distinct(outputs, 1) == pytest.approx(11 / 20)  # i, don't, know, what, do, you, ?, like, to, cook and ","
     rows = [{"predicted": "cook"}, {"predicted": ""}, {"predicted": "music"}, {"predicted": "cook"}]
+    rows = [{**r, "src": q} for r, q in zip(rows, ["i love cooking", "hi", "any music?", "do you cook?"])]
     scores = reply_free_scores(rows, outputs)
     assert scores["keyword_in_output"] == pytest.approx(1 / 3)  # rows with a keyword: 3, used in 1
     assert scores["question_rate"] == 0.25 and scores["negative_rate"] == 0.5 and scores["repetition_rate"] == 0.25
+    assert scores["contradiction_rate"] == 0.0
+
+
+def test_contradiction_rules_by_hand_and_on_the_labelled_pairs():
+    """Both rules on cases of their own, and the accuracy README quotes on the 50 hand-labelled
+    pairs (a change of rule or threshold that loses accuracy fails here)."""
+    from gen_models.contradiction import contradicts, feeling_clash, labelled_accuracy, polarity_words, self_contradiction
+
+    assert self_contradiction("i don't like, i like") and self_contradiction("yes, i am a student. i'm not a student")
+    assert not self_contradiction("i really like to cook, but i really like to cook")
+    assert not self_contradiction("i don't know, i like sushi")  # "know" is negated, "sushi" affirmed
+    assert polarity_words(tokenize("i never eat meat, i eat fish")) == ({"eat", "fish"}, {"eat", "meat"})
+    assert feeling_clash("i failed my exam", "that's great! good for you")
+    assert not feeling_clash("i failed my exam", "oh no, i'm sorry to hear that")
+    assert contradicts("what kind of music do you like?", "i don't like music, but i like music")
+    measured = labelled_accuracy()
+    assert measured["pairs"] == 50 and measured["accuracy"] >= 0.82 and measured["precision"] >= 0.85
 
 
 def test_word_level_tokenizer_splits_as_genscope():

@@ -91,11 +91,12 @@ def test_chat_failure_flags_by_hand():
                                 settings={}, timings={}, extra={"keyword": keyword} if keyword else {})
         return chat_failures(trace)
 
-    assert reply("what do you do?") == {"question_reply": 1, "negative_reply": 0, "keyword_used": None,
-                                        "safe_reply": None}
+    assert reply("what do you do?") == {"question_reply": 1, "negative_reply": 0, "contradiction": 0,
+                                        "keyword_used": None, "safe_reply": None}
+    assert reply("i like it, i don't like it")["contradiction"] == 1
     assert reply("i don't know", "music")["negative_reply"] == 1 and reply("i don't know", "music")["keyword_used"] == 0
-    assert reply("i love Music, not books", "music") == {"question_reply": 0, "negative_reply": 1, "keyword_used": 1,
-                                                         "safe_reply": None}
+    assert reply("i love Music, not books", "music") == {"question_reply": 0, "negative_reply": 1, "contradiction": 0,
+                                                         "keyword_used": 1, "safe_reply": None}
     rows = [{"output": t} for t in ["i don't know"] * 3 + ["oh cool!"] * 2 + ["a", "b", "c"]] + [{"output": "", "error": "e"}]
     mark_safe_replies(rows, top=2)
     assert [r.get("safe_reply") for r in rows] == [1, 1, 1, 1, 1, 0, 0, 0, None]

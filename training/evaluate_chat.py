@@ -8,7 +8,8 @@ seen in training), and the 228 everyday queries of data/chitchat/everyday_querie
 here, no references). Per system: distinct-1/2 (unique n-grams / all n-grams over the set), mean
 length, safe-reply rate (share of outputs that are one of that system's 10 most frequent outputs
 on that set), question rate (the reply has a "?"), negative rate (the reply has a negation word of
-:data:`NEGATIONS`), repetition (the reply repeats a word trigram), keyword use (share of outputs
+:data:`NEGATIONS`), repetition (the reply repeats a word trigram), contradiction (the reply contradicts
+itself or clashes with the query's feeling: :mod:`gen_models.contradiction`), keyword use (share of outputs
 containing the query's PMI-predicted keyword), and on the test split corpus BLEU (sacrebleu, 13a on
 lowercased detokenised text) and reference perplexity (teacher-forced on the first ``--ppl-limit``
 real replies, per word token incl. the end token, the same tokens for every model; with the
@@ -31,6 +32,7 @@ import torch
 from rank_bm25 import BM25Okapi
 
 from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint
+from gen_models.contradiction import NEGATIONS, contradicts
 from gen_models.decoding import DecodeSettings
 from gen_models.keywords import PMITable
 from gen_models.text import detokenize, tokenize
@@ -53,9 +55,6 @@ MMI_NAMES = {"off": "", "antilm": " + MMI-antiLM", "bidi": " + MMI-bidi"}
 GENERATION_ORDER_MODELS = ("chat-seq2bf",)  # not decoded in reading order: MMI-antiLM is not evaluated on them
 EXAMPLE_EVERY = 397
 EVERYDAY_EXAMPLES = (0, 1, 4, 10, 14, 25, 48, 72, 103, 150)
-NEGATIONS = frozenset("no not never nothing nobody none nope nah neither nor cannot can't don't doesn't didn't "
-                      "isn't aren't wasn't weren't won't wouldn't couldn't shouldn't haven't hasn't hadn't "
-                      "ain't dont cant didnt doesnt isnt wont".split())
 
 
 def distinct(outputs: list[list[str]], n: int) -> float:
@@ -94,6 +93,8 @@ def reply_free_scores(rows: list[dict], outputs: list[list[str]]) -> dict:
     return {"distinct_1": distinct(outputs, 1), "distinct_2": distinct(outputs, 2),
             "mean_length": statistics.mean(len(o) for o in outputs), "safe_reply_rate": safe_reply_rate(outputs),
             "question_rate": share(is_question), "negative_rate": share(is_negative), "repetition_rate": share(repeats),
+            "contradiction_rate": sum(contradicts(r["src"], detokenize(o)) for r, o in zip(rows, outputs))
+            / max(len(outputs), 1),
             "keyword_in_output": sum(k in o for k, o in keyword_rows) / max(len(keyword_rows), 1),
             "unk_rate": sum(o.count("<unk>") for o in outputs) / max(sum(map(len, outputs)), 1)}
 
@@ -252,7 +253,7 @@ def results_table(results: dict, n: int, n_everyday: int) -> str:
              f"{n_everyday} queries written here, unlike the corpus (no references). Rates in %; BLEU: sacrebleu "
              "corpus BLEU; reference ppl on the test split (the same with and without MMI).", "",
              "| system | set | distinct-1 | distinct-2 | length | safe-reply rate | question | negative | repetition | "
-             "keyword used | BLEU | reference ppl |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "contradiction | keyword used | BLEU | reference ppl |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for split in ("test", "everyday"):
         for name, res in results.items():
             if split not in res:
@@ -262,7 +263,8 @@ def results_table(results: dict, n: int, n_everyday: int) -> str:
             bleu = f"{t['bleu']:.2f}" if "bleu" in t else "–"
             lines.append(f"| {name} | {split} | {_pct(t['distinct_1'])} | {_pct(t['distinct_2'])} | {t['mean_length']:.1f} | "
                          f"{_pct(t['safe_reply_rate'])} | {_pct(t['question_rate'])} | {_pct(t['negative_rate'])} | "
-                         f"{_pct(t['repetition_rate'])} | {_pct(t['keyword_in_output'])} | {bleu} | "
+                         f"{_pct(t['repetition_rate'])} | {_pct(t['contradiction_rate'])} | "
+                         f"{_pct(t['keyword_in_output'])} | {bleu} | "
                          f"{f'{ppl:.1f}' if ppl else '–'} |")
     return "\n".join(lines) + "\n"
 
