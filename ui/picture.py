@@ -19,7 +19,8 @@ BRUSH_COLOURS = ["#dc2828", "#28aa3c", "#2850dc", "#ebc81e", "#000000"]  # red, 
 def picture_editor(visible: bool) -> gr.ImageEditor:
     """A white canvas to draw on (brushes in the scenes' colours) that also takes uploads."""
     return gr.ImageEditor(
-        value=None, type="numpy", image_mode="RGBA", label="Picture: draw shapes on the white canvas, or upload",
+        value=None, type="numpy", image_mode="RGBA", label="Picture",  # a longer label runs under the toolbar
+        placeholder="Draw coloured shapes\n\nor upload a picture",
         sources=("upload", "clipboard"), canvas_size=(256, 256), layers=False, visible=visible,
         brush=gr.Brush(colors=BRUSH_COLOURS, default_color=BRUSH_COLOURS[0], default_size=12, color_mode="fixed"),
         elem_id="picture-input")

@@ -59,7 +59,8 @@ def hull_figure(trace: GenerationTrace, options: Optional[ViewOptions] = None) -
                                hoverinfo="skip"))
     layout = base_layout(_title(trace, predicted, true_hull, focus), 560, trace)
     layout.update(xaxis=dict(title="x", zeroline=False), yaxis=dict(title="y", scaleanchor="x", zeroline=False),
-                  legend=dict(orientation="h", y=-0.12))
+                  legend=dict(orientation="h", x=0, xanchor="left", y=0.01, yanchor="bottom", yref="container"))
+    layout["margin"] = {**layout["margin"], "b": 110}  # the legend's own rows below the x axis (3 on a phone)
     return go.Figure(data=data, layout=layout)
 
 
