@@ -2,10 +2,11 @@
 # Reproduce the conversation checkpoints on CPU (one thread each), then evaluate them on the test
 # split and the everyday queries, with and without MMI decoding:
 #   chat-seq2seq, chat-hgfu, chat-seq2bf: 45, 45 and 55 CPU-minutes (they may run in parallel);
-#   chat-transformer: a small BART-style encoder-decoder over the same words (≤ 58 CPU-minutes; one epoch
-#   is degenerate, so it goes to runs/ and is not shipped until a longer run beats chat-seq2seq);
+#   chat-transformer: a small BART-style encoder-decoder over the same words (≤ 58 CPU-minutes; to runs/,
+#   not shipped until a run reads its input: at lr 1e-3 it collapsed into a reply LM; check
+#   valid_nll_shuffled_source > valid_nll in its metrics.json);
 #   mmi/chat-reply-lm (MMI-antiLM's p_LM(T): half an epoch, 3.3 CPU-minutes) and mmi/chat-reverse (MMI-bidi's
-#   p(S|T): chat-seq2seq's recipe on swapped pairs, 6 CPU-minutes).
+#   p(S|T): chat-seq2seq's recipe on swapped pairs, 15 CPU-minutes).
 #   sudo apt-get install wordnet-base && python data/prepare_chat_pairs.py   (pairs + PMI table first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,10 +17,10 @@ python -m training.train "${COMMON[@]}" --model-type seq2seq --cpu-budget 45 --o
 python -m training.train "${COMMON[@]}" --model-type hgfu --cpu-budget 45 --out checkpoints/chat-hgfu
 python -m training.train "${COMMON[@]}" --model-type seq2bf --cpu-budget 55 --topics-in-target --out checkpoints/chat-seq2bf
 python -m training.train_transformer --data data/chitchat/pairs --out runs/chat-transformer --word-level \
-    --vocab-size 10000 --max-len 32 --threads 1 --cpu-budget 58 --epochs 1 \
+    --vocab-size 10000 --max-len 32 --threads 1 --cpu-budget 58 --epochs 20 --max-tokens 2048 --warmup 1000 --lr 5e-4 \
     --extra-config "$(cat training/chat_transformer_app_config.json)"
 python -m training.train_reply_lm --out checkpoints/mmi/chat-reply-lm --threads 1 --cpu-budget 6 --max-batches 563
-python -m training.train "${COMMON[@]}" --model-type seq2seq --src-field tgt --tgt-field src --cpu-budget 6 \
+python -m training.train "${COMMON[@]}" --model-type seq2seq --src-field tgt --tgt-field src --cpu-budget 15 \
     --out checkpoints/mmi/chat-reverse \
     --extra-config '{"exhibit": "reverse model p(S|T) for MMI-bidi (reply -> query; not an exhibit)"}'
 python -m training.evaluate_chat

@@ -144,6 +144,13 @@ def validation_nll(model, pairs: list, max_tokens: int) -> float:
     return total / count
 
 
+def shuffled_sources(pairs: list) -> list:
+    """Each target with another pair's source: a model that reads its source scores these worse (a
+    model whose valid NLL does not change has collapsed into a language model of the targets)."""
+    sources = [s for s, _ in pairs]
+    return list(zip(sources[1:] + sources[:1], [t for _, t in pairs]))
+
+
 def save(model, tokenizer, out: Path, app_config: dict) -> None:
     """Hugging Face folder with fp16 safetensors weights and GenScope's metadata in config.json."""
     half = BartForConditionalGeneration(model.config)
@@ -194,6 +201,7 @@ def train(args) -> None:
                 break
         row = {"phase": "main", "epoch": epoch, "train_loss": sum(losses) / len(losses),
                "valid_nll": validation_nll(model, valid_pairs, args.max_tokens),
+               "valid_nll_shuffled_source": validation_nll(model, shuffled_sources(valid_pairs), args.max_tokens),
                "cpu_minutes": spent(), "minutes": (time.time() - wall_start) / 60, "steps": schedule.last_epoch}
         curves.append(row)
         print(json.dumps(row), flush=True)
