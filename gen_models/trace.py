@@ -79,7 +79,9 @@ class BeamNode:
     ``internals`` is the :class:`Step` that produced this node's token (alive, finished and chosen
     nodes only; ``None`` for pruned candidates and the root). ``extra``: numbers a scoring rule kept
     for this node by name (MMI: ``score_before_mmi``, ``score_after_mmi``, ``lm_logprob`` or
-    ``reverse_logprob``; see :mod:`gen_models.mmi`).
+    ``reverse_logprob``, see :mod:`gen_models.mmi`; diverse beam search: ``group``, the 0-based beam
+    group, and where its diversity penalty applied ``score_before_diversity`` and
+    ``score_after_diversity``, the latter being ``score``).
     """
 
     id: int

@@ -702,6 +702,18 @@ def test_a_session_without_a_trace_keeps_its_views_and_is_told_to_decode_again(a
         assert "No trace to show" in plain(outputs["status"]) and "most recent visitors" in plain(outputs["status"])
 
 
+def test_diverse_beam_search_through_the_api(client):
+    """beam_groups and diversity_penalty by name on /trace: the status line says so, every node of
+    the tree but the root has its group; a bad combination is refused naming the limit."""
+    text, status = trace(client, model=SEQ2SEQ, beam_size=4, beam_groups=2, diversity_penalty=1.0, max_len=6)
+    assert status.startswith("✓") and "4 beams in 2 groups (diversity penalty 1.0)" in status, status
+    decoded = GenerationTrace.from_json(text)
+    assert (decoded.settings["beam_groups"], decoded.settings["diversity_penalty"]) == (2, 1.0)
+    assert {node.extra.get("group") for node in decoded.beam if node.parent is not None} == {0, 1}
+    _, status = trace(client, model=SEQ2SEQ, beam_size=4, beam_groups=3)
+    assert "beam_size (4) must be a multiple of beam_groups (3)" in status, status
+
+
 def test_mmi_through_the_api(client, checkpoint_root):
     """MMI-antiLM and MMI-bidi picked by name on /trace: every node of the chosen path carries its
     score before and after the rule, consistent with the rule's arithmetic; refusals name the cause."""

@@ -356,7 +356,9 @@ def status_markdown(result: TraceResult) -> str:
                 f"self-attention over the {len(trace.source_tokens)} source tokens is in the Transformer tab"
                 + notices_markdown(result.notices))
     settings = trace.settings
-    search = {"beam": f"beam search, {settings.get('beam_size')} beams", "greedy": "greedy",
+    groups = settings.get("beam_groups", 1)
+    diverse = f" in {groups} groups (diversity penalty {settings.get('diversity_penalty')})" if groups > 1 else ""
+    search = {"beam": f"beam search, {settings.get('beam_size')} beams{diverse}", "greedy": "greedy",
               "sample": f"sampling (seed {settings.get('seed')})",
               "beam_sample": f"beam sampling, {settings.get('beam_size')} beams (seed {settings.get('seed')})"}.get(settings.get("strategy"), "?")
     line = (f"✓ decoded in **{result.elapsed_ms:.0f} ms** · {search} · {len(trace.steps)} output tokens · "
