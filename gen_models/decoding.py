@@ -7,6 +7,7 @@ the chosen one. Greedy and sampling record their single path plus each step's pr
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Optional
@@ -32,7 +33,7 @@ from .scoring import (
     apply_processors,
 )
 from .text import restore_case
-from .trace import STEP_ARRAY_FIELDS, STEP_SCALAR_FIELDS, BeamNode, Candidate, GenerationTrace, Step
+from .trace import STEP_ARRAY_FIELDS, STEP_SCALAR_FIELDS, BeamNode, Candidate, GenerationTrace, Step, TopKAttention
 
 STRATEGIES = ("greedy", "beam", "sample", "beam_sample")
 BEAM_STRATEGIES = ("beam", "beam_sample")  # beam_sample: the 2k candidates drawn, not the top 2k (generate's do_sample + num_beams)
@@ -40,7 +41,11 @@ LENGTH_PENALTY_FORMS = ("gnmt", "hf")
 POEM_FORMS = ("free", "5x4", "7x4", "5x8", "7x8")  # characters per line x lines
 MAX_TRACED_WORK = limits.LIBRARY_DEFAULTS.traced_work  # source tokens × beams × steps of one recorded trace
 PRUNED_NODE_VALUES = 12  # what one pruned candidate node costs, in recorded numbers (ids, scores, text)
+COMPACT_ATTENTION_VALUES = 16_384  # L·H·S numbers per step and hypothesis above which attention is kept compact
+ATTENTION_TOP_K = 8  # source positions kept per layer and head in compact attention (gen_models.trace.TopKAttention)
 _PROB_PARTS = ("generate_probs", "copy_probs")
+_COMPACT_PARTS = ("attention_positions", "attention_weights", "attention_rest", "attention_average")
+MB = 1024 * 1024
 
 
 def setting(default: Any, label: str, low: Any = None, high: Any = None, step: Any = None,
@@ -223,7 +228,7 @@ def generate(model: Generator, text: str, settings: Optional[DecodeSettings] = N
     encoded = model.encode(text, topics)
     _check_forced_ids(model, encoded, settings)
     if model.features.generates:
-        _check_work(encoded, settings)
+        _check_work(model, encoded, settings)
     encoded_at = time.perf_counter()
     recorder = TreeRecorder(model, encoded, settings)
     if model.features.generates and settings.strategy in BEAM_STRATEGIES:
@@ -309,16 +314,28 @@ def decode_companion(model: Generator, encoded: Encoded, settings: DecodeSetting
     return recorder.trace({}).output_text
 
 
-def _check_work(encoded: Encoded, settings: DecodeSettings) -> None:
-    """A recorded trace keeps internals per source token, hypothesis and step: bound that work
-    (:data:`gen_models.limits.Limits.traced_work`)."""
-    if not settings.record:
-        return
+def _check_work(model: Generator, encoded: Encoded, settings: DecodeSettings) -> None:
+    """Bound a decode before it runs: a recorded trace keeps internals per source token, hypothesis and
+    step (:data:`gen_models.limits.Limits.traced_work`); a model that declares its size costs
+    parameters × tokens run (:data:`Limits.model_work`) and a key/value cache that grows with every
+    token of every hypothesis (:data:`Limits.cache_mb`), recorded or not."""
     beams = settings.beam_size if settings.strategy in BEAM_STRATEGIES else 1
-    source = max(len(encoded.source_tokens), 1)
-    limits.check_cost("trace", source * beams * settings.max_len, limits.current().traced_work,
-                      f"{len(encoded.source_tokens):,} source tokens × {beams} beams × {settings.max_len} steps",
-                      "lower the beam size or the max length, or shorten the input")
+    source, steps, current = len(encoded.source_tokens), settings.max_len, limits.current()
+    shape = f"{source:,} source tokens × {beams} beams × {steps} steps"
+    advice = "lower the beam size or the max length, or shorten the input"
+    if settings.record:
+        limits.check_cost("trace", max(source, 1) * beams * steps, current.traced_work, shape, advice)
+    features = model.features
+    if features.parameters:
+        limits.check_cost("decode", features.parameters * (source + beams * steps), current.model_work,
+                          f"{features.parameters:,} parameters × ({source:,} source tokens + {beams} beams × "
+                          f"{steps} steps)", f"{advice} (the limit is GENSCOPE_MODEL_WORK on a server)")
+    if features.cache_bytes_per_token:
+        megabytes = math.ceil(features.cache_bytes_per_token * beams * (source + steps) / MB)
+        limits.check_cost("decode", megabytes, current.cache_mb,
+                          f"{features.cache_bytes_per_token:,} bytes of key/value cache per token × {beams} beams "
+                          f"× ({source:,} source tokens + {steps} steps), in MB",
+                          f"{advice} (the limit is GENSCOPE_CACHE_MB on a server)")
 
 
 def check_recorded_values(per_step: list[float], settings: DecodeSettings) -> None:
@@ -704,6 +721,7 @@ class TreeRecorder:
         self.returned: list[LiveNode] = []  # the best finished hypotheses when several are asked for
         self.extra_names: Optional[frozenset] = None  # internals without a typed Step field
         self.values_per_step: list[float] = []  # numbers one hypothesis recorded at the first steps
+        self.compacted: Optional[tuple[int, int, int]] = None  # (L, H, S) of attention kept compact
 
     def _new(self, parent: Optional[LiveNode], step: int, token_id: int, logprob: float, score: float,
              adjusted: float, status: str, internals: Optional[Step], extra: Optional[dict] = None) -> LiveNode:
@@ -727,6 +745,8 @@ class TreeRecorder:
         c = self.settings.num_candidates
         top = torch.topk(out.log_probs, min(c, out.log_probs.size(1)), dim=-1)  # (B, C)
         on_device = {k: v.detach().float() for k, v in out.internals.items() if k not in _PROB_PARTS}
+        if "attention" in on_device:
+            on_device.update(self.compact(on_device.pop("attention")))
         on_device.update(top_ids=top.indices, top_logprobs=top.values.float())
         for part in _PROB_PARTS:
             if part in out.internals:
@@ -744,12 +764,26 @@ class TreeRecorder:
             self.extra_names = frozenset(out.internals) - known
         return views
 
+    def compact(self, attention: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{"attention": attention}`` as it is, or, for (B, L, H, S) attention of more than
+        :data:`COMPACT_ATTENTION_VALUES` numbers per hypothesis, the parts of a :class:`TopKAttention`
+        per hypothesis (the shape is kept for the trace's notice)."""
+        if attention.dim() != 4 or attention[0].numel() <= COMPACT_ATTENTION_VALUES:
+            return {"attention": attention}
+        self.compacted = tuple(attention.shape[1:])
+        top = torch.topk(attention, min(ATTENTION_TOP_K, attention.size(-1)), dim=-1)  # (B, L, H, k) each
+        return {"attention_positions": top.indices, "attention_weights": top.values,
+                "attention_rest": attention.sum(-1) - top.values.sum(-1),  # (B, L, H)
+                "attention_average": attention.mean(dim=(1, 2))}  # (B, S)
+
     def _step(self, views: dict, row: int, token_id: int, logprob: float) -> Optional[Step]:
         """The Step of hypothesis ``row``: typed fields for the common internals, every other
         internal by name in ``extra`` (scalars as floats, arrays as arrays)."""
         if not self.record:
             return None
         arrays = {k: views[k][row] for k in STEP_ARRAY_FIELDS if k in views}
+        if _COMPACT_PARTS[0] in views:
+            arrays["attention"] = TopKAttention(*(views[part][row] for part in _COMPACT_PARTS))
         scalars = {k: float(views[k][row]) for k in STEP_SCALAR_FIELDS if k in views}
         extra = {k: _plain(v[row]) for k, v in views.items() if k in self.extra_names}
         return Step(self.token(token_id), token_id, logprob, list(self.positions.get(token_id, [])),
@@ -828,12 +862,22 @@ class TreeRecorder:
             topics=list(self.encoded.topics),
             truncated=self.encoded.truncated,
             notices=([f"input truncated to {self.model.max_source_len} tokens"] if self.encoded.truncated else [])
-            + list(self.encoded.notices),
+            + list(self.encoded.notices) + self.compact_notice(),
             encoder_attention=self.encoded.encoder_attention,
             architecture=self.model.features.architecture,
             oov_words=list(self.encoded.oov_words),
             extra=extra,
         )
+
+    def compact_notice(self) -> list[str]:
+        """What the trace says when its attention was kept compact (:meth:`compact`)."""
+        if self.compacted is None:
+            return []
+        L, H, S = self.compacted
+        return [f"attention over the {S:,} source tokens is kept compactly: per layer and head its "
+                f"{min(ATTENTION_TOP_K, S)} most attended positions and the mass on the rest, and the exact "
+                f"mean over the {L} layers × {H} heads (all of it would be {L * H * S:,} numbers per step, "
+                f"over {COMPACT_ATTENTION_VALUES:,}); a single layer or head is drawn from its top positions"]
 
     def _returned(self, node: LiveNode) -> dict:
         """One returned sequence: its leaf node id, tokens, ids, text and scores (and its group,
