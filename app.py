@@ -39,6 +39,7 @@ from ui.handlers import (  # noqa: E402
     MEAN,
     OWN_MASK,
     SESSION_TRACES,
+    TRACE_CONTROLS,
     Handlers,
     model_outputs,
     setting_box,
@@ -258,6 +259,11 @@ def view_column(c: SimpleNamespace) -> None:
     with gr.Row():
         c.layer = gr.Dropdown([MEAN], value=MEAN, label="Attention layer", visible=False)
         c.head = gr.Dropdown([MEAN], value=MEAN, label="Attention head", visible=False)
+    with gr.Row():  # the attention views of multi-head models: shown with the layer / head pickers
+        c.hide_sink = gr.Checkbox(False, label="Hide the attention sink (position 0; not renormalised)",
+                                  visible=False, elem_id="hide-sink")
+        c.source_range = gr.Textbox("", label="Source positions shown", placeholder="FIRST-LAST, e.g. 100-400",
+                                    max_lines=1, visible=False, elem_id="source-range")
     with gr.Row():
         c.link_button = gr.Button("Copy a link to this view", size="sm", scale=1, elem_id="share-link")
         c.link = gr.Textbox(show_label=False, max_lines=1, scale=3, elem_id="share-link-text",
@@ -426,7 +432,8 @@ def named_components(c: SimpleNamespace) -> dict[str, gr.components.Component]:
     names = dict(state=c.state, tab=c.tab, shared=c.shared, decoded_from=c.decoded_from,
                  rendered_tab=c.rendered_tab,
                  trace_json=c.trace_json, status=c.status, pinned=c.pinned, node=c.node,
-                 layer=c.layer, head=c.head, topic=c.topic, alternative=c.alternative, output=c.output_tokens,
+                 layer=c.layer, head=c.head, hide_sink=c.hide_sink, source_range=c.source_range, topic=c.topic,
+                 alternative=c.alternative, output=c.output_tokens,
                  tabs=c.tabs, text=c.text, picture_input=c.picture, keyword=c.keyword, examples=c.examples,
                  curves=c.curves_plot, card=c.card, card_status=c.card_status, model_b=c.model_b, p_gen_row=c.p_gen_row, coverage_button=c.coverage_button,
                  topic_row=c.topic_row, knock_row=c.knock_row, feed_row=c.feed_row,
@@ -487,7 +494,8 @@ def drawn(c: SimpleNamespace, event):
 def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> None:
     """Typing, settings and model changes re-decode; pins, nodes, clicks, view options and opening a
     tab re-render the open tab's views."""
-    options = [c.repeat_n, c.show_pruned, c.image_format, c.layer, c.head, c.mask_kind, c.tree_focus]
+    options = [c.repeat_n, c.show_pruned, c.image_format, c.layer, c.head, c.mask_kind, c.tree_focus, c.hide_sink,
+               c.source_range]  # VIEW_OPTION_NAMES order
     settings = list(c.settings.values())
     trace_inputs = [c.model, c.text, *settings, c.pinned, *options, c.reference, c.keyword]
     live = dict(trigger_mode="always_last", show_progress="minimal", preprocess=False, **DECODE)
@@ -497,9 +505,8 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
                       api_name="trace",
                       preprocess=False, **DECODE)
     live_fn, live_out = by_name(c, handlers.trace_live, LIVE_OUTPUTS)
-    refresh_fn, refresh_out = by_name(c, handlers.settle, ["rendered_tab", "tabs", "status", "node", "layer", "head",
-                                                           "topic", *[tab_key(t) for t in tabs()],
-                                                           *page_view_outputs()])
+    refresh_fn, refresh_out = by_name(c, handlers.settle, ["rendered_tab", "tabs", "status", "node", *TRACE_CONTROLS,
+                                                           *[tab_key(t) for t in tabs()], *page_view_outputs()])
     refresh_inputs = [c.state, c.tab, c.rendered_tab, c.pinned, c.node, *options]
     live_inputs = [*trace_inputs, c.tab, c.shared, c.state, c.decoded_from]
 
@@ -529,7 +536,8 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
     for api_name in ("pin", "select_node", "views"):  # API clients: the views as gr.Plot payloads
         c.views_api.click(views_fn, view_inputs, views_out, api_name=api_name, **quiet)
     page_fn, page_out = by_name(c, handlers.page_views, ["status", *page_view_outputs()])
-    for trigger in (c.pinned.input, c.node.input, *[o.input for o in options]):
+    typed = [c.source_range.submit, c.source_range.blur]  # a range is drawn once typed, not at every keystroke
+    for trigger in (c.pinned.input, c.node.input, *[o.input for o in options if o is not c.source_range], *typed):
         drawn(c, trigger(page_fn, view_inputs, page_out, trigger_mode="always_last", api_visibility="private",
                          **quiet))
     for tab, component in c.tabs_by_name.items():
@@ -591,7 +599,8 @@ def wire_actions(c: SimpleNamespace, handlers: Handlers) -> None:
     c.trace_button.click(fn, [c.state], out, api_name="export_trace", **raw)
     fn, out = by_name(c, handlers.export_report, ["export_file", "export_status"])
     c.report_button.click(fn, [c.state, c.pinned, c.node, c.repeat_n, c.show_pruned, c.image_format, c.layer,
-                               c.head, c.mask_kind, c.tree_focus, c.text], out, api_name="export_report", **heavy)
+                               c.head, c.mask_kind, c.tree_focus, c.hide_sink, c.source_range, c.text], out,
+                          api_name="export_report", **heavy)
 
 
 # the share button's inputs, with the page's own address in place of the link box's value (8th input)

@@ -51,7 +51,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run",
                  "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1"]
 SETTINGS = [getattr(DecodeSettings(beam_size=4, max_len=30), name) for name in SETTING_NAMES]  # the panel's values
-VIEW_OPTIONS = [0, 3, True, "png", "mean", "mean", "own", "whole tree", None, None]  # pinned step, VIEW_OPTION_NAMES, reference, keyword
+VIEW_OPTIONS = [0, 3, True, "png", "mean", "mean", "own", "whole tree", False, "", None, None]  # pinned step, VIEW_OPTION_NAMES, reference, keyword
 OPEN_TAB = "Attention"  # the tab a browser opens on
 
 

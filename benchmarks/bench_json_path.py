@@ -25,7 +25,7 @@ from ui.registry import get_registry  # noqa: E402
 
 MODELS = ("enzh-transformer", "enzh-pointer-coverage")
 SENTENCE = "Choose Tools - Options - LibreOffice Calc - View to change the display of formulas."
-VIEW_VALUES = [0, 3, True, "png", "mean", "mean", "own", "whole tree", None, None]  # pin, view options, reference, keyword
+VIEW_VALUES = [0, 3, True, "png", "mean", "mean", "own", "whole tree", False, "", None, None]  # pin, view options, reference, keyword
 
 
 def best_seconds(run, repeats: int) -> tuple[float, dict]:

@@ -22,6 +22,7 @@ from captum.attr import InputXGradient, IntegratedGradients
 from . import limits
 from .decoding import DecodeSettings
 from .protocol import Encoded, Generator
+from .trace import mean_attention
 
 METHODS = {"ig": "integrated gradients", "grad_x_input": "gradient × input"}
 DEFAULT_STEPS = 32
@@ -89,6 +90,12 @@ def attribute(model: Generator, encoded: Encoded, path_ids: list[int], step: int
     limits.check_cost("attribution", points * max(source_len, 1) * (step + 1), limits.current().attribution_work,
                       f"{points} integration steps × {source_len} source tokens × {step + 1} output steps fed",
                       "use fewer integration steps, pin an earlier step, or shorten the input")
+    if model.features.parameters:
+        limits.check_cost("attribution", model.features.parameters * points * (source_len + step + 1),
+                          limits.current().model_work, f"{model.features.parameters:,} parameters × {points} "
+                          f"integration steps × ({source_len:,} source tokens + {step + 1} output steps fed)",
+                          "use fewer integration steps, pin an earlier step, or shorten the input (the limit is "
+                          "GENSCOPE_MODEL_WORK on a server)")
     forward = step_function(model, encoded, path_ids[:step], target, contrast, settings)
     device = encoded.source_ids.device
     inputs = torch.ones(1, source_len, device=device, requires_grad=True)  # (1, S) scales of the source
@@ -129,8 +136,6 @@ def explain(model: Generator, text: str, step: int, method: str = "ig", contrast
     result = attribute(model, encoded, trace.output_ids(), step, method, contrast=contrast_id, n_steps=n_steps,
                        settings=settings).to_dict()
     attention = trace.steps[step].attention if step < len(trace.steps) else None
-    if attention is not None and getattr(attention, "ndim", 1) == 3:
-        attention = attention.mean(axis=(0, 1))  # (S,) mean over layers and heads
     result.update(output=trace.output_text, output_tokens=trace.output_tokens,
-                  attention=[float(a) for a in attention] if attention is not None else None)
+                  attention=[float(a) for a in mean_attention(attention)] if attention is not None else None)
     return result

@@ -25,7 +25,7 @@ from .decoding import DecodeSettings, generate
 from .contradiction import NEGATIONS, contradicts
 from .limits import TimeLimitExceeded
 from .text import RougeTokenizer, tokenize
-from .trace import GenerationTrace
+from .trace import GenerationTrace, mean_attention
 
 STATISTICS = ("rouge_l", "chrf", "unk_count", "repeated_ngrams", "mean_p_gen", "attention_entropy",
               "coverage_loss", "output_tokens", "logprob_per_token", "verdict",
@@ -78,8 +78,7 @@ def reference_of(row: dict) -> Optional[str]:
 def example_stats(trace: GenerationTrace, reference: Optional[str]) -> dict[str, Any]:
     """The statistics of one traced example (None where the model has no such signal)."""
     tokens = [s.token for s in trace.steps if s.token != "</s>"]
-    attention = [np.asarray(s.attention, dtype=float) for s in trace.steps if s.attention is not None]
-    attention = [a.mean(axis=tuple(range(a.ndim - 1))) if a.ndim > 1 else a for a in attention]  # (S,) each
+    attention = [mean_attention(s.attention) for s in trace.steps if s.attention is not None]  # (S,) each
     stats: dict[str, Any] = {
         "output": trace.output_text, "output_tokens": len(tokens), "unk_count": tokens.count("<unk>"),
         "repeated_ngrams": sum(repeats(tokens, n) for n in (2, 3)),

@@ -7,6 +7,7 @@ the chosen one. Greedy and sampling record their single path plus each step's pr
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Optional
@@ -22,6 +23,7 @@ from .scoring import (
     FinishedLengthNorm,
     ForcedPrefix,
     GNMTScorer,
+    HammingDiversity,
     MinLength,
     NoRepeatNGram,
     RepetitionPenalty,
@@ -31,7 +33,7 @@ from .scoring import (
     apply_processors,
 )
 from .text import restore_case
-from .trace import STEP_ARRAY_FIELDS, STEP_SCALAR_FIELDS, BeamNode, Candidate, GenerationTrace, Step
+from .trace import STEP_ARRAY_FIELDS, STEP_SCALAR_FIELDS, BeamNode, Candidate, GenerationTrace, Step, TopKAttention
 
 STRATEGIES = ("greedy", "beam", "sample", "beam_sample")
 BEAM_STRATEGIES = ("beam", "beam_sample")  # beam_sample: the 2k candidates drawn, not the top 2k (generate's do_sample + num_beams)
@@ -39,7 +41,11 @@ LENGTH_PENALTY_FORMS = ("gnmt", "hf")
 POEM_FORMS = ("free", "5x4", "7x4", "5x8", "7x8")  # characters per line x lines
 MAX_TRACED_WORK = limits.LIBRARY_DEFAULTS.traced_work  # source tokens × beams × steps of one recorded trace
 PRUNED_NODE_VALUES = 12  # what one pruned candidate node costs, in recorded numbers (ids, scores, text)
+COMPACT_ATTENTION_VALUES = 16_384  # L·H·S numbers per step and hypothesis above which attention is kept compact
+ATTENTION_TOP_K = 8  # source positions kept per layer and head in compact attention (gen_models.trace.TopKAttention)
 _PROB_PARTS = ("generate_probs", "copy_probs")
+_COMPACT_PARTS = ("attention_positions", "attention_weights", "attention_rest", "attention_average")
+MB = 1024 * 1024
 
 
 def setting(default: Any, label: str, low: Any = None, high: Any = None, step: Any = None,
@@ -90,6 +96,14 @@ class DecodeSettings:
                                                 "encoder_repetition_penalty)")
     num_return: int = setting(1, "Sequences returned (beam)", 1, 16, 1, panel="search",
                               help="the best finished hypotheses, best first, in the trace's extra['returned']")
+    beam_groups: int = setting(1, "Beam groups (diverse beam search; 1 = off)", 1, 16, 1, panel="search", compare=True,
+                               help="the beams split into this many groups of beam_size / beam_groups, each searched "
+                               "on its own, the later ones penalised for the earlier ones' tokens (Vijayakumar et al. "
+                               "2016; generate's num_beam_groups)")
+    diversity_penalty: float = setting(0.0, "Diversity penalty (0 = off)", 0.0, 10.0, 0.1, panel="search",
+                                       compare=True, help="subtracted from a group's log-probability of a token once "
+                                       "for each earlier group's beam that chose it at this step (Hamming diversity; "
+                                       "generate's diversity_penalty)")
     temperature: float = setting(1.0, "Temperature", 0.05, 10.0, 0.05, panel="sampling")
     top_k: int = setting(0, "Top-k (0 = off)", 0, 1000, 1, panel="sampling")
     top_p: float = setting(1.0, "Top-p", 0.01, 1.0, 0.01, panel="sampling")
@@ -148,6 +162,7 @@ class DecodeSettings:
         if self.num_return > 1 and (self.strategy not in BEAM_STRATEGIES or self.num_return > self.beam_size):
             raise ValueError(f"num_return ({self.num_return}) needs beam search with at least as many beams "
                              f"(got {self.strategy}, beam_size {self.beam_size})")
+        self._validate_groups()
         if self.mmi != "off" and self.strategy not in BEAM_STRATEGIES:
             raise ValueError(f"mmi {self.mmi} is a beam search rule: set strategy to beam or beam_sample "
                              f"(got {self.strategy})")
@@ -158,6 +173,18 @@ class DecodeSettings:
         if any(not 0.0 <= v <= 10.0 for v in self.topic_coverage.values()):
             raise ValueError("topic_coverage values must be between 0 and 10")
         return self
+
+    def _validate_groups(self) -> None:
+        """Diverse beam search: groups only under plain beam search, each with as many beams."""
+        if self.beam_groups > 1 and self.strategy != "beam":
+            raise ValueError(f"beam_groups ({self.beam_groups}) is diverse beam search, which does not sample: set "
+                             f"strategy to beam (got {self.strategy})")
+        if self.beam_size % self.beam_groups:
+            raise ValueError(f"beam_size ({self.beam_size}) must be a multiple of beam_groups ({self.beam_groups}): "
+                             "each group has beam_size / beam_groups beams")
+        if self.diversity_penalty and self.beam_groups == 1:
+            raise ValueError(f"diversity_penalty ({self.diversity_penalty}) needs beam_groups > 1: it penalises a "
+                             "group for the tokens the groups before it chose")
 
     def feeds_distribution(self, step: int) -> bool:
         """Whether the input of ``step`` is the previous step's distribution (not its token)."""
@@ -201,7 +228,7 @@ def generate(model: Generator, text: str, settings: Optional[DecodeSettings] = N
     encoded = model.encode(text, topics)
     _check_forced_ids(model, encoded, settings)
     if model.features.generates:
-        _check_work(encoded, settings)
+        _check_work(model, encoded, settings)
     encoded_at = time.perf_counter()
     recorder = TreeRecorder(model, encoded, settings)
     if model.features.generates and settings.strategy in BEAM_STRATEGIES:
@@ -287,16 +314,28 @@ def decode_companion(model: Generator, encoded: Encoded, settings: DecodeSetting
     return recorder.trace({}).output_text
 
 
-def _check_work(encoded: Encoded, settings: DecodeSettings) -> None:
-    """A recorded trace keeps internals per source token, hypothesis and step: bound that work
-    (:data:`gen_models.limits.Limits.traced_work`)."""
-    if not settings.record:
-        return
+def _check_work(model: Generator, encoded: Encoded, settings: DecodeSettings) -> None:
+    """Bound a decode before it runs: a recorded trace keeps internals per source token, hypothesis and
+    step (:data:`gen_models.limits.Limits.traced_work`); a model that declares its size costs
+    parameters × tokens run (:data:`Limits.model_work`) and a key/value cache that grows with every
+    token of every hypothesis (:data:`Limits.cache_mb`), recorded or not."""
     beams = settings.beam_size if settings.strategy in BEAM_STRATEGIES else 1
-    source = max(len(encoded.source_tokens), 1)
-    limits.check_cost("trace", source * beams * settings.max_len, limits.current().traced_work,
-                      f"{len(encoded.source_tokens):,} source tokens × {beams} beams × {settings.max_len} steps",
-                      "lower the beam size or the max length, or shorten the input")
+    source, steps, current = len(encoded.source_tokens), settings.max_len, limits.current()
+    shape = f"{source:,} source tokens × {beams} beams × {steps} steps"
+    advice = "lower the beam size or the max length, or shorten the input"
+    if settings.record:
+        limits.check_cost("trace", max(source, 1) * beams * steps, current.traced_work, shape, advice)
+    features = model.features
+    if features.parameters:
+        limits.check_cost("decode", features.parameters * (source + beams * steps), current.model_work,
+                          f"{features.parameters:,} parameters × ({source:,} source tokens + {beams} beams × "
+                          f"{steps} steps)", f"{advice} (the limit is GENSCOPE_MODEL_WORK on a server)")
+    if features.cache_bytes_per_token:
+        megabytes = math.ceil(features.cache_bytes_per_token * beams * (source + steps) / MB)
+        limits.check_cost("decode", megabytes, current.cache_mb,
+                          f"{features.cache_bytes_per_token:,} bytes of key/value cache per token × {beams} beams "
+                          f"× ({source:,} source tokens + {steps} steps), in MB",
+                          f"{advice} (the limit is GENSCOPE_CACHE_MB on a server)")
 
 
 def check_recorded_values(per_step: list[float], settings: DecodeSettings) -> None:
@@ -371,7 +410,7 @@ def _single_path(model: Generator, encoded: Encoded, settings: DecodeSettings,
         views = recorder.step_views(out)
         node = recorder.add_child(node, 0, views, token, logprob, score, score,
                                   "finished" if is_last else "alive")
-        recorder.add_pruned([node.parent_node], views, scores, [{token}], (score - logprob) + out.log_probs)
+        recorder.add_pruned([node.parent_node], out.log_probs, scores, [{token}], (score - logprob) + out.log_probs)
         if is_last:
             break
         history[0].append(token)
@@ -385,82 +424,222 @@ def _beam_search(model: Generator, encoded: Encoded, settings: DecodeSettings,
     without replacement in proportion to exp(score) under ``beam_sample``) the best ``k`` unfinished
     ones go on, and end-of-sequence candidates among the first ``k`` finish (with the ``hf`` length
     penalty form, scored score / length^α). Stops when ``k`` hypotheses have finished or at
-    ``max_len``; the best ``num_return`` finished ones are the trace's ``extra["returned"]``.
+    ``max_len``; the best ``num_return`` of the ``k`` best finished ones are the trace's
+    ``extra["returned"]``.
+
+    Diverse beam search (``beam_groups`` G > 1; Vijayakumar et al. 2016, as ``generate``'s
+    ``num_beam_groups`` in transformers 4.x): the beams are G groups of k = beam_size / G, each
+    searched as above with its own finished pool, all stepped by the model in one batch. At each
+    step the groups select in order, each token's processed log-probability in group g lowered by
+    ``diversity_penalty`` × the number of live hypotheses groups < g gave it at this step
+    (:class:`HammingDiversity`, before the other processors, as ``generate`` orders them); a group
+    stops when k of its hypotheses have finished, the search when every group has. The output is
+    the best of the groups' k best finished hypotheses. Every node of a group records ``group`` in
+    its ``extra`` and, where a penalty applied, ``score_before_diversity`` / ``score_after_diversity``
+    (its ``score`` is the latter: the penalty stays in the cumulative score, as in ``generate``).
+    One difference from ``generate``: a group that has finished counts for nothing afterwards, where
+    ``generate`` keeps it running on padding tokens that the later groups' penalty then counts; the
+    outputs differ only where a later group would choose the padding token (the end token, for
+    models whose padding token is their end token).
 
     With an MMI ``rule`` (:mod:`gen_models.mmi`): MMI-antiLM ranks by log p(T|S) − λ·log p_LM(T)
     (before the length/coverage penalty); MMI-bidi reranks the finished hypotheses by their
     adjusted score + λ·log p(S|T). Each selected node keeps ``score`` = log p(T|S) and records the
     rule's numbers in ``extra`` (``score_before_mmi``, ``score_after_mmi``, ``lm_logprob`` or
     ``reverse_logprob``)."""
-    k, sampling = settings.beam_size, settings.strategy == "beam_sample"
-    processors = _processors(model, encoded, settings, sampling=sampling)
-    hf_form = settings.length_penalty_form == "hf"
-    scorer = GNMTScorer(0.0 if hf_form else settings.length_penalty, settings.coverage_penalty)
-    finish = FinishedLengthNorm(settings.length_penalty) if hf_form else None
-    rng = torch.Generator().manual_seed(settings.seed)  # on the host, as in sampling
-    device = encoded.source_ids.device
-    context = decoder_context(model, encoded)
-    state, prev = encoded.state, torch.tensor([model.bos_id], device=device)
-    alive = [recorder.root]
-    alive_scores = torch.zeros(1, device=device)  # (B,)
-    attention_sum: Optional[torch.Tensor] = None  # (B, S)
-    finished: list[LiveNode] = []
-    previous: Optional[torch.Tensor] = None  # (B, V_ext) the step that chose the live tokens
-    anti = rule.antilm if rule is not None else None
-    lm_prefix = torch.zeros(1)  # (B,) LM log-probability of each alive hypothesis's penalised tokens
-    for step in range(settings.max_len):
-        out = model.step(state, prev, settings.controls(step, previous))
-        history = [context + n.history for n in alive]
-        step_scores = apply_processors(processors, out.log_probs, history, step)  # (B, V_ext)
-        totals = alive_scores[:, None] + step_scores  # (B, V_ext)
-        ranked = totals
-        if anti is not None:
-            lm_step = anti.step_logprobs(history, step).to(totals.device)  # (B, V_ext)
-            ranked = mmi.antilm_scores(totals, lm_prefix.to(totals.device), lm_step, anti.lam)  # (B, V_ext)
-        coverage = _coverage_after(attention_sum, out)
-        adjusted = scorer(ranked, step + 1, coverage)  # (B, V_ext)
-        views = recorder.step_views(out)
-        _check_possible(adjusted, step)
-        next_alive, parents, is_last_step = [], [], step == settings.max_len - 1
-        selected: list[set] = [set() for _ in alive]
-        for rank, flat_index in _candidates(adjusted, k, rng if sampling else None):
-            row, token = divmod(flat_index, adjusted.size(1))
-            ends = token == model.eos_id or is_last_step
-            if (rank >= k) if ends else (len(next_alive) == k):
+    BeamSearch(model, encoded, settings, recorder, rule).run()
+
+
+@dataclass
+class BeamGroup:
+    """One group of diverse beam search (the whole beam when there is one): its live hypotheses,
+    the row of each in the batch the model steps, and the hypotheses it finished."""
+
+    alive: list["LiveNode"]
+    rows: list[int]
+    finished: list["LiveNode"] = field(default_factory=list)
+
+    def best(self, k: int) -> list["LiveNode"]:
+        """Its ``k`` best finished hypotheses, best first (``generate`` keeps k per group)."""
+        return sorted(self.finished, key=lambda n: -n.adjusted_score)[:k]
+
+
+@dataclass
+class SearchStep:
+    """What one step computed for the whole batch (B live hypotheses, group after group)."""
+
+    step: int
+    out: StepOutput
+    history: list[list[int]]  # what each hypothesis's decoder has read (the processors' history)
+    processed: torch.Tensor  # (B, V_ext) log-probabilities after the processors
+    prefix: torch.Tensor  # (B,) each hypothesis's cumulative score
+    coverage: Optional[torch.Tensor]  # (B, S) attention summed over the steps so far, this one included
+    views: dict  # the recorder's views of the step's internals
+    lm_step: Optional[torch.Tensor] = None  # (B, V_ext) MMI-antiLM: the reply LM's log-probabilities
+    lm_prefix: Optional[torch.Tensor] = None  # (B,) MMI-antiLM: its sum over the penalised tokens so far
+
+
+@dataclass
+class GroupScores:
+    """One group's scores of every extension of its R live hypotheses at one step, each (R, V_ext)."""
+
+    totals: torch.Tensor  # cumulative processed log-probabilities: the ``score`` of a node
+    ranked: torch.Tensor  # after MMI-antiLM (``totals`` without it)
+    adjusted: torch.Tensor  # after the length/coverage penalty: what the group ranks by
+    plain: Optional[torch.Tensor] = None  # ``totals`` without this step's diversity penalty (None: none applied)
+    lm_step: Optional[torch.Tensor] = None  # MMI-antiLM: the reply LM's log-probabilities
+
+
+class BeamSearch:
+    """One run of :func:`_beam_search`: its rules set up once, then :meth:`run`."""
+
+    def __init__(self, model: Generator, encoded: Encoded, settings: DecodeSettings, recorder: "TreeRecorder",
+                 rule: Optional[mmi.MMIRule] = None):
+        self.model, self.encoded, self.settings, self.recorder, self.rule = model, encoded, settings, recorder, rule
+        sampling = settings.strategy == "beam_sample"
+        self.processors = _processors(model, encoded, settings, sampling=sampling)
+        hf_form = settings.length_penalty_form == "hf"
+        self.scorer = GNMTScorer(0.0 if hf_form else settings.length_penalty, settings.coverage_penalty)
+        self.finish = FinishedLengthNorm(settings.length_penalty) if hf_form else None
+        self.rng = torch.Generator().manual_seed(settings.seed) if sampling else None  # on the host, as in sampling
+        self.anti = rule.antilm if rule is not None else None
+        self.k = settings.beam_size // settings.beam_groups  # beams per group
+        self.device = encoded.source_ids.device
+        self.context = decoder_context(model, encoded)
+
+    def run(self) -> None:
+        """Search step by step until every group has finished (or ``max_len``), then choose."""
+        settings, model = self.settings, self.model
+        groups = [BeamGroup([self.recorder.root], [0]) for _ in range(settings.beam_groups)]
+        batch = [self.recorder.root]  # the live hypotheses the model steps, group after group
+        state, attention_sum, previous = self.encoded.state, None, None
+        for step in range(settings.max_len):
+            prev = torch.tensor([n.token_id for n in batch], device=self.device)  # (B,)
+            out = model.step(state, prev, settings.controls(step, previous))
+            found = self._score_step(step, out, batch, attention_sum)
+            parents = self._extend(groups, found)
+            if not parents:
+                break
+            index = torch.tensor(parents, device=self.device)  # (B',) the rows the next batch continues
+            state = model.reorder(out.state, index)
+            if settings.feed_distribution_from is not None:  # kept only while the intervention may need it
+                previous = out.log_probs[index]  # (B', V_ext)
+            attention_sum = found.coverage[index] if found.coverage is not None else None  # (B', S)
+            batch = [n for group in groups for n in group.alive]
+        self._choose(groups)
+
+    def _score_step(self, step: int, out: StepOutput, batch: list["LiveNode"],
+                    attention_sum: Optional[torch.Tensor]) -> SearchStep:
+        """The batch's processed scores, coverage and recorded views at ``step``."""
+        history = [self.context + n.history for n in batch]
+        found = SearchStep(step, out, history, apply_processors(self.processors, out.log_probs, history, step),
+                           torch.tensor([n.score for n in batch], device=self.device),
+                           _coverage_after(attention_sum, out), self.recorder.step_views(out))
+        if self.anti is not None:
+            found.lm_step = self.anti.step_logprobs(history, step).to(self.device)  # (B, V_ext)
+            found.lm_prefix = torch.tensor([n.lm_prefix for n in batch], device=self.device)  # (B,)
+        return found
+
+    def _extend(self, groups: list[BeamGroup], found: SearchStep) -> list[int]:
+        """Each live group, in order, selects its next hypotheses; returns the rows of ``found``'s
+        batch that the next batch continues (group after group) and gives each group its rows there."""
+        earlier: list[int] = []  # the tokens earlier groups gave their live hypotheses at this step
+        parents: list[int] = []
+        for g, group in enumerate(groups):
+            if not group.alive:
+                continue
+            alive, rows, going_on = self._select(group, g, found, self._group_scores(found, group.rows, earlier))
+            earlier += going_on
+            done = len(group.finished) >= self.k
+            group.alive = [] if done else alive
+            group.rows = [] if done else list(range(len(parents), len(parents) + len(rows)))
+            parents += [] if done else rows
+        return parents
+
+    def _group_scores(self, found: SearchStep, rows: list[int], earlier: list[int]) -> GroupScores:
+        """The scores of one group's rows, the diversity penalty for the ``earlier`` groups' tokens
+        applied first (as ``generate`` does) when there is one."""
+        index = torch.tensor(rows, device=self.device)  # (R,)
+        prefix = found.prefix[index, None]  # (R, 1)
+        totals, plain = prefix + found.processed[index], None  # (R, V_ext)
+        if earlier and self.settings.diversity_penalty:
+            diverse = [HammingDiversity(self.settings.diversity_penalty, tuple(earlier)), *self.processors]
+            history = [found.history[r] for r in rows]
+            plain, totals = totals, prefix + apply_processors(diverse, found.out.log_probs[index], history, found.step)
+        ranked, lm_step = totals, None
+        if self.anti is not None:
+            lm_step = found.lm_step[index]  # (R, V_ext)
+            ranked = mmi.antilm_scores(totals, found.lm_prefix[index], lm_step, self.anti.lam)  # (R, V_ext)
+        coverage = found.coverage[index] if found.coverage is not None else None  # (R, S)
+        adjusted = self.scorer(ranked, found.step + 1, coverage)  # (R, V_ext)
+        _check_possible(adjusted, found.step)
+        return GroupScores(totals, ranked, adjusted, plain, lm_step)
+
+    def _select(self, group: BeamGroup, g: int, found: SearchStep,
+                scores: GroupScores) -> tuple[list["LiveNode"], list[int], list[int]]:
+        """One group's step: of its top ``2k`` candidates, the best ``k`` unfinished go on and
+        end-of-sequence ones among the first ``k`` finish (into ``group.finished``; at the last
+        step, the first ``k`` finish); the others of each hypothesis's top candidates are recorded
+        as pruned. Returns the new live hypotheses, the batch row each extends, and the tokens of
+        the best ``k`` candidates that do not end (the later groups' diversity penalty counts these,
+        as ``generate`` does, at the last step too)."""
+        k, is_last_step = self.k, found.step == self.settings.max_len - 1
+        alive, rows, going_on = [], [], []
+        selected: list[set] = [set() for _ in group.alive]
+        for rank, flat_index in _candidates(scores.adjusted, k, self.rng):
+            i, token = divmod(flat_index, scores.adjusted.size(1))
+            if token != self.model.eos_id and len(going_on) < k:
+                going_on.append(token)
+            ends = token == self.model.eos_id or is_last_step
+            if (rank >= k) if ends else (len(alive) == k):
                 continue  # only the first k candidates may finish (as in HF and OpenNMT); k go on
-            value = float(adjusted[row, token])
-            node = recorder.add_child(
-                alive[row], row, views, token, float(out.log_probs[row, token]), float(totals[row, token]),
-                finish(value, step + 1) if ends and finish else value, "finished" if ends else "alive",
-            )
-            if anti is not None:
-                recorder.nodes[node.id].extra.update(
-                    score_before_mmi=float(totals[row, token]), score_after_mmi=float(ranked[row, token]),
-                    lm_logprob=float(lm_step[row, token]))
-                node.lm_prefix = float(lm_prefix[row]) + float(lm_step[row, token])
-            selected[row].add(token)
-            (finished if ends else next_alive).append(node)
+            node = self._add(group, g, found, scores, i, token, ends)
+            selected[i].add(token)
+            (group.finished if ends else alive).append(node)
             if not ends:
-                parents.append(row)
-        recorder.add_pruned(alive, views, adjusted, selected, totals)
-        if len(finished) >= k or not next_alive:
-            break
-        index = torch.tensor(parents, device=device)
-        state = model.reorder(out.state, index)
-        if settings.feed_distribution_from is not None:  # kept only while the intervention may need it
-            previous = out.log_probs[index]  # (B', V_ext)
-        alive = next_alive
-        alive_scores = torch.tensor([n.score for n in alive], device=device)
-        if anti is not None:
-            lm_prefix = torch.tensor([n.lm_prefix for n in alive])
-        attention_sum = coverage[index] if coverage is not None else None
-        prev = torch.tensor([n.token_id for n in alive], device=device)
-    if rule is not None and rule.reverse is not None:
-        _rerank_bidi(model, encoded, finished or alive, rule, recorder)
-    best_first = sorted(finished or alive, key=lambda n: -n.adjusted_score)
-    recorder.choose(best_first[0])
-    if settings.num_return > 1:
-        recorder.returned = best_first[: settings.num_return]
+                rows.append(group.rows[i])
+        index = torch.tensor(group.rows, device=self.device)  # (R,)
+        named = {} if scores.plain is None else {"score_before_diversity": scores.plain,
+                                                 "score_after_diversity": scores.totals}
+        self.recorder.add_pruned(group.alive, found.out.log_probs[index], scores.adjusted, selected, scores.totals,
+                                 self._group_extra(g), named)
+        return alive, rows, going_on
+
+    def _add(self, group: BeamGroup, g: int, found: SearchStep, scores: GroupScores, i: int, token: int,
+             ends: bool) -> "LiveNode":
+        """Record the extension of the group's ``i``-th live hypothesis by ``token``, with the
+        numbers its rules kept."""
+        row, step = group.rows[i], found.step
+        value = float(scores.adjusted[i, token])
+        extra = self._group_extra(g)
+        if scores.plain is not None:
+            extra.update(score_before_diversity=float(scores.plain[i, token]),
+                         score_after_diversity=float(scores.totals[i, token]))
+        if self.anti is not None:
+            extra.update(score_before_mmi=float(scores.totals[i, token]),
+                         score_after_mmi=float(scores.ranked[i, token]), lm_logprob=float(scores.lm_step[i, token]))
+        node = self.recorder.add_child(
+            group.alive[i], row, found.views, token, float(found.out.log_probs[row, token]),
+            float(scores.totals[i, token]), self.finish(value, step + 1) if ends and self.finish else value,
+            "finished" if ends else "alive", extra)
+        if self.anti is not None:
+            node.lm_prefix = float(found.lm_prefix[row]) + float(scores.lm_step[i, token])
+        return node
+
+    def _group_extra(self, g: int) -> dict:
+        """A node's ``extra`` to start with: its group, under diverse beam search."""
+        return {"group": g} if self.settings.beam_groups > 1 else {}
+
+    def _choose(self, groups: list[BeamGroup]) -> None:
+        """The output: the best of each group's ``k`` best finished hypotheses (MMI-bidi reranks
+        them first); the best ``num_return`` are returned."""
+        pool = [n for group in groups for n in group.best(self.k)]
+        if self.rule is not None and self.rule.reverse is not None:
+            _rerank_bidi(self.model, self.encoded, pool, self.rule, self.recorder)
+        best_first = sorted(pool, key=lambda n: -n.adjusted_score)
+        self.recorder.choose(best_first[0])
+        if self.settings.num_return > 1:
+            self.recorder.returned = best_first[: self.settings.num_return]
 
 
 def _candidates(adjusted: torch.Tensor, k: int, rng: Optional[torch.Generator]) -> list[tuple[int, int]]:
@@ -542,13 +721,14 @@ class TreeRecorder:
         self.returned: list[LiveNode] = []  # the best finished hypotheses when several are asked for
         self.extra_names: Optional[frozenset] = None  # internals without a typed Step field
         self.values_per_step: list[float] = []  # numbers one hypothesis recorded at the first steps
+        self.compacted: Optional[tuple[int, int, int]] = None  # (L, H, S) of attention kept compact
 
-    def _new(self, parent: Optional[LiveNode], step: int, token_id: int, logprob: float,
-             score: float, adjusted: float, status: str, internals: Optional[Step]) -> LiveNode:
+    def _new(self, parent: Optional[LiveNode], step: int, token_id: int, logprob: float, score: float,
+             adjusted: float, status: str, internals: Optional[Step], extra: Optional[dict] = None) -> LiveNode:
         node_id = len(self.nodes)
         token = self.token(token_id)
         self.nodes[node_id] = BeamNode(node_id, parent.id if parent else None, step, token, token_id,
-                                       logprob, score, adjusted, status, internals)
+                                       logprob, score, adjusted, status, internals, extra or {})
         history = parent.history + [token_id] if parent else []
         return LiveNode(node_id, parent, token_id, score, adjusted, history)
 
@@ -565,6 +745,8 @@ class TreeRecorder:
         c = self.settings.num_candidates
         top = torch.topk(out.log_probs, min(c, out.log_probs.size(1)), dim=-1)  # (B, C)
         on_device = {k: v.detach().float() for k, v in out.internals.items() if k not in _PROB_PARTS}
+        if "attention" in on_device:
+            on_device.update(self.compact(on_device.pop("attention")))
         on_device.update(top_ids=top.indices, top_logprobs=top.values.float())
         for part in _PROB_PARTS:
             if part in out.internals:
@@ -577,11 +759,22 @@ class TreeRecorder:
             self.values_per_step.append(sum(v.size for v in views.values()) / rows + c * PRUNED_NODE_VALUES)
             if len(self.values_per_step) == 2 or self.settings.max_len == 1:
                 check_recorded_values(self.values_per_step, self.settings)
-        views["log_probs"] = out.log_probs
         if self.extra_names is None:
             known = {*STEP_ARRAY_FIELDS, *STEP_SCALAR_FIELDS, *_PROB_PARTS}
             self.extra_names = frozenset(out.internals) - known
         return views
+
+    def compact(self, attention: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{"attention": attention}`` as it is, or, for (B, L, H, S) attention of more than
+        :data:`COMPACT_ATTENTION_VALUES` numbers per hypothesis, the parts of a :class:`TopKAttention`
+        per hypothesis (the shape is kept for the trace's notice)."""
+        if attention.dim() != 4 or attention[0].numel() <= COMPACT_ATTENTION_VALUES:
+            return {"attention": attention}
+        self.compacted = tuple(attention.shape[1:])
+        top = torch.topk(attention, min(ATTENTION_TOP_K, attention.size(-1)), dim=-1)  # (B, L, H, k) each
+        return {"attention_positions": top.indices, "attention_weights": top.values,
+                "attention_rest": attention.sum(-1) - top.values.sum(-1),  # (B, L, H)
+                "attention_average": attention.mean(dim=(1, 2))}  # (B, S)
 
     def _step(self, views: dict, row: int, token_id: int, logprob: float) -> Optional[Step]:
         """The Step of hypothesis ``row``: typed fields for the common internals, every other
@@ -589,6 +782,8 @@ class TreeRecorder:
         if not self.record:
             return None
         arrays = {k: views[k][row] for k in STEP_ARRAY_FIELDS if k in views}
+        if _COMPACT_PARTS[0] in views:
+            arrays["attention"] = TopKAttention(*(views[part][row] for part in _COMPACT_PARTS))
         scalars = {k: float(views[k][row]) for k in STEP_SCALAR_FIELDS if k in views}
         extra = {k: _plain(v[row]) for k, v in views.items() if k in self.extra_names}
         return Step(self.token(token_id), token_id, logprob, list(self.positions.get(token_id, [])),
@@ -605,28 +800,34 @@ class TreeRecorder:
         ]
 
     def add_child(self, parent: LiveNode, row: int, views: dict, token_id: int, logprob: float,
-                  score: float, adjusted: float, status: str) -> LiveNode:
-        """Record a selected hypothesis (alive or finished) with its step internals."""
+                  score: float, adjusted: float, status: str, extra: Optional[dict] = None) -> LiveNode:
+        """Record a selected hypothesis (alive or finished) with its step internals (row ``row`` of
+        ``views``) and the numbers its scoring rules kept (``extra``)."""
         step = len(parent.history)
         return self._new(parent, step, token_id, logprob, score, adjusted, status,
-                         self._step(views, row, token_id, logprob))
+                         self._step(views, row, token_id, logprob), extra)
 
-    def add_pruned(self, parents: list, views: dict, adjusted: torch.Tensor, selected: list[set],
-                   totals: torch.Tensor) -> None:
-        """Record each parent's top candidates that search did not keep (``adjusted``/``totals`` (B, V))."""
+    def add_pruned(self, parents: list, logprobs: torch.Tensor, adjusted: torch.Tensor, selected: list[set],
+                   totals: torch.Tensor, extra: Optional[dict] = None,
+                   named: Optional[dict[str, torch.Tensor]] = None) -> None:
+        """Record each parent's top candidates that search did not keep; ``logprobs``, ``adjusted``,
+        ``totals`` and each of ``named`` are (B, V), one row per parent. Every pruned node's
+        ``extra`` holds ``extra`` and its own entry of each of ``named`` by name."""
         if not self.record:
             return
         k = min(self.settings.num_candidates, adjusted.size(1))
         top_adjusted, top_ids = torch.topk(adjusted, k, dim=-1)  # (B, C)
-        top_logprobs = views["log_probs"].gather(1, top_ids).tolist()
+        top_logprobs = logprobs.gather(1, top_ids).tolist()
         top_totals = totals.gather(1, top_ids).tolist()
+        top_named = {name: values.gather(1, top_ids).tolist() for name, values in (named or {}).items()}
         for row, parent in enumerate(parents):
             for j, (token_id, value) in enumerate(zip(top_ids[row].tolist(), top_adjusted[row].tolist())):
                 if value == NEG_INF:
                     break
                 if token_id not in selected[row]:
+                    numbers = {name: values[row][j] for name, values in top_named.items()}
                     self._new(parent, len(parent.history), token_id, top_logprobs[row][j], top_totals[row][j],
-                              value, "pruned", None)
+                              value, "pruned", None, {**(extra or {}), **numbers})
 
     def choose(self, node: LiveNode) -> None:
         """Mark the output hypothesis."""
@@ -661,20 +862,32 @@ class TreeRecorder:
             topics=list(self.encoded.topics),
             truncated=self.encoded.truncated,
             notices=([f"input truncated to {self.model.max_source_len} tokens"] if self.encoded.truncated else [])
-            + list(self.encoded.notices),
+            + list(self.encoded.notices) + self.compact_notice(),
             encoder_attention=self.encoded.encoder_attention,
             architecture=self.model.features.architecture,
             oov_words=list(self.encoded.oov_words),
             extra=extra,
         )
 
+    def compact_notice(self) -> list[str]:
+        """What the trace says when its attention was kept compact (:meth:`compact`)."""
+        if self.compacted is None:
+            return []
+        L, H, S = self.compacted
+        return [f"attention over the {S:,} source tokens is kept compactly: per layer and head its "
+                f"{min(ATTENTION_TOP_K, S)} most attended positions and the mass on the rest, and the exact "
+                f"mean over the {L} layers × {H} heads (all of it would be {L * H * S:,} numbers per step, "
+                f"over {COMPACT_ATTENTION_VALUES:,}); a single layer or head is drawn from its top positions"]
+
     def _returned(self, node: LiveNode) -> dict:
-        """One returned sequence: its leaf node id, tokens, ids, text and scores."""
+        """One returned sequence: its leaf node id, tokens, ids, text and scores (and its group,
+        under diverse beam search)."""
         ids = list(node.history)  # the generated tokens, this node's last
         words = [i for i in ids if i != self.model.eos_id]
+        group = self.nodes[node.id].extra.get("group")
         return {"node_id": node.id, "tokens": [self.token(i) for i in ids], "token_ids": ids,
                 "text": self.model.decode_text(words, self.encoded.oov_words), "score": node.score,
-                "adjusted_score": node.adjusted_score}
+                "adjusted_score": node.adjusted_score, **({"group": group} if group is not None else {})}
 
 
 def _to_host(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

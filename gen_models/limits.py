@@ -11,6 +11,10 @@ Costs (checked before the work starts, with the same formula that refuses it):
   it records — every attention map, coverage and candidate row of every hypothesis at every step —
   estimated after its first two steps (:data:`Limits.recorded_values`; this is what bounds the size
   of a multi-head model's trace, whose steps hold layers × heads maps);
+- a decode of a model that declares its size (``ModelFeatures.parameters``, e.g. a Hugging Face LLM):
+  ``parameters × (source tokens + beams × steps)``, the tokens it runs through its weights
+  (:data:`Limits.model_work`), and ``key/value cache bytes per token × beams × (source tokens +
+  steps)``, the memory its cache grows to (:data:`Limits.cache_mb`); recorded or not;
 - an attribution: ``integration steps × source tokens × output steps fed`` (:data:`Limits.attribution_work`),
   integrated ``attribution_batch`` points at a time so that memory does not grow with the steps.
 """
@@ -36,6 +40,8 @@ class Limits:
     recorded_values: int = 600_000  # numbers one recorded trace keeps (≤ 14 bytes each as JSON: ≤ 8.4 MB)
     attribution_work: int = 600_000  # integration steps × source tokens × output steps fed (≈ 25 CPU-s)
     attribution_batch: int = 4  # integration points evaluated together (memory ≈ batch × steps × vocab)
+    model_work: int = 2_500_000_000_000  # parameters × tokens run through them (a 0.5B model on ~5,000 tokens)
+    cache_mb: int = 2048  # megabytes of key/value cache one decode may grow (bytes per token × beams × tokens)
     deadline: Optional[float] = None
     seconds: float = 0.0
     what: str = "GENSCOPE_REQUEST_SECONDS"

@@ -66,6 +66,9 @@ class ModelFeatures:
     ``extra["memory_size"]`` counts them); "" for the others. ``soft_inputs``: the decoder reads
     its previous token as an embedding and can read a distribution instead
     (``StepControls.input_distribution``: the "feed the distribution" intervention).
+    ``parameters`` / ``cache_bytes_per_token``: what one token fed costs a large model (its weights,
+    and the key/value cache one token adds to one hypothesis); the work budget scales a decode's
+    cost by them (:mod:`gen_models.limits`); 0 for models too small to count.
     """
 
     copies: bool = False
@@ -81,6 +84,8 @@ class ModelFeatures:
     settings: tuple[tuple[str, Any], ...] = ()
     memory: str = ""
     soft_inputs: bool = False
+    parameters: int = 0
+    cache_bytes_per_token: int = 0
 
 
 @dataclass

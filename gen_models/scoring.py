@@ -7,7 +7,8 @@ Two kinds of callables:
   length, banned and forced tokens, temperature, top-k, top-p). A banned token gets ``-inf``.
   ``history`` holds, per hypothesis, every token the decoder has read: its context (a decoder-only
   model's prompt, or the start token) and then the tokens generated so far — what
-  ``transformers``' processors see as ``input_ids``.
+  ``transformers``' processors see as ``input_ids``. :class:`HammingDiversity` is built afresh for
+  each beam group at each step (it holds the tokens the groups before it chose at that step).
 - *hypothesis scorers* ``(scores (B, V), length, coverage (B, S) | None) -> adjusted (B, V)`` turn
   cumulative log-probabilities into the scores beam search ranks by (GNMT length and coverage
   penalties, Wu et al. 2016).
@@ -102,6 +103,23 @@ def _penalise(log_probs: torch.Tensor, ids: torch.Tensor, penalty: float) -> tor
     negative and divided by it where positive."""
     values = log_probs.gather(1, ids)  # (B, T)
     return log_probs.scatter(1, ids, torch.where(values < 0, values * penalty, values / penalty))
+
+
+@dataclass(frozen=True)
+class HammingDiversity:
+    """Diverse beam search's Hamming diversity (Vijayakumar et al. 2016; ``generate``'s
+    ``diversity_penalty``): each token loses ``penalty`` × the number of times the groups before
+    this one chose it for their live hypotheses at this step (``earlier_tokens``)."""
+
+    penalty: float
+    earlier_tokens: tuple[int, ...]
+
+    def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
+        if not self.earlier_tokens:
+            return log_probs
+        ids = torch.tensor(self.earlier_tokens, device=log_probs.device)  # (N,)
+        counts = torch.bincount(ids, minlength=log_probs.size(1)).to(log_probs.dtype)  # (V,)
+        return log_probs - self.penalty * counts
 
 
 @dataclass

@@ -11,7 +11,13 @@ is first serialised, and a trace read back from JSON serialises to the same text
 
 Shapes (S = source length, K = number of topics, L = layers, H = heads):
 
-- ``attention``: ``(S,)`` for RNN models; ``(L, H, S)`` for multi-head models.
+- ``attention``: ``(S,)`` for RNN models; ``(L, H, S)`` for multi-head models, or, when that would
+  be more than ``gen_models.decoding.COMPACT_ATTENTION_VALUES`` (16,384) numbers per step (long
+  prompts of large models), a :class:`TopKAttention`: per layer and head the
+  ``decoding.ATTENTION_TOP_K`` (8) most attended source positions
+  with their weights and the mass on the rest, and the exact mean over layers and heads ``(S,)``.
+  In JSON it is an object ``{"positions", "weights", "rest", "average"}``; views dense-ify it for
+  the range they show (:meth:`TopKAttention.dense`).
 - ``coverage``: ``(S,)`` running sum of all *earlier* steps' attention (zeros at step 0).
 - ``topic_attention``: ``(K,)``; ``topic_coverage``: ``(K,)`` coverage *after* the step.
 - ``Step.extra`` / ``GenerationTrace.extra``: model-specific per-step / per-run signals by name
@@ -37,6 +43,59 @@ STEP_SCALAR_FIELDS = ("p_gen", "entropy")
 
 
 @dataclass(slots=True)
+class TopKAttention:
+    """Multi-head attention over a long source, kept compactly (see the module docstring).
+
+    ``positions`` (L, H, k) source positions, most attended first; ``weights`` (L, H, k) their
+    attention; ``rest`` (L, H) the attention on every other source position; ``average`` (S,) the
+    exact attention averaged over layers and heads. A decoder-only model's attention over its own
+    output (``Step.self_attention``) is not part of it: ``weights + rest + self_attention`` sum to 1.
+    """
+
+    positions: Any
+    weights: Any
+    rest: Any
+    average: Any
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(L, H, S), the shape of the dense attention it stands for."""
+        layers, heads, _ = np.shape(self.weights)
+        return layers, heads, int(np.shape(self.average)[-1])
+
+    @property
+    def ndim(self) -> int:
+        """3, as the dense ``(L, H, S)`` attention."""
+        return 3
+
+    def dense(self, start: int = 0, stop: Optional[int] = None) -> np.ndarray:
+        """(L, H, stop − start): the kept weights at their positions in ``[start, stop)``, zeros elsewhere."""
+        L, H, S = self.shape
+        stop = S if stop is None else stop
+        positions = np.asarray(self.positions, dtype=np.int64)  # (L, H, k)
+        weights = np.asarray(self.weights, dtype=float)  # (L, H, k)
+        out = np.zeros((L, H, stop - start))
+        inside = (positions >= start) & (positions < stop)  # (L, H, k)
+        layer, head, slot = np.nonzero(inside)
+        out[layer, head, positions[inside] - start] = weights[layer, head, slot]
+        return out
+
+    @classmethod
+    def from_plain(cls, data: dict) -> "TopKAttention":
+        """Rebuild from its JSON object (positions back to integers)."""
+        return cls(np.asarray(data["positions"], dtype=np.int32), np.asarray(data["weights"], dtype=np.float64),
+                   np.asarray(data["rest"], dtype=np.float64), np.asarray(data["average"], dtype=np.float64))
+
+
+def mean_attention(attention: Any) -> np.ndarray:
+    """A step's attention averaged over layers and heads, (S,) (single-head attention as it is)."""
+    if isinstance(attention, TopKAttention):
+        return np.asarray(attention.average, dtype=float)
+    attention = np.asarray(attention, dtype=float)
+    return attention.mean(axis=tuple(range(attention.ndim - 1))) if attention.ndim > 1 else attention
+
+
+@dataclass(slots=True)
 class Candidate:
     """One of the top-k tokens of a step's distribution.
 
@@ -59,7 +118,7 @@ class Step:
     token_id: int
     logprob: float
     copied_from: list[int] = field(default_factory=list)  # source positions holding this token
-    attention: Any = None  # (S,) or (L, H, S)
+    attention: Any = None  # (S,) or (L, H, S), or a TopKAttention for long sources
     coverage: Any = None  # (S,) coverage before this step
     p_gen: Optional[float] = None
     topic_attention: Any = None  # (K,)
@@ -79,7 +138,9 @@ class BeamNode:
     ``internals`` is the :class:`Step` that produced this node's token (alive, finished and chosen
     nodes only; ``None`` for pruned candidates and the root). ``extra``: numbers a scoring rule kept
     for this node by name (MMI: ``score_before_mmi``, ``score_after_mmi``, ``lm_logprob`` or
-    ``reverse_logprob``; see :mod:`gen_models.mmi`).
+    ``reverse_logprob``, see :mod:`gen_models.mmi`; diverse beam search: ``group``, the 0-based beam
+    group, and where its diversity penalty applied ``score_before_diversity`` and
+    ``score_after_diversity``, the latter being ``score``).
     """
 
     id: int
@@ -256,7 +317,8 @@ def _step_from_dict(data: dict) -> Step:
     data = dict(data)
     data["candidates"] = [Candidate(**c) for c in data.get("candidates", [])]
     for name in STEP_ARRAY_FIELDS:
-        data[name] = _array_or_none(data.get(name))
+        value = data.get(name)
+        data[name] = TopKAttention.from_plain(value) if isinstance(value, dict) else _array_or_none(value)
     data["extra"] = _extra_from_plain(data.get("extra") or {})
     return Step(**data)
 

@@ -228,7 +228,7 @@ def test_export_trace_and_offline_report(app_url):
     assert report.startswith("<!DOCTYPE html>") and "genscope-trace" in report and "works offline" in plain(status)
     assert "Hypothesis at node" not in report
     from ui.handlers import MEAN, OWN_MASK
-    views = (3, True, "png", MEAN, MEAN, OWN_MASK, "auto")
+    views = (3, True, "png", MEAN, MEAN, OWN_MASK, "auto", False, "")
     # #27 item 11: the input as typed (case, spacing), not lowercased tokens; another text: the tokens
     report = Path(session.predict(1, -1, *views, TEXT, api_name="/export_report")[0]).read_text(encoding="utf-8")
     assert f"<div class='source'>{TEXT}</div>" in report
@@ -316,7 +316,7 @@ def test_a_model_switch_does_not_flash_the_new_models_error_over_the_old_example
     from tests.tiny_checkpoints import EXAMPLES
     from ui.handlers import MEAN, OWN_MASK
 
-    values = [None] * len(SETTING_NAMES) + [0, 3, True, "png", MEAN, MEAN, OWN_MASK, "auto", "", "", None, None, None, ""]
+    values = [None] * len(SETTING_NAMES) + [0, 3, True, "png", MEAN, MEAN, OWN_MASK, "auto", False, "", "", "", None, None, None, ""]
     assert app_module.handlers.trace_live("tiny-hull", EXAMPLES[0], *values) == {}
     assert "⚠" in app_module.handlers.trace_live("tiny-hull", "my own text", *values)["status"]
     assert app_module.handlers.trace_live(POINTER, EXAMPLES[0], *values)["status"].startswith("✓")
@@ -451,7 +451,7 @@ def test_live_updates_do_not_ship_the_trace_json(app_module):
     """The browser's per-keystroke event gets the status and views but not the 100–300 kB JSON."""
     from gen_models.decoding import SETTING_NAMES
 
-    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", "whole tree", None, None)
+    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", "whole tree", False, "", None, None)
     api = app_module.handlers.trace(POINTER, TEXT, *values)
     live = app_module.handlers.trace_live(POINTER, TEXT, *values, "Attention", None, None, "")
     assert GenerationTrace.from_json(api["trace_json"]).steps and live["trace_json"] == ""
@@ -469,7 +469,7 @@ def test_hostile_values_get_messages_not_internal_errors(client, app_module):
     assert "p_gen must be one of model, 0, 1, got '1 extra'" in plain(status)
     from gen_models.decoding import SETTING_NAMES
 
-    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", "whole tree", None, None)
+    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", "whole tree", False, "", None, None)
     result = app_module.handlers.trace(POINTER, "libjson \ud800 parser", *values)
     assert result["trace_json"] and "lone surrogate code points" in result["status"]
 
@@ -509,7 +509,7 @@ def test_exports_and_uploads_are_bounded(app_module, tmp_path):
     handlers.export_dir = tmp_path / "exports"
     from gen_models.decoding import SETTING_NAMES
 
-    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", "whole tree", None, None)
+    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", "whole tree", False, "", None, None)
     trace_ = GenerationTrace.from_json(app_module.handlers.trace(POINTER, TEXT, *values)["trace_json"])
     for _ in range(MAX_EXPORT_FILES + 10):
         handlers.export_trace(trace_)
@@ -537,10 +537,10 @@ def test_foreign_host_headers_are_refused_and_security_headers_sent(app_url):
 def test_a_tab_opened_while_a_trace_runs_is_drawn_from_the_new_trace(app_module):
     from gen_models.decoding import SETTING_NAMES
 
-    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", "whole tree", None, None)
+    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", "whole tree", False, "", None, None)
     live = app_module.handlers.trace_live(POINTER, TEXT, *values, "Attention", None, None, "")
     assert live["rendered_tab"] == "Attention" and set(live["figures"]["views"]) == {"attention"}
-    options = (3, True, "png", "mean", "mean", "own", "whole tree")
+    options = (3, True, "png", "mean", "mean", "own", "whole tree", False, "")
     settled = app_module.handlers.settle(live["state"], "Attention", "Attention", 0, -1, *options)
     assert "rendered_tab" not in settled and "figures" not in settled  # the tab drawn is still the open one
     assert settled["tab:Coverage"]["visible"] is True and settled["layer"].visible is False
@@ -552,7 +552,7 @@ def test_a_tab_opened_while_a_trace_runs_is_drawn_from_the_new_trace(app_module)
 def test_the_page_gets_compact_figures_without_the_template_and_in_single_precision(app_module):
     from gen_models.decoding import SETTING_NAMES
 
-    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", "whole tree", None, None)
+    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", "mean", "mean", "own", "whole tree", False, "", None, None)
     live = app_module.handlers.trace_live(POINTER, TEXT, *values, "Attention", None, None, "")
     api = app_module.handlers.trace(POINTER, TEXT, *values)
     heatmap = live["figures"]["views"]["attention"]
@@ -598,7 +598,7 @@ def test_only_the_tabs_a_model_can_use_are_shown(app_module):
     pointer, seq2seq = handlers.model_card(POINTER), handlers.model_card(SEQ2SEQ)
     assert pointer["corpus_tab"]["visible"] is True and pointer["neighbors_tab"]["visible"] is True
     assert seq2seq["corpus_tab"] == hidden and seq2seq["neighbors_tab"] == hidden
-    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", None, None, None, None, "", "")
+    values = (None,) * len(SETTING_NAMES) + (0, 3, True, "png", None, None, None, None, None, None, "", "")
     hull = handlers.trace("tiny-hull", "random 8 seed 1", *values)
     assert hull[tab_key("Copy / generate")] == hidden and hull[tab_key("Convex hull")]["visible"] is True
     assert handlers.trace(POINTER, TEXT, *values)[tab_key("Copy / generate")]["visible"] is True
@@ -702,6 +702,18 @@ def test_a_session_without_a_trace_keeps_its_views_and_is_told_to_decode_again(a
         assert "No trace to show" in plain(outputs["status"]) and "most recent visitors" in plain(outputs["status"])
 
 
+def test_diverse_beam_search_through_the_api(client):
+    """beam_groups and diversity_penalty by name on /trace: the status line says so, every node of
+    the tree but the root has its group; a bad combination is refused naming the limit."""
+    text, status = trace(client, model=SEQ2SEQ, beam_size=4, beam_groups=2, diversity_penalty=1.0, max_len=6)
+    assert status.startswith("✓") and "4 beams in 2 groups (diversity penalty 1.0)" in status, status
+    decoded = GenerationTrace.from_json(text)
+    assert (decoded.settings["beam_groups"], decoded.settings["diversity_penalty"]) == (2, 1.0)
+    assert {node.extra.get("group") for node in decoded.beam if node.parent is not None} == {0, 1}
+    _, status = trace(client, model=SEQ2SEQ, beam_size=4, beam_groups=3)
+    assert "beam_size (4) must be a multiple of beam_groups (3)" in status, status
+
+
 def test_mmi_through_the_api(client, checkpoint_root):
     """MMI-antiLM and MMI-bidi picked by name on /trace: every node of the chosen path carries its
     score before and after the rule, consistent with the rule's arithmetic; refusals name the cause."""
@@ -766,7 +778,7 @@ def test_a_live_run_of_what_the_page_already_shows_changes_nothing(app_module):
     from ui.handlers import MEAN, OWN_MASK
 
     handlers = app_module.handlers
-    values = [None] * len(SETTING_NAMES) + [0, 3, True, "png", MEAN, MEAN, OWN_MASK, "auto", "", ""]
+    values = [None] * len(SETTING_NAMES) + [0, 3, True, "png", MEAN, MEAN, OWN_MASK, "auto", False, "", "", ""]
     first = handlers.trace_live(POINTER, TEXT, *values, "Attention", None, None, "")
     assert first["state"] is not None and first["decoded_from"]
     assert handlers.trace_live(POINTER, TEXT, *values, "Attention", None, first["state"], first["decoded_from"]) == {}

@@ -22,7 +22,7 @@ from ui.sessions import TraceRef, TraceStore, trace_nbytes
 POINTER = "tiny-pointer-coverage"
 TEXT = "libjson: a JSON parser library for C. This package contains the development files."
 N = len(SETTING_NAMES)
-OPTIONS = [3, True, "png", "mean", "mean", "own", "whole tree"]  # VIEW_OPTION_NAMES order
+OPTIONS = [3, True, "png", "mean", "mean", "own", "whole tree", False, ""]  # VIEW_OPTION_NAMES order
 
 
 def trace_data(text: str = TEXT, model: str = POINTER, **settings) -> list:
@@ -32,7 +32,7 @@ def trace_data(text: str = TEXT, model: str = POINTER, **settings) -> list:
 
 def view_data(pinned=0, node=-1, **options) -> list:
     """/pin's inputs: state, tab, pinned, node, view options."""
-    values = dict(zip(("repeat_n", "show_pruned", "image_format", "layer", "head", "mask", "focus"), OPTIONS))
+    values = dict(zip(("repeat_n", "show_pruned", "image_format", "layer", "head", "mask", "focus", "sink", "span"), OPTIONS))
     values.update(options)
     return [None, None, pinned, node, *values.values()]
 

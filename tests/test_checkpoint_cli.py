@@ -98,7 +98,8 @@ def test_cli_errors_are_one_line(checkpoint_root, args, message):
 
 OWN_DEFAULTS = dict(strategy="beam_sample", beam_size=7, max_len=33, min_len=2, length_penalty=0.5,
                     length_penalty_form="hf", coverage_penalty=0.25, no_repeat_ngram=2, repetition_penalty=1.2,
-                    encoder_repetition_penalty=1.1, num_return=2, temperature=0.7, top_k=5, top_p=0.8, seed=11,
+                    encoder_repetition_penalty=1.1, num_return=2, beam_groups=7, diversity_penalty=0.5, temperature=0.7,
+                    top_k=5, top_p=0.8, seed=11,
                     num_candidates=6, force_p_gen=0.5, poem_form="5x4", ban_unk=True, reset_coverage_at=[3],
                     forced_prefix=[4], knock_out=[1], feed_distribution_from=3, feed_distribution_steps=0,
                     mmi="antilm", mmi_lambda=0.3, mmi_gamma=3)

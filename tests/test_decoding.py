@@ -220,3 +220,103 @@ def test_a_poem_form_must_fit_the_length_limits_and_be_a_known_one():
         DecodeSettings(poem_form="7x8", max_len=64).validate()
     with pytest.raises(ValueError, match="poem_form must be one of free, 5x4, 7x4, 5x8, 7x8"):
         DecodeSettings(poem_form="6x4").validate()
+
+
+@pytest.mark.parametrize("values,message", [
+    (dict(beam_size=4, beam_groups=3), r"beam_size \(4\) must be a multiple of beam_groups \(3\)"),
+    (dict(beam_size=2, beam_groups=4), r"beam_size \(2\) must be a multiple of beam_groups \(4\)"),
+    (dict(strategy="greedy", beam_groups=2), r"beam_groups \(2\) is diverse beam search.*got greedy"),
+    (dict(strategy="beam_sample", beam_groups=2), r"which does not sample: set strategy to beam \(got beam_sample\)"),
+    (dict(diversity_penalty=0.5), r"diversity_penalty \(0.5\) needs beam_groups > 1"),
+    (dict(beam_size=4, beam_groups=2, diversity_penalty=11.0), "diversity_penalty must be between 0.0 and 10.0"),
+    (dict(beam_groups=0), "beam_groups must be between 1 and 16"),
+])
+def test_diverse_beam_settings_name_the_problem(values, message):
+    with pytest.raises(ValueError, match=message):
+        DecodeSettings(**values).validate()
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), groups=st.integers(2, 3), per_group=st.integers(1, 2),
+       penalty=st.sampled_from([0.0, 0.5, 5.0]), max_len=st.integers(1, 5))
+def test_diverse_beam_tree_is_consistent(seed, groups, per_group, penalty, max_len):
+    """Every node but the root belongs to a group, its parent to the same group (or is the root);
+    each group keeps at most beam_size / groups hypotheses alive per step; the score a penalty left
+    is the node's score, never above the score before it."""
+    stepper = SyntheticStepper(vocab_size=6, seed=seed)
+    trace = generate(stepper, "x", DecodeSettings(beam_size=groups * per_group, beam_groups=groups,
+                                                  diversity_penalty=penalty, max_len=max_len, num_candidates=4))
+    nodes = trace.nodes_by_id
+    alive = {}
+    for node in trace.beam:
+        if node.parent is None:
+            continue
+        group = node.extra["group"]
+        assert 0 <= group < groups and node.step == nodes[node.parent].step + 1
+        assert nodes[node.parent].parent is None or nodes[node.parent].extra["group"] == group
+        if "score_after_diversity" in node.extra:
+            assert node.extra["score_after_diversity"] == node.score <= node.extra["score_before_diversity"]
+        alive[node.step, group] = alive.get((node.step, group), 0) + (node.status == "alive")
+    assert max(alive.values()) <= per_group
+    assert sum(n.status == "chosen" for n in trace.beam) == 1
+    assert [nodes[i].token for i in trace.chosen_path()[1:]] == trace.output_tokens
+
+
+def scored_nodes(trace, group: int = None) -> dict:
+    """(token ids from the root, status) → score of every node but the root (of ``group`` when given);
+    the chosen node counts as finished."""
+    return {(tuple(n.token_id for n in trace.path(node.id)), "finished" if node.status == "chosen" else node.status):
+            node.score for node in trace.beam
+            if node.parent is not None and (group is None or node.extra["group"] == group)}
+
+
+def test_beam_groups_without_a_penalty_are_independent_beams(checkpoint_root):
+    """On a tiny pointer-generator with coverage: G groups with no penalty are G copies of beam search
+    with beam_size / G beams (each group's tree, pruned candidates included, is that search's tree
+    with its scores), and the best of each group's pool is returned G times."""
+    from gen_models.checkpoint import load_checkpoint
+
+    model = load_checkpoint(checkpoint_root / "tiny-pointer-coverage")
+    for text in ["libjson: a JSON parser library for C.", "a zorbulator game server"]:
+        plain = generate(model, text, DecodeSettings(beam_size=2, max_len=8, num_return=2, coverage_penalty=0.5))
+        grouped = generate(model, text, DecodeSettings(beam_size=6, beam_groups=3, max_len=8, num_return=6,
+                                                       coverage_penalty=0.5))
+        expected = scored_nodes(plain)
+        for group in range(3):
+            tree = scored_nodes(grouped, group)
+            assert tree.keys() == expected.keys()
+            assert list(tree.values()) == pytest.approx([tree[key] for key in expected], abs=1e-5)
+        assert grouped.output_ids() == plain.output_ids()
+        assert [r["token_ids"] for r in grouped.extra["returned"]] == [
+            r["token_ids"] for r in plain.extra["returned"] for _ in range(3)]
+        assert [r["group"] for r in grouped.extra["returned"]][:3] == [0, 1, 2]
+
+
+def test_a_large_diversity_penalty_makes_the_groups_first_tokens_differ(checkpoint_root):
+    """With a penalty of 10 the second group's first tokens are none of the first group's. Under a
+    penalty of 10 or 0.5, each of its first-step candidates (pruned ones too) lost exactly the penalty
+    per first-group beam with its token; under 0.5 such a penalised candidate is still listed."""
+    from gen_models.checkpoint import load_checkpoint
+
+    model = load_checkpoint(checkpoint_root / "tiny-pointer-coverage")
+    text = "libjson: a JSON parser library for C."
+
+    def first(trace, group, statuses=("alive", "finished", "chosen")):
+        return [n for n in trace.beam if n.step == 0 and n.extra["group"] == group and n.status in statuses]
+
+    same = generate(model, text, DecodeSettings(beam_size=4, beam_groups=2, max_len=6))
+    assert {n.token_id for n in first(same, 0)} == {n.token_id for n in first(same, 1)}
+    for penalty in (10.0, 0.5):
+        diverse = generate(model, text, DecodeSettings(beam_size=4, beam_groups=2, diversity_penalty=penalty,
+                                                       max_len=6, num_candidates=20))
+        chosen_first = {n.token_id for n in first(diverse, 0, ("alive",))}
+        assert chosen_first
+        if penalty == 10.0:
+            assert not chosen_first & {n.token_id for n in first(diverse, 1)}
+        candidates = first(diverse, 1, ("alive", "finished", "chosen", "pruned"))
+        for node in candidates:
+            lost = node.extra["score_before_diversity"] - node.extra["score_after_diversity"]
+            assert lost == pytest.approx(penalty * (node.token_id in chosen_first), abs=1e-4)
+            assert node.extra["score_after_diversity"] == node.score
+        if penalty == 0.5:
+            assert any(n.token_id in chosen_first for n in candidates), "a penalised candidate is listed"

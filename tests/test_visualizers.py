@@ -195,6 +195,22 @@ def test_beam_tree_draws_every_node_with_its_id(pointer_trace):
     assert len(shown) == sum(n.status != "pruned" for n in pointer_trace.beam)
 
 
+def test_beam_tree_rings_each_group_of_a_diverse_search(pointer_trace):
+    """Diverse beam search: one legend entry a group, whose rings are exactly that group's drawn nodes;
+    a node's hover names its group and its score before and after the penalty. A plain search has none."""
+    trace = generate(tiny(PointerGenerator, True), TEXT, DecodeSettings(beam_size=4, beam_groups=2,
+                                                                        diversity_penalty=1.0, max_len=6))
+    figure = beam_tree_figure(trace, ViewOptions(tree_focus="whole tree"))
+    rings = {t.name: set(t.customdata) for t in figure.data if t.name.startswith("group ")}
+    assert rings == {f"group {g}": {n.id for n in trace.beam if n.extra.get("group") == g} for g in (0, 1)}
+    assert "2 groups" in figure.layout.title.text
+    penalised = next(n for n in trace.beam if "score_after_diversity" in n.extra)
+    hovers = [h for t in figure.data if t.mode == "markers+text" for h in t.hovertext
+              if h.startswith(f"node {penalised.id} ")]
+    assert "group 1 · diversity penalty: before" in hovers[0]
+    assert not any(t.name.startswith("group ") for t in beam_tree_figure(pointer_trace).data)
+
+
 def test_tree_layout_puts_children_one_column_right_of_parents(pointer_trace):
     positions = tree_layout(pointer_trace)
     for node in pointer_trace.beam:

@@ -4,7 +4,8 @@ What a request may cost is estimated before it runs, from the formula that refus
 refusal names the limit and the value asked for:
 
 - **compute per request**: a recorded decode (source tokens × beams × steps, and the numbers it would
-  record: every attention map of every hypothesis at every step), an attribution (integration steps ×
+  record: every attention map of every hypothesis at every step; for a model that declares its size,
+  parameters × tokens run and the key/value cache's megabytes), an attribution (integration steps ×
   source tokens × output steps fed), a corpus run (examples × beams × steps) — the decode and
   attribution limits are :class:`gen_models.limits.Limits`, applied to each request here;
 - **wall time per request**: a request past its time is stopped at its next step and answered with
@@ -40,6 +41,8 @@ class Budget:
     recorded_values: int = limits.LIBRARY_DEFAULTS.recorded_values
     attribution_work: int = limits.LIBRARY_DEFAULTS.attribution_work
     attribution_batch: int = limits.LIBRARY_DEFAULTS.attribution_batch
+    model_work: int = limits.LIBRARY_DEFAULTS.model_work
+    cache_mb: int = limits.LIBRARY_DEFAULTS.cache_mb
     request_seconds: float = 15.0
     heavy_seconds: float = 30.0
     corpus_seconds: float = 120.0
@@ -63,7 +66,7 @@ class Budget:
                              "corpus": (self.corpus_seconds, "GENSCOPE_CORPUS_SECONDS")}.get(
             kind, (self.request_seconds, "GENSCOPE_REQUEST_SECONDS"))
         return (limits.Limits(self.traced_work, self.recorded_values, self.attribution_work,
-                              self.attribution_batch, what=variable), seconds, variable)
+                              self.attribution_batch, self.model_work, self.cache_mb, what=variable), seconds, variable)
 
 
 ENVIRONMENT = {f.name: f"GENSCOPE_{f.name.upper()}" for f in fields(Budget)}

@@ -86,7 +86,9 @@ MAX_EXPORT_FILES = 64  # newest kept; older exports are removed
 CHOSEN_NODE = -1
 MEAN = "mean"
 N_SETTINGS = len(SETTING_NAMES)
-VIEW_OPTION_NAMES = ("repeat_ngram_marks", "show_pruned", "image_format", "layer", "head", "mask_kind", "tree_focus")
+VIEW_OPTION_NAMES = ("repeat_ngram_marks", "show_pruned", "image_format", "layer", "head", "mask_kind", "tree_focus",
+                     "hide_sink", "source_range")
+MAX_RANGE_CHARS = 40
 OWN_MASK = "own"
 MAX_MASK_SPEC_CHARS = 2000
 SESSION_TRACES = 1000  # visitors whose traces the server keeps (Gradio state_session_capacity; oldest dropped)
@@ -211,19 +213,45 @@ def mask_kind(value: Any, n_tokens: int) -> Optional[str]:
     return value
 
 
-def view_options(trace: GenerationTrace, pinned: Any, node: Any, repeat_n: Any, show_pruned: Any,
-                 layer: Any = None, head: Any = None, mask: Any = None, focus: Any = None) -> ViewOptions:
-    """Validated view options for ``trace`` (the pinned step is clamped into the output)."""
+def named_options(values: tuple) -> dict[str, Any]:
+    """View option values in ``VIEW_OPTION_NAMES`` order, by name."""
+    if len(values) != len(VIEW_OPTION_NAMES):
+        raise ValueError(f"expected the {len(VIEW_OPTION_NAMES)} view options ({', '.join(VIEW_OPTION_NAMES)}), "
+                         f"got {len(values)} values")
+    return dict(zip(VIEW_OPTION_NAMES, values))
+
+
+def view_options(trace: GenerationTrace, pinned: Any, node: Any, values: dict[str, Any]) -> ViewOptions:
+    """Validated view options for ``trace`` from their raw ``values`` by name (:func:`named_options`;
+    the pinned step is clamped into the output)."""
+    repeat_n = values["repeat_ngram_marks"]
     repeat = as_int("repeat n-gram size", 3 if repeat_n is None else repeat_n)
     if not 0 <= repeat <= MAX_REPEAT_NGRAM:
         raise ValueError(f"repeat n-gram size must be between 0 and {MAX_REPEAT_NGRAM}, got {repeat_n!r}")
     heads = trace.heads
     return ViewOptions(pinned_step=clamp_step(pinned, len(trace.steps)) if trace.steps else None,
                        node_id=optional_node(node, {n.id for n in trace.beam}), repeat_ngram=repeat,
-                       show_pruned=as_bool("show_pruned", show_pruned, True),
-                       layer=head_index("layer", layer, heads[0] if heads else None),
-                       head=head_index("head", head, heads[1] if heads else None),
-                       mask_kind=mask_kind(mask, mask_tokens(trace)), tree_focus=tree_focus(focus))
+                       show_pruned=as_bool("show_pruned", values["show_pruned"], True),
+                       layer=head_index("layer", values["layer"], heads[0] if heads else None),
+                       head=head_index("head", values["head"], heads[1] if heads else None),
+                       mask_kind=mask_kind(values["mask_kind"], mask_tokens(trace)),
+                       tree_focus=tree_focus(values["tree_focus"]),
+                       hide_sink=as_bool("hide_sink", values["hide_sink"], False),
+                       source_range=source_range(values["source_range"]))
+
+
+def source_range(value: Any) -> Optional[tuple[int, int]]:
+    """The source positions the attention views show, typed ``FIRST-LAST`` (both shown; ``100-400``,
+    ``100–400`` or ``100:400``), as ``(first, last + 1)``; None when empty (all of them). Positions past
+    the source's end are clipped by the views. ValueError naming the form otherwise."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    message = ("source range must be FIRST-LAST, two whole positions with FIRST ≤ LAST (e.g. 100-400), "
+               f"got {str(value)[:MAX_RANGE_CHARS]!r}")
+    match = re.fullmatch(r"\s*(\d{1,7})\s*[-–:]\s*(\d{1,7})\s*", value) if isinstance(value, str) else None
+    if match is None or int(match.group(1)) > int(match.group(2)):
+        raise ValueError(message)
+    return int(match.group(1)), int(match.group(2)) + 1
 
 
 def tree_focus(value: Any) -> str:
@@ -258,12 +286,14 @@ def trace_controls(trace: Optional[GenerationTrace], layer: Any, head: Any, tab:
     """The controls that follow a trace: the layer / head pickers (a choice that no longer exists
     falls back to the mean), the topic picker and, for a trace, which tabs are shown (the open
     ``tab`` kept selected while it is)."""
+    multi_head = {name: gr.update(visible=trace is not None and trace.heads is not None)
+                  for name in ("hide_sink", "source_range")}  # the attention views' sink and range controls
     if trace is None:
         layer_dropdown, head_dropdown = head_controls(None, layer, head)
-        return {"layer": layer_dropdown, "head": head_dropdown, "topic": topic_choices(None)}
+        return {"layer": layer_dropdown, "head": head_dropdown, "topic": topic_choices(None), **multi_head}
     heads = trace.heads or (0, 0)
     layer_dropdown, head_dropdown = head_controls(trace, _kept(layer, heads[0]), _kept(head, heads[1]))
-    return {"layer": layer_dropdown, "head": head_dropdown, "topic": topic_choices(trace),
+    return {"layer": layer_dropdown, "head": head_dropdown, "topic": topic_choices(trace), **multi_head,
             **Handlers.tab_visibility(trace, tab)}
 
 
@@ -356,7 +386,9 @@ def status_markdown(result: TraceResult) -> str:
                 f"self-attention over the {len(trace.source_tokens)} source tokens is in the Transformer tab"
                 + notices_markdown(result.notices))
     settings = trace.settings
-    search = {"beam": f"beam search, {settings.get('beam_size')} beams", "greedy": "greedy",
+    groups = settings.get("beam_groups", 1)
+    diverse = f" in {groups} groups (diversity penalty {settings.get('diversity_penalty')})" if groups > 1 else ""
+    search = {"beam": f"beam search, {settings.get('beam_size')} beams{diverse}", "greedy": "greedy",
               "sample": f"sampling (seed {settings.get('seed')})",
               "beam_sample": f"beam sampling, {settings.get('beam_size')} beams (seed {settings.get('seed')})"}.get(settings.get("strategy"), "?")
     line = (f"✓ decoded in **{result.elapsed_ms:.0f} ms** · {search} · {len(trace.steps)} output tokens · "
@@ -400,10 +432,11 @@ def view_outputs() -> list[str]:
 
 def trace_outputs() -> list[str]:
     """Names of everything a new trace may update."""
-    return ["state", "rendered_tab", "trace_json", "status", "pinned", "node", "layer", "head", "topic",
+    return ["state", "rendered_tab", "trace_json", "status", "pinned", "node", *TRACE_CONTROLS,
             *view_outputs(), *[tab_key(t) for t in tabs()], "tabs"]
 
 
+TRACE_CONTROLS = ("layer", "head", "hide_sink", "source_range", "topic")  # what trace_controls() updates
 DATA_TABS = {"corpus_tab": "test_data", "neighbors_tab": "train_data"}  # tabs shown only for a model with that split
 
 
@@ -543,7 +576,7 @@ class Handlers:
         layer / head / topic / node pickers; the live trace leaves them out to keep a keystroke's
         reply and its page update small), and, if another tab was opened while it ran, that tab's
         views (the live trace rendered the tab open when it started), keeping it selected."""
-        _, _, _, layer, head, _, _ = view_values
+        layer, head = (named_options(view_values)[name] for name in ("layer", "head"))
         if trace is None:  # an input that gave a hint, not a trace
             return {**trace_controls(None, layer, head, None), "node": gr.Dropdown(choices=[], value=None)}
         open_tab = tab if tab in tabs() else None
@@ -559,10 +592,9 @@ class Handlers:
 
     def _trace(self, model: Any, text: Any, values: Any, tab: Optional[str], with_json: bool,
                node: Optional[int] = None, in_page: bool = False) -> dict:
-        n_settings = len(SETTING_NAMES)
-        settings, (pinned, repeat_n, show_pruned, image_format, layer, head, mask, focus, reference, keyword) = \
-            values[:n_settings], values[n_settings:]
-        image_format = image_format_of(image_format)
+        settings, (pinned, *option_values, reference, keyword) = values[:N_SETTINGS], values[N_SETTINGS:]
+        named = named_options(tuple(option_values))
+        image_format, layer, head = image_format_of(named["image_format"]), named["layer"], named["head"]
         result = run_trace(self.registry, model, text, settings_dict(*settings), reference, keyword)
         if result.trace is None:
             hint = "✎ " + markdown_text(result.hint) + notices_markdown(result.notices)  # "<package name>: …" is text
@@ -573,7 +605,7 @@ class Handlers:
         heads = trace.heads or (0, 0)
         layer, head = _kept(layer, heads[0]), _kept(head, heads[1])
         node = node if node in trace.nodes_by_id else None  # a shared view's node, when it exists
-        options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask, focus)
+        options = view_options(trace, pinned, node, {**named, "layer": layer, "head": head})
         values = {"state": trace, "trace_json": budget.check_reply(trace.to_json()) if with_json else "",
                   "status": status_markdown(result),
                   "pinned": gr.Slider(value=options.pinned_step or 0, maximum=max(len(trace.steps) - 1, 1)),
@@ -596,12 +628,12 @@ class Handlers:
 
     def _views(self, trace: Optional[GenerationTrace], tab: Any, pinned: Any, node: Any, view_values: tuple,
                in_page: bool = False) -> dict:
-        repeat_n, show_pruned, image_format, layer, head, mask, focus = view_values
+        named = named_options(view_values)
         tab = tab if tab in tabs() else None
         if trace is None:  # nothing decoded yet, or this page's trace was dropped: keep what is drawn
             return {"status": NO_TRACE}
-        options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask, focus)
-        values = self.render(trace, options, image_format_of(image_format), tab, in_page)
+        options = view_options(trace, pinned, node, named)
+        values = self.render(trace, options, image_format_of(named["image_format"]), tab, in_page)
         if in_page and tab == BEAM_TAB:  # the node picker's choices, left out of live traces on other tabs
             values["node"] = node_picker(trace, options.node_id, all_choices=True)
         return values
@@ -622,8 +654,8 @@ class Handlers:
 
     @guarded()
     def plot_click(self, trace: Optional[GenerationTrace], tab: Any, pinned: Any, node: Any, repeat_n: Any,
-                   show_pruned: Any, image_format: Any, layer: Any, head: Any, mask: Any, focus: Any,
-                   event: gr.EventData) -> dict:
+                   show_pruned: Any, image_format: Any, layer: Any, head: Any, mask: Any, focus: Any, sink: Any,
+                   span: Any, event: gr.EventData) -> dict:
         """A click on a view: its ``customdata`` pins a step or selects a search-tree node (the view
         declares which); every view of the open tab is re-rendered."""
         if trace is None:
@@ -637,22 +669,23 @@ class Handlers:
         if clicked.click == "keyword" and isinstance(data.get("customdata"), str):
             return {"keyword": data["customdata"][:MAX_KEYWORD_CHARS]}  # so does the keyword's
         pinned, node = clicked_selection(data, pinned, node)
-        options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask, focus)
+        values = (repeat_n, show_pruned, image_format, layer, head, mask, focus, sink, span)
+        options = view_options(trace, pinned, node, named_options(values))
         node_value = CHOSEN_NODE if options.node_id is None else options.node_id
         return {"pinned": options.pinned_step, "node": node_value,
-                **self._views(trace, tab, options.pinned_step, node_value,
-                              (repeat_n, show_pruned, image_format, layer, head, mask, focus), in_page=True)}
+                **self._views(trace, tab, options.pinned_step, node_value, values, in_page=True)}
 
     @guarded()
     def token_click(self, trace: Optional[GenerationTrace], tab: Any, node: Any, repeat_n: Any, show_pruned: Any,
-                    image_format: Any, layer: Any, head: Any, mask: Any, focus: Any, event: gr.EventData) -> dict:
+                    image_format: Any, layer: Any, head: Any, mask: Any, focus: Any, sink: Any, span: Any,
+                    event: gr.EventData) -> dict:
         """A click on an output token pins its step."""
         data = event_object(event)
         if trace is None or "step" not in data:
             return {}
         step = step_index(data["step"], len(trace.steps))
-        return {"pinned": step, **self._views(trace, tab, step, node, (repeat_n, show_pruned, image_format, layer,
-                                                                        head, mask, focus), in_page=True)}
+        values = (repeat_n, show_pruned, image_format, layer, head, mask, focus, sink, span)
+        return {"pinned": step, **self._views(trace, tab, step, node, values, in_page=True)}
 
     # -- interventions and comparison ----------------------------------------------------------
     def _intervene(self, model: Any, text: Any, settings: tuple, run: Callable) -> dict:
@@ -800,7 +833,8 @@ class Handlers:
         return values
 
     def restore_view(self, model: Any, text: Any, pinned: Any, tab: Any, repeat_n: Any, show_pruned: Any,
-                     image_format: Any, layer: Any, head: Any, mask: Any, focus: Any, request: gr.Request) -> dict:
+                     image_format: Any, layer: Any, head: Any, mask: Any, focus: Any, sink: Any, span: Any,
+                     request: gr.Request) -> dict:
         """On page load, then: the model card (as when a model is picked) and, for a shared view, its
         model, input, reference, keyword and settings; and the trace (with the view's node), rendered
         for the open tab. The shared view records whether the model changed (its change event must
@@ -828,7 +862,8 @@ class Handlers:
         if state and state.get("tab") in tabs():  # the page may record another tab opening while it loads
             tab = state["tab"]
         live = self.trace_live(shown, text, *settings, pinned, repeat_n, show_pruned, image_format, layer, head,
-                               mask, focus, link.get("reference", ""), link.get("keyword", ""), tab, shared, None, "")
+                               mask, focus, sink, span, link.get("reference", ""), link.get("keyword", ""), tab,
+                               shared, None, "")
         return {**values, **live, "shared": shared if live.get("shared", shared) else None, "link_status": message,
                 **({"tab": tab} if state and tab in tabs() else {})}  # a tab select while loading set another
 
@@ -980,13 +1015,13 @@ class Handlers:
     def export_report(self, trace: Optional[GenerationTrace], pinned: Any, node: Any, *view_values: Any) -> dict:
         """A standalone HTML report of every view that applies (``text``, the input box, after the
         view options: shown as typed when it is what the trace read)."""
-        repeat_n, show_pruned, image_format, layer, head, mask, focus = view_values[:7]
-        text = view_values[7] if len(view_values) > 7 else None
+        named = named_options(view_values[:len(VIEW_OPTION_NAMES)])
+        text = view_values[len(VIEW_OPTION_NAMES)] if len(view_values) > len(VIEW_OPTION_NAMES) else None
         if trace is None:
             raise ValueError("there is no trace to report on: type an input (or edit it to decode again)")
-        options = view_options(trace, pinned, node, repeat_n, show_pruned, layer, head, mask, focus)
+        options = view_options(trace, pinned, node, named)
         report = standalone_report(trace, report_figures(trace, options), replace(options, node_id=None),
-                                   image_format_of(image_format), typed_source(trace, text))
+                                   image_format_of(named["image_format"]), typed_source(trace, text))
         path = self._export_path(trace, ".html")
         path.write_text(report, encoding="utf-8")
         return {"export_file": str(path), "export_status": "HTML report ready (self-contained, works offline)"}

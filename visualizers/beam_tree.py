@@ -2,7 +2,8 @@
 
 Nodes are placed in columns, x = step (the root, the start token, at −1), rows ordered by parent
 then score (see :func:`tree_layout`). Each node carries its id as ``customdata`` so a click can
-select it.
+select it. Under diverse beam search each node is ringed in its group's colour (a legend entry per
+group), its fill still its status.
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ HYPOTHESIS_GAP_PX = 190  # under the node's heatmap: its rotated source labels, 
 HYPOTHESIS_BARS_PX = 200
 HYPOTHESIS_BOTTOM_PX = 110  # the bars' rotated token labels
 TREE_LABEL_PX = 1000  # the width a tree's labels are shortened for: about this many pixels shared by its columns
+GROUP_COLORS = ("#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#1f77b4", "#7f7f7f")  # cycled
 
 
 def tree_layout(trace: GenerationTrace, show_pruned: bool = True,
@@ -81,6 +83,7 @@ def beam_tree_figure(trace: GenerationTrace, options: Optional[ViewOptions] = No
     if options.node_id is not None and options.node_id in positions:
         selected = {n.id for n in path_nodes(trace, options.node_id)} | {n.id for n in drawn if n.parent is None}
         data.append(_edges(drawn, positions, selected, dict(color="black", width=2, dash="dot"), "selected path"))
+    data += _group_rings(drawn, positions)
     hypotheses = sum(n.status != "pruned" for n in drawn)
     columns = 2 + max(int(x) for x, _ in positions.values())
     chars = max(2, TREE_LABEL_PX // (7 * columns))  # a label fits its column (about 7 px a character)
@@ -159,6 +162,20 @@ def _edges(nodes: list[BeamNode], positions: dict, path: Optional[set], line: di
     return go.Scatter(x=xs, y=ys, mode="lines", line=line, hoverinfo="skip", name=name, showlegend=False)
 
 
+def _group_rings(nodes: list[BeamNode], positions: dict) -> list[go.Scatter]:
+    """Diverse beam search: a ring in its group's colour around each node of a group, one legend
+    entry per group (nothing when the nodes have no group)."""
+    by_group: dict[int, list[BeamNode]] = defaultdict(list)
+    for node in nodes:
+        if "group" in node.extra:
+            by_group[node.extra["group"]].append(node)
+    return [go.Scatter(x=[positions[n.id][0] for n in group], y=[positions[n.id][1] for n in group], mode="markers",
+                       name=f"group {g}", customdata=[n.id for n in group], hoverinfo="skip",
+                       marker=dict(size=15, color="rgba(0,0,0,0)",
+                                   line=dict(color=GROUP_COLORS[g % len(GROUP_COLORS)], width=2)))
+            for g, group in sorted(by_group.items())]
+
+
 def short_label(token: str, chars: int) -> str:
     """A node's label cut to ``chars`` characters (… marks a cut; the hover has the whole token)."""
     return label(token if len(token) <= chars else token[: max(chars - 1, 1)] + "…")
@@ -185,13 +202,18 @@ def _node_markers(group: list[BeamNode], positions: dict, status: str, color: st
 
 
 def _rule_hover(node: BeamNode) -> str:
-    """A scoring rule's numbers kept on the node (MMI: the score before and after the rule)."""
+    """A scoring rule's numbers kept on the node: its beam group and the score before and after the
+    diversity penalty (diverse beam search); the score before and after MMI."""
     extra = node.extra or {}
-    if "score_after_mmi" not in extra:
-        return ""
-    part = (f" · LM log p {extra['lm_logprob']:.3f}" if "lm_logprob" in extra else
-            f" · log p(S|T) {extra['reverse_logprob']:.3f}" if "reverse_logprob" in extra else "")
-    return f"<br>MMI: before {extra['score_before_mmi']:.3f} → after {extra['score_after_mmi']:.3f}{part}"
+    text = f"<br>group {extra['group']}" if "group" in extra else ""
+    if "score_after_diversity" in extra:
+        text += (f" · diversity penalty: before {extra['score_before_diversity']:.3f} → after "
+                 f"{extra['score_after_diversity']:.3f}")
+    if "score_after_mmi" in extra:
+        part = (f" · LM log p {extra['lm_logprob']:.3f}" if "lm_logprob" in extra else
+                f" · log p(S|T) {extra['reverse_logprob']:.3f}" if "reverse_logprob" in extra else "")
+        text += f"<br>MMI: before {extra['score_before_mmi']:.3f} → after {extra['score_after_mmi']:.3f}{part}"
+    return text
 
 
 def _pin_band(pinned: int) -> dict:
@@ -205,6 +227,8 @@ def _tree_title(trace: GenerationTrace, n_drawn: int, options: ViewOptions) -> s
         counts[node.status] += 1
     summary = ", ".join(f"{counts[s]} {s}" for s in STATUS_COLORS if counts[s])
     strategy = trace.settings.get("strategy", "?")
+    if trace.settings.get("beam_groups", 1) > 1:
+        strategy += f", {trace.settings['beam_groups']} groups"
     hidden = "" if options.show_pruned else " (pruned hidden)"
     drawn = drawn_focus(trace, options)
     focus = "" if drawn == "whole tree" else f" · {drawn}: {n_drawn} drawn"

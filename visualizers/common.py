@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from gen_models.trace import GenerationTrace, Step
+from gen_models.trace import GenerationTrace, Step, TopKAttention
 
 GENERATE_COLOR = "#3b6fb6"
 COPY_COLOR = "#e8743b"
@@ -41,6 +41,10 @@ class ViewOptions:
     ``source_window``: source positions visible before scrolling (longer sources get a range slider).
     ``show_pruned``: draw the pruned candidates in the beam tree.
     ``layer`` / ``head``: which multi-head attention map to show ((L, H, S) attention); None averages.
+    ``hide_sink``: the attention views leave out source position 0, the "attention sink" where most
+    heads of large language models park their attention, so that the colour scale shows the rest
+    (the values are the model's own: not renormalised). ``source_range``: (start, stop), the source
+    positions the attention views show (None: all of them).
     ``mask_kind``: the attention-mask layout shown (None: the model's own).
     ``tree_focus``: the part of the search tree drawn (:data:`TREE_FOCI`): "auto" (all of it up to
     :data:`AUTO_WHOLE_TREE` nodes, else the chosen path), all of it, the chosen path with the
@@ -56,6 +60,8 @@ class ViewOptions:
     head: Optional[int] = None
     mask_kind: Optional[str] = None
     tree_focus: str = "auto"
+    hide_sink: bool = False
+    source_range: Optional[tuple[int, int]] = None
 
 
 def label(text: str) -> str:
@@ -81,21 +87,39 @@ def path_steps(trace: GenerationTrace, node_id: Optional[int] = None) -> list[St
     return [n.internals for n in path_nodes(trace, node_id) if n.internals is not None]
 
 
+def source_span(options: ViewOptions, source_len: int) -> tuple[int, int]:
+    """The source positions ``[start, stop)`` the attention views show: ``options.source_range``
+    inside the source, without position 0 when ``options.hide_sink`` (may be empty)."""
+    start, stop = options.source_range or (0, source_len)
+    start, stop = min(max(start, 0), source_len), min(max(stop, 0), source_len)
+    return (max(start, 1) if options.hide_sink else start), stop
+
+
 def attention_matrix(steps: Sequence[Step], source_len: int, layer: Optional[int] = None,
-                     head: Optional[int] = None) -> np.ndarray:
-    """Attention as a (T, S) array; (L, H, S) multi-head maps are averaged or indexed by layer/head."""
-    rows = [_attention_row(step, index, source_len, layer, head) for index, step in enumerate(steps)]
-    return np.stack(rows) if rows else np.zeros((0, source_len))
+                     head: Optional[int] = None, span: Optional[tuple[int, int]] = None) -> np.ndarray:
+    """Attention as a (T, stop − start) array over the source positions ``span`` (all when None);
+    (L, H, S) multi-head maps are averaged or indexed by layer/head. Compact attention
+    (:class:`TopKAttention`) gives its exact mean when both are None, else its kept weights."""
+    span = span or (0, source_len)
+    rows = [_attention_row(step, index, source_len, layer, head, span) for index, step in enumerate(steps)]
+    return np.stack(rows) if rows else np.zeros((0, span[1] - span[0]))
 
 
 def _attention_row(step: Step, index: int, source_len: int, layer: Optional[int],
-                   head: Optional[int]) -> np.ndarray:
+                   head: Optional[int], span: tuple[int, int]) -> np.ndarray:
     if step.attention is None:
         raise ValueError(f"step {index} has no attention")
-    attention = np.asarray(step.attention, dtype=float)
-    if attention.shape[-1] != source_len:
-        raise ValueError(f"step {index}: attention has shape {attention.shape}, "
+    compact = isinstance(step.attention, TopKAttention)
+    shape = step.attention.shape if compact else np.shape(step.attention)
+    if shape[-1] != source_len:
+        raise ValueError(f"step {index}: attention has shape {shape}, "
                          f"expected the last dimension to be the {source_len} source tokens")
+    if compact and layer is None and head is None:
+        return np.asarray(step.attention.average, dtype=float)[span[0]:span[1]]
+    if compact:
+        attention = step.attention.dense(*span)  # (L, H, stop − start)
+    else:
+        attention = np.asarray(step.attention, dtype=float)[..., span[0]:span[1]]
     if attention.ndim == 3:
         attention = attention[layer] if layer is not None else attention.mean(0)
         attention = attention[head] if head is not None else attention.mean(0)
@@ -138,9 +162,9 @@ def step_labels(steps: Sequence[Step]) -> list[str]:
     return [f"{i} · {label(step.token)}" for i, step in enumerate(steps)]
 
 
-def source_labels(tokens: Sequence[str]) -> list[str]:
-    """Unique category labels for source positions: ``"12 · token"``."""
-    return [f"{i} · {label(tok)}" for i, tok in enumerate(tokens)]
+def source_labels(tokens: Sequence[str], offset: int = 0) -> list[str]:
+    """Unique category labels for source positions: ``"12 · token"`` (``tokens`` start at ``offset``)."""
+    return [f"{i} · {label(tok)}" for i, tok in enumerate(tokens, start=offset)]
 
 
 def repeated_ngram_steps(tokens: Sequence[str], n: int) -> set[int]:
@@ -182,10 +206,11 @@ def heatmap_height(n_rows: int, minimum: int = 340, per_row: int = 26, maximum: 
     return int(min(maximum, max(minimum, 150 + per_row * n_rows)))
 
 
-def source_axis(tokens: Sequence[str], window: int, focus: Optional[int] = None) -> dict:
-    """A categorical x-axis over source tokens. Sources longer than ``window`` open on ``window``
-    tokens centred on position ``focus`` (the start when None), with a range slider to scroll."""
-    axis = dict(type="category", tickangle=-60, tickmode="array", tickvals=source_labels(tokens),
+def source_axis(tokens: Sequence[str], window: int, focus: Optional[int] = None, offset: int = 0) -> dict:
+    """A categorical x-axis over source tokens (the first at position ``offset``). Sources longer than
+    ``window`` open on ``window`` tokens centred on the ``focus``-th (the start when None), with a
+    range slider to scroll."""
+    axis = dict(type="category", tickangle=-60, tickmode="array", tickvals=source_labels(tokens, offset),
                 ticktext=[label(t) for t in tokens], tickfont=dict(size=10), title="source token")
     if len(tokens) > window:
         start = 0 if focus is None else min(max(focus - window // 2, 0), len(tokens) - window)
@@ -193,11 +218,13 @@ def source_axis(tokens: Sequence[str], window: int, focus: Optional[int] = None)
     return axis
 
 
-def truncation_shapes(trace: GenerationTrace, yref: str = "paper", xref: str = "x") -> tuple[list, list]:
-    """A dashed line and a note after the last source token when the input was truncated."""
+def truncation_shapes(trace: GenerationTrace, yref: str = "paper", xref: str = "x",
+                      offset: int = 0) -> tuple[list, list]:
+    """A dashed line and a note after the last source token when the input was truncated (on an
+    axis whose first category is source position ``offset``)."""
     if not trace.truncated:
         return [], []
-    edge = len(trace.source_tokens) - 0.5
+    edge = len(trace.source_tokens) - offset - 0.5
     shape = dict(type="line", xref=xref, yref=yref, x0=edge, x1=edge, y0=0, y1=1,
                  line=dict(color=PIN_COLOR, width=2, dash="dash"))
     note = dict(xref=xref, yref=yref, x=edge, y=1.0, yanchor="bottom", xanchor="right", showarrow=False,

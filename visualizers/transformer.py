@@ -12,9 +12,9 @@ from typing import Optional
 import numpy as np
 import plotly.graph_objects as go
 
-from gen_models.trace import GenerationTrace, Step
+from gen_models.trace import GenerationTrace, Step, TopKAttention
 
-from .attention import pinned_row_shape, step_axis
+from .attention import pinned_row_shape, span_title, step_axis
 from .common import (
     MUTED_COLOR,
     PIN_COLOR,
@@ -27,6 +27,7 @@ from .common import (
     path_steps,
     source_axis,
     source_labels,
+    source_span,
     step_cells,
 )
 
@@ -43,6 +44,7 @@ PERMUTATION_KINDS = {
 }
 OWN_MASK = {"encoder-decoder": "seq2seq", "decoder-only": "causal", "encoder-only": "bidirectional"}
 MAX_MASK_TOKENS = 160
+MAX_GRID_COLUMNS = 400  # source positions the head grid draws of compact attention (the most attended)
 
 
 def is_transformer_trace(trace: GenerationTrace) -> bool:
@@ -111,7 +113,9 @@ def decoder_self_attention_figure(trace: GenerationTrace, options: Optional[View
 
 def head_grid_figure(trace: GenerationTrace, options: Optional[ViewOptions] = None) -> go.Figure:
     """Every layer's and head's attention over the source at the pinned step (first step if none):
-    rows ``layer l · head h``, columns source tokens; the selected layer/head row outlined."""
+    rows ``layer l · head h``, columns source tokens (``options.source_range`` / ``hide_sink``
+    narrow them); the selected layer/head row outlined. Compact attention (long prompts) draws the
+    positions some head keeps among its top ones, at most ``MAX_GRID_COLUMNS``, the most attended."""
     options = options or ViewOptions()
     steps = path_steps(trace, options.node_id)
     if not steps:
@@ -119,24 +123,48 @@ def head_grid_figure(trace: GenerationTrace, options: Optional[ViewOptions] = No
     if np.ndim(steps[0].attention) != 3:
         return empty_figure("no per-head attention: this model has a single attention distribution per step")
     step = check_pinned(options.pinned_step, len(steps)) or 0
-    attention = np.asarray(steps[step].attention, dtype=float)  # (L, H, S)
-    L, H, S = attention.shape
-    if S != len(trace.source_tokens):
-        raise ValueError(f"step {step}: attention has shape {attention.shape}, "
-                         f"expected (L, H, {len(trace.source_tokens)})")
+    S = len(trace.source_tokens)
+    if np.shape(steps[step].attention)[-1] != S:
+        raise ValueError(f"step {step}: attention has shape {np.shape(steps[step].attention)}, expected (L, H, {S})")
+    start, stop = source_span(options, S)
+    if stop <= start:
+        return empty_figure(f"no source position to show in {start}–{stop} (the source has {S} tokens)")
+    attention, columns = grid_columns(steps[step].attention, start, stop)  # (L, H, C), (C,) positions
+    L, H, _ = attention.shape
+    labels = source_labels(trace.source_tokens)
     rows = [f"layer {layer} · head {head}" for layer in range(L) for head in range(H)]
-    heat = go.Heatmap(z=attention.reshape(L * H, S), x=source_labels(trace.source_tokens), y=rows, colorscale="Blues",
+    heat = go.Heatmap(z=attention.reshape(L * H, -1), x=[labels[c] for c in columns], y=rows, colorscale="Blues",
                       zmin=0, colorbar=dict(title=dict(text="attention"), thickness=12),
                       hovertemplate="%{y}<br>source %{x}<br>attention %{z:.3f}<extra></extra>")
     shapes = [dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=layer * H - 0.5, y1=layer * H - 0.5,
                    line=dict(color=MUTED_COLOR, width=1)) for layer in range(1, L)]
     if options.layer is not None and options.head is not None and options.layer < L and options.head < H:
         shapes.append(pinned_row_shape(options.layer * H + options.head))
-    title = f"Every head's attention over the source at step {step} · {label(steps[step].token)}"
-    layout = base_layout(title, heatmap_height(L * H, per_row=18), trace)
-    layout.update(xaxis=source_axis(trace.source_tokens, options.source_window, int(attention.mean((0, 1)).argmax())),
+    parts = [f"Every head's attention over the source at step {step} · {label(steps[step].token)}"]
+    if isinstance(steps[step].attention, TopKAttention):
+        k = steps[step].attention.weights.shape[-1]
+        parts.append(f"compact: the {len(columns)} positions among some head's {k} most attended "
+                     "(the rest of each head's attention is not drawn)")
+    layout = base_layout(" · ".join(parts + span_title(trace, options, (start, stop))),
+                         heatmap_height(L * H, per_row=18), trace)
+    axis = source_axis([trace.source_tokens[c] for c in columns], options.source_window,
+                       int(attention.mean((0, 1)).argmax()))
+    layout.update(xaxis=dict(axis, tickvals=[labels[c] for c in columns]),
                   yaxis=dict(type="category", autorange="reversed", tickfont=dict(size=10)), shapes=shapes)
     return go.Figure(data=[heat], layout=layout)
+
+
+def grid_columns(attention, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """(L, H, C) attention over the source positions (C,) the head grid draws in ``[start, stop)``:
+    all of them for dense attention; for compact attention those some head kept, at most
+    ``MAX_GRID_COLUMNS`` (the most attended), in source order."""
+    if not isinstance(attention, TopKAttention):
+        return np.asarray(attention, dtype=float)[..., start:stop], np.arange(start, stop)
+    dense = attention.dense(start, stop)  # (L, H, stop − start)
+    kept = np.flatnonzero(dense.any(axis=(0, 1)))  # (C,) offsets from start
+    if kept.size > MAX_GRID_COLUMNS:
+        kept = np.sort(kept[np.argsort(-dense[..., kept].sum(axis=(0, 1)), kind="stable")[:MAX_GRID_COLUMNS]])
+    return dense[..., kept], kept + start
 
 
 def encoder_attention_figure(trace: GenerationTrace, options: Optional[ViewOptions] = None) -> go.Figure:

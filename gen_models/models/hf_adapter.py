@@ -2,11 +2,21 @@
 
 Encoder-decoder models (BART, T5, Marian, …) are encoded once; each step feeds one decoder token
 with the key/value cache and returns cross-attention ``(L, H, S)`` and decoder self-attention
-``(L, H, t+1)`` per hypothesis. Decoder-only models (GPT-2, …) feed the prompt at the first step;
-their ``attention`` is the last position's attention over the prompt ``(L, H, S)`` and
-``self_attention`` its attention over the tokens generated so far ``(L, H, t)``; the two together
-sum to 1 per head. Beam search reorders the cache with ``Cache.reorder_cache``. The encoder's own
-self-attention ``(L, H, S, S)`` goes into the trace once per run.
+``(L, H, t+1)`` per hypothesis. Decoder-only models (GPT-2, Llama, Qwen2, …) read the prompt at the
+first step: all of it but its last token goes through the base model without attentions or logits,
+``PREFILL_CHUNK`` tokens at a time, into the model's own key/value cache; then every step, the first
+included, feeds one token with ``output_attentions``. So a step costs one token, and a prompt of
+thousands of tokens never holds its ``(L, H, S, S)`` attentions or its ``(S, V)`` logits. Their
+``attention`` is the last position's attention over the prompt ``(L, H, S)`` and ``self_attention``
+its attention over the tokens generated so far ``(L, H, t)``; the two together sum to 1 per head
+(decoding keeps attention over long prompts compactly: ``gen_models.decoding.COMPACT_ATTENTION_VALUES``).
+Beam search reorders the cache with ``Cache.reorder_cache``. The encoder's own self-attention
+``(L, H, S, S)`` goes into the trace once per run, when it fits ``MAX_ENCODER_ATTENTION_VALUES``.
+
+Prompts: at most ``MAX_SOURCE_TOKENS`` tokens or the model's positions, whichever is fewer. A longer
+decoder-only prompt is refused (the model continues from its end: cutting it would continue another
+text); an encoder-decoder's source is cut, with a notice. The model declares its size
+(``ModelFeatures.parameters``, ``cache_bytes_per_token``) so that the work budget scales with it.
 
 Encoder-only models (BERT, RoBERTa, …) cannot generate: :class:`HFEncoder` only encodes, and their
 trace holds the source and its encoder self-attention (the attention-only view).
@@ -17,6 +27,7 @@ eager attention (so attentions exist), and no network unless the caller opts in.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,7 +39,8 @@ import torch
 from ..device import resolve_device
 from ..protocol import Encoded, ModelFeatures, StepControls, StepOutput
 
-MAX_SOURCE_TOKENS = 512
+MAX_SOURCE_TOKENS = 4096
+PREFILL_CHUNK = 512  # prompt tokens run at once: a chunk's attention scores (B, H, chunk, S) bound the memory
 MAX_ENCODER_ATTENTION_VALUES = 400_000  # L·H·S·S kept per trace; above it heads are averaged
 GENERATING_ARCHITECTURES = ("ForConditionalGeneration", "ForCausalLM", "LMHeadModel", "ForSeq2SeqLM")
 
@@ -53,19 +65,32 @@ class _HFModel:
         self.model, self.tokenizer, self.name = model.eval(), tokenizer, name
         self.unk_id = tokenizer.unk_token_id
         config = model.config
-        positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
-        self.max_source_len = min(MAX_SOURCE_TOKENS, positions or MAX_SOURCE_TOKENS)
+        self.positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+        self.max_source_len = min(MAX_SOURCE_TOKENS, self.positions or MAX_SOURCE_TOKENS)
 
-    def source_ids(self, text: str) -> tuple[torch.Tensor, bool]:
-        """(1, S) token ids of ``text`` (special tokens included, truncated), and whether it was cut."""
+    def text_ids(self, text: str) -> list[int]:
+        """Token ids of ``text`` (special tokens included); ValueError when it has none."""
         ids = self.tokenizer(text)["input_ids"]
         if not text.strip() or not ids:
             raise ValueError("the input has no tokens")
-        return self.cut(ids)
+        return ids
+
+    def source_ids(self, text: str) -> tuple[torch.Tensor, bool]:
+        """(1, S) token ids of ``text`` (special tokens included, truncated), and whether it was cut."""
+        return self.cut(self.text_ids(text))
 
     def cut(self, ids: list[int]) -> tuple[torch.Tensor, bool]:
         """(1, S) ids cut to ``max_source_len``, and whether they were cut."""
         return torch.tensor([ids[: self.max_source_len]], device=self.model.device), len(ids) > self.max_source_len
+
+    def whole(self, ids: list[int]) -> torch.Tensor:
+        """(1, S) ids of a prompt that must be read whole; ValueError naming the limit when it is longer."""
+        if len(ids) > self.max_source_len:
+            positions = f"{self.positions:,} positions" if self.positions else "unlimited positions"
+            raise ValueError(f"the prompt is {len(ids):,} tokens, over the limit of {self.max_source_len:,} tokens "
+                             f"for {self.name} (the smaller of GenScope's MAX_SOURCE_TOKENS = {MAX_SOURCE_TOKENS:,} "
+                             f"and the model's {positions}): shorten it")
+        return self.cut(ids)[0]
 
     def encoded(self, prompt: torch.Tensor, truncated: bool, state: Any, topics: Optional[list[str]],
                 attentions: Optional[tuple] = None, template: Optional[list[int]] = None) -> Encoded:
@@ -121,7 +146,8 @@ class HFGenerator(_HFModel):
         config, generation = model.config, model.generation_config
         self.is_encoder_decoder = bool(config.is_encoder_decoder)
         self.features = ModelFeatures(architecture="encoder-decoder" if self.is_encoder_decoder else "decoder-only",
-                                      soft_inputs=True)
+                                      soft_inputs=True, parameters=sum(p.numel() for p in model.parameters()),
+                                      cache_bytes_per_token=cache_bytes_per_token(model))
         eos = generation.eos_token_id if generation.eos_token_id is not None else config.eos_token_id
         self.eos_id = int(eos[0] if isinstance(eos, (list, tuple)) else eos)
         start = generation.decoder_start_token_id or getattr(config, "decoder_start_token_id", None)
@@ -139,14 +165,20 @@ class HFGenerator(_HFModel):
         """Tokenise with the model's tokenizer (special tokens included), truncate, run the encoder."""
         if not self.is_encoder_decoder and self.chat:
             ids, template = chat_prompt(self.tokenizer, chat_messages(text))
-            prompt, truncated = self.cut(ids)  # (1, S)
-            return self.encoded(prompt, truncated, HFState(None, None, prompt), topics, template=template)
-        prompt, truncated = self.source_ids(text)  # (1, S)
+            prompt = self.whole(ids)  # (1, S)
+            return self.encoded(prompt, False, HFState(None, None, prompt), topics, template=template)
         if not self.is_encoder_decoder:
-            return self.encoded(prompt, truncated, HFState(None, None, prompt), topics)
-        out = self.model.get_encoder()(input_ids=prompt, output_attentions=True, return_dict=True)
+            prompt = self.whole(self.text_ids(text))  # (1, S)
+            return self.encoded(prompt, False, HFState(None, None, prompt), topics)
+        prompt, truncated = self.source_ids(text)  # (1, S)
+        keep = encoder_layers(self.model.config) * prompt.size(1) ** 2 <= MAX_ENCODER_ATTENTION_VALUES
+        out = self.model.get_encoder()(input_ids=prompt, output_attentions=keep, return_dict=True)
         state = HFState(None, out.last_hidden_state, prompt)  # hidden (1, S, D)
-        return self.encoded(prompt, truncated, state, topics, out.attentions)
+        encoded = self.encoded(prompt, truncated, state, topics, out.attentions if keep else None)
+        if not keep:
+            encoded.notices.append(f"encoder self-attention not recorded: even averaged over heads it would "
+                                   f"exceed {MAX_ENCODER_ATTENTION_VALUES:,} values")
+        return encoded
 
     def encode_scaled(self, encoded: Encoded, scale: torch.Tensor) -> HFState:
         """The state of B copies of the source with each token embedding multiplied by ``scale``
@@ -178,11 +210,13 @@ class HFGenerator(_HFModel):
                          "self_attention": _last_query(out.decoder_attentions)}
         else:
             first = state.cache is None
-            inputs = state.prompt_ids.expand(B, -1) if first else prev_ids[:, None]  # (B, q)
-            scale = state.source_scale if first else None
+            prompt, scale = state.prompt_ids.expand(B, -1), state.source_scale  # (B, S), (B, S) or None
+            cache = self.prefill(prompt, scale) if first else state.cache
+            inputs = prompt[:, -1:] if first else prev_ids[:, None]  # (B, 1)
+            scale = scale[:, -1:] if first and scale is not None else None  # (B, 1) or None
             embeddings = self.model.get_input_embeddings()
             with scaled_output(embeddings, scale, self.baseline), fed_distribution(embeddings, None if first else soft):
-                out = self.model(input_ids=inputs, past_key_values=state.cache, use_cache=True,
+                out = self.model(input_ids=inputs, past_key_values=cache, use_cache=True,
                                  output_attentions=True, return_dict=True)
             S = state.prompt_ids.size(1)
             attention = _last_query(out.attentions, S + state.generated)  # (B, L, H, S + t)
@@ -190,6 +224,19 @@ class HFGenerator(_HFModel):
         log_probs = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # (B, V)
         new_state = replace(state, cache=out.past_key_values, generated=state.generated + 1)
         return StepOutput(log_probs, new_state, internals)
+
+    def prefill(self, prompt: torch.Tensor, scale: Optional[torch.Tensor]) -> Any:
+        """The key/value cache of all of a decoder-only prompt (B, S) but its last token (None for a
+        one-token prompt), run through the base model without attentions or logits ``PREFILL_CHUNK``
+        tokens at a time; ``scale`` (B, S) scales the embeddings as in :meth:`encode_scaled`."""
+        cache, embeddings = None, self.model.get_input_embeddings()
+        for start in range(0, prompt.size(1) - 1, PREFILL_CHUNK):
+            stop = min(start + PREFILL_CHUNK, prompt.size(1) - 1)
+            part = scale[:, start:stop] if scale is not None else None  # (B, chunk) or None
+            with scaled_output(embeddings, part, self.baseline):
+                cache = self.model.base_model(input_ids=prompt[:, start:stop], past_key_values=cache,
+                                              use_cache=True, return_dict=True).past_key_values
+        return cache
 
     def reorder(self, state: HFState, index: torch.Tensor) -> HFState:
         """Select hypotheses ``index`` (B',) in the key/value cache (in place)."""
@@ -303,6 +350,24 @@ def chat_prompt(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]]:
     return ids, template
 
 
+def cache_bytes_per_token(model) -> int:
+    """Bytes of key/value cache one token adds to one hypothesis, from the decoder's config: layers ×
+    (keys and values) × key/value heads × head width × bytes per number. An encoder-decoder's cache of
+    the source (cross-attention) is as wide per source token as its own per output token."""
+    config = model.config.get_text_config(decoder=True)
+    layers = getattr(config, "decoder_layers", None) or getattr(config, "num_decoder_layers", None) or \
+        config.num_hidden_layers
+    heads = getattr(config, "decoder_attention_heads", None) or config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    width = getattr(config, "head_dim", None) or getattr(config, "d_kv", None) or config.hidden_size // heads
+    return int(layers * 2 * kv_heads * width * next(model.parameters()).element_size())
+
+
+def encoder_layers(config) -> int:
+    """How many layers an encoder-decoder's encoder has (BART/Marian ``encoder_layers``, T5 ``num_layers``)."""
+    return int(getattr(config, "encoder_layers", None) or config.num_hidden_layers)
+
+
 def hub_weights_mb(repo_id: str) -> float:
     """Megabytes of safetensors weights in a Hub model repository (network; ValueError if none)."""
     from huggingface_hub import HfApi
@@ -399,7 +464,9 @@ def _decoder_hidden_states(model: HFGenerator, encoded: Encoded, prefix: list[in
         states = out.decoder_hidden_states
     else:
         ids = torch.cat([encoded.source_ids[None], torch.tensor([prefix], dtype=torch.long, device=device).reshape(1, -1)], 1)
-        out = model.model(input_ids=ids, output_hidden_states=True, return_dict=True)
+        keeps = "logits_to_keep" in inspect.signature(model.model.forward).parameters
+        last_only = {"logits_to_keep": 1} if keeps else {}
+        out = model.model(input_ids=ids, output_hidden_states=True, return_dict=True, **last_only)  # logits (1, 1, V)
         states = out.hidden_states
     return [h[0, -1] for h in states], out.logits[0, -1]
 
