@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ui.links import MAX_LINK_CHARS, decode_view, encode_view, restored_settings
+from ui.links import MAX_LINK_CHARS, decode_view, encode_view, settings_with_defaults
 
 
 @settings(max_examples=60, deadline=None)
@@ -32,9 +32,9 @@ def test_settings_left_out_are_the_models_own_defaults():
     assert greedy["settings"] == {}
     beam = decode_view(encode_view({"model": "hull", "settings": {"strategy": "beam", "max_len": 100}}, own))
     assert beam["settings"] == {"strategy": "beam"}
-    assert restored_settings(greedy["settings"], own)["strategy"] == "greedy"
-    assert restored_settings(beam["settings"], own)["strategy"] == "beam"
-    assert restored_settings({}, own)["beam_size"] == 4  # no model default: the dataclass's
+    assert settings_with_defaults(greedy["settings"], own)["strategy"] == "greedy"
+    assert settings_with_defaults(beam["settings"], own)["strategy"] == "beam"
+    assert settings_with_defaults({}, own)["beam_size"] == 4  # no model default: the dataclass's
 
 
 def test_damaged_and_oversized_links_name_the_problem():

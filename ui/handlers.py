@@ -800,18 +800,24 @@ class Handlers:
                  "node": None if node in (None, "", -1, "-1") else as_int("node", node),
                  "settings": dict(zip(SETTING_NAMES, settings))}
         base = str(page or "").split("?", 1)[0].split("#", 1)[0]
-        defaults = dict(self.registry.get(model).model.features.settings) if model in self.registry.names else {}
-        link = f"{base}?{links.PARAMETER}={links.encode_view(state, defaults)}"
+        link = f"{base}?{links.PARAMETER}={links.encode_view(state, self.own_defaults(model))}"
         return {"link": link, "link_status": "✓ link copied: it opens this model, input, settings, pinned step, "
                                              "selected node and tab"}
 
-    @staticmethod
-    def shared_view(request: Optional[gr.Request]) -> tuple[Optional[dict], str]:
-        """The view state in the page address (None when there is none) and a message about it."""
+    def own_defaults(self, model: Any) -> dict[str, Any]:
+        """The decode settings ``model`` sets itself (``features.settings``; none for an unknown model)."""
+        return dict(self.registry.get(model).model.features.settings) if model in self.registry.names else {}
+
+    def shared_view(self, request: Optional[gr.Request]) -> tuple[Optional[dict], str]:
+        """The view state in the page address (None when there is none), every setting it leaves
+        out at its model's own default (:func:`links.settings_with_defaults`), and a message about it."""
         try:
-            return links.decode_view(request.query_params.get(links.PARAMETER) if request else None), ""
+            state = links.decode_view(request.query_params.get(links.PARAMETER) if request else None)
         except ValueError as error:
             return None, f"⚠ {markdown_text(str(error))}"
+        if state:
+            state["settings"] = links.settings_with_defaults(state["settings"], self.own_defaults(state.get("model")))
+        return state, ""
 
     def model_picked(self, model: Any, text: Any = None, shared: Any = None) -> dict:
         """:meth:`model_card` when the user picks a model; nothing when the pick is the one a shared
@@ -849,9 +855,7 @@ class Handlers:
         for name, output in (("text", "text"), ("reference", "reference_text"), ("keyword", "keyword")):
             if name in link:  # keep the card's label / visibility, with the view's value
                 values[output] = {**values.get(output, gr.update()), "value": link[name]}
-        if state:  # a setting left out of a link is at the model's own default (links.encode_view)
-            state = {**state, "settings": links.restored_settings(
-                link["settings"], dict(self.registry.get(shown).model.features.settings))}
+        if state:  # every setting (those the link leaves out at the model's own defaults: shared_view)
             values.update(state["settings"])
         text = link["text"] if isinstance(link.get("text"), str) else text
         if link.get("unrestored"):
@@ -959,13 +963,13 @@ class Handlers:
         known = {DEFAULT_EXAMPLE} | {e for other in self.registry.entries.values() for e in other.examples}
         untouched = not isinstance(text, str) or not text.strip() or text in known or not accepts(entry, text)
         swap = {"value": entry.examples[0]} if entry.examples and untouched and text != entry.examples[0] else {}
-        defaults = dict(features.settings)
+
         return {"curves": plot_payload(training_curves(entry.metrics), filename=f"{entry.name}-curves"),
                 "card": card_markdown(entry), "card_status": f"model **{markdown_text(entry.name)}** loaded",
                 "examples": gr.Dropdown(choices=examples, value=None),
                 "text": gr.update(label=label, placeholder=entry.input_hint or features.input_hint
                                   or DEFAULT_INPUT_HINT, **swap),
-                **{name: defaults.get(name, SETTING_FIELDS[name].default) for name in SETTING_NAMES},
+                **links.settings_with_defaults({}, dict(features.settings)),
                 **{setting_box(name): gr.update(visible=getattr(features, feature))
                    for name, feature in FEATURE_SETTINGS.items()},
                 "p_gen_row": gr.update(visible=features.copies),
@@ -1063,9 +1067,9 @@ def shared_setting(value: Any) -> Any:
 def shows_shared(shared: dict, model: Any, text: Any, values: Any) -> bool:
     """Whether a run of ``model`` on ``text`` with ``values`` (the live trace's: settings in
     ``SETTING_NAMES`` order, the pinned step and view options, reference, keyword) is the shared view
-    ``shared`` (:func:`links.decode_view`'s state; settings left out are at their defaults)."""
+    ``shared`` (:meth:`Handlers.shared_view`'s state, which holds every setting)."""
     settings, reference, keyword = values[:N_SETTINGS], values[-2], values[-1]
-    wanted = [shared.get("settings", {}).get(name, SETTING_FIELDS[name].default) for name in SETTING_NAMES]
+    wanted = [shared["settings"][name] for name in SETTING_NAMES]
     return (model == shared.get("model") and (text or "") == shared.get("text", "")
             and (reference or "") == shared.get("reference", "") and (keyword or "") == shared.get("keyword", "")
             and [shared_setting(v) for v in settings] == [shared_setting(v) for v in wanted])

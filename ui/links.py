@@ -20,7 +20,7 @@ TEXT_FIELDS = ("model", "text", "reference", "keyword", "tab")
 def encode_view(state: dict[str, Any], defaults: Optional[dict[str, Any]] = None) -> str:
     """The ``?view=`` value for a view state; settings equal to their defaults are left out: the
     model's own ``defaults`` (``features.settings``) where it has one, else the dataclass's, which is
-    how :func:`restored_settings` reads a link back. ValueError when the link would be too long."""
+    how :func:`settings_with_defaults` reads a link back. ValueError when the link would be too long."""
     defaults = defaults or {}
     settings = {k: v for k, v in (state.get("settings") or {}).items()
                 if k in SETTING_NAMES and v is not None and v != "" and v != defaults.get(k, SETTING_FIELDS[k].default)}
@@ -34,11 +34,11 @@ def encode_view(state: dict[str, Any], defaults: Optional[dict[str, Any]] = None
     return value
 
 
-def restored_settings(link_settings: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    """Every setting of a link: its own values, and for each one it leaves out the model's own
-    default (``defaults``, ``features.settings``), else the dataclass's (a hand-written link that
-    omits a setting opens the model as the model card would)."""
-    return {name: link_settings.get(name, defaults.get(name, SETTING_FIELDS[name].default)) for name in SETTING_NAMES}
+def settings_with_defaults(given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """Every setting: the ``given`` values, and for each one left out the model's own default
+    (``defaults``, ``features.settings``), else the dataclass's. The model card opens a model so, and
+    a link that omits a setting opens it as the card would."""
+    return {name: given.get(name, defaults.get(name, SETTING_FIELDS[name].default)) for name in SETTING_NAMES}
 
 
 def decode_view(value: Optional[str]) -> Optional[dict[str, Any]]:
