@@ -155,13 +155,16 @@ class TopK:
 
 @dataclass
 class TopP:
-    """Keep the smallest set of most likely tokens whose probability reaches ``p`` (nucleus)."""
+    """Keep the smallest set of most likely tokens whose probability reaches ``p`` (nucleus), that
+    probability renormalised over the tokens still possible (after top-k, or a repetition penalty,
+    the scores no longer sum to one), as ``generate``'s top-p does."""
 
     p: float
 
     def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
         sorted_lp, order = torch.sort(log_probs, dim=-1, descending=True)  # (B, V)
-        mass_before = torch.cumsum(sorted_lp.exp(), dim=-1) - sorted_lp.exp()  # (B, V)
+        probs = sorted_lp.softmax(dim=-1)  # (B, V)
+        mass_before = torch.cumsum(probs, dim=-1) - probs  # (B, V)
         drop_sorted = mass_before >= self.p
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         return log_probs.masked_fill(drop, NEG_INF)
