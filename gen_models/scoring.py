@@ -7,7 +7,8 @@ Two kinds of callables:
   length, banned and forced tokens, temperature, top-k, top-p). A banned token gets ``-inf``.
   ``history`` holds, per hypothesis, every token the decoder has read: its context (a decoder-only
   model's prompt, or the start token) and then the tokens generated so far — what
-  ``transformers``' processors see as ``input_ids``.
+  ``transformers``' processors see as ``input_ids``. Each has a ``label`` naming it and its
+  setting (the trace's :class:`~gen_models.trace.ProcessorStages` keeps what each one did).
 - *hypothesis scorers* ``(scores (B, V), length, coverage (B, S) | None) -> adjusted (B, V)`` turn
   cumulative log-probabilities into the scores beam search ranks by (GNMT length and coverage
   penalties, Wu et al. 2016).
@@ -32,6 +33,10 @@ class MinLength:
     min_len: int
     eos_id: int
 
+    @property
+    def label(self) -> str:
+        return f"min length {self.min_len}"
+
     def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
         if step < self.min_len:
             log_probs = log_probs.clone()
@@ -44,6 +49,10 @@ class NoRepeatNGram:
     """Forbid any token that would repeat an n-gram already in the hypothesis."""
 
     n: int
+
+    @property
+    def label(self) -> str:
+        return f"no repeated {self.n}-gram"
 
     def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
         banned = [(row, tok) for row, hyp in enumerate(history) for tok in self.banned_tokens(hyp)]
@@ -77,6 +86,10 @@ class RepetitionPenalty:
 
     penalty: float
 
+    @property
+    def label(self) -> str:
+        return f"repetition penalty {self.penalty:g}"
+
     def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
         if not history or not history[0]:
             return log_probs
@@ -91,6 +104,10 @@ class EncoderRepetitionPenalty:
 
     penalty: float
     source_ids: torch.Tensor  # (S,)
+
+    @property
+    def label(self) -> str:
+        return f"source repetition reward {self.penalty:g}"
 
     def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
         ids = self.source_ids.to(log_probs.device)[None].expand(log_probs.size(0), -1)  # (B, S)
@@ -110,6 +127,10 @@ class BanTokens:
 
     token_ids: Sequence[int]
 
+    @property
+    def label(self) -> str:
+        return "banned tokens"
+
     def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
         log_probs = log_probs.clone()
         log_probs[:, list(self.token_ids)] = NEG_INF
@@ -121,6 +142,10 @@ class ForcedPrefix:
     """Force the first ``len(token_ids)`` tokens (an intervention: "take this token here")."""
 
     token_ids: Sequence[int]
+
+    @property
+    def label(self) -> str:
+        return "forced prefix"
 
     def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
         if step >= len(self.token_ids):
@@ -137,6 +162,10 @@ class Temperature:
 
     temperature: float
 
+    @property
+    def label(self) -> str:
+        return f"temperature {self.temperature:g}"
+
     def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
         return torch.log_softmax(log_probs / self.temperature, dim=-1)
 
@@ -146,6 +175,10 @@ class TopK:
     """Keep only the ``k`` most likely tokens."""
 
     k: int
+
+    @property
+    def label(self) -> str:
+        return f"top-k {self.k}"
 
     def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
         k = min(self.k, log_probs.size(-1))
@@ -160,6 +193,10 @@ class TopP:
     the scores no longer sum to one), as ``generate``'s top-p does."""
 
     p: float
+
+    @property
+    def label(self) -> str:
+        return f"top-p {self.p:g}"
 
     def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
         sorted_lp, order = torch.sort(log_probs, dim=-1, descending=True)  # (B, V)
@@ -206,10 +243,13 @@ class FinishedLengthNorm:
         return score / math.pow(length, self.alpha)
 
 
-def apply_processors(
+def processor_stages(
     processors: Sequence[LogitsProcessor], log_probs: torch.Tensor, history: list, step: int
-) -> torch.Tensor:
-    """Run ``processors`` in order."""
+) -> list[torch.Tensor]:
+    """The scores after each of ``processors`` in turn, each (B, V) like ``log_probs``; the last is
+    what selection ranks by (none: the scores are ``log_probs`` as they are)."""
+    stages = []
     for processor in processors:
         log_probs = processor(log_probs, history, step)
-    return log_probs
+        stages.append(log_probs)
+    return stages
