@@ -1,9 +1,11 @@
 """What sampling did (#29 item 5): each output step keeps the model's top tokens with their
-probability after every logits processor, checked here against a hand computation in numpy."""
+probability after every logits processor, checked here against a hand computation in numpy; the
+Sampling rules view draws it; a click on one of its tokens forces that token and decodes the rest."""
 from __future__ import annotations
 
 import json
 
+import gradio as gr
 import numpy as np
 import pytest
 import torch
@@ -11,8 +13,13 @@ import torch
 from gen_models.decoding import STAGE_CANDIDATES, DecodeSettings, decoder_context, generate
 from gen_models.trace import GenerationTrace
 from tests.helpers import tiny_model
+from tests.raw_client import call, texts
+from visualizers.common import ViewOptions
+from visualizers.registry import view_named
+from visualizers.sampling import sampling_rules_figure
 
 TEXT = "w1 w2 w3 w4 w5 w1 w2"
+APP_TEXT = "libjson: a JSON parser library for C. This package contains the development files."
 
 
 def model_distributions(model, trace: GenerationTrace) -> list[np.ndarray]:
@@ -136,3 +143,57 @@ def test_processor_stages_survive_the_json_round_trip():
         assert (a.names, a.token_ids, a.tokens, a.removed_by) == (b.names, b.token_ids, b.tokens, b.removed_by)
         assert isinstance(b.probs, np.ndarray) and np.allclose(a.probs, b.probs, atol=1e-6)
     assert "processors" in json.loads(text)["steps"][0]
+
+
+def test_the_view_draws_stages_greys_removed_tokens_and_says_when_no_processor_ran():
+    model = tiny_model(pointer=False)
+    sampled = generate(model, TEXT, DecodeSettings(strategy="sample", top_k=4, temperature=0.5, max_len=5))
+    figure = sampling_rules_figure(sampled, ViewOptions(pinned_step=1))
+    assert f"{STAGE_CANDIDATES - 4} of {STAGE_CANDIDATES} tokens removed" in figure.layout.title.text
+    assert [t.name for t in figure.data[1:]] == ["model", "after temperature 0.5", "after all 2 (after top-k 4)"]
+    notes = [a.text for a in figure.layout.annotations]
+    assert sum("removed by top-k 4" in n for n in notes) == STAGE_CANDIDATES - 4
+    token_ids = sampled.steps[1].processors.token_ids
+    assert [list(c) for c in figure.data[-1].customdata] == [[1, i] for i in token_ids]
+    assert figure.data[-1].marker.symbol.count("x") == STAGE_CANDIDATES - 4
+
+    greedy = generate(model, TEXT, DecodeSettings(strategy="greedy", max_len=3))
+    figure = sampling_rules_figure(greedy, ViewOptions())
+    assert "no logits processor active: before = after" in figure.layout.title.text
+    assert any("p before = p after" in (a.text or "").replace("<br>", " ") for a in figure.layout.annotations)
+    assert [t.name for t in figure.data[1:]] == ["model (= after: nothing ran)"]
+
+    view = view_named("sampling")
+    assert view.applies(greedy) and view.click == "token"
+    assert not view.applies(generate(model, TEXT, DecodeSettings(max_len=3, record=False)))
+    greedy.steps[0].processors.probs = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="processor probabilities have shape"):
+        sampling_rules_figure(greedy, ViewOptions(pinned_step=0))
+
+
+def test_a_click_on_a_token_of_the_view_forces_it_and_decodes_the_rest(app_module):
+    from gen_models.decoding import SETTING_NAMES
+
+    settings = (None,) * len(SETTING_NAMES)
+    live = app_module.handlers.trace("tiny-pointer-coverage", APP_TEXT, *settings, 1, 3, True, "png", "mean", "mean",
+                                     "own", "whole tree", None, None)
+    step = live["state"].steps[1].processors
+    token = next(i for i in step.token_ids if i != live["state"].steps[1].token_id)
+    click = gr.EventData(None, {"view": "sampling", "customdata": [1, token]})
+    shown = app_module.handlers.force_click("tiny-pointer-coverage", APP_TEXT, *settings, click)
+    assert "re-decoded with" in shown["intervention_status"] and "at step 1" in shown["intervention_status"]
+    assert "first difference at step 1" in shown["intervention_diff"] and shown["tabs"]["selected"] == "Interventions"
+    other = gr.EventData(None, {"view": "attention", "customdata": 1})
+    assert app_module.handlers.force_click("tiny-pointer-coverage", APP_TEXT, *settings, other) == {}
+    bad = gr.EventData(None, {"view": "sampling", "customdata": "1 · w3"})
+    status = app_module.handlers.force_click("tiny-pointer-coverage", APP_TEXT, *settings, bad)["intervention_status"]
+    assert "a token click carries \\[step, token id\\]" in status
+
+
+def test_the_served_page_forces_a_clicked_token(app_url, app_module):
+    from gen_models.decoding import SETTING_NAMES
+
+    inputs = ["tiny-pointer-coverage", APP_TEXT, *(None,) * len(SETTING_NAMES)]
+    reply = call(app_url, app_module.demo, "force_click", inputs, event_data={"view": "sampling",
+                                                                           "customdata": [0, 5]})
+    assert reply["success"] and "re-decoded with" in texts(reply) and "at step 0" in texts(reply)
