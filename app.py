@@ -35,6 +35,7 @@ from ui.handlers import (  # noqa: E402
     CORPUS_VIEW,
     DEFAULT_EXAMPLE,
     DEFAULT_INPUT_HINT,
+    INTERVENTIONS_TAB,
     MAX_CORPUS_EXAMPLES,
     MEAN,
     OWN_MASK,
@@ -314,7 +315,7 @@ TAB_CONTROLS = {"Coverage": coverage_controls, "Beam tree": beam_controls, "Tran
 
 def intervention_tab(c: SimpleNamespace) -> None:
     """Alternative token, forced p_gen, coverage reset, topic coverage, knock-out and fed distribution."""
-    with gr.Tab("Interventions"):
+    with gr.Tab(INTERVENTIONS_TAB, id=INTERVENTIONS_TAB):
         gr.Markdown("Change one thing and decode again: a token, the coverage, a topic's coverage or the next "
                     "input (the whole distribution instead of the chosen token) at the **pinned step**, p_gen at "
                     "**every step**, or a memory item; the new output is shown beside the original, step by step.")
@@ -573,6 +574,8 @@ def wire_actions(c: SimpleNamespace, handlers: Handlers) -> None:
             (c.feed_button, handlers.intervene_feed, [c.pinned, c.feed_onward], "intervene_feed")):
         fn, out = by_name(c, handler, shown)
         button.click(fn, [*base, *extra], out, api_name=api_name, **raw)
+    fn, out = by_name(c, handlers.force_click, [*shown, "tabs"])  # a click on a token to force (a "token" view)
+    c.bridge.click(fn, base, out, api_visibility="private", **raw)
     b_controls = [c.model_b, *c.settings_b.values()]
     fn, out = by_name(c, handlers.compare, ["compare_diff", "compare_plot", "compare_status"])
     gr.on([c.compare_button.click, c.model_b.input, *[s.input if isinstance(s, gr.Radio) else s.release

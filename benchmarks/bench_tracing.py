@@ -4,8 +4,11 @@
 
 Models: a See-et-al.-sized pointer-generator with coverage (hidden 256, embedding 128, vocabulary
 50k, random weights; 400 source tokens, exactly 100 steps, beam 4) and every shipped checkpoint
-(its test-length input: 100 source tokens, up to 30 steps, beam 4). Prints median milliseconds
-and the traced/untraced ratio (target: at most 1.3x); a trace's JSON serialisation is timed apart.
+(its test-length input: 100 source tokens, up to 30 steps, beam 4). The See-sized model also runs
+with every logits processor on (sampling: repetition penalty, n-gram block, temperature, top-k,
+top-p; and beam search with the first two), whose stages each recorded step keeps. Prints median
+milliseconds and the traced/untraced ratio (target: at most 1.3x); a trace's JSON serialisation is
+timed apart. ``--see-only`` skips the shipped checkpoints.
 """
 from __future__ import annotations
 
@@ -38,11 +41,13 @@ def median_ms(*fns, repeats: int) -> list[float]:
     return [statistics.median(t) for t in times]
 
 
-def bench_args(doc: str) -> argparse.Namespace:
-    """``--repeats`` and ``--threads`` (applied to torch here)."""
+def bench_args(doc: str, flags: tuple[str, ...] = ()) -> argparse.Namespace:
+    """``--repeats``, ``--threads`` (applied to torch here) and the boolean ``flags``."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
+    for flag in flags:
+        parser.add_argument(flag, action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     return args
@@ -68,12 +73,18 @@ def compare(label: str, model, text: str, settings: DecodeSettings, repeats: int
 
 
 def main() -> None:
-    args = bench_args(__doc__)
+    args = bench_args(__doc__, ("--see-only",))
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}")
     see = see_sized_model()
     long_text = " ".join(f"w{(i * 7919) % 49_000}" for i in range(400))
     compare("see-sized (50k vocab, S=400, T=100)", see, long_text,
             DecodeSettings(beam_size=4, max_len=100, min_len=100), args.repeats)
+    rules = dict(max_len=100, min_len=100, repetition_penalty=1.2, no_repeat_ngram=3)
+    compare("see-sized, beam + rep. + n-gram", see, long_text, DecodeSettings(beam_size=4, **rules), args.repeats)
+    compare("see-sized, sampling, all rules", see, long_text,
+            DecodeSettings(strategy="sample", temperature=0.8, top_k=50, top_p=0.9, **rules), args.repeats)
+    if args.see_only:
+        return
     for folder in list_checkpoints():
         model = load_checkpoint(folder)
         sample = (read_config(folder).get("examples") or ["a b c"])[0]

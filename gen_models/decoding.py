@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Optional
 
+import numpy as np
 import torch
 
 from . import limits, mmi
@@ -31,9 +33,19 @@ from .scoring import (
     TopK,
     TopP,
     apply_processors,
+    processor_stages,
 )
 from .text import restore_case
-from .trace import STEP_ARRAY_FIELDS, STEP_SCALAR_FIELDS, BeamNode, Candidate, GenerationTrace, Step, TopKAttention
+from .trace import (
+    STEP_ARRAY_FIELDS,
+    STEP_SCALAR_FIELDS,
+    BeamNode,
+    Candidate,
+    GenerationTrace,
+    ProcessorStages,
+    Step,
+    TopKAttention,
+)
 
 STRATEGIES = ("greedy", "beam", "sample", "beam_sample")
 BEAM_STRATEGIES = ("beam", "beam_sample")  # beam_sample: the 2k candidates drawn, not the top 2k (generate's do_sample + num_beams)
@@ -43,6 +55,7 @@ MAX_TRACED_WORK = limits.LIBRARY_DEFAULTS.traced_work  # source tokens × beams 
 PRUNED_NODE_VALUES = 12  # what one pruned candidate node costs, in recorded numbers (ids, scores, text)
 COMPACT_ATTENTION_VALUES = 16_384  # L·H·S numbers per step and hypothesis above which attention is kept compact
 ATTENTION_TOP_K = 8  # source positions kept per layer and head in compact attention (gen_models.trace.TopKAttention)
+STAGE_CANDIDATES = 12  # the model's most likely tokens a step follows through the logits processors
 _PROB_PARTS = ("generate_probs", "copy_probs")
 _COMPACT_PARTS = ("attention_positions", "attention_weights", "attention_rest", "attention_average")
 MB = 1024 * 1024
@@ -398,7 +411,8 @@ def _single_path(model: Generator, encoded: Encoded, settings: DecodeSettings,
     node, history, score, previous = recorder.root, [decoder_context(model, encoded)], 0.0, None
     for step in range(settings.max_len):
         out = model.step(state, prev, settings.controls(step, previous))
-        scores = apply_processors(processors, out.log_probs, history, step)  # (1, V_ext)
+        stages = processor_stages(processors, out.log_probs, history, step)  # R × (1, V_ext)
+        scores = stages[-1] if stages else out.log_probs  # (1, V_ext)
         _check_possible(scores, step)
         if sampling:
             token = int(torch.multinomial(scores.exp().cpu(), 1, generator=rng)[0, 0])
@@ -407,7 +421,7 @@ def _single_path(model: Generator, encoded: Encoded, settings: DecodeSettings,
         logprob = float(out.log_probs[0, token])
         score += logprob
         is_last = token == model.eos_id or step == settings.max_len - 1
-        views = recorder.step_views(out)
+        views = recorder.step_views(out, processors, stages)
         node = recorder.add_child(node, 0, views, token, logprob, score, score,
                                   "finished" if is_last else "alive")
         recorder.add_pruned([node.parent_node], out.log_probs, scores, [{token}], (score - logprob) + out.log_probs)
@@ -532,9 +546,10 @@ class BeamSearch:
                     attention_sum: Optional[torch.Tensor]) -> SearchStep:
         """The batch's processed scores, coverage and recorded views at ``step``."""
         history = [self.context + n.history for n in batch]
-        found = SearchStep(step, out, history, apply_processors(self.processors, out.log_probs, history, step),
+        stages = processor_stages(self.processors, out.log_probs, history, step)  # R × (B, V_ext)
+        found = SearchStep(step, out, history, stages[-1] if stages else out.log_probs,
                            torch.tensor([n.score for n in batch], device=self.device),
-                           _coverage_after(attention_sum, out), self.recorder.step_views(out))
+                           _coverage_after(attention_sum, out), self.recorder.step_views(out, self.processors, stages))
         if self.anti is not None:
             found.lm_step = self.anti.step_logprobs(history, step).to(self.device)  # (B, V_ext)
             found.lm_prefix = torch.tensor([n.lm_prefix for n in batch], device=self.device)  # (B,)
@@ -722,6 +737,7 @@ class TreeRecorder:
         self.extra_names: Optional[frozenset] = None  # internals without a typed Step field
         self.values_per_step: list[float] = []  # numbers one hypothesis recorded at the first steps
         self.compacted: Optional[tuple[int, int, int]] = None  # (L, H, S) of attention kept compact
+        self.stage_rows: dict[int, tuple] = {}  # node id -> its step's processor stages (see _stage_row)
 
     def _new(self, parent: Optional[LiveNode], step: int, token_id: int, logprob: float, score: float,
              adjusted: float, status: str, internals: Optional[Step], extra: Optional[dict] = None) -> LiveNode:
@@ -736,21 +752,25 @@ class TreeRecorder:
         """Text of an extended id."""
         return self.model.id_to_token(token_id, self.encoded.oov_words)
 
-    def step_views(self, out: StepOutput) -> dict:
-        """This step's internals as numpy arrays (one row per live hypothesis), computed once. Every
-        step passes here: the run's deadline and recorded-values limit are checked here."""
+    def step_views(self, out: StepOutput, processors: Sequence = (), stages: Sequence[torch.Tensor] = ()) -> dict:
+        """This step's internals as numpy arrays (one row per live hypothesis), computed once, with
+        what the logits ``processors`` did (``stages``: the scores after each, (B, V_ext)) to the
+        model's top :data:`STAGE_CANDIDATES` tokens. Every step passes here: the run's deadline and
+        recorded-values limit are checked here."""
         limits.check_time()
         if not self.record:
             return {}
         c = self.settings.num_candidates
-        top = torch.topk(out.log_probs, min(c, out.log_probs.size(1)), dim=-1)  # (B, C)
+        top = torch.topk(out.log_probs, min(max(c, STAGE_CANDIDATES), out.log_probs.size(1)), dim=-1)  # (B, C')
+        ids, stage_ids = top.indices[:, :c], top.indices[:, :STAGE_CANDIDATES]  # (B, C), (B, C_stages)
         on_device = {k: v.detach().float() for k, v in out.internals.items() if k not in _PROB_PARTS}
         if "attention" in on_device:
             on_device.update(self.compact(on_device.pop("attention")))
-        on_device.update(top_ids=top.indices, top_logprobs=top.values.float())
+        on_device.update(top_ids=ids, top_logprobs=top.values[:, :c].float(), stage_ids=stage_ids,
+                         **stage_scores(out.log_probs, stages, stage_ids))
         for part in _PROB_PARTS:
             if part in out.internals:
-                on_device[part] = out.internals[part].gather(1, top.indices).float()  # (B, C)
+                on_device[part] = out.internals[part].gather(1, ids).float()  # (B, C)
         probs = out.log_probs.exp()  # (B, V_ext)
         on_device["entropy"] = -(probs * out.log_probs.clamp(min=-1e4)).sum(-1).float()  # (B,)
         views = {k: v.numpy() for k, v in _to_host(on_device).items()}
@@ -759,6 +779,9 @@ class TreeRecorder:
             self.values_per_step.append(sum(v.size for v in views.values()) / rows + c * PRUNED_NODE_VALUES)
             if len(self.values_per_step) == 2 or self.settings.max_len == 1:
                 check_recorded_values(self.values_per_step, self.settings)
+        views["stage_probs"], views["removed_at"] = stage_probs(views["stage_scores"], views["stage_norms"])
+        views.update(stages=[out.log_probs, *stages],
+                     processor_names=[p.label for p in processors])
         if self.extra_names is None:
             known = {*STEP_ARRAY_FIELDS, *STEP_SCALAR_FIELDS, *_PROB_PARTS}
             self.extra_names = frozenset(out.internals) - known
@@ -804,8 +827,11 @@ class TreeRecorder:
         """Record a selected hypothesis (alive or finished) with its step internals (row ``row`` of
         ``views``) and the numbers its scoring rules kept (``extra``)."""
         step = len(parent.history)
-        return self._new(parent, step, token_id, logprob, score, adjusted, status,
+        node = self._new(parent, step, token_id, logprob, score, adjusted, status,
                          self._step(views, row, token_id, logprob), extra)
+        if self.record:
+            self.stage_rows[node.id] = _stage_row(views, row, token_id)
+        return node
 
     def add_pruned(self, parents: list, logprobs: torch.Tensor, adjusted: torch.Tensor, selected: list[set],
                    totals: torch.Tensor, extra: Optional[dict] = None,
@@ -842,6 +868,9 @@ class TreeRecorder:
             path.append(self.nodes[node.id])
             node = node.parent_node
         path.reverse()
+        for node in path:
+            if node.id in self.stage_rows:
+                node.internals.processors = self._processor_stages(*self.stage_rows[node.id])
         output_tokens = [n.token for n in path]
         words = [n.token_id for n in path if n.token_id != self.model.eos_id]
         settings = asdict(self.settings)
@@ -879,6 +908,12 @@ class TreeRecorder:
                 f"mean over the {L} layers × {H} heads (all of it would be {L * H * S:,} numbers per step, "
                 f"over {COMPACT_ATTENTION_VALUES:,}); a single layer or head is drawn from its top positions"]
 
+    def _processor_stages(self, names: list[str], ids: list[int], probs: np.ndarray,
+                          removed: np.ndarray) -> ProcessorStages:
+        """A step's :class:`ProcessorStages` from its :func:`_stage_row`."""
+        return ProcessorStages(names, ids, [self.token(i) for i in ids], probs.copy(),  # not a view of all rows
+                               [int(r) - 1 if r else None for r in removed])
+
     def _returned(self, node: LiveNode) -> dict:
         """One returned sequence: its leaf node id, tokens, ids, text and scores (and its group,
         under diverse beam search)."""
@@ -888,6 +923,42 @@ class TreeRecorder:
         return {"node_id": node.id, "tokens": [self.token(i) for i in ids], "token_ids": ids,
                 "text": self.model.decode_text(words, self.encoded.oov_words), "score": node.score,
                 "adjusted_score": node.adjusted_score, **({"group": group} if group is not None else {})}
+
+
+def stage_scores(log_probs: torch.Tensor, stages: Sequence[torch.Tensor], ids: torch.Tensor) -> dict:
+    """The scores of ``ids`` (B, C) under the model (``log_probs`` (B, V)) and after each of the
+    processors' ``stages`` (each (B, V)), and each one's log-normaliser (the model's is 0; a
+    processor that changed nothing returned its input, whose normaliser is known)."""
+    every = [log_probs, *stages]
+    norms = [torch.zeros_like(log_probs[:, 0])]  # (1 + R) × (B,)
+    for before, after in zip(every, stages):
+        norms.append(norms[-1] if after is before else after.logsumexp(-1))
+    return {"stage_scores": torch.stack([s.gather(1, ids) for s in every], 1).float(),  # (B, 1 + R, C)
+            "stage_norms": torch.stack(norms, 1).float()}  # (B, 1 + R)
+
+
+def stage_probs(scores: np.ndarray, norms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities (..., 1 + R, C) from stage ``scores`` (..., 1 + R, C) and log-normalisers
+    ``norms`` (..., 1 + R); and per token (..., C) the stage 1..R whose processor first made it
+    impossible (−inf), 0 where none did."""
+    possible = np.isfinite(scores)  # (..., 1 + R, C)
+    with np.errstate(invalid="ignore", over="ignore"):
+        probs = np.where(possible, np.exp(scores - norms[..., None]), 0.0)  # (..., 1 + R, C)
+    kept = possible.cumprod(-2).sum(-2)  # (..., C): the stages it stays possible through, the model's first
+    return probs, np.where(kept < scores.shape[-2], kept, 0)
+
+
+def _stage_row(views: dict, row: int, token_id: int) -> tuple:
+    """(processor names, token ids, probabilities (1 + R, C), removing stage (C,)) of hypothesis
+    ``row``'s step, its chosen ``token_id`` appended when it is not among the top ids."""
+    ids = views["stage_ids"][row].tolist()
+    probs, removed = views["stage_probs"][row], views["removed_at"][row]
+    if token_id not in ids:
+        scores = torch.stack([s[row, token_id] for s in views["stages"]]).float().cpu().numpy()  # (1 + R,)
+        more_probs, more_removed = stage_probs(scores[:, None], views["stage_norms"][row])
+        ids = ids + [token_id]
+        probs, removed = np.concatenate([probs, more_probs], 1), np.concatenate([removed, more_removed])
+    return views["processor_names"], ids, probs, removed
 
 
 def _to_host(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

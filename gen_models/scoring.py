@@ -7,8 +7,10 @@ Two kinds of callables:
   length, banned and forced tokens, temperature, top-k, top-p). A banned token gets ``-inf``.
   ``history`` holds, per hypothesis, every token the decoder has read: its context (a decoder-only
   model's prompt, or the start token) and then the tokens generated so far — what
-  ``transformers``' processors see as ``input_ids``. :class:`HammingDiversity` is built afresh for
-  each beam group at each step (it holds the tokens the groups before it chose at that step).
+  ``transformers``' processors see as ``input_ids``. Each has a ``label`` naming it and its
+  setting (the trace's :class:`~gen_models.trace.ProcessorStages` keeps what each one did).
+  :class:`HammingDiversity` is built afresh for each beam group at each step (it holds the tokens
+  the groups before it chose at that step).
 - *hypothesis scorers* ``(scores (B, V), length, coverage (B, S) | None) -> adjusted (B, V)`` turn
   cumulative log-probabilities into the scores beam search ranks by (GNMT length and coverage
   penalties, Wu et al. 2016).
@@ -33,6 +35,10 @@ class MinLength:
     min_len: int
     eos_id: int
 
+    @property
+    def label(self) -> str:
+        return f"min length {self.min_len}"
+
     def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
         if step < self.min_len:
             log_probs = log_probs.clone()
@@ -45,6 +51,10 @@ class NoRepeatNGram:
     """Forbid any token that would repeat an n-gram already in the hypothesis."""
 
     n: int
+
+    @property
+    def label(self) -> str:
+        return f"no repeated {self.n}-gram"
 
     def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
         banned = [(row, tok) for row, hyp in enumerate(history) for tok in self.banned_tokens(hyp)]
@@ -78,6 +88,10 @@ class RepetitionPenalty:
 
     penalty: float
 
+    @property
+    def label(self) -> str:
+        return f"repetition penalty {self.penalty:g}"
+
     def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
         if not history or not history[0]:
             return log_probs
@@ -92,6 +106,10 @@ class EncoderRepetitionPenalty:
 
     penalty: float
     source_ids: torch.Tensor  # (S,)
+
+    @property
+    def label(self) -> str:
+        return f"source repetition reward {self.penalty:g}"
 
     def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
         ids = self.source_ids.to(log_probs.device)[None].expand(log_probs.size(0), -1)  # (B, S)
@@ -114,6 +132,10 @@ class HammingDiversity:
     penalty: float
     earlier_tokens: tuple[int, ...]
 
+    @property
+    def label(self) -> str:
+        return f"diversity penalty {self.penalty:g}"
+
     def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
         if not self.earlier_tokens:
             return log_probs
@@ -128,6 +150,10 @@ class BanTokens:
 
     token_ids: Sequence[int]
 
+    @property
+    def label(self) -> str:
+        return "banned tokens"
+
     def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
         log_probs = log_probs.clone()
         log_probs[:, list(self.token_ids)] = NEG_INF
@@ -139,6 +165,10 @@ class ForcedPrefix:
     """Force the first ``len(token_ids)`` tokens (an intervention: "take this token here")."""
 
     token_ids: Sequence[int]
+
+    @property
+    def label(self) -> str:
+        return "forced prefix"
 
     def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
         if step >= len(self.token_ids):
@@ -155,6 +185,10 @@ class Temperature:
 
     temperature: float
 
+    @property
+    def label(self) -> str:
+        return f"temperature {self.temperature:g}"
+
     def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
         return torch.log_softmax(log_probs / self.temperature, dim=-1)
 
@@ -165,6 +199,10 @@ class TopK:
 
     k: int
 
+    @property
+    def label(self) -> str:
+        return f"top-k {self.k}"
+
     def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
         k = min(self.k, log_probs.size(-1))
         kth = torch.topk(log_probs, k, dim=-1).values[:, -1:]  # (B, 1)
@@ -173,13 +211,20 @@ class TopK:
 
 @dataclass
 class TopP:
-    """Keep the smallest set of most likely tokens whose probability reaches ``p`` (nucleus)."""
+    """Keep the smallest set of most likely tokens whose probability reaches ``p`` (nucleus), that
+    probability renormalised over the tokens still possible (after top-k, or a repetition penalty,
+    the scores no longer sum to one), as ``generate``'s top-p does."""
 
     p: float
 
+    @property
+    def label(self) -> str:
+        return f"top-p {self.p:g}"
+
     def __call__(self, log_probs: torch.Tensor, history: list, step: int) -> torch.Tensor:
         sorted_lp, order = torch.sort(log_probs, dim=-1, descending=True)  # (B, V)
-        mass_before = torch.cumsum(sorted_lp.exp(), dim=-1) - sorted_lp.exp()  # (B, V)
+        probs = sorted_lp.softmax(dim=-1)  # (B, V)
+        mass_before = torch.cumsum(probs, dim=-1) - probs  # (B, V)
         drop_sorted = mass_before >= self.p
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         return log_probs.masked_fill(drop, NEG_INF)
@@ -221,10 +266,21 @@ class FinishedLengthNorm:
         return score / math.pow(length, self.alpha)
 
 
+def processor_stages(
+    processors: Sequence[LogitsProcessor], log_probs: torch.Tensor, history: list, step: int
+) -> list[torch.Tensor]:
+    """The scores after each of ``processors`` in turn, each (B, V) like ``log_probs``; the last is
+    what selection ranks by (none: the scores are ``log_probs`` as they are)."""
+    stages = []
+    for processor in processors:
+        log_probs = processor(log_probs, history, step)
+        stages.append(log_probs)
+    return stages
+
+
 def apply_processors(
     processors: Sequence[LogitsProcessor], log_probs: torch.Tensor, history: list, step: int
 ) -> torch.Tensor:
-    """Run ``processors`` in order."""
-    for processor in processors:
-        log_probs = processor(log_probs, history, step)
-    return log_probs
+    """Run ``processors`` in order: the last of :func:`processor_stages`."""
+    stages = processor_stages(processors, log_probs, history, step)
+    return stages[-1] if stages else log_probs

@@ -26,6 +26,12 @@ Shapes (S = source length, K = number of topics, L = layers, H = heads):
 - ``self_attention``: ``(L, H, t+1)`` a Transformer decoder's attention over the tokens it was fed so
   far (``<s>`` and the output prefix; decoder-only models: the output prefix, ``(L, H, t)``).
 - ``GenerationTrace.encoder_attention``: ``(L, H, S, S)`` a Transformer encoder's self-attention.
+- ``Step.processors``: what the logits processors (repetition penalties, n-gram block, min length,
+  banned and forced tokens, temperature, top-k, top-p; :mod:`gen_models.scoring`) did to the step's
+  distribution (:class:`ProcessorStages`): ``probs`` ``(1 + R, C)`` for the model's top ``C`` tokens
+  (and the chosen one) before the R processors and after each. Kept on the chosen output's steps
+  only (the nodes off it have ``None``): the views that read it show the output, and an
+  intervention forces a token on the output's path.
 """
 from __future__ import annotations
 
@@ -111,6 +117,32 @@ class Candidate:
 
 
 @dataclass(slots=True)
+class ProcessorStages:
+    """What the logits processors did to one step's distribution, for a few tokens.
+
+    ``names``: the R processors decoding applied, in order (empty when none was on: then only the
+    model's own distribution is kept; one with nothing to do at this step, such as min length past
+    it, is listed and changes nothing). ``token_ids`` / ``tokens`` (C,): the model distribution's most likely
+    tokens, best first, then the step's chosen token when it is not among them. ``probs``
+    ``(1 + R, C)``: their probability under the model (row 0) and after each processor (row r),
+    renormalised over the whole vocabulary (what sampling draws from; greedy and beam search rank by
+    the same scores). ``removed_by`` (C,): the index into ``names`` of the processor that first gave
+    the token −inf (removed it), None for a token no processor removed.
+    """
+
+    names: list[str]
+    token_ids: list[int]
+    tokens: list[str]
+    probs: Any  # (1 + R, C)
+    removed_by: list[Optional[int]]
+
+    def remover(self, index: int) -> Optional[str]:
+        """The name of the processor that removed the ``index``-th token (None if none did)."""
+        removed = self.removed_by[index]
+        return None if removed is None else self.names[removed]
+
+
+@dataclass(slots=True)
 class Step:
     """One decoding step of one hypothesis: the token it chose and the internals that chose it."""
 
@@ -126,6 +158,7 @@ class Step:
     self_attention: Any = None  # (L, H, t+1) for Transformer decoders
     candidates: list[Candidate] = field(default_factory=list)
     entropy: Optional[float] = None  # nats, of the step's whole distribution (before search rules)
+    processors: Optional[ProcessorStages] = None  # the chosen output's steps only
     extra: dict[str, Any] = field(default_factory=dict)  # model-specific signals by name
 
 
@@ -320,6 +353,9 @@ def _step_from_dict(data: dict) -> Step:
         value = data.get(name)
         data[name] = TopKAttention.from_plain(value) if isinstance(value, dict) else _array_or_none(value)
     data["extra"] = _extra_from_plain(data.get("extra") or {})
+    if data.get("processors") is not None:
+        stages = data["processors"]
+        data["processors"] = ProcessorStages(**{**stages, "probs": np.asarray(stages["probs"], dtype=np.float64)})
     return Step(**data)
 
 

@@ -541,3 +541,40 @@ def test_corpus_table_fits_every_column_and_a_click_on_a_column_name_sorts_by_it
         assert page.locator("#input-text textarea").input_value().startswith(first["input"].rstrip("…")[:20])
     finally:
         page.set_viewport_size({"width": 1440, "height": 1000})
+
+
+SAMPLING_DOT_JS = """(j) => {
+  const graph = document.querySelector('#view-sampling .js-plotly-plot');
+  const after = graph.data[graph.data.length - 1];
+  const xa = graph._fullLayout.xaxis, ya = graph._fullLayout.yaxis, box = graph.getBoundingClientRect();
+  return {token: after.customdata[j][1], x: box.left + xa._offset + xa.l2p(Math.log10(after.x[j])),
+          y: box.top + ya._offset + ya.l2p(j)};
+}"""
+
+
+def test_a_click_on_a_token_in_sampling_rules_forces_it_and_shows_the_new_output(page, served_url):
+    """Sampling with top-k 3 (a link opens it): the Sampling rules view names top-k as what removed
+    the 12th token; a click on that token forces it at the pinned step, and the Interventions tab
+    opens on the re-decoded output."""
+    from gen_models.checkpoint import CHECKPOINT_ROOT
+    from ui.links import encode_view
+    from ui.registry import get_registry
+
+    choice = os.environ.get("GENSCOPE_BROWSER_CHECKPOINTS", str(CHECKPOINT_ROOT))
+    names = get_registry(Path(choice)).names if choice != "tiny" else []
+    model = "debian-pointer-coverage" if "debian-pointer-coverage" in names else "tiny-pointer-coverage"
+    view = encode_view({"model": model, "text": TYPED, "tab": "Probabilities", "pinned": 1,
+                        "settings": {"strategy": "sample", "top_k": 3, "seed": 1}})
+    sampled = page.context.browser.new_page(viewport={"width": 1440, "height": 1000})
+    try:
+        sampled.goto(f"{served_url}?view={view}")
+        sampled.wait_for_selector("#view-sampling .js-plotly-plot .scatterlayer", timeout=WAIT_MS)
+        assert "removed by top-k 3" in sampled.locator("#view-sampling").inner_text()
+        sampled.locator("#view-sampling .js-plotly-plot").scroll_into_view_if_needed()
+        dot = sampled.evaluate(SAMPLING_DOT_JS, 11)
+        sampled.mouse.click(dot["x"], dot["y"])
+        sampled.wait_for_function("() => document.body.innerText.includes('re-decoded with')", timeout=WAIT_MS)
+        assert sampled.get_by_role("tab", name="Interventions").get_attribute("aria-selected") == "true"
+        assert "at step 1" in sampled.get_by_text("re-decoded with").first.inner_text()
+    finally:
+        sampled.close()

@@ -79,6 +79,7 @@ from .validation import (
 LOG = logging.getLogger("genscope.app")
 _FIGURE_REVISIONS = itertools.count(1)  # each set of figures the page draws (it skips one it has drawn)
 BEAM_TAB = "Beam tree"  # the tab of the search-tree node picker, whose choices are sent when it is open
+INTERVENTIONS_TAB = "Interventions"  # where a forced token's re-decoded output is shown
 MAX_NODE_CHOICES = 1500
 MAX_REPEAT_NGRAM = 6
 EXPORT_MAX_AGE_S = 3600
@@ -159,16 +160,20 @@ def guarded(status: str = "status", cleared: Optional[dict[str, Any]] = None, to
     return wrap
 
 
-def api_parameters(*extra: str) -> Callable:
+def api_parameters(*extra: str, event: bool = False) -> Callable:
     """Name the parameters of a ``(self, model, text, *values)`` handler for the API docs and
     clients: model, text, the decode settings (``SETTING_NAMES``), then ``extra``. Settings default
-    to None, which means the model's own default (``features.settings``), else the dataclass's."""
+    to None, which means the model's own default (``features.settings``), else the dataclass's.
+    With ``event``, a last ``event`` parameter that Gradio fills with the event's data."""
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
     required = [inspect.Parameter(name, kind) for name in ("self", "model", "text")]
     optional = [inspect.Parameter(name, kind, default=None) for name in (*SETTING_NAMES, *extra)]
+    data = [inspect.Parameter("event", kind, default=None, annotation=gr.EventData)] if event else []
 
     def wrap(handler: Callable) -> Callable:
-        handler.__signature__ = inspect.Signature(required + optional)
+        handler.__signature__ = inspect.Signature(required + optional + data)
+        if event:
+            handler.__annotations__ = {**handler.__annotations__, "event": gr.EventData}
         return handler
     return wrap
 
@@ -668,6 +673,8 @@ class Handlers:
             return {"text": data["customdata"][:MAX_INPUT_CHARS]}  # the input's change event decodes it
         if clicked.click == "keyword" and isinstance(data.get("customdata"), str):
             return {"keyword": data["customdata"][:MAX_KEYWORD_CHARS]}  # so does the keyword's
+        if clicked.click == "token":  # force_click re-decodes; the view already shows the pinned step
+            return {}
         pinned, node = clicked_selection(data, pinned, node)
         values = (repeat_n, show_pruned, image_format, layer, head, mask, focus, sink, span)
         options = view_options(trace, pinned, node, named_options(values))
@@ -706,6 +713,21 @@ class Handlers:
         """Take ``token`` (an id or a token text) at ``step`` and decode the rest."""
         settings, (step, token) = values[:len(SETTING_NAMES)], values[len(SETTING_NAMES):]
         return self._intervene(model, text, settings, lambda e, t, o, s: take_alternative(e, t, o, s, step, token))
+
+    @api_parameters(event=True)
+    @guarded("intervention_status")
+    def force_click(self, model: Any, text: Any, *values: Any) -> dict:
+        """A click on a view whose points are tokens to force (``click="token"``, the Sampling rules
+        view; ``customdata`` ``[step, token id]``): take that token at that step and decode the rest
+        (the alternative-token intervention), shown in the Interventions tab. Other clicks change nothing."""
+        *settings, event = values
+        data = event_object(event)
+        view, value = view_named(data.get("view")), data.get("customdata")
+        if view is None or view.click != "token":
+            return {}
+        step, token = clicked_token(value)
+        shown = self._intervene(model, text, settings, lambda e, t, o, s: take_alternative(e, t, o, s, step, token))
+        return {**shown, "tabs": gr.update(selected=INTERVENTIONS_TAB)}
 
     @api_parameters("p_gen")
     @guarded("intervention_status")
@@ -1086,6 +1108,16 @@ def clicked_selection(data: dict, pinned: Any, node: Any) -> tuple[Any, Any]:
     if view.click == "node":
         return pinned, int(value)
     return pinned, node
+
+
+def clicked_token(value: Any) -> tuple[Any, Any]:
+    """(step, token id) of a "token" click's ``customdata`` (ValueError naming what came instead;
+    :func:`take_alternative` checks both are in range)."""
+    numbers = isinstance(value, list) and len(value) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    if not numbers:
+        raise ValueError(f"a token click carries [step, token id], got {str(value)[:40]!r}")
+    return value[0], value[1]
 
 
 def _short(text: str, limit: int = 90) -> str:

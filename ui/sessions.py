@@ -49,18 +49,22 @@ class RefuseDeepLinks:
 
 def trace_nbytes(trace: Any) -> int:
     """About how many bytes a trace holds in memory: its arrays, plus the Python objects of its
-    steps, nodes and candidates (tracemalloc on shipped models: within 20%)."""
+    steps, nodes, candidates and processor stages (tracemalloc on shipped models: within 20%)."""
     arrays = objects = 0
     for step in [*trace.steps, *(n.internals for n in trace.beam if n.internals is not None)]:
         arrays += sum(getattr(getattr(step, name), "nbytes", 0) for name in ARRAY_FIELDS)
         arrays += sum(getattr(v, "nbytes", 0) for v in step.extra.values())
         objects += STEP_BYTES + CANDIDATE_BYTES * len(step.candidates)
+    for stages in (step.processors for step in trace.steps if step.processors is not None):  # the output's only
+        arrays += getattr(stages.probs, "nbytes", 0)
+        objects += STAGES_BYTES + STAGE_TOKEN_BYTES * len(stages.token_ids)
     encoder = getattr(trace.encoder_attention, "nbytes", 0)
     return arrays + objects + encoder + NODE_BYTES * len(trace.beam)
 
 
 ARRAY_FIELDS = ("attention", "coverage", "topic_attention", "topic_coverage", "self_attention")
 STEP_BYTES, CANDIDATE_BYTES, NODE_BYTES = 300, 160, 210  # fitted with tracemalloc on shipped models
+STAGES_BYTES, STAGE_TOKEN_BYTES = 150, 70  # a step's ProcessorStages and each of its tokens (tiny models)
 
 
 @dataclass(frozen=True)

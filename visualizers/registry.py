@@ -4,10 +4,12 @@ view name, and the report and export iterate it. A new view is a visualizer file
 A view's ``figure(trace, options)`` returns a plotly figure (or HTML when ``html``); ``applies(trace)``
 says whether the trace has what it draws (views that do not apply are hidden, never drawn empty);
 ``click`` names what the ``customdata`` of a clicked point is: "step" (pin it), "node" (select that
-search-tree node), "input" (a text to decode: it replaces the input) or "keyword" (a keyword to
-decode around: it replaces the keyword). Views with ``node`` draw
-``options.node_id``'s hypothesis; the others always the chosen output. A ``needs_node`` view shows
-a hint until a node is selected and is left out of reports then; its ``title`` may name ``{node_id}``.
+search-tree node), "input" (a text to decode: it replaces the input), "keyword" (a keyword to
+decode around: it replaces the keyword) or "token" (``[step, token id]``: that token is forced at
+that step of the output and the rest decoded again, the alternative-token intervention). Views
+with ``node`` draw ``options.node_id``'s hypothesis; the others always the chosen output. A
+``needs_node`` view shows a hint until a node is selected and is left out of reports then; its
+``title`` may name ``{node_id}``.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from .latent import has_latent, has_map, homotopy_figure, kl_figure, latent_map_
 from .memory import has_hops, hop_figure
 from .ntm import bits_figure, has_copy_target, has_weightings, memory_figure, weightings_figure
 from .probability import has_reference, probability_figure, reference_figure
+from .sampling import has_processor_stages, sampling_rules_figure
 from .topics import topic_figure
 from .transformer import (
     attention_mask_figure,
@@ -100,6 +103,7 @@ VIEWS: list[View] = [
     View("copy", "Copy / generate", "Copy vs generate", copy_figure, chooses_words, click="step"),
     View("probability", "Probabilities", "Step probabilities", probability_figure, has_steps, click="step"),
     View("reference", "Probabilities", "Reference mode", reference_figure, has_reference, click="step"),
+    View("sampling", "Probabilities", "Sampling rules", sampling_rules_figure, has_processor_stages, click="token"),
     View("beam", "Beam tree", "Search tree", beam_tree_figure, has_steps, click="node", node=True),
     View("hypothesis", "Beam tree", "Hypothesis at node {node_id}", _hypothesis, has_steps, node=True,
          needs_node=True),
