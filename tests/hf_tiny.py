@@ -13,12 +13,14 @@ CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\
 CHAT_FAMILIES = ("qwen2",)  # families whose tiny model gets the byte-level BPE tokenizer with a chat template
 
 
-def word_tokenizer():
-    """A whitespace word-level fast tokenizer over ``WORDS`` that appends ``</s>``."""
+def word_tokenizer(size: int = 0):
+    """A whitespace word-level fast tokenizer over ``WORDS`` that appends ``</s>``; with ``size``, over
+    ``w0 … w{size − 5}`` instead (a vocabulary as large as a big model's output layer)."""
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {tok: i for i, tok in enumerate(SPECIALS + WORDS)}
+    words = [f"w{i}" for i in range(size - len(SPECIALS))] if size else WORDS
+    vocab = {tok: i for i, tok in enumerate(SPECIALS + words)}
     core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     core.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])

@@ -74,6 +74,7 @@ def test_an_empty_input_shows_each_models_hint_as_text(shipped_client):
     ["benchmarks/bench_json_path.py", "--quick", "--repeats", "1"],
     ["benchmarks/bench_budget.py", "--quick"],
     ["benchmarks/bench_keystroke.py", "--quick"],
+    ["benchmarks/bench_llm_size.py", "--quick", "--threads", "1"],
 ])
 def test_benchmarks_run_in_quick_mode(command):
     done = subprocess.run([sys.executable, *command], cwd=REPO, capture_output=True, text=True, timeout=600)
