@@ -339,6 +339,7 @@ def _check_work(model: Generator, encoded: Encoded, settings: DecodeSettings) ->
     if settings.record:
         limits.check_cost("trace", max(source, 1) * beams * steps, current.traced_work, shape, advice)
     features = model.features
+    _check_positions(model, source, steps)
     if features.parameters:
         limits.check_cost("decode", features.parameters * (source + beams * steps), current.model_work,
                           f"{features.parameters:,} parameters × ({source:,} source tokens + {beams} beams × "
@@ -349,6 +350,18 @@ def _check_work(model: Generator, encoded: Encoded, settings: DecodeSettings) ->
                           f"{features.cache_bytes_per_token:,} bytes of key/value cache per token × {beams} beams "
                           f"× ({source:,} source tokens + {steps} steps), in MB",
                           f"{advice} (the limit is GENSCOPE_CACHE_MB on a server)")
+
+
+def _check_positions(model: Generator, source: int, steps: int) -> None:
+    """Refuse a decode whose tokens would pass the model's positions: a decoder-only model's prompt
+    and output share them (as ``generate``'s ``max_length`` counts), an encoder-decoder's output has
+    them to itself."""
+    limit, shared = model.features.decoder_positions, model.features.architecture == "decoder-only"
+    needed = source + steps if shared else steps
+    if limit and needed > limit:
+        what = f"{source:,} prompt tokens + a max length of {steps}" if shared else f"a max length of {steps}"
+        raise ValueError(f"{model.name} has {limit:,} positions and this decode would need {needed:,} "
+                         f"({what}): lower the max length to {max(limit - needed + steps, 1)} or shorten the input")
 
 
 def check_recorded_values(per_step: list[float], settings: DecodeSettings) -> None:

@@ -66,6 +66,8 @@ class ModelFeatures:
     ``extra["memory_size"]`` counts them); "" for the others. ``soft_inputs``: the decoder reads
     its previous token as an embedding and can read a distribution instead
     (``StepControls.input_distribution``: the "feed the distribution" intervention).
+    ``decoder_positions``: how many tokens the decoder may read in all (its position embeddings: a
+    decoder-only model's prompt counts), 0 for no limit; a decode that would pass it is refused.
     ``parameters`` / ``cache_bytes_per_token``: what one token fed costs a large model (its weights,
     and the key/value cache one token adds to one hypothesis); the work budget scales a decode's
     cost by them (:mod:`gen_models.limits`); 0 for models too small to count.
@@ -84,6 +86,7 @@ class ModelFeatures:
     settings: tuple[tuple[str, Any], ...] = ()
     memory: str = ""
     soft_inputs: bool = False
+    decoder_positions: int = 0
     parameters: int = 0
     cache_bytes_per_token: int = 0
 

@@ -146,7 +146,7 @@ def test_a_large_model_is_refused_by_the_default_budget_before_it_runs(monkeypat
     """What the default budget says to a 7B-parameter model asked for beam 4 × 200 steps."""
     from dataclasses import replace
 
-    monkeypatch.setattr(llama, "features", replace(llama.features, parameters=7_000_000_000))
+    monkeypatch.setattr(llama, "features", replace(llama.features, parameters=7_000_000_000, decoder_positions=0))
     text = " ".join(["w1"] * 120)
     with pytest.raises(ValueError, match=r"7,000,000,000 parameters × \(121 source tokens \+ 4 beams × 200 steps\) "
                                          r"= 6,447,000,000,000, over the limit of 2,500,000,000,000"):
@@ -162,3 +162,18 @@ def test_source_range_is_parsed_and_checked():
     for bad in ("400-100", "a-b", "5", [1, 2], "1-2-3"):
         with pytest.raises(ValueError, match="source range must be FIRST-LAST"):
             source_range(bad)
+
+
+@pytest.fixture(scope="module")
+def gpt2(tmp_path_factory):
+    return load_hf(str(save_tiny("gpt2", tmp_path_factory.mktemp("gpt2") / "model", seed=1)))  # 64 positions
+
+
+def test_a_decode_past_gpt2s_learned_positions_is_refused_up_front_naming_the_limit(gpt2):
+    prompt = " ".join(f"w{i % 40}" for i in range(50))
+    source = len(gpt2.encode(prompt).source_tokens)
+    with pytest.raises(ValueError, match=f"64 positions and this decode would need {source + 20}") as refused:
+        generate(gpt2, prompt, DecodeSettings(max_len=20))
+    assert f"lower the max length to {64 - source}" in str(refused.value)
+    fits = generate(gpt2, prompt, DecodeSettings(max_len=64 - source, min_len=64 - source))
+    assert len(fits.output_tokens) == 64 - source  # the last position is used, none past it

@@ -146,7 +146,8 @@ class HFGenerator(_HFModel):
         config, generation = model.config, model.generation_config
         self.is_encoder_decoder = bool(config.is_encoder_decoder)
         self.features = ModelFeatures(architecture="encoder-decoder" if self.is_encoder_decoder else "decoder-only",
-                                      soft_inputs=True, parameters=sum(p.numel() for p in model.parameters()),
+                                      soft_inputs=True, decoder_positions=self.positions or 0,
+                                      parameters=sum(p.numel() for p in model.parameters()),
                                       cache_bytes_per_token=cache_bytes_per_token(model))
         eos = generation.eos_token_id if generation.eos_token_id is not None else config.eos_token_id
         self.eos_id = int(eos[0] if isinstance(eos, (list, tuple)) else eos)
