@@ -122,6 +122,16 @@ def collate(batch: list) -> dict:
             "decoder_input_ids": decoder_input_ids, "labels": labels}
 
 
+def drop_target_words(batch: dict, rate: float, generator: torch.Generator) -> dict:
+    """The batch with each decoder input word after ``<s>`` replaced by ``<unk>`` at ``rate`` (Bowman et
+    al. 2016's word dropout): a decoder that cannot lean on the reply so far must read the source, which
+    keeps a small Transformer from collapsing into a language model of the replies."""
+    inputs = batch["decoder_input_ids"]  # (B, T)
+    drop = (torch.rand(inputs.shape, generator=generator) < rate) & (inputs != PAD)
+    drop[:, 0] = False  # the start token stays
+    return {**batch, "decoder_input_ids": inputs.masked_fill(drop, UNK)}
+
+
 def batch_loss(model, batch: dict, smoothing: float) -> tuple[torch.Tensor, torch.Tensor, int]:
     """(label-smoothed training loss, summed NLL, target tokens) of one batch."""
     labels = batch.pop("labels")
@@ -164,6 +174,7 @@ def train(args) -> None:
     """Tokenizer, model, training loop with a CPU-time budget; writes ``args.out``."""
     torch.set_num_threads(args.threads)
     rng = random.Random(args.seed)
+    dropout_rng = torch.Generator().manual_seed(args.seed)
     train_rows, valid_rows = read_rows(args.data, "train"), read_rows(args.data, "valid")[: args.valid_size]
     if args.word_level:  # the chat models' words, each side cut to max_len - 2 as the RNN trainer does
         tokens = [tokenize(r[side])[: args.max_len - 2] for r in train_rows for side in ("src", "tgt")]
@@ -189,8 +200,10 @@ def train(args) -> None:
 
     for epoch in range(1, args.epochs + 1):
         losses = []
-        for batch in tqdm(make_batches(train_pairs, args.max_tokens, rng), desc=f"epoch {epoch}"):
-            loss, _, _ = batch_loss(model, collate(batch), args.label_smoothing)
+        for batch in tqdm(make_batches(train_pairs, args.max_tokens, rng), desc=f"epoch {epoch}",
+                          mininterval=60):
+            tensors = drop_target_words(collate(batch), args.target_word_dropout, dropout_rng)
+            loss, _, _ = batch_loss(model, tensors, args.label_smoothing)
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
@@ -237,6 +250,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--target-word-dropout", type=float, default=0.0,
+                        help="share of decoder input words replaced by <unk> in training (0.25-0.4 for chat)")
     parser.add_argument("--clip", type=float, default=1.0)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--valid-size", type=int, default=1000)
