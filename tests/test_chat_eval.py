@@ -66,3 +66,27 @@ def test_shipped_chat_transformer_reads_the_rnn_vocabulary():
     text = "i don't know what kind of music you like, haha!"
     pieces = model.tokenizer.convert_ids_to_tokens(model.reference_ids(text, []))
     assert pieces == [t if t in rnn.stoi else "<unk>" for t in tokenize(text)]
+
+
+def test_shipped_chat_transformer_reads_its_input():
+    """The collapse this model once had (a reply LM that ignores the message) would pass every view
+    test: its replies to each test pair's own message must score better than to another's, and
+    different messages must get different replies."""
+    from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint
+    from gen_models.decoding import DecodeSettings, generate
+    from training.evaluate_chat import DATA, _hf_nll
+    from training.evaluation import read_rows
+
+    folder = CHECKPOINT_ROOT / "chat-transformer"
+    if not (folder / "model.safetensors").is_file():
+        pytest.skip("chat-transformer not shipped")
+    model = load_checkpoint(folder)
+    rows = read_rows(DATA, "test")[:200]
+    far = rows[100:] + rows[:100]  # consecutive pairs are consecutive turns: take messages far away
+    true_nll, n = _hf_nll(model, rows)
+    other_nll, _ = _hf_nll(model, [{**r, "src": f["src"]} for r, f in zip(rows, far)])
+    assert (other_nll - true_nll) / n > 0.05, (true_nll / n, other_nll / n)
+    replies = {generate(model, q, DecodeSettings(beam_size=4, max_len=20, record=False)).output_text
+               for q in ("what kind of music do you like?", "do you have any pets?", "what is your favorite food?",
+                         "i just got back from a trip to japan")}
+    assert len(replies) >= 3, replies

@@ -50,7 +50,7 @@ from training.train import Example
 DATA = ROOT / "data" / "chitchat" / "pairs"
 EVERYDAY = ROOT / "data" / "chitchat" / "everyday_queries.txt"
 CACHE = ROOT / "runs" / "chat_eval"
-MODELS = ["chat-seq2seq", "chat-hgfu", "chat-seq2bf"]  # chat-transformer: not shipped (README)
+MODELS = ["chat-seq2seq", "chat-hgfu", "chat-seq2bf", "chat-transformer"]
 MMI_NAMES = {"off": "", "antilm": " + MMI-antiLM", "bidi": " + MMI-bidi"}
 GENERATION_ORDER_MODELS = ("chat-seq2bf",)  # not decoded in reading order: MMI-antiLM is not evaluated on them
 EXAMPLE_EVERY = 397

@@ -155,10 +155,14 @@ def validation_nll(model, pairs: list, max_tokens: int) -> float:
 
 
 def shuffled_sources(pairs: list) -> list:
-    """Each target with another pair's source: a model that reads its source scores these worse (a
-    model whose valid NLL does not change has collapsed into a language model of the targets)."""
-    sources = [s for s, _ in pairs]
-    return list(zip(sources[1:] + sources[:1], [t for _, t in pairs]))
+    """Each target with the source of a pair far from it in a seeded shuffle: a model that reads its
+    source scores these worse (a model whose valid NLL does not change has collapsed into a language
+    model of the targets). Not the next pair's source: consecutive chat pairs are consecutive turns,
+    so the next pair's source is this pair's target."""
+    order = list(range(len(pairs)))
+    random.Random(0).shuffle(order)
+    donor = {i: order[(k + len(order) // 2) % len(order)] for k, i in enumerate(order)}
+    return [(pairs[donor[i]][0], t) for i, (_, t) in enumerate(pairs)]
 
 
 def save(model, tokenizer, out: Path, app_config: dict) -> None:
@@ -176,7 +180,9 @@ def train(args) -> None:
     rng = random.Random(args.seed)
     dropout_rng = torch.Generator().manual_seed(args.seed)
     train_rows, valid_rows = read_rows(args.data, "train"), read_rows(args.data, "valid")[: args.valid_size]
-    if args.word_level:  # the chat models' words, each side cut to max_len - 2 as the RNN trainer does
+    if args.init_from:  # a second phase: the first phase's tokenizer and weights
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(args.init_from)
+    elif args.word_level:  # the chat models' words, each side cut to max_len - 2 as the RNN trainer does
         tokens = [tokenize(r[side])[: args.max_len - 2] for r in train_rows for side in ("src", "tgt")]
         tokenizer = train_word_tokenizer(tokens, args.vocab_size)
     else:
@@ -184,6 +190,8 @@ def train(args) -> None:
     train_pairs = encode_pairs(tokenizer, train_rows, args.max_len)
     valid_pairs = encode_pairs(tokenizer, valid_rows, args.max_len)
     model = build_model(len(tokenizer), args).train()
+    if args.init_from:
+        model.load_state_dict(BartForConditionalGeneration.from_pretrained(args.init_from).float().state_dict())
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
     warmup = args.warmup
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -250,6 +258,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="start from this run's tokenizer and weights (a second phase, e.g. without word dropout)")
     parser.add_argument("--target-word-dropout", type=float, default=0.0,
                         help="share of decoder input words replaced by <unk> in training (0.25-0.4 for chat)")
     parser.add_argument("--clip", type=float, default=1.0)
