@@ -86,9 +86,12 @@ def repeats(output: list[str], n: int = 3) -> bool:
     return len(set(grams)) < len(grams)
 
 
-def reply_free_scores(rows: list[dict], outputs: list[list[str]]) -> dict:
-    """The metrics that need no reference reply."""
-    keyword_rows = [(r["predicted"], o) for r, o in zip(rows, outputs) if r["predicted"]]
+def reply_free_scores(rows: list[dict], outputs: list[list[str]], keywords: list | None = None) -> dict:
+    """The metrics that need no reference reply. Keyword use counts the keyword a keyword model
+    chose for each reply (``keywords``; its stop nouns and fallback may differ from the plain PMI
+    ranking), else the row's PMI-predicted noun."""
+    chosen = keywords if keywords and any(keywords) else [r["predicted"] for r in rows]
+    keyword_rows = [(k, o) for k, o in zip(chosen, outputs) if k]
     share = lambda test: sum(map(test, outputs)) / max(len(outputs), 1)  # noqa: E731
     return {"distinct_1": distinct(outputs, 1), "distinct_2": distinct(outputs, 2),
             "mean_length": statistics.mean(len(o) for o in outputs), "safe_reply_rate": safe_reply_rate(outputs),
@@ -99,10 +102,10 @@ def reply_free_scores(rows: list[dict], outputs: list[list[str]]) -> dict:
             "unk_rate": sum(o.count("<unk>") for o in outputs) / max(sum(map(len, outputs)), 1)}
 
 
-def score(rows: list[dict], outputs: list[list[str]]) -> dict:
-    """Every text metric of ``outputs`` against the rows' replies and predicted keywords."""
+def score(rows: list[dict], outputs: list[list[str]], keywords: list | None = None) -> dict:
+    """Every text metric of ``outputs`` against the rows' replies and keywords (:func:`reply_free_scores`)."""
     bleu = sacrebleu.corpus_bleu([detokenize(o) for o in outputs], [[r["tgt"].lower() for r in rows]])
-    return {**reply_free_scores(rows, outputs), "bleu": bleu.score}
+    return {**reply_free_scores(rows, outputs, keywords), "bleu": bleu.score}
 
 
 def everyday_rows() -> list[dict]:
@@ -229,12 +232,14 @@ def evaluate(names: list[str], modes: list[str], rows: list[dict], everyday: lis
             system = name + MMI_NAMES[mode]
             systems[system] = (test["outputs"], free["outputs"])
             results[system] = {"model": name, "mmi": mode, "decoding": test["decoding"], "reference_perplexity": ppl,
-                               "settings": test["settings"], "everyday_keywords": free["keywords"]}
+                               "settings": test["settings"], "test_keywords": test["keywords"],
+                               "everyday_keywords": free["keywords"]}
     for system, (test_outputs, free_outputs) in systems.items():
         entry = results.setdefault(system, {})
-        entry.update(test=score(rows, test_outputs), outputs=test_outputs)
+        entry.update(test=score(rows, test_outputs, entry.get("test_keywords")), outputs=test_outputs)
         if free_outputs is not None:
-            entry.update(everyday=reply_free_scores(everyday, free_outputs), everyday_outputs=free_outputs)
+            entry.update(everyday=reply_free_scores(everyday, free_outputs, entry.get("everyday_keywords")),
+                         everyday_outputs=free_outputs)
     return results
 
 
