@@ -25,6 +25,8 @@ def test_reply_statistics_by_hand():
     assert scores["keyword_in_output"] == pytest.approx(1 / 3)  # rows with a keyword: 3, used in 1
     assert scores["question_rate"] == 0.25 and scores["negative_rate"] == 0.5 and scores["repetition_rate"] == 0.25
     assert scores["contradiction_rate"] == 0.0
+    chosen = reply_free_scores(rows, outputs, ["know", None, "you", "music"])  # a keyword model's own choices
+    assert chosen["keyword_in_output"] == pytest.approx(2 / 3)  # know: used, you: used, music: not
 
 
 def test_contradiction_rules_by_hand_and_on_the_labelled_pairs():
