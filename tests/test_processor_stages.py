@@ -152,7 +152,7 @@ def test_the_view_draws_stages_greys_removed_tokens_and_says_when_no_processor_r
     assert f"{STAGE_CANDIDATES - 4} of {STAGE_CANDIDATES} tokens removed" in figure.layout.title.text
     assert [t.name for t in figure.data[1:]] == ["model", "after temperature 0.5", "after all 2 (after top-k 4)"]
     notes = [a.text for a in figure.layout.annotations]
-    assert sum("removed by top-k 4" in n for n in notes) == STAGE_CANDIDATES - 4
+    assert sum("✖ top-k 4" in n for n in notes) == STAGE_CANDIDATES - 4
     token_ids = sampled.steps[1].processors.token_ids
     assert [list(c) for c in figure.data[-1].customdata] == [[1, i] for i in token_ids]
     assert figure.data[-1].marker.symbol.count("x") == STAGE_CANDIDATES - 4

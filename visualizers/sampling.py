@@ -29,7 +29,7 @@ STAGE_COLORS = ("#f5a623", "#74c476", "#9e9ac8", "#e377c2", "#17becf", "#bcbd22"
 ROW_PX = 28
 HINT_PX = 60  # below the legend (of one item then): the no-processor hint, three lines
 LEGEND_PX = 50  # below the plot: a stage per item, two rows on a desktop (more on a phone: the margin grows)
-NOTE_PX = 190  # the right margin holding each row's "before → after" note
+NOTE_PX = 220  # the right margin holding each row's "before → after" note
 NO_PROCESSOR = ("No logits processor is on: p before = p after. Temperature, top-k and top-p "
                 "apply when sampling (strategy sample or beam_sample); repetition penalties, n-gram blocking, "
                 "min length and banned tokens under any strategy.")
@@ -154,7 +154,7 @@ def _row_label(stages: ProcessorStages, j: int, chosen_id: int) -> str:
 def _note(stages: ProcessorStages, probs: np.ndarray, rows: list[str], j: int) -> dict:
     """The row's note right of the plot: "before → after", or the processor that removed it."""
     remover = stages.remover(j)
-    text = (f"{_p(probs[0, j])} → removed by {label(remover)}" if remover is not None
+    text = (f"{_p(probs[0, j])} → ✖ {label(remover)}" if remover is not None  # ✖: removed, as drawn
             else f"{_p(probs[0, j])} → {_p(probs[-1, j])}")
     return dict(xref="paper", x=1.01, xanchor="left", yref="y", y=rows[j], text=text, showarrow=False,
                 font=dict(size=11, color=MUTED_COLOR if remover is not None else "#333"))
