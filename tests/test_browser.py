@@ -587,7 +587,7 @@ def test_a_click_on_a_token_in_sampling_rules_forces_it_and_shows_the_new_output
     try:
         sampled.goto(f"{served_url}?view={view}")
         sampled.wait_for_selector("#view-sampling .js-plotly-plot .scatterlayer", timeout=WAIT_MS)
-        assert "removed by top-k 3" in sampled.locator("#view-sampling").inner_text()
+        assert "✖ top-k 3" in sampled.locator("#view-sampling").inner_text()
         sampled.locator("#view-sampling .js-plotly-plot").scroll_into_view_if_needed()
         dot = sampled.evaluate(SAMPLING_DOT_JS, 11)
         sampled.mouse.click(dot["x"], dot["y"])

@@ -140,6 +140,7 @@ def reference_perplexity(name: str, rows: list[dict]) -> float | None:
     return math.exp(total / tokens)
 
 
+@torch.no_grad()
 def _hf_nll(model, rows: list[dict]) -> tuple[float, float]:
     """Summed NLL and token count of the rows' replies (``t </s>``) under a Hugging Face seq2seq."""
     tok = model.tokenizer
