@@ -639,4 +639,5 @@ handlers = Handlers(registry)
 demo = build_demo(registry, handlers)
 
 if __name__ == "__main__":
+    registry.warm_up(first=registry.default_name(PREFERRED_MODELS))  # weights load while the page is served
     demo.launch(**launch_kwargs())

@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass
 from typing import Optional
 
 import torch
-from captum.attr import InputXGradient, IntegratedGradients
 
 from . import limits
 from .decoding import DecodeSettings
@@ -100,6 +99,8 @@ def attribute(model: Generator, encoded: Encoded, path_ids: list[int], step: int
     device = encoded.source_ids.device
     inputs = torch.ones(1, source_len, device=device, requires_grad=True)  # (1, S) scales of the source
     baseline = torch.zeros(1, source_len, device=device)  # (1, S)
+    from captum.attr import InputXGradient, IntegratedGradients  # on first use: the app's start does not pay for it
+
     start = time.perf_counter()
     with torch.enable_grad():
         if method == "ig":

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from .device import resolve_device
@@ -78,6 +79,21 @@ def read_metrics(folder: Path) -> dict:
     """metrics.json of a checkpoint folder, or {} if it has none."""
     path = Path(folder) / METRICS
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def check_checkpoint(folder: Path) -> None:
+    """Cheap check that ``folder`` looks loadable, without building the model: its config parses and
+    names a known model type (or a Hugging Face architecture) and its safetensors header reads
+    (ValueError if not)."""
+    folder = Path(folder)
+    config = read_config(folder)
+    if config.get("model_type") not in MODEL_TYPES and not config.get("architectures"):
+        raise ValueError(f"{folder}: unknown model_type {config.get('model_type')!r}; known: {sorted(MODEL_TYPES)}")
+    try:
+        with safe_open(str(folder / WEIGHTS), framework="pt") as weights:
+            weights.keys()
+    except Exception as error:  # safetensors raises its own error types for a truncated or foreign file
+        raise ValueError(f"{folder}: unreadable {WEIGHTS} ({type(error).__name__}: {error})") from None
 
 
 def list_checkpoints(root: Path = CHECKPOINT_ROOT) -> list[Path]:

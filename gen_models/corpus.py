@@ -9,6 +9,7 @@ process (``workers=1``), a local process pool (``workers=N``), or Ray actors (``
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import math
@@ -18,8 +19,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 import numpy as np
-import sacrebleu
-from rouge_score import rouge_scorer
 
 from .decoding import DecodeSettings, generate
 from .contradiction import NEGATIONS, contradicts
@@ -35,7 +34,12 @@ STATISTICS = ("rouge_l", "chrf", "unk_count", "repeated_ngrams", "mean_p_gen", "
 # own keyword used, and (after a run,
 # :func:`mark_safe_replies`) one of the run's 10 most frequent replies.
 SAFE_TOP = 10
-_ROUGE = rouge_scorer.RougeScorer(["rougeL"], tokenizer=RougeTokenizer())  # Han characters count
+@functools.lru_cache(maxsize=1)
+def _rouge():
+    """rouge-score's ROUGE-L scorer with the Han-aware tokenizer (imported on first use: it pulls in nltk)."""
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], tokenizer=RougeTokenizer())  # Han characters count
 
 
 def read_examples(path: Path, limit: Optional[int] = None) -> list[dict]:
@@ -89,8 +93,10 @@ def example_stats(trace: GenerationTrace, reference: Optional[str]) -> dict[str,
         "rouge_l": None, "chrf": None, "verdict": None, **chat_failures(trace),
     }
     if reference is not None:
-        stats["rouge_l"] = _ROUGE.score(" ".join(tokenize(reference)), " ".join(tokenize(trace.output_text)))[
+        stats["rouge_l"] = _rouge().score(" ".join(tokenize(reference)), " ".join(tokenize(trace.output_text)))[
             "rougeL"].fmeasure
+        import sacrebleu  # on first use: the app's start does not pay for it
+
         stats["chrf"] = sacrebleu.sentence_chrf(trace.output_text, [reference]).score
         stats["verdict"] = trace.reference["verdict"] if trace.reference else None
     return stats

@@ -1,7 +1,10 @@
-"""Loads every checkpoint once and answers "which models are there, and what do we know about them".
+"""Knows every checkpoint and answers "which models are there, and what do we know about them".
 
-The checkpoint root is ``$GENSCOPE_CHECKPOINTS`` or the repository's ``checkpoints/``. A folder that
-fails to load (half-written while training, malformed) is skipped and reported, never fatal.
+The checkpoint root is ``$GENSCOPE_CHECKPOINTS`` or the repository's ``checkpoints/``. At start only
+each folder's config, card and weights header are read (a folder that fails that check — half-written
+while training, malformed — is skipped and reported, never fatal); a model's weights load on its first
+use, once per process (:attr:`ModelEntry.model`), or all of them in the background with
+:meth:`ModelRegistry.warm_up`, so that ``python app.py`` answers before every model is in memory.
 
 A model name ``hf:PATH`` loads a local Hugging Face model folder on first use (safetensors only, no
 remote code, no network; at most ``MAX_LOCAL_MODELS`` kept), only from under the model roots
@@ -24,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from gen_models.checkpoint import CHECKPOINT_ROOT, list_checkpoints, load_checkpoint, read_config, read_metrics
+from gen_models.checkpoint import (CHECKPOINT_ROOT, check_checkpoint, list_checkpoints, load_checkpoint, read_config,
+                                   read_metrics)
 from gen_models.protocol import Generator
 
 LOG = logging.getLogger("genscope.registry")
@@ -42,11 +46,11 @@ DEFAULT_MAX_HUB_MODEL_MB = 1024
 
 @dataclass
 class ModelEntry:
-    """One loaded checkpoint and its metadata."""
+    """One checkpoint and its metadata; its model is built on first use of :attr:`model` (or given)."""
 
     name: str
     folder: Path
-    model: Generator
+    loaded: Optional[Generator]
     config: dict
     metrics: dict
     card: str = ""
@@ -56,6 +60,22 @@ class ModelEntry:
     train_data: Optional[Path] = None
     task: str = ""
     input_hint: str = ""
+    _load_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def model(self) -> Generator:
+        """The model, loaded from :attr:`folder` the first time it is asked for (thread-safe; a
+        folder that fails to load raises ValueError naming it, every time it is asked)."""
+        if self.loaded is None:
+            with self._load_lock:
+                if self.loaded is None:
+                    try:
+                        self.loaded = load_checkpoint(self.folder)
+                    except Exception as error:  # the visitor gets the model's name, the log the rest
+                        LOG.warning("cannot load checkpoint %s: %s", self.folder, error)
+                        raise ValueError(f"model {self.name!r} could not be loaded on this server "
+                                         f"({type(error).__name__}; details are in the server log)") from None
+        return self.loaded
 
     @property
     def test_data(self) -> Optional[Path]:
@@ -89,13 +109,15 @@ def resolve_data_path(value: Any, folder: Path) -> Optional[Path]:
 
 
 def load_entry(folder: Path) -> ModelEntry:
-    """Load one checkpoint folder with its config, metrics and model card."""
+    """One checkpoint folder's entry: config, metrics and model card read, the weights' header
+    checked (ValueError if malformed), the model itself left to load on first use."""
+    check_checkpoint(folder)
     config = read_config(folder)
     card_path = folder / "README.md"
     card = card_path.read_text(encoding="utf-8", errors="replace")[:MAX_CARD_CHARS] if card_path.is_file() else ""
     examples = [e for e in config.get("examples", []) if isinstance(e, str) and e.strip()]
     return ModelEntry(
-        name=folder.name, folder=folder, model=load_checkpoint(folder), config=config,
+        name=folder.name, folder=folder, loaded=None, config=config,
         metrics=read_metrics(folder), card=card, exhibit=str(config.get("exhibit") or DEFAULT_EXHIBIT),
         title=str(config.get("title") or ""), examples=examples,
         train_data=resolve_data_path(config.get("train_data"), folder),
@@ -182,7 +204,7 @@ def load_local_entry(name: str) -> ModelEntry:
                          "no usable config, tokenizer and safetensors weights; details are in the server "
                          "log)") from None
     title = Path(source).name if not network else target
-    return ModelEntry(name=name, folder=Path(source), model=model, config=model.model.config.to_dict(), metrics={},
+    return ModelEntry(name=name, folder=Path(source), loaded=model, config=model.model.config.to_dict(), metrics={},
                       exhibit=LOCAL_EXHIBIT, title=title)
 
 
@@ -197,7 +219,8 @@ class ModelRegistry:
 
     @classmethod
     def load(cls, root: Path) -> "ModelRegistry":
-        """Load every checkpoint folder under ``root``; failures are logged and kept in ``errors``."""
+        """Every checkpoint folder under ``root`` that passes :func:`load_entry`'s check; failures are
+        logged and kept in ``errors``. Models load on first use (or :meth:`warm_up`)."""
         entries, errors = [], {}
         for folder in list_checkpoints(root):
             try:
@@ -237,6 +260,20 @@ class ModelRegistry:
                     self.local.popitem(last=False)
             self.local.move_to_end(name)
             return self.local[name]
+
+    def warm_up(self, first: Optional[str] = None) -> threading.Thread:
+        """Load every model in a background thread (``first`` before the rest), so that a visitor's
+        first keystroke on a model rarely waits for its weights; a model that fails is logged."""
+        def load_all() -> None:
+            names = ([first] if first in self.entries else []) + [n for n in self.names if n != first]
+            for name in names:
+                try:
+                    self.entries[name].model
+                except ValueError:
+                    pass  # logged by ModelEntry.model; the visitor who picks it gets the message
+        thread = threading.Thread(target=load_all, name="genscope-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def default_name(self, preferred: tuple[str, ...] = ()) -> Optional[str]:
         """The first of ``preferred`` that is loaded, else the first model (None if empty)."""

@@ -28,7 +28,6 @@ from typing import Optional
 
 import numpy as np
 import torch
-from scipy.spatial import ConvexHull
 from torch import nn
 
 from ..protocol import Encoded, ModelFeatures, StepControls, StepOutput
@@ -69,6 +68,8 @@ def random_points(n: int, seed: int) -> np.ndarray:
 
 def hull_order(points: np.ndarray) -> list[int]:
     """Hull vertex indices, counter-clockwise, starting from the lowest index (scipy's hull)."""
+    from scipy.spatial import ConvexHull  # on first use: the app's start does not pay for scipy.spatial
+
     vertices = ConvexHull(points).vertices.tolist()  # counter-clockwise for 2-D input
     start = vertices.index(min(vertices))
     return vertices[start:] + vertices[:start]
