@@ -1,8 +1,10 @@
-"""Nearest training examples by BM25 (``rank_bm25``) over a checkpoint's training data.
+"""Nearest training examples by BM25 (``bm25s``: Okapi BM25 with Robertson's idf, k1 = 1.5,
+b = 0.75, scores stored as one sparse matrix) over a checkpoint's training data.
 
 An index is built lazily, once per corpus file, on the first request, and at most ``KEPT_INDEXES``
-are kept (the least recently used is freed: an index over 60,000 pairs holds ~100–200 MB, and
-every exhibit has its own corpus, so keeping all of them took the server from 0.9 to 1.65 GB).
+are kept (the least recently used is freed: every exhibit has its own corpus; with ``rank_bm25``'s
+dict per document an index held 100–200 MB and keeping all of them took the server from 0.9 to
+1.65 GB; the sparse matrix holds the 35,000 Debian pairs in about 60 MB and answers in a millisecond).
 Each is capped: at most
 ``MAX_DOCS`` rows, ``MAX_DOC_TOKENS`` tokens per row and ``BUILD_SECONDS`` of reading (whatever was
 read by then is indexed, and the answer says so). Queries keep their ``MAX_QUERY_TERMS`` rarest
@@ -14,6 +16,7 @@ import gc
 import gzip
 import json
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
-from rank_bm25 import BM25Okapi
+import bm25s
 
 from gen_models.text import tokenize
 
@@ -47,7 +50,7 @@ class CorpusIndex:
     """A BM25 index over one corpus, with the (shortened) texts it returns."""
 
     path: Path
-    bm25: Optional[BM25Okapi]
+    bm25: Optional[bm25s.BM25]
     sources: list[str]
     targets: list[str]
     notice: str = ""
@@ -64,10 +67,12 @@ class CorpusIndex:
         return [Neighbor(float(scores[i]), self.sources[i], self.targets[i]) for i in best if scores[i] > 0]
 
 
-def query_terms(bm25: BM25Okapi, tokens: list[str]) -> list[str]:
-    """The distinct query tokens known to the index, the rarest (highest idf) ``MAX_QUERY_TERMS``."""
-    known = {t for t in tokens if t in bm25.idf}
-    return sorted(known, key=lambda t: -bm25.idf[t])[:MAX_QUERY_TERMS]
+def query_terms(bm25: bm25s.BM25, tokens: list[str]) -> list[str]:
+    """The distinct query tokens known to the index, the rarest (fewest documents, then
+    alphabetical) ``MAX_QUERY_TERMS``."""
+    ids, starts = bm25.vocab_dict, bm25.scores["indptr"]  # a token's documents: starts[id] .. starts[id + 1]
+    known = {t for t in tokens if t in ids}
+    return sorted(known, key=lambda t: (int(starts[ids[t] + 1] - starts[ids[t]]), t))[:MAX_QUERY_TERMS]
 
 
 def _pair(row: dict) -> tuple[str, str]:
@@ -90,7 +95,7 @@ def build_index(path: Path, max_docs: int = MAX_DOCS, seconds: float = BUILD_SEC
                 break
             row = json.loads(line)
             src, tgt = _pair(row)
-            tokens = (tokenize(tgt) + tokenize(src))[:MAX_DOC_TOKENS]
+            tokens = [sys.intern(t) for t in (tokenize(tgt) + tokenize(src))[:MAX_DOC_TOKENS]]  # one str per word
             if tokens:
                 if progress is not None and len(docs) % 2000 == 0:
                     progress(0.8 * len(docs) / max_docs, f"reading training pairs for the index ({len(docs):,})")
@@ -99,8 +104,11 @@ def build_index(path: Path, max_docs: int = MAX_DOCS, seconds: float = BUILD_SEC
                 targets.append(tgt)
     if progress is not None:
         progress(0.8, f"building the BM25 index over {len(docs):,} training pairs")
-    bm25 = BM25Okapi(docs) if docs else None
-    return CorpusIndex(path, bm25, sources, targets, notice or ("" if docs else "the training file has no rows"))
+    bm25 = None
+    if docs:
+        bm25 = bm25s.BM25(k1=1.5, b=0.75, method="robertson")
+        bm25.index(docs, show_progress=False)
+    return CorpusIndex(path, bm25, sources, targets, notice or ("" if bm25 else "the training file has no rows"))
 
 
 class NeighborIndex:
@@ -123,15 +131,12 @@ class NeighborIndex:
             if path not in self._indexes:
                 if not path.is_file():
                     raise FileNotFoundError(f"training data {path.name} is not available on this server")
-                dropped = False
                 while len(self._indexes) >= self.kept:
                     self._indexes.pop(next(iter(self._indexes)))
-                    dropped = True
-                if dropped:
-                    from .service import release_memory
-
-                    gc.collect()
-                    release_memory()  # hand the freed index back to the system
                 self._indexes[path] = build_index(path, progress=progress)
+                from .service import release_memory
+
+                gc.collect()
+                release_memory()  # hand a freed index and the build's token lists back to the system
             self._indexes[path] = self._indexes.pop(path)  # now the most recently used
             return self._indexes[path]
