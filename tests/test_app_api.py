@@ -791,3 +791,25 @@ def test_a_live_run_of_what_the_page_already_shows_changes_nothing(app_module):
     assert again["state"] is not None and again["decoded_from"] != first["decoded_from"]
     dropped = handlers.trace_live(POINTER, TEXT, *values, "Attention", None, None, first["decoded_from"])
     assert dropped["state"] is not None  # the page's trace was dropped from the store: decode again
+
+
+def test_models_load_on_first_use_and_the_index_finds_the_pair_that_shares_rare_words(checkpoint_root, tmp_path):
+    """#33: the registry reads configs at start and builds a model when it is first asked for; the
+    nearest-example index (bm25s) ranks the training pair that shares the query's rare words first."""
+    import gzip
+    import json
+
+    from ui.neighbors import build_index
+    from ui.registry import ModelRegistry
+
+    registry = ModelRegistry.load(checkpoint_root)
+    entry = registry.get(POINTER)
+    assert entry.loaded is None
+    assert entry.model is entry.model and entry.loaded is not None  # built once, then kept
+    path = tmp_path / "train.jsonl.gz"
+    rows = [("a tool for the terminal", "terminal tool"), ("library to parse xml files", "xml parser"),
+            ("a game with cards", "card game")]
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.writelines(json.dumps({"src": s, "tgt": t}) + "\n" for s, t in rows)
+    hits = build_index(path).search("parse my xml please")
+    assert hits and hits[0].tgt == "xml parser" and all(h.score > 0 for h in hits)
