@@ -61,20 +61,24 @@ class ModelEntry:
     task: str = ""
     input_hint: str = ""
     _load_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _load_error: str = field(default="", repr=False, compare=False)
 
     @property
     def model(self) -> Generator:
         """The model, loaded from :attr:`folder` the first time it is asked for (thread-safe; a
-        folder that fails to load raises ValueError naming it, every time it is asked)."""
+        folder that fails to load raises ValueError naming it, then and on every later ask, without
+        trying again)."""
         if self.loaded is None:
             with self._load_lock:
-                if self.loaded is None:
+                if self.loaded is None and not self._load_error:
                     try:
                         self.loaded = load_checkpoint(self.folder)
                     except Exception as error:  # the visitor gets the model's name, the log the rest
                         LOG.warning("cannot load checkpoint %s: %s", self.folder, error)
-                        raise ValueError(f"model {self.name!r} could not be loaded on this server "
-                                         f"({type(error).__name__}; details are in the server log)") from None
+                        self._load_error = (f"model {self.name!r} could not be loaded on this server "
+                                            f"({type(error).__name__}; details are in the server log)")
+        if self.loaded is None:  # a failed load is not retried on every request
+            raise ValueError(self._load_error)
         return self.loaded
 
     @property
