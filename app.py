@@ -162,6 +162,8 @@ def setting_control(name: str, value=None, label: str = "") -> gr.components.Com
     label = label or meta["label"]
     if meta["choices"]:
         return gr.Radio(list(meta["choices"]), value=value, label=label)
+    if isinstance(f.default, bool):
+        return gr.Checkbox(value=value, label=label, info=meta["help"])
     if meta["high"] - meta["low"] > 10_000:
         return gr.Number(value=value, precision=0, minimum=meta["low"], maximum=meta["high"], label=label)
     return gr.Slider(meta["low"], meta["high"], step=meta["step"], value=value, label=label)
@@ -578,7 +580,7 @@ def wire_actions(c: SimpleNamespace, handlers: Handlers) -> None:
     c.bridge.click(fn, base, out, api_visibility="private", **raw)
     b_controls = [c.model_b, *c.settings_b.values()]
     fn, out = by_name(c, handlers.compare, ["compare_diff", "compare_plot", "compare_status"])
-    gr.on([c.compare_button.click, c.model_b.input, *[s.input if isinstance(s, gr.Radio) else s.release
+    gr.on([c.compare_button.click, c.model_b.input, *[s.input if isinstance(s, (gr.Radio, gr.Checkbox)) else s.release
                                                        for s in c.settings_b.values()]],
           fn, [*base, *b_controls], out, trigger_mode="always_last", api_name="compare", **raw)
     fn, out = by_name(c, handlers.nearest_examples, ["neighbors_table", "neighbors_status"])

@@ -141,6 +141,10 @@ def _decoding_options(parser: argparse.ArgumentParser) -> None:
     for name in CLI_SETTINGS:
         meta = SETTING_FIELDS[name].metadata
         flags = [f"--{name.replace('_', '-')}", *([meta["cli"]] if meta["cli"] else [])]
+        if isinstance(SETTING_FIELDS[name].default, bool):
+            parser.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=None,
+                                help=f"{meta['help']} (default: the model's own, else {SETTING_FIELDS[name].default})")
+            continue
         kind = str if meta["choices"] else int if SETTING_FIELDS[name].type in ("int", int, "Optional[int]") else float
         limits = f" [{meta['low']}, {meta['high']}]" if meta["low"] is not None else ""
         parser.add_argument(*flags, dest=name, type=kind, choices=meta["choices"] or None, default=None,

@@ -131,6 +131,10 @@ class DecodeSettings:
                                 help="weight of the reply LM (antilm) or of the reverse model (bidi)")
     mmi_gamma: int = setting(5, "MMI-antiLM γ (first tokens penalised)", 1, 50, 1, panel="search",
                              help="the reply LM's log-probability is subtracted over the first γ tokens")
+    end_when_complete: bool = setting(False, "End only when complete", panel="search", compare=True,
+                                      feature="completes",
+                                      help="the end symbol stays masked until the output is complete by the model's "
+                                           "own test (a convex hull: the chosen points enclose every point)")
     num_candidates: int = setting(5, "Candidates recorded per step", 1, 20, 1)
     ban_unk: bool = setting(False, "Never produce <unk>", help="never produce the <unk> token")
     forced_prefix: list[int] = setting([], "Forced prefix (token ids)", help="token ids to force")
@@ -216,6 +220,7 @@ class DecodeSettings:
             form=self.form,
             knock_out=self.knock_out,
             input_distribution=fed,
+            end_when_complete=self.end_when_complete,
         )
 
     @property

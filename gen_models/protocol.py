@@ -65,7 +65,9 @@ class ModelFeatures:
     model that can decode with items knocked out (``StepControls.knock_out``; the trace's
     ``extra["memory_size"]`` counts them); "" for the others. ``soft_inputs``: the decoder reads
     its previous token as an embedding and can read a distribution instead
-    (``StepControls.input_distribution``: the "feed the distribution" intervention).
+    (``StepControls.input_distribution``: the "feed the distribution" intervention). ``completes``:
+    the model can tell a complete output from a partial one and hold its end symbol back until then
+    (``StepControls.end_when_complete``).
     ``decoder_positions``: how many tokens the decoder may read in all (its position embeddings: a
     decoder-only model's prompt counts), 0 for no limit; a decode that would pass it is refused.
     ``parameters`` / ``cache_bytes_per_token``: what one token fed costs a large model (its weights,
@@ -86,6 +88,7 @@ class ModelFeatures:
     settings: tuple[tuple[str, Any], ...] = ()
     memory: str = ""
     soft_inputs: bool = False
+    completes: bool = False
     decoder_positions: int = 0
     parameters: int = 0
     cache_bytes_per_token: int = 0
@@ -103,6 +106,8 @@ class StepControls:
     neural Turing machine's memory locations; 0-based). ``input_distribution``: (B, V_ext)
     probabilities; when given, a ``soft_inputs`` model reads Σ_w P(w)·E(w) as its previous token
     instead of the embedding of ``prev_ids`` (copied source words' mass read as ``<unk>``).
+    ``end_when_complete``: a ``completes`` model masks its end symbol until its output so far is a
+    complete answer by its own test (a convex hull: the chosen points enclose every point).
     """
 
     step: int = 0
@@ -112,6 +117,7 @@ class StepControls:
     form: Optional[tuple[int, int]] = None
     knock_out: list[int] = field(default_factory=list)
     input_distribution: Optional[Any] = None
+    end_when_complete: bool = False
 
 
 def expected_embedding(distribution: torch.Tensor, weight: torch.Tensor, unk_id: int) -> torch.Tensor:

@@ -102,7 +102,7 @@ OWN_DEFAULTS = dict(strategy="beam_sample", beam_size=7, max_len=33, min_len=2, 
                     top_k=5, top_p=0.8, seed=11,
                     num_candidates=6, force_p_gen=0.5, poem_form="5x4", ban_unk=True, reset_coverage_at=[3],
                     forced_prefix=[4], knock_out=[1], feed_distribution_from=3, feed_distribution_steps=0,
-                    mmi="antilm", mmi_lambda=0.3, mmi_gamma=3)
+                    mmi="antilm", mmi_lambda=0.3, mmi_gamma=3, end_when_complete=True)
 
 
 def test_cli_flags_left_out_keep_every_model_default_and_given_flags_win():
@@ -120,9 +120,10 @@ def test_cli_flags_left_out_keep_every_model_default_and_given_flags_win():
     settings = _settings(args, model)
     assert {k: getattr(settings, k) for k in OWN_DEFAULTS} == OWN_DEFAULTS
     args = build_parser().parse_args(["trace", "--model", "m", "--text", "x", "--no-ban-unk", "--beam", "3",
-                                      "--reset-coverage-at", "--max-len", "9"])
+                                      "--reset-coverage-at", "--max-len", "9", "--no-end-when-complete"])
     settings = _settings(args, model)
     assert (settings.ban_unk, settings.beam_size, settings.reset_coverage_at, settings.max_len) == (False, 3, [], 9)
+    assert settings.end_when_complete is False
     assert settings.top_k == 5  # still the model's own
 
 

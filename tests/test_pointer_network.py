@@ -93,6 +93,31 @@ def test_greedy_batches_match_the_generic_greedy_search():
     assert traced == " ".join(str(i + 1) for i in batched)
 
 
+@settings(max_examples=15, deadline=None)
+@given(st.integers(4, 25), st.integers(0, 10**6), st.sampled_from(["greedy", "beam", "sample"]))
+def test_a_hull_that_must_be_complete_never_ends_before_every_point_is_enclosed(n, seed, strategy):
+    model, text = tiny_pointer(), f"random {n} seed {seed}"
+    trace = generate(model, text, DecodeSettings(strategy=strategy, beam_size=3, max_len=n + 1, end_when_complete=True))
+    vertices = {str(i + 1) for i in hull_order(random_points(n, seed))}
+    chosen = trace.output_text.split()
+    assert vertices <= set(chosen) and trace.steps[-1].token == "</s>"
+    for step in trace.steps[:-1]:  # the end symbol had no probability while a vertex was missing
+        done = vertices <= {s.token for s in trace.steps[: trace.steps.index(step) + 1]}
+        assert done or step.extra["p_end"] == 0.0
+    batched = greedy_hulls(model, torch.tensor(random_points(n, seed), dtype=torch.float32)[None], True)[0]
+    assert vertices <= {str(i + 1) for i in batched}
+
+
+def test_the_hull_models_default_holds_the_end_back_and_only_completing_models_show_the_setting():
+    from gen_models.protocol import ModelFeatures
+    from ui.handlers import FEATURE_SETTINGS
+
+    model = tiny_pointer()
+    assert DecodeSettings.for_model(model.features).end_when_complete is True and model.features.completes
+    assert DecodeSettings().end_when_complete is False and not ModelFeatures().completes
+    assert FEATURE_SETTINGS["end_when_complete"] == "completes"
+
+
 def test_metrics_accept_rotations_and_reject_self_intersections():
     points = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [0.5, 0.5]], dtype=float)
     assert same_cycle([2, 3, 0, 1], [0, 1, 2, 3]) and not same_cycle([0, 3, 2, 1], [0, 1, 2, 3])

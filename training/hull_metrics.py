@@ -6,19 +6,22 @@ import numpy as np
 import torch
 from shapely.geometry import Polygon
 
-from gen_models.models.pointer_network import BOS_ID, EOS_ID, FIRST_POINT, PointerNetwork, hull_order
+from gen_models.models.pointer_network import BOS_ID, EOS_ID, FIRST_POINT, PointerNetwork, hull_order, vertex_mask
 
 
 @torch.no_grad()
-def greedy_hulls(model: PointerNetwork, points: torch.Tensor) -> list[list[int]]:
-    """Greedy pointer outputs (0-based point indices, end excluded) for a batch (B, n, 2)."""
+def greedy_hulls(model: PointerNetwork, points: torch.Tensor, end_when_complete: bool = False) -> list[list[int]]:
+    """Greedy pointer outputs (0-based point indices, end excluded) for a batch (B, n, 2); with
+    ``end_when_complete`` the end symbol is masked until the chosen points enclose the set."""
     state = model.initial_state(points)
     B, n = points.shape[:2]
+    if end_when_complete:
+        state.vertices = vertex_mask([hull_order(x) for x in points.double().numpy()], n)
     prev = torch.full((B,), BOS_ID)
     outputs: list[list[int]] = [[] for _ in range(B)]
     done = torch.zeros(B, dtype=torch.bool)
     for _ in range(n + 1):
-        log_probs, state = model.decode_step(state, prev)
+        log_probs, state = model.decode_step(state, prev, end_when_complete)
         prev = log_probs.argmax(-1)  # (B,)
         for b in torch.nonzero(~done & (prev >= FIRST_POINT)).flatten().tolist():
             outputs[b].append(int(prev[b]) - FIRST_POINT)

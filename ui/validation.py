@@ -104,6 +104,8 @@ def decode_settings(values: dict[str, Any], features: Optional[ModelFeatures] = 
             if value not in CHOICES[name]:
                 raise ValueError(f"{name} must be one of {', '.join(CHOICES[name])}, got {str(value)[:40]!r}")
             kwargs[name] = value
+        elif isinstance(SETTING_FIELDS[name].default, bool):
+            kwargs[name] = as_bool(name, value, SETTING_FIELDS[name].default)
         elif name in INT_SETTINGS:
             kwargs[name] = as_int(name, value)
         else:

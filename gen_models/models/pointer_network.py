@@ -11,7 +11,9 @@ over the input points, plus one learned "end" slot.
 
 Conventions: the target is the hull (``scipy.spatial.ConvexHull``; collinear points excluded) in
 counter-clockwise order starting from its lowest-index vertex, then the end symbol. Points already
-chosen are masked (they cannot be chosen twice); the end symbol is masked at step 0.
+chosen are masked (they cannot be chosen twice); the end symbol is masked at step 0 and, with the
+``end_when_complete`` setting (this model's default), until the chosen points enclose every point: a
+hull cannot stop short, which is what beam search's shorter, higher-scoring hypotheses did.
 
 Token ids: 0 = ``<s>`` (never produced), 1 = ``</s>`` (end), ``2 + i`` = input point i (0-based). The
 fixed vocabulary is those two symbols; the points are the source's "out-of-vocabulary words", so
@@ -59,6 +61,7 @@ class PointerState:
     enc_feat: torch.Tensor  # (B|1, 1+n, H) W_1 e_j, the end slot first
     points: torch.Tensor  # (B|1, n, 2)
     chosen: torch.Tensor  # (B, 1+n) True where masked (chosen points; end at step 0)
+    vertices: Optional[torch.Tensor] = None  # (B|1, 1+n) True on the true hull's vertices (end slot False)
 
 
 def random_points(n: int, seed: int) -> np.ndarray:
@@ -131,8 +134,9 @@ class PointerNetwork(nn.Module):
     bos_id, eos_id, unk_id, vocab_size, vocab = BOS_ID, EOS_ID, None, FIRST_POINT, None
     features = ModelFeatures(input_kind="points", architecture="pointer network",
                              input_hint=POINTS_HINT, task="points → their convex hull",
+                             completes=True,  # the end waits until the chosen points enclose the set
                              settings=(("max_len", 100),  # a hull of many points in convex position
-                                       ("strategy", "greedy")))  # beam 4 loses to greedy here: see README
+                                       ("end_when_complete", True)))  # beam 4 then no longer loses to greedy: README
 
     def __init__(self, config: PointerConfig, vocab=None, name: str = "hull-ptrnet"):
         super().__init__()
@@ -204,11 +208,12 @@ class PointerNetwork(nn.Module):
         """The state of B copies of the point set, each point's input embedding multiplied by
         ``scale`` (B, n); differentiable, for attribution."""
         points = torch.tensor(normalise(encoded.extra["points"]), dtype=torch.float32, device=scale.device)[None]  # (1, n, 2)
-        return self.initial_state(points.expand(scale.size(0), -1, -1), scale)
+        vertices = vertex_mask([(encoded.extra["true_hull"] - 1).tolist()], len(encoded.extra["points"]), scale.device)
+        return replace(self.initial_state(points.expand(scale.size(0), -1, -1), scale), vertices=vertices)
 
     def step(self, state: PointerState, prev_ids: torch.Tensor, controls: StepControls) -> StepOutput:
         """One pointer step for B hypotheses; ``prev_ids`` (B,)."""
-        log_probs, new_state = self.decode_step(state, prev_ids)
+        log_probs, new_state = self.decode_step(state, prev_ids, controls.end_when_complete)
         pointer = log_probs[:, FIRST_POINT:].exp()  # (B, n)
         internals = {"attention": pointer, "p_end": log_probs[:, EOS_ID].exp()}
         return StepOutput(log_probs, new_state, internals)
@@ -233,8 +238,12 @@ class PointerNetwork(nn.Module):
         chosen[:, 0] = True  # no empty hull
         return PointerState(h[0], c[0], self.attn_enc(slots), points, chosen)
 
-    def decode_step(self, state: PointerState, prev_ids: torch.Tensor) -> tuple[torch.Tensor, PointerState]:
-        """(log_probs (B, 2 + n), new state) given the previously chosen ids (B,)."""
+    def decode_step(self, state: PointerState, prev_ids: torch.Tensor,
+                    end_when_complete: bool = False) -> tuple[torch.Tensor, PointerState]:
+        """(log_probs (B, 2 + n), new state) given the previously chosen ids (B,). With
+        ``end_when_complete`` the end symbol stays masked until the chosen points enclose every point
+        (until every vertex of the true hull is chosen: the same test, as the hull of the chosen
+        points then contains the whole set), and the distribution is renormalised over the rest."""
         B = prev_ids.size(0)
         points = state.points.expand(B, -1, -1)  # (B, n, 2)
         index = (prev_ids - FIRST_POINT).clamp(min=0)  # (B,)
@@ -247,6 +256,9 @@ class PointerNetwork(nn.Module):
         masked = state.chosen.expand(B, -1).clone()  # (B, 1+n)
         masked[rows, index + 1] |= ~is_start.squeeze(1)
         scores = scores.masked_fill(masked, float("-inf"))
+        if end_when_complete and state.vertices is not None:
+            incomplete = (state.vertices & ~masked).any(-1)  # (B,) a hull vertex not yet chosen
+            scores[:, 0] = scores[:, 0].masked_fill(incomplete, float("-inf"))
         chosen = masked.clone()
         chosen[:, 0] = False  # the end symbol is allowed from step 1 on
         slot_logp = torch.log_softmax(scores, -1)  # (B, 1+n)
@@ -264,6 +276,14 @@ class PointerNetwork(nn.Module):
             prev = target[:, t].masked_fill(~target_mask[:, t], EOS_ID)
         mask = target_mask.float()  # (B, T)
         return {"nll": (torch.stack(nll, 1) * mask).sum() / mask.sum()}
+
+
+def vertex_mask(hulls: list[list[int]], n: int, device=None) -> torch.Tensor:
+    """(B, 1+n) True on each set's hull vertices (0-based indices in ``hulls``); the end slot False."""
+    mask = torch.zeros(len(hulls), 1 + n, dtype=torch.bool, device=device)
+    for b, hull in enumerate(hulls):
+        mask[b, [1 + i for i in hull]] = True
+    return mask
 
 
 def hull_batch(n: int, batch_size: int, rng: random.Random) -> dict:
