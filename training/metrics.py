@@ -10,6 +10,7 @@ from rouge_score import rouge_scorer
 from gen_models.text import RougeTokenizer
 
 _ROUGE = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], tokenizer=RougeTokenizer())  # Han chars count
+_ROUGE_L = rouge_scorer.RougeScorer(["rougeL"], tokenizer=RougeTokenizer())
 
 
 def is_word(token: str) -> bool:
@@ -33,6 +34,11 @@ def rouge_f1(references: list[list[str]], outputs: list[list[str]]) -> dict[str,
     character is one token (``gen_models.text.RougeTokenizer``)."""
     scores = [_ROUGE.score(" ".join(ref), " ".join(out)) for ref, out in zip(references, outputs)]
     return {key: mean(s[key].fmeasure for s in scores) for key in ("rouge1", "rouge2", "rougeL")}
+
+
+def rouge_l_f1(reference: list[str], output: list[str]) -> float:
+    """ROUGE-L F1 of one output's tokens against one reference's (the scorer of :func:`rouge_f1`)."""
+    return _ROUGE_L.score(" ".join(reference), " ".join(output))["rougeL"].fmeasure
 
 
 def duplicate_ngram_rates(outputs: list[list[str]], max_n: int = 4) -> dict[str, float]:

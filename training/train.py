@@ -23,6 +23,10 @@ options (``training/objectives.py`` gives the formulas):
     python -m training.train ... --scramble-names 0.5 --unk-rare-source-below 5
     python -m training.train ... --unlikelihood 1.0 --topic-coverage-loss 1.0 --topic-subsets
 
+Self-critical sequence training fine-tunes a converged checkpoint on ROUGE-L (``training/scst.py``):
+
+    python -m training.train ... --init-from checkpoints/debian-pointer-coverage --scst 0.9 --lr 1e-4
+
 Each epoch's train loss, teacher-forced validation NLL, mean p_gen and coverage loss are written to
 ``metrics.json`` (``curves``); the best epoch by validation NLL is kept.
 """
@@ -34,6 +38,7 @@ import inspect
 import json
 import math
 import random
+import statistics
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -54,6 +59,7 @@ from training.objectives import (
     teacher_forcing_probability,
     topic_subset,
 )
+from training.scst import greedy_rouge_l, scst_loss
 
 
 @dataclass
@@ -200,12 +206,34 @@ def train(args) -> None:
     check_options(model, args)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     curves = read_metrics(Path(args.init_from)).get("curves", []) if args.init_from else []
-    phase = "coverage" if args.coverage else "final" if args.init_from else "main"
+    phase = "scst" if args.scst > 0 else "coverage" if args.coverage else "final" if args.init_from else "main"
     best, start, cpu_start = math.inf, time.time(), time.process_time()
 
     def over_budget() -> bool:
         cpu_spent = args.cpu_budget is not None and time.process_time() - cpu_start > args.cpu_budget * 60
         return time.time() - start > args.time_budget * 60 or cpu_spent
+
+    rewards = []
+
+    def record(epoch: int, step: int, losses: list, best: float) -> float:
+        """Evaluate, append a curve row, save the checkpoint when it is the best so far; the new best."""
+        row = {"phase": phase, "epoch": epoch, "step": step, "train_loss": sum(losses) / len(losses),
+               "minutes": (time.time() - start) / 60, "cpu_minutes": (time.process_time() - cpu_start) / 60,
+               "teacher_forcing": objective_options(args, step).get("teacher_forcing", 1.0),
+               **evaluate(model, valid_set, args.batch_size, args.mask_unk_targets)}
+        if args.scst > 0:
+            row["train_reward_sample"], row["train_reward_greedy"] = map(statistics.mean, zip(*rewards))
+            rewards.clear()
+            row["valid_greedy_rouge_l"] = greedy_rouge_l(model, valid_set[: args.scst_valid], args.batch_size,
+                                                         args.max_tgt, make_batch)
+        curves.append(row)
+        print(json.dumps(row))
+        score = -row["valid_greedy_rouge_l"] if args.scst > 0 else row["valid_nll"]
+        if score < best:
+            best = score
+            save_checkpoint(model, Path(args.out), json.loads(args.extra_config))
+        write_curves(Path(args.out), curves, args)
+        return best
 
     print(f"{len(train_set)} train / {len(valid_set)} valid pairs; "
           f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters; phase {phase}")
@@ -215,37 +243,40 @@ def train(args) -> None:
         for batch_examples in tqdm(batches(train_set, args.batch_size, rng, args.sort_by_target),
                                    desc=f"epoch {epoch}"):
             batch_examples = [augmented(ex, args, rng) for ex in batch_examples]
-            out = model(**make_batch(model, batch_examples, args.mask_unk_targets), **objective_options(args, step))
+            batch = make_batch(model, batch_examples, args.mask_unk_targets)
+            out = model(**batch, **objective_options(args, step))
             step += 1
-            loss = out["nll"] + (args.coverage_weight * out["coverage"] if model.features.coverage else 0.0)
-            if args.attention_reg > 0:
-                loss = loss + args.attention_reg * out["attention_reg"]
-            if args.unlikelihood > 0:
-                loss = loss + args.unlikelihood * out["unlikelihood"]
-            if args.topic_coverage_loss > 0:
-                loss = loss + args.topic_coverage_loss * out["coverage"]
-            if args.topic_spend_loss > 0:
-                loss = loss + args.topic_spend_loss * out["spend"]
+            loss = word_level_loss(out, model, args)
+            if args.scst > 0:
+                critical = scst_loss(model, batch, batch_examples, args.max_tgt)
+                loss = args.scst * critical["rl"] + (1 - args.scst) * loss
+                rewards.append((critical["reward_sample"], critical["reward_greedy"]))
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
             optimizer.step()
             losses.append(loss.item())
+            if over_budget() or (args.eval_every and step % args.eval_every == 0):
+                best = record(epoch, step, losses, best)
+                losses = []
             if over_budget():
                 break
-        row = {"phase": phase, "epoch": epoch, "train_loss": sum(losses) / len(losses),
-               "minutes": (time.time() - start) / 60, "cpu_minutes": (time.process_time() - cpu_start) / 60,
-               "teacher_forcing": objective_options(args, step).get("teacher_forcing", 1.0),
-               **evaluate(model, valid_set, args.batch_size, args.mask_unk_targets)}
-        curves.append(row)
-        print(json.dumps(row))
-        if row["valid_nll"] < best:
-            best = row["valid_nll"]
-            save_checkpoint(model, Path(args.out), json.loads(args.extra_config))
-        write_curves(Path(args.out), curves, args)
+        if losses:
+            best = record(epoch, step, losses, best)
         if over_budget():
             print(f"budget reached ({args.time_budget} wall-clock / {args.cpu_budget or 'no'} CPU minutes)")
             break
+
+
+def word_level_loss(out: dict, model, args) -> torch.Tensor:
+    """The teacher-forced loss of one batch: NLL plus the regularisers switched on in ``args``."""
+    loss = out["nll"] + (args.coverage_weight * out["coverage"] if model.features.coverage else 0.0)
+    weights = {"attention_reg": args.attention_reg, "unlikelihood": args.unlikelihood,
+               "coverage": args.topic_coverage_loss, "spend": args.topic_spend_loss}
+    for name, weight in weights.items():
+        if weight > 0:
+            loss = loss + weight * out[name]
+    return loss
 
 
 def augmented(example: Example, args, rng: random.Random) -> Example:
@@ -340,6 +371,12 @@ def main() -> None:
                         help="a learned penalty on the logits of characters already written (topic models)")
     parser.add_argument("--topic-word-continuation", action="store_true",
                         help="a gated bonus on the next character of a topic word just begun (topic models)")
+    parser.add_argument("--scst", type=float, default=0.0, metavar="GAMMA",
+                        help="self-critical sequence training: loss = γ·L_rl + (1 − γ)·L_mle, reward ROUGE-L "
+                             "(training/scst.py); checkpoints are then selected on validation greedy ROUGE-L")
+    parser.add_argument("--scst-valid", type=int, default=500, help="validation pairs decoded for selection")
+    parser.add_argument("--eval-every", type=int, default=0, metavar="STEPS",
+                        help="also evaluate (and keep the best checkpoint) every STEPS batches")
     parser.add_argument("--sort-by-target", action="store_true", help="batch examples of similar target length")
     parser.add_argument("--extra-config", default="{}", help="JSON merged into config.json")
     train(parser.parse_args())
