@@ -308,6 +308,22 @@ def test_a_poem_form_shows_only_for_poem_models_and_a_click_rewrites_the_poem_in
     assert sum(t.strip() in "，。" for t in tokens) == 8, tokens
 
 
+def test_the_complete_hull_rule_shows_only_for_the_hull_model_and_unticking_it_decodes_anew(page):
+    """End only when complete: hidden for a translation model; for hull-ptrnet ticked by default,
+    and unticking it re-decodes without the rule (the status line changes)."""
+    label = "End only when complete"
+    pick_model(page, "debian-pointer-coverage")
+    assert not page.get_by_label(label).is_visible()
+    pick_model(page, "hull-ptrnet")
+    box = page.get_by_label(label)
+    assert box.is_visible() and box.is_checked()
+    before = page.locator("#status").inner_text()
+    box.uncheck()
+    page.wait_for_function("(before) => { const s = document.querySelector('#status').innerText;"
+                           " return s !== before && s.includes('✓ decoded'); }", arg=before, timeout=WAIT_MS)
+    assert not box.is_checked()
+
+
 def test_on_a_phone_the_output_comes_before_the_settings(page, served_url):
     """At 390 px the first screen shows the input and the output; the settings follow the views."""
     phone = page.context.browser.new_page(viewport={"width": 390, "height": 844})

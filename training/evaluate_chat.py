@@ -33,7 +33,7 @@ from rank_bm25 import BM25Okapi
 
 from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint
 from gen_models.contradiction import NEGATIONS, contradicts
-from gen_models.decoding import DecodeSettings
+from gen_models.decoding import SETTING_FIELDS, DecodeSettings
 from gen_models.keywords import PMITable
 from gen_models.text import detokenize, tokenize
 from training.evaluation import (
@@ -50,6 +50,7 @@ from training.train import Example
 DATA = ROOT / "data" / "chitchat" / "pairs"
 EVERYDAY = ROOT / "data" / "chitchat" / "everyday_queries.txt"
 CACHE = ROOT / "runs" / "chat_eval"
+OWN_DEFAULTS = ("ban_unk", "no_repeat_ngram", "repetition_penalty", "length_penalty")  # in the cache key when set
 MODELS = ["chat-seq2seq", "chat-hgfu", "chat-seq2bf", "chat-transformer"]
 MMI_NAMES = {"off": "", "antilm": " + MMI-antiLM", "bidi": " + MMI-bidi"}
 GENERATION_ORDER_MODELS = ("chat-seq2bf",)  # not decoded in reading order: MMI-antiLM is not evaluated on them
@@ -184,6 +185,7 @@ def decoded(name: str, mode: str, rows: list[dict], tag: str, settings: DecodeSe
     on ``rows`` (cached in runs/chat_eval/ by name, mode, set and settings)."""
     path = CACHE / f"{name}.{mode}.{tag}.json"
     key = {k: v for k, v in vars(settings).items() if k in ("beam_size", "max_len", "mmi", "mmi_lambda", "mmi_gamma")}
+    key.update({k: v for k, v in vars(settings).items() if k in OWN_DEFAULTS and v != SETTING_FIELDS[k].default})
     folder = CHECKPOINT_ROOT / name
     weights = (folder / "model.safetensors").stat()
     key.update(args=json.loads((folder / "config.json").read_text(encoding="utf-8")).get("args", {}),
@@ -221,11 +223,12 @@ def evaluate(names: list[str], modes: list[str], rows: list[dict], everyday: lis
     ppl_rows = read_rows(DATA, "test")[: args.ppl_limit or None]
     for name in names:
         ppl = cached_perplexity(name, ppl_rows)
+        features = load_checkpoint(CHECKPOINT_ROOT / name).features  # its own defaults (ban_unk, no-repeat), as in the app
         for mode in modes:
             if mode == "antilm" and name in GENERATION_ORDER_MODELS:
                 continue  # the reply LM would read Seq2BF's keyword-outward generation order, not a reply
-            settings = DecodeSettings(beam_size=args.beam, max_len=30, mmi=mode, mmi_lambda=args.mmi_lambda[mode], record=False,
-                                      mmi_gamma=args.mmi_gamma)
+            settings = DecodeSettings.for_model(features, beam_size=args.beam, max_len=30, mmi=mode, record=False,
+                                                mmi_lambda=args.mmi_lambda[mode], mmi_gamma=args.mmi_gamma)
             test = decoded(name, mode, rows, f"test{len(rows)}", settings, args.fresh, args.cached_only)
             free = decoded(name, mode, everyday, f"everyday{len(everyday)}", settings, args.fresh, args.cached_only)
             if test is None or free is None:

@@ -38,7 +38,8 @@ class HGFU(KeywordReplyModel):
     model_type = "hgfu"
     features = ModelFeatures(soft_inputs=True, architecture="seq2seq + cue-word GRU fusion (HGFU)", keywords=True,
                              task="reply to a chat message around a keyword (soft constraint)",
-                             settings=(("ban_unk", True),))
+                             settings=(("ban_unk", True),
+                                       ("no_repeat_ngram", 2)))  # without it: "oh cool!!!!!…", "i like cooking, cooking"
 
     def __init__(self, config: KeywordConfig, vocab: Vocab, name: str = "hgfu"):
         super().__init__(config, vocab, name)

@@ -20,6 +20,7 @@ from ..vocab import Vocab
 from .seq2seq import Seq2SeqAttention, Seq2SeqConfig
 
 KEYWORD_FILE = "keywords.json.gz"
+STOP_FILE = "stop_nouns.txt"
 CANDIDATES = 10
 
 
@@ -52,14 +53,21 @@ class KeywordReplyModel(Seq2SeqAttention):
         return KeywordConfig(vocab_size, **options)
 
     def fit_corpus(self, data_dir: Path) -> None:
-        """Load the corpus's PMI table (``keywords.json.gz`` of data/prepare_chat_pairs.py) and pick
-        the fallback keyword."""
+        """Load the corpus's PMI table (``keywords.json.gz`` of data/prepare_chat_pairs.py) and its stop
+        nouns (``stop_nouns.txt``, one per line, ``#`` comments; none when absent), and pick the
+        fallback keyword: the most frequent training keyword that is not a stop noun."""
         with gzip.open(Path(data_dir) / KEYWORD_FILE, "rt", encoding="utf-8") as f:
             table = PMITable.from_json(json.load(f))
         self.keywords.load_table(table, self.vocab)
         with gzip.open(Path(data_dir) / "train.jsonl.gz", "rt", encoding="utf-8") as f:
             counts = Counter(json.loads(line).get("keyword", "") for line in f)
         counts.pop("", None)
+        stop_file = Path(data_dir) / STOP_FILE
+        if stop_file.is_file():
+            lines = stop_file.read_text(encoding="utf-8").splitlines()
+            self.config.stop_nouns = sorted({w.strip() for w in lines if w.strip() and not w.startswith("#")})
+        for word in self.config.stop_nouns:
+            counts.pop(word, None)
         self.config.pmi_entries = len(self.keywords.pmi)
         self.config.fallback_keyword = max(counts, key=lambda w: (counts[w], w)) if counts else ""
 

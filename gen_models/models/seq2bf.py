@@ -49,7 +49,8 @@ class Seq2BF(KeywordReplyModel):
     model_type = "seq2bf"
     features = ModelFeatures(soft_inputs=True, architecture="backward + forward seq2seq (Seq2BF)", keywords=True,
                              task="reply to a chat message that contains a keyword (hard constraint)",
-                             settings=(("ban_unk", True),))
+                             settings=(("ban_unk", True),
+                                       ("no_repeat_ngram", 2)))  # without it: "oh cool!!!!!…", "i like cooking, cooking"
 
     def __init__(self, config: KeywordConfig, vocab: Vocab, name: str = "seq2bf"):
         super().__init__(config, vocab, name)
