@@ -152,3 +152,7 @@ def main() -> None:
             kept["baselines"] = {b: results[b]["test"] for b in BASELINES}
             save_results(name, kept, {"beam_size": args.beam, "max_len": 30})
         write_model_card(name, "model_card_debian.md", table=table, examples=examples)
+
+
+if __name__ == "__main__":
+    main()
