@@ -36,7 +36,7 @@ from training.metrics import (
 )
 
 DATA = ROOT / "data" / "debian"
-MODELS = ["debian-seq2seq", "debian-pointer", "debian-pointer-coverage"]
+MODELS = ["debian-seq2seq", "debian-pointer", "debian-pointer-coverage", "debian-pointer-scst"]
 EXAMPLE_EVERY = 199
 
 

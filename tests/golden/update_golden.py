@@ -35,7 +35,7 @@ INPUTS = {
                 "John picked up the football. John went to the garden. Mary moved to the office. Where is the football?"],
     "copy": ["random copy 10 seed 1", "random copy 20 seed 2", "10110010 01100111 11110000 00001111"],
 }
-MODELS = {"debian-seq2seq": "debian", "debian-pointer": "debian", "debian-pointer-coverage": "debian",
+MODELS = {"debian-seq2seq": "debian", "debian-pointer": "debian", "debian-pointer-coverage": "debian", "debian-pointer-scst": "debian",
           "enzh-seq2seq": "enzh", "enzh-pointer-coverage": "enzh", "enzh-transformer": "enzh",
           "poem-mta": "poems", "poem-tav": "poems", "hull-ptrnet": "hull", "vae-plain": "chat", "vae-annealed": "chat",
           "chat-seq2seq": "conversation", "chat-hgfu": "conversation", "chat-seq2bf": "conversation",
