@@ -150,6 +150,11 @@ def test_app_shows_the_hull_tab_and_names_malformed_input(app_url):
     assert [t["name"] for t in hull["data"]][:2] == ["true hull (scipy)", "predicted polygon"]
     assert outputs["pointer"]["visible"] and outputs["heads"]["visible"] is False
     assert "point 3 duplicates an earlier point" in trace(client, "0 0; 1 1; 0 0", "tiny-hull")[1]
+    own, off = (json.loads(trace(client, "random 12 seed 4", "tiny-hull", **given)[0])["settings"]
+                for given in ({}, {"end_when_complete": "false"}))
+    assert own["end_when_complete"] is True and off["end_when_complete"] is False  # the model's own, else as given
+    assert "end_when_complete must be true or false" in trace(client, "random 12 seed 4", "tiny-hull",
+                                                              end_when_complete="maybe")[1]
 
 
 @pytest.mark.parametrize("strategy", ["greedy", "beam", "sample"])
