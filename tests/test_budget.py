@@ -326,8 +326,8 @@ def test_a_link_without_settings_opens_the_model_at_its_own_defaults(app_module)
     values = app_module.handlers.restore_view(POINTER, TEXT, 0, None, *OPTIONS,
                                               request=SimpleNamespace(query_params={"view": value}))
     assert values["model"] == "tiny-hull" and values["link_status"] == "✓ opened a shared view"
-    assert (values["strategy"], values["max_len"], values["beam_size"]) == ("greedy", 100, 3)
-    assert values["shared"]["settings"]["strategy"] == "greedy"
+    assert (values["end_when_complete"], values["max_len"], values["beam_size"]) == (True, 100, 3)
+    assert values["shared"]["settings"]["end_when_complete"] is True
 
 
 def test_every_endpoint_survives_a_fuzz_of_hostile_values(app_url, app_module):
