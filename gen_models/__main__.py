@@ -36,9 +36,9 @@ def _load_model(args: argparse.Namespace):
     return load_checkpoint(folder)
 
 
-CLI_SETTINGS = (*SETTING_NAMES, "num_candidates", "force_p_gen", "feed_distribution_from",
+CLI_SETTINGS = (*SETTING_NAMES, "num_candidates", "ban_unk", "force_p_gen", "feed_distribution_from",
                 "feed_distribution_steps")  # every panel setting, and interventions
-CLI_EXTRA_SETTINGS = ("ban_unk", "reset_coverage_at", "forced_prefix", "knock_out")  # flags of their own kind (below)
+CLI_EXTRA_SETTINGS = ("reset_coverage_at", "forced_prefix", "knock_out")  # lists: flags of their own kind (below)
 
 
 def _settings(args: argparse.Namespace, model) -> DecodeSettings:
@@ -150,9 +150,6 @@ def _decoding_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(*flags, dest=name, type=kind, choices=meta["choices"] or None, default=None,
                             help=f"{meta['help'] or meta['label']}{limits} (default: the model's own, "
                                  f"else {SETTING_FIELDS[name].default})")
-    parser.add_argument("--ban-unk", action=argparse.BooleanOptionalAction, default=None,
-                        help=f"{SETTING_FIELDS['ban_unk'].metadata['help']} (default: the model's own, else "
-                             f"{SETTING_FIELDS['ban_unk'].default})")
     parser.add_argument("--reset-coverage-at", type=int, nargs="*", default=None, help="steps")
     parser.add_argument("--forced-prefix", type=int, nargs="*", default=None, help="token ids to force")
     parser.add_argument("--knock-out", type=int, nargs="*", default=None,
