@@ -714,6 +714,23 @@ def test_diverse_beam_search_through_the_api(client):
     assert "beam_size (4) must be a multiple of beam_groups (3)" in status, status
 
 
+def test_mmi_controls_show_only_for_a_model_with_mmi_companions(app_module):
+    """#33: the MMI rule, λ and γ are shown for the chat models (whose config names a reply LM and a
+    reverse model), not for a summariser that cannot use them."""
+    from gen_models import mmi
+    from ui.handlers import setting_box
+
+    boxes = [setting_box(name) for name in ("mmi", "mmi_lambda", "mmi_gamma")]
+    card = app_module.handlers.model_card(POINTER)
+    assert [card[box]["visible"] for box in boxes] == [False, False, False]
+    mmi.register(POINTER)
+    try:
+        card = app_module.handlers.model_card(POINTER)
+        assert [card[box]["visible"] for box in boxes] == [True, True, True]
+    finally:
+        mmi._OVERRIDES.pop(POINTER)
+
+
 def test_mmi_through_the_api(client, checkpoint_root):
     """MMI-antiLM and MMI-bidi picked by name on /trace: every node of the chosen path carries its
     score before and after the rule, consistent with the rule's arithmetic; refusals name the cause."""
@@ -791,6 +808,25 @@ def test_a_live_run_of_what_the_page_already_shows_changes_nothing(app_module):
     assert again["state"] is not None and again["decoded_from"] != first["decoded_from"]
     dropped = handlers.trace_live(POINTER, TEXT, *values, "Attention", None, None, first["decoded_from"])
     assert dropped["state"] is not None  # the page's trace was dropped from the store: decode again
+
+
+def test_a_duplicate_live_run_sent_before_the_first_replied_keeps_the_pin_made_meanwhile(app_module):
+    """A model switch's card sets the input and every setting; each change event sends a live run
+    carrying the page's values from before the first reply (no trace yet, the old pinned step). The
+    first decodes; the rest change nothing, so the step the user pinned meanwhile stays."""
+    from types import SimpleNamespace
+
+    from ui.handlers import MEAN, OWN_MASK
+
+    handlers = app_module.handlers
+    visitor, other = SimpleNamespace(session_hash="visitor-1"), SimpleNamespace(session_hash="visitor-2")
+    values = [None] * len(SETTING_NAMES) + [2, 3, True, "png", MEAN, MEAN, OWN_MASK, "auto", False, "", "", ""]
+    first = handlers.trace_live(POINTER, TEXT + " pinned", *values, "Attention", None, None, "", request=visitor)
+    assert first["state"] is not None and first["pinned"].value == 2
+    late = handlers.trace_live(POINTER, TEXT + " pinned", *values, "Attention", None, None, "", request=visitor)
+    assert late == {}
+    theirs = handlers.trace_live(POINTER, TEXT + " pinned", *values, "Attention", None, None, "", request=other)
+    assert theirs["state"] is not None
 
 
 def test_models_load_on_first_use_and_the_index_finds_the_pair_that_shares_rare_words(checkpoint_root, tmp_path):

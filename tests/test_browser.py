@@ -170,17 +170,19 @@ def test_transformer_tab_shows_heads_self_attention_and_mask(page):
 
 
 def pick_model(page, name: str) -> None:
-    """Choose ``name`` in the model picker and wait for its first decode (a new status line)."""
-    before = page.locator("#status").inner_text()
-    page.get_by_label("Model (name — exhibit › model)").click()
+    """Choose ``name`` in the model picker and wait for its first decode: a status line naming the
+    model (a decode of the model before, still under way, may reply first)."""
+    picker = page.get_by_label("Model (name — exhibit › model)")
+    picker.click()
     page.keyboard.press("Control+A")
     page.keyboard.type(name, delay=5)
     option = page.get_by_role("option").filter(has_text=name)
     if option.count() == 0:
         pytest.skip(f"the served checkpoints have no {name}")
     option.first.click()
-    page.wait_for_function("(before) => { const s = document.querySelector('#status').innerText;"
-                           " return s !== before && s.includes('✓ decoded'); }", arg=before, timeout=WAIT_MS)
+    chosen = picker.input_value().split(" — ")[0]
+    page.wait_for_function("(name) => document.querySelector('#status').innerText.includes(' by ' + name + ' · ')",
+                           arg=chosen, timeout=WAIT_MS)
     # prose typed for another model gives way to a point-set model's own example
 
 

@@ -17,7 +17,7 @@ from gen_models.decoding import SETTING_NAMES, DecodeSettings, generate
 from tests.helpers import tiny_model
 from tests.raw_client import call, post, texts
 from ui import budget
-from ui.sessions import TraceRef, TraceStore, trace_nbytes
+from ui.sessions import LiveRuns, TraceRef, TraceStore, trace_nbytes
 
 POINTER = "tiny-pointer-coverage"
 TEXT = "libjson: a JSON parser library for C. This package contains the development files."
@@ -111,6 +111,22 @@ def test_trace_store_is_bounded_in_bytes_and_drops_the_least_recently_used():
     now[0] = 101.0  # idle past idle_s
     assert store.get(refs[2]) is None and store.total == 0
     assert store.get("not a reference") is None and store.get(TraceRef("nope")) is None
+
+
+def test_live_runs_drop_a_visitors_duplicate_while_it_runs_and_just_after_and_stay_bounded():
+    now = [0.0]
+    runs = LiveRuns(window_s=5, max_sessions=2, clock=lambda: now[0])
+    assert not runs.is_duplicate("a", "x")
+    now[0] = 60.0  # still running, however long it takes
+    assert runs.is_duplicate("a", "x") and not runs.is_duplicate("b", "x")  # another visitor's is its own
+    runs.finished("a", "x")
+    now[0] = 64.0
+    assert runs.is_duplicate("a", "x")
+    now[0] = 66.0  # finished more than window_s ago: a run of it decodes again
+    assert not runs.is_duplicate("a", "x")
+    assert not runs.is_duplicate("a", "y") and not runs.is_duplicate("a", "x")  # x, y, x: each decodes
+    assert not runs.is_duplicate(None, "x") and not runs.is_duplicate(None, "x")  # no session: never dropped
+    assert not runs.is_duplicate("c", "x") and len(runs._latest) == 2  # the oldest visitor is forgotten
 
 
 def test_trace_size_estimate_is_close_to_what_python_allocates():

@@ -26,6 +26,7 @@ from typing import Any, Callable, Optional
 import gradio as gr
 import numpy as np
 
+from gen_models import mmi
 from gen_models.corpus import mark_safe_replies, read_examples, reference_of, source_of, summary, trace_row
 from gen_models.decoding import BEAM_STRATEGIES, COMPARE_NAMES, SETTING_FIELDS, SETTING_NAMES
 from gen_models.limits import TimeLimitExceeded
@@ -51,7 +52,7 @@ from .model_card import card_markdown
 from .neighbors import NeighborIndex
 from .plots import IMAGE_FORMATS, page_figure, plot_payload
 from .registry import ModelRegistry
-from .sessions import TraceStore
+from .sessions import LiveRuns, TraceStore
 from .service import (
     TraceResult,
     compare_runs,
@@ -366,6 +367,14 @@ FEATURE_SETTINGS = {name: SETTING_FIELDS[name].metadata["feature"] for name in S
                     if SETTING_FIELDS[name].metadata["feature"]}
 
 
+def offers(entry: Any, feature: str) -> bool:
+    """Whether the settings of ``feature`` apply to the registry ``entry``: its model's
+    :class:`ModelFeatures` flag, or for "mmi" a config that names the MMI companions."""
+    if feature == "mmi":
+        return mmi.offered(entry.name, entry.config)
+    return bool(getattr(entry.model.features, feature))
+
+
 def corpus_table(rows: list[dict]) -> list[list]:
     """One table row per example (short texts, rounded numbers, blanks where a signal is missing)."""
     def number(value: Any) -> Any:
@@ -387,7 +396,8 @@ def status_markdown(result: TraceResult) -> str:
     """One line of facts about a run plus its notices."""
     trace = result.trace
     if trace.architecture == "encoder-only":
-        return (f"✓ encoded in **{result.elapsed_ms:.0f} ms** · encoder-only model: it does not generate; its "
+        return (f"✓ encoded in **{result.elapsed_ms:.0f} ms** by {markdown_text(trace.model)} · encoder-only "
+                "model: it does not generate; its "
                 f"self-attention over the {len(trace.source_tokens)} source tokens is in the Transformer tab"
                 + notices_markdown(result.notices))
     settings = trace.settings
@@ -396,7 +406,8 @@ def status_markdown(result: TraceResult) -> str:
     search = {"beam": f"beam search, {settings.get('beam_size')} beams{diverse}", "greedy": "greedy",
               "sample": f"sampling (seed {settings.get('seed')})",
               "beam_sample": f"beam sampling, {settings.get('beam_size')} beams (seed {settings.get('seed')})"}.get(settings.get("strategy"), "?")
-    line = (f"✓ decoded in **{result.elapsed_ms:.0f} ms** · {search} · {len(trace.steps)} output tokens · "
+    line = (f"✓ decoded in **{result.elapsed_ms:.0f} ms** by {markdown_text(trace.model)} · {search} · "
+            f"{len(trace.steps)} output tokens · "
             f"{len(trace.source_tokens)} source tokens · {len(trace.beam)} search-tree nodes")
     if "keyword" in trace.extra:
         line += f" · keyword: **{markdown_text(trace.extra['keyword'])}** ({trace.extra.get('keyword_source')}; " \
@@ -461,6 +472,7 @@ class Handlers:
         self.export_dir = Path(tempfile.gettempdir()) / f"genscope-exports-{os.getpid()}"
         spent = budget.current()
         self.traces = TraceStore(int(spent.trace_store_mb * budget.MB), spent.trace_idle_s)  # every visitor's
+        self.live_runs = LiveRuns()
 
     # -- the live trace and its views --------------------------------------------------------
     def render(self, trace: Optional[GenerationTrace], options: ViewOptions, image_format: str,
@@ -529,7 +541,7 @@ class Handlers:
         return self._trace(model, text, values, tab=None, with_json=True)
 
     @guarded(toast=False, stale=STALE)
-    def trace_live(self, model: Any, text: Any, *values: Any) -> dict:
+    def trace_live(self, model: Any, text: Any, *values: Any, request: gr.Request = None) -> dict:
         """:meth:`trace` for the browser's live updates: no trace JSON (only API clients read it,
         and it is 100–300 kB per keystroke), and only the open tab's views. The last four inputs:
         the open tab; the shared view being opened (:meth:`restore_model`), if any: while the run is
@@ -537,7 +549,9 @@ class Handlers:
         it is dropped; the page's trace and what it was decoded from (``decoded_from``). A run whose
         model, input, settings, reference and keyword are those of the page's trace changes nothing
         (the change events of one edit, or a model switch's card, would decode it again, and a late
-        one would reset the search-tree node the user has selected since)."""
+        one would reset the search-tree node the user has selected since); nor does one the visitor's
+        latest live run, still running or just finished, decoded from the same (:class:`LiveRuns`:
+        those were sent before that run's reply, and would put back the pinned step they carry)."""
         *values, tab, shared, shown, shown_from = values
         tab = tab if tab in tabs() else None
         if self.left_behind(model, text):
@@ -545,10 +559,17 @@ class Handlers:
         inputs = self.decode_inputs(model, text, values)
         if shown is not None and shown_from == inputs:
             return {}
-        if not isinstance(shared, dict) or not shows_shared(shared, model, text, values):
-            live = {"shared": None, **self._trace(model, text, values, tab=tab, with_json=False, in_page=True)}
-        else:
-            live = self._trace(model, text, values, tab=tab, with_json=False, node=shared.get("node"), in_page=True)
+        session = getattr(request, "session_hash", None)
+        if self.live_runs.is_duplicate(session, inputs):
+            return {}
+        try:
+            if not isinstance(shared, dict) or not shows_shared(shared, model, text, values):
+                live = {"shared": None, **self._trace(model, text, values, tab=tab, with_json=False, in_page=True)}
+            else:
+                live = self._trace(model, text, values, tab=tab, with_json=False, node=shared.get("node"),
+                                   in_page=True)
+        finally:
+            self.live_runs.finished(session, inputs)
         return {"rendered_tab": tab, "decoded_from": inputs if live.get("state") is not None else "", **live}
 
     def decode_inputs(self, model: Any, text: Any, values: Any) -> str:
@@ -889,7 +910,7 @@ class Handlers:
             tab = state["tab"]
         live = self.trace_live(shown, text, *settings, pinned, repeat_n, show_pruned, image_format, layer, head,
                                mask, focus, sink, span, link.get("reference", ""), link.get("keyword", ""), tab,
-                               shared, None, "")
+                               shared, None, "", request=request)
         return {**values, **live, "shared": shared if live.get("shared", shared) else None, "link_status": message,
                 **({"tab": tab} if state and tab in tabs() else {})}  # a tab select while loading set another
 
@@ -992,7 +1013,7 @@ class Handlers:
                 "text": gr.update(label=label, placeholder=entry.input_hint or features.input_hint
                                   or DEFAULT_INPUT_HINT, **swap),
                 **links.settings_with_defaults({}, dict(features.settings)),
-                **{setting_box(name): gr.update(visible=getattr(features, feature))
+                **{setting_box(name): gr.update(visible=offers(entry, feature))
                    for name, feature in FEATURE_SETTINGS.items()},
                 "p_gen_row": gr.update(visible=features.copies),
                 "coverage_button": gr.update(visible=features.coverage),

@@ -11,6 +11,7 @@ into one :class:`TraceStore`, bounded in bytes for all visitors together.
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
@@ -115,3 +116,40 @@ class TraceStore:
                 break
             del self.entries[key]
             self.total -= size
+
+
+class LiveRuns:
+    """Each visitor's latest live decode (what it decodes from, and when), for dropping duplicates.
+    One edit can start several live decodes: a model switch sets the input and every setting, and
+    each change event dispatches one, all carrying the page's values from before the first reply. A
+    duplicate would decode again and, replying last, put back the pinned step it was sent with over
+    a pin the user made meanwhile. Bounded: the ``max_sessions`` most recent visitors."""
+
+    def __init__(self, window_s: float = 5.0, max_sessions: int = 4096,
+                 clock: Callable[[], float] = time.monotonic):
+        self.window_s, self.max_sessions, self.clock = window_s, max_sessions, clock
+        self._latest: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def is_duplicate(self, session: Any, inputs: str) -> bool:
+        """Whether ``session``'s latest live decode, still running or finished within ``window_s``,
+        was from these ``inputs``; if not, this one becomes its latest (running until
+        :meth:`finished`). No session (an API client): no."""
+        if not session:
+            return False
+        with self._lock:
+            now = self.clock()
+            latest = self._latest.get(session)
+            if latest is not None and latest[0] == inputs and now - latest[1] <= self.window_s:
+                return True
+            self._latest[session] = (inputs, math.inf)
+            self._latest.move_to_end(session)
+            while len(self._latest) > self.max_sessions:
+                self._latest.popitem(last=False)
+            return False
+
+    def finished(self, session: Any, inputs: str) -> None:
+        """The decode from ``inputs`` has replied (or failed): its window starts now."""
+        with self._lock:
+            if session and self._latest.get(session, ("",))[0] == inputs:
+                self._latest[session] = (inputs, self.clock())
