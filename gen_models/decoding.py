@@ -68,7 +68,8 @@ def setting(default: Any, label: str, low: Any = None, high: Any = None, step: A
     slider step (settings panel, validation, CLI flag, API parameter), the ``panel`` group it is
     shown in ("search", "sampling"; None: not in the panel), its ``choices``, whether run B of a
     comparison may override it (``compare``), an extra CLI alias (``cli``), and the
-    :class:`ModelFeatures` flag a model needs for the panel to show it (``feature``)."""
+    :class:`ModelFeatures` flag a model needs for the panel to show it (``feature``; "mmi": a
+    checkpoint whose config.json names its MMI companions, :func:`gen_models.mmi.companion`)."""
     meta = dict(label=label, low=low, high=high, step=step, panel=panel, choices=choices, compare=compare,
                 cli=cli, help=help, feature=feature)
     if isinstance(default, (list, dict)):
@@ -124,12 +125,12 @@ class DecodeSettings:
     poem_form: str = setting("free", "Poem form (characters × lines)", panel="search", choices=POEM_FORMS,
                              feature="topics",
                              help="free, or 5x4 五绝, 7x4 七绝, 5x8 五律, 7x8 七律: line ends and the end are forced")
-    mmi: str = setting("off", "MMI (Li et al. 2016)", panel="search", choices=mmi.MODES, compare=True,
+    mmi: str = setting("off", "MMI (Li et al. 2016)", panel="search", choices=mmi.MODES, compare=True, feature="mmi",
                        help="antilm: rank by log p(T|S) − λ·log p_LM(T) over the first γ tokens; bidi: rerank the "
                             "finished beam by log p(T|S) + λ·log p(S|T) (beam search; chat models)")
-    mmi_lambda: float = setting(0.5, "MMI λ", 0.0, 2.0, 0.05, panel="search", compare=True,
+    mmi_lambda: float = setting(0.5, "MMI λ", 0.0, 2.0, 0.05, panel="search", compare=True, feature="mmi",
                                 help="weight of the reply LM (antilm) or of the reverse model (bidi)")
-    mmi_gamma: int = setting(5, "MMI-antiLM γ (first tokens penalised)", 1, 50, 1, panel="search",
+    mmi_gamma: int = setting(5, "MMI-antiLM γ (first tokens penalised)", 1, 50, 1, panel="search", feature="mmi",
                              help="the reply LM's log-probability is subtracted over the first γ tokens")
     end_when_complete: bool = setting(False, "End only when complete", panel="search", compare=True,
                                       feature="completes",

@@ -188,6 +188,12 @@ def _load(folder: Path, kind: str) -> Any:
     return load_checkpoint(folder, device="cpu")
 
 
+def offered(model_name: str, config: dict) -> bool:
+    """Whether a model has MMI companions to decode with: its checkpoint's config.json names them
+    (``"mmi"``), or they were registered (:func:`register`)."""
+    return model_name in _OVERRIDES or bool(config.get("mmi"))
+
+
 def companion(model_name: str, kind: str) -> Any:
     """The reply LM (``kind="lm"``) or reverse model (``"reverse"``) of a model; ValueError if it has
     none (only the chat checkpoints name them)."""
