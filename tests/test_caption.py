@@ -27,7 +27,8 @@ from gen_models.scenes import (
     word_referents,
 )
 from gen_models.trace import GenerationTrace
-from training.caption_metrics import object_evenness, pointing, repeated_peaks
+from training.caption_metrics import (cell_centres, cell_overlaps_box, in_box, named_regions, object_evenness,
+                                     pointing, repeated_peaks)
 from visualizers.caption import attention_total_figure, caption_strip_figure, word_attention_figure
 from visualizers.common import ViewOptions
 
@@ -105,6 +106,52 @@ def test_the_doubly_stochastic_term_is_the_squared_gap_of_each_regions_total_att
         _, state, alpha, _ = model.decode_step(state, batch["dec_in"][:, t])
         totals += alpha * (batch["target"][:, t] != model.vocab.pad_id).float()[:, None]
     assert torch.allclose(out["doubly_stochastic"], ((1 - totals) ** 2).sum(1).mean(), atol=1e-4)
+
+
+def test_attention_supervision_targets_the_named_objects_cells_and_training_on_it_points():
+    """Liu et al. (2017)'s attention correctness: each colour or shape word's targets are the cells
+    the pointing score accepts (centre inside a named box); the loss is −log of the emitting step's
+    mass on them; a few optimiser steps on it alone raise pointing on the batch's own scenes."""
+    torch.manual_seed(0)
+    model = tiny_captioner().train()
+    batch = caption_batch(list(range(8)), model.vocab)
+    words = [scene.caption.split() for scene in batch["scenes"]]
+    regions = named_regions(words, batch["scenes"], 8, 64, batch["target"].size(1))  # (B, T, 64)
+    centres = cell_centres(8, 64)
+    for b, (caption, scene) in enumerate(zip(words, batch["scenes"])):
+        for t, referents in enumerate(word_referents(" ".join(caption), scene.objects)):
+            cells = set(regions[b, t].nonzero().flatten().tolist())
+            if not referents:
+                assert not cells  # size, count and joining words, and the end, are not supervised
+                continue
+            assert cells and all(any(in_box(centres[i], scene.objects[o].box) for o in referents) for i in cells) \
+                or all(any(cell_overlaps_box(i, 8, 64, scene.objects[o].box) for o in referents) for i in cells)
+
+    def scores() -> tuple[float, float]:
+        model.eval()
+        hits = []
+        with torch.no_grad():
+            out = model(batch["images"], batch["dec_in"], batch["target"], regions)
+            state = model.initial_state(model.encoder(batch["images"]))
+            alphas = []
+            for t in range(batch["target"].size(1)):
+                _, state, alpha, _ = model.decode_step(state, batch["dec_in"][:, t])
+                alphas.append(alpha)
+            attention = torch.stack(alphas, 1).numpy()  # (B, T, 64), teacher-forced
+        for b, (caption, scene) in enumerate(zip(words, batch["scenes"])):
+            hits += pointing(caption, attention[b, : len(caption)], scene.objects, 8, 64)
+        model.train()
+        return float(out["attention_supervision"]), float(np.mean(hits))
+
+    loss_before, pointing_before = scores()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        loss = model(batch["images"], batch["dec_in"], batch["target"], regions)["attention_supervision"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    loss_after, pointing_after = scores()
+    assert loss_after < 0.5 * loss_before and pointing_after > pointing_before + 0.2
 
 
 def test_beam_search_captions_a_scene_with_attention_over_the_grid_and_the_scene_in_extra():

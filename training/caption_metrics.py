@@ -46,6 +46,25 @@ def in_box(point: np.ndarray, box: list[int]) -> bool:
     return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
 
 
+def named_regions(captions: list[list[str]], scenes: list, grid: int, canvas: int, length: int) -> torch.Tensor:
+    """Attention targets for supervision (Liu et al. 2017, "Attention Correctness in Neural Image
+    Captioning"): (B, length, G²), for each colour or shape word of each reference caption the cells
+    whose centre lies inside a box of an object its phrase names (the cells the pointing score
+    accepts; a box too small to hold a centre gives the cells it overlaps) are 1; rows of other
+    words are 0."""
+    centres = cell_centres(grid, canvas)
+    targets = torch.zeros(len(captions), length, grid * grid)
+    for b, (caption, scene) in enumerate(zip(captions, scenes)):
+        for t, referents in enumerate(word_referents(" ".join(caption), scene.objects)):
+            if not referents:
+                continue
+            boxes = [scene.objects[i].box for i in referents]
+            cells = [i for i, c in enumerate(centres) if any(in_box(c, box) for box in boxes)] or \
+                [i for i in range(grid * grid) if any(cell_overlaps_box(i, grid, canvas, box) for box in boxes)]
+            targets[b, t, cells] = 1.0
+    return targets
+
+
 def pointing(caption: list[str], attention: np.ndarray, objects: list[SceneObject], grid: int,
              canvas: int) -> list[bool]:
     """For each colour or shape word: whether its attention's peak cell centre lies inside the box

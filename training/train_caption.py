@@ -2,11 +2,15 @@
 
     python -m training.train_caption --out checkpoints/caption-attention --reg-lambda 1 --cpu-budget 45
     python -m training.train_caption --out checkpoints/caption-noreg --reg-lambda 0 --cpu-budget 45
+    python -m training.train_caption --out checkpoints/caption-supervised --reg-lambda 1 --supervise 1 --cpu-budget 45
 
 Each batch draws its scene seeds below ``scenes.VALID_SEED``. The loss is the per-token NLL plus
 ``λ · mean_i (1 − Σ_t α_ti)²`` (the doubly stochastic regulariser averaged over the G² regions, as
 in the common PyTorch port of Xu et al.; in the paper's scale — NLL summed over the caption,
-penalty summed over regions — this λ is about λ · T / G²). Every ``--eval-every`` batches the
+penalty summed over regions — this λ is about λ · T / G²). With ``--supervise μ`` the loss also has μ times the
+attention-correctness term of Liu et al. (2017): for each colour or shape word of the reference
+caption, −log of the attention its emitting step puts on the cells of the objects the word names
+(the scenes know their boxes); unsupervised soft attention (Xu et al.) is ``--supervise 0``. Every ``--eval-every`` batches the
 model is evaluated by batched greedy decoding on fixed validation scenes (seeds from
 ``scenes.VALID_SEED``): exact match and the share of captions whose every claim is true; the
 checkpoint with the best validation claim accuracy (then exact match) is kept. The learning rate
@@ -27,7 +31,7 @@ import torch
 from gen_models.checkpoint import save_checkpoint
 from gen_models.models.captioner import AttentionCaptioner, CaptionConfig, caption_batch, caption_vocab
 from gen_models.scenes import TRAIN_SEEDS, VALID_SEED
-from training.caption_metrics import claims_true, greedy_captions, pointing
+from training.caption_metrics import claims_true, greedy_captions, named_regions, pointing
 from training.train import write_curves
 
 EXAMPLES = ["random scene seed 1", "random scene seed 6", "random scene seed 9", "random scene seed 7"]
@@ -70,8 +74,12 @@ def train(args: argparse.Namespace) -> None:
         for group in optimizer.param_groups:
             group["lr"] = args.lr * args.lr_floor ** min(spent, 1.0)
         batch = caption_batch([rng.randrange(TRAIN_SEEDS) for _ in range(args.batch_size)], vocab)
-        losses = model(batch["images"], batch["dec_in"], batch["target"])
+        regions = named_regions([c.split() for c in (x.caption for x in batch["scenes"])], batch["scenes"],
+                                config.grid, config.canvas, batch["target"].size(1)) if args.supervise else None
+        losses = model(batch["images"], batch["dec_in"], batch["target"], regions)
         loss = losses["token_nll"] + args.reg_lambda * losses["doubly_stochastic"] / model.max_source_len
+        if regions is not None:
+            loss = loss + args.supervise * losses["attention_supervision"]
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
@@ -81,6 +89,7 @@ def train(args: argparse.Namespace) -> None:
         if batches % args.eval_every == 0 or done:
             row = {"batches": batches, "examples": batches * args.batch_size, "train_token_nll": losses["token_nll"].item(),
                    "train_ds": losses["doubly_stochastic"].item(), "lr": optimizer.param_groups[0]["lr"],
+                   **({"train_supervision": losses["attention_supervision"].item()} if regions is not None else {}),
                    "minutes": (time.time() - wall_start) / 60,
                    "cpu_minutes": (time.process_time() - cpu_start) / 60, **evaluate(model, valid)}
             curves.append(row)
@@ -106,6 +115,9 @@ def main() -> None:
                         help="kernel size of each conv layer; 3 3 1 1 gives each region a 14-pixel receptive field (3 3 3 3: 38) on 8-pixel cells")
     parser.add_argument("--no-input-feeding", action="store_true",
                         help="the context z_t feeds only the output layer, not the LSTM (it cannot remember a glimpse)")
+    parser.add_argument("--supervise", type=float, default=0.0,
+                        help="weight μ of attention supervision (Liu et al. 2017): −log of the attention mass each "
+                             "colour or shape word's emitting step puts on the cells of the objects it names")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--lr-floor", type=float, default=0.05)

@@ -207,11 +207,16 @@ class AttentionCaptioner(VocabModel):
         logits = self.out(torch.tanh(emb + self.out_h(h) + self.out_z(z)))  # (B, V)
         return logits, replace(state, h=h, c=c), alpha, beta
 
-    def forward(self, images: torch.Tensor, dec_in: torch.Tensor, target: torch.Tensor) -> dict:
-        """Teacher-forced loss terms: images (B, 3, H, W), decoder inputs / targets (B, T) ids.
+    def forward(self, images: torch.Tensor, dec_in: torch.Tensor, target: torch.Tensor,
+                regions: Optional[torch.Tensor] = None) -> dict:
+        """Teacher-forced loss terms: images (B, 3, H, W), decoder inputs / targets (B, T) ids, and
+        optionally attention targets ``regions`` (B, T, G²: 1 on a word's cells, rows of unsupervised
+        words 0).
 
         ``nll``: per-caption summed NLL averaged over the batch (Xu et al.'s scale); ``token_nll``:
-        per token; ``doubly_stochastic``: Σ_i (1 − Σ_t α_ti)² averaged over the batch."""
+        per token; ``doubly_stochastic``: Σ_i (1 − Σ_t α_ti)² averaged over the batch;
+        ``attention_supervision`` (with ``regions``): −log of the attention mass the emitting step
+        puts on its word's target cells, averaged over the supervised words."""
         state = self.initial_state(self.encoder(images))
         mask = (target != self.vocab.pad_id).float()  # (B, T)
         nll, alphas = [], []
@@ -220,9 +225,16 @@ class AttentionCaptioner(VocabModel):
             nll.append(nn.functional.cross_entropy(logits, target[:, t], reduction="none"))  # (B,)
             alphas.append(alpha * mask[:, t : t + 1])  # (B, L)
         nll_sum = (torch.stack(nll, 1) * mask).sum(1)  # (B,)
-        attention_total = torch.stack(alphas, 1).sum(1)  # (B, L) Σ_t α_ti
-        return {"nll": nll_sum.mean(), "token_nll": nll_sum.sum() / mask.sum(),
-                "doubly_stochastic": ((1.0 - attention_total) ** 2).sum(1).mean()}
+        attention = torch.stack(alphas, 1)  # (B, T, L)
+        attention_total = attention.sum(1)  # (B, L) Σ_t α_ti
+        losses = {"nll": nll_sum.mean(), "token_nll": nll_sum.sum() / mask.sum(),
+                  "doubly_stochastic": ((1.0 - attention_total) ** 2).sum(1).mean()}
+        if regions is not None:
+            supervised = (regions.sum(2) > 0).float()  # (B, T)
+            on_target = (attention * regions).sum(2)  # (B, T) attention mass on the word's cells
+            losses["attention_supervision"] = -(torch.log(on_target + 1e-6) * supervised).sum() / \
+                supervised.sum().clamp(min=1.0)
+        return losses
 
     def decode_text(self, token_ids: list[int], oov_words: list[str]) -> str:
         """The caption's words joined by spaces, as the grammar writes them (``a , b and c``)."""
