@@ -3,7 +3,7 @@
 wobbly strokes, outlines or scribbled fills, then captioned through the same path as the app
 (``image_data_url`` → the model's text input → the generic greedy search).
 
-    python -m training.hand_drawn_caption [--models caption-attention caption-noreg]
+    python -m training.hand_drawn_caption [--models caption-attention caption-noreg caption-supervised]
 
 Writes the pictures to ``docs/hand_drawn/`` and prints a markdown table: the intended scene, each
 model's caption, whether every claim is true of the intended objects, and the pointing hits of its
@@ -80,7 +80,7 @@ def draw(objects: list[tuple], seed: int) -> tuple[Image.Image, list[SceneObject
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="*", default=["caption-attention", "caption-noreg"])
+    parser.add_argument("--models", nargs="*", default=["caption-attention", "caption-noreg", "caption-supervised"])
     args = parser.parse_args()
     torch.set_num_threads(1)
     OUT.mkdir(parents=True, exist_ok=True)
