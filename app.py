@@ -463,10 +463,11 @@ def by_name(c: SimpleNamespace, handler, outputs: list[str]):
     components = [c.by_name[name] for name in outputs]
 
     def run(*args, **kwargs):  # a visitor's state holds a TraceRef; handlers see the trace (None if dropped)
+        current = next((a for a in args if isinstance(a, TraceRef)), None)  # the visitor's trace, if an input
         args = [c.traces.get(a) if isinstance(a, TraceRef) else a for a in args]
         values = handler(*args, **kwargs)
         if values.get("state") is not None and not isinstance(values["state"], TraceRef):
-            values = {**values, "state": c.traces.put(values["state"])}
+            values = {**values, "state": c.traces.put(values["state"], replaces=current)}
         updates = {c.by_name[name]: value for name, value in values.items() if name in outputs}
         return updates or {components[0]: gr.update()}  # nothing to change (Gradio rejects an empty dict)
 

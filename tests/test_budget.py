@@ -113,6 +113,23 @@ def test_trace_store_is_bounded_in_bytes_and_drops_the_least_recently_used():
     assert store.get("not a reference") is None and store.get(TraceRef("nope")) is None
 
 
+def test_a_visitor_keeps_its_newest_two_traces_and_others_keep_theirs():
+    """A visitor's state holds one trace; each new one it replaces drops the one before the
+    replaced (unreachable, but it held bytes until the store's limit pushed it out)."""
+    traces = [generate(tiny_model(seed=i), "w1 w2 w3", DecodeSettings(beam_size=2, max_len=6)) for i in range(5)]
+    store = TraceStore(10**9, idle_s=100)
+    first = store.put(traces[0])
+    theirs = store.put(traces[4])  # another visitor's
+    second = store.put(traces[1], replaces=first)
+    assert store.get(first) is traces[0]  # a request sent before `second` arrived may still read it
+    third = store.put(traces[2], replaces=second)
+    assert store.get(first) is None and store.get(second) is traces[1] and store.get(third) is traces[2]
+    assert store.get(theirs) is traces[4]
+    assert store.total == sum(trace_nbytes(t) for t in (traces[1], traces[2], traces[4]))
+    fourth = store.put(traces[3], replaces=TraceRef("gone"))  # replaces one already dropped: nothing to drop
+    assert store.get(fourth) is traces[3] and store.get(second) is traces[1] and len(store.succeeded) == 1
+
+
 def test_live_runs_drop_a_visitors_duplicate_while_it_runs_and_just_after_and_stay_bounded():
     now = [0.0]
     runs = LiveRuns(window_s=5, max_sessions=2, clock=lambda: now[0])

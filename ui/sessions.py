@@ -78,18 +78,28 @@ class TraceRef:
 class TraceStore:
     """The traces the server keeps for its visitors, bounded in bytes: the least recently used are
     dropped first when the total passes ``max_bytes``, and any left unused for ``idle_s`` seconds.
-    A visitor whose trace was dropped gets the "no trace" message and decodes again on the next edit."""
+    A visitor whose trace was dropped gets the "no trace" message and decodes again on the next edit.
+    A visitor keeps its newest two: a trace put as the successor of another (``replaces``) drops the
+    one that other succeeded, which nothing of that visitor can reach any more (a request sent just
+    before the newest arrived may still read the one before it)."""
 
     def __init__(self, max_bytes: int, idle_s: float, clock: Callable[[], float] = time.monotonic):
         self.max_bytes, self.idle_s, self.clock = max_bytes, idle_s, clock
         self.entries: OrderedDict[str, tuple[Any, int, float]] = OrderedDict()  # key -> (trace, bytes, last use)
         self.total = 0
+        self.succeeded: dict[str, str] = {}  # key -> the key of the trace it replaced
         self.lock = threading.Lock()
 
-    def put(self, trace: Any) -> TraceRef:
-        """Keep ``trace``; its reference for the visitor's state."""
+    def put(self, trace: Any, replaces: Any = None) -> TraceRef:
+        """Keep ``trace``; its reference for the visitor's state. ``replaces``: the visitor's
+        current trace (a :class:`TraceRef`), which this one succeeds."""
         key, size = uuid.uuid4().hex, trace_nbytes(trace)
         with self.lock:
+            if isinstance(replaces, TraceRef) and replaces.key in self.entries:
+                older = self.succeeded.pop(replaces.key, None)
+                if older is not None:
+                    self._drop(older)
+                self.succeeded[key] = replaces.key
             self.entries[key] = (trace, size, self.clock())
             self.total += size
             self._evict()
@@ -114,8 +124,14 @@ class TraceStore:
             key, (_, size, used) = next(iter(self.entries.items()))
             if self.total <= self.max_bytes and now - used <= self.idle_s:
                 break
-            del self.entries[key]
-            self.total -= size
+            self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        """Forget the trace of ``key`` (if still kept) and its link to the one it replaced."""
+        entry = self.entries.pop(key, None)
+        if entry is not None:
+            self.total -= entry[1]
+        self.succeeded.pop(key, None)
 
 
 class LiveRuns:
