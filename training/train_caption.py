@@ -61,7 +61,7 @@ def train(args: argparse.Namespace) -> None:
     vocab = caption_vocab()
     config = CaptionConfig(len(vocab), args.emb_dim, args.hidden_dim, args.attn_dim, grid=args.grid,
                            kernels=tuple(args.kernels), input_feeding=not args.no_input_feeding,
-                           reg_lambda=args.reg_lambda)
+                           reg_lambda=args.reg_lambda, supervise=args.supervise)
     model = AttentionCaptioner(config, vocab, name=args.out.name).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     valid = caption_batch([VALID_SEED + i for i in range(args.valid_size)], vocab)

@@ -56,6 +56,7 @@ class CaptionConfig:
     beta_gate: bool = True
     input_feeding: bool = True  # z_t enters the LSTM (Xu et al.); False: only the output sees it
     reg_lambda: float = 1.0  # the regulariser's weight it was trained with (0: caption-noreg)
+    supervise: float = 0.0  # the attention-supervision weight μ it was trained with (0: Xu et al.'s soft attention)
     lowercase: bool = True
 
 

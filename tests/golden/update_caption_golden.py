@@ -17,7 +17,7 @@ from gen_models.checkpoint import CHECKPOINT_ROOT
 from gen_models.decoding import DecodeSettings
 
 CAPTION_GOLDEN = Path(__file__).resolve().parent / "caption_eval.json"
-CAPTION_MODELS = ("caption-attention", "caption-noreg")
+CAPTION_MODELS = ("caption-attention", "caption-noreg", "caption-supervised")
 SCENES = 24
 SUMMARY_KEYS = ("exact", "all_claims_true", "all_claims_true_1_2", "all_claims_true_3_4", "pointing",
                 "repeated_peak_words", "bleu4", "chrf")
