@@ -21,6 +21,9 @@ from types import SimpleNamespace
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "0" if os.environ.get("GENSCOPE_ALLOW_HUB_MODELS") == "1" else "1")
 
+from ui.gradio_import import skip_stub_writing  # noqa: E402
+
+skip_stub_writing()  # Gradio's import would parse every component's source to rewrite its type stubs
 import gradio as gr  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import torch  # noqa: E402

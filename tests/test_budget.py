@@ -8,6 +8,7 @@ import json
 import math
 import urllib.request
 import uuid
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -385,3 +386,21 @@ def test_every_endpoint_survives_a_fuzz_of_hostile_values(app_url, app_module):
             assert "internal error" not in texts(result), (api_name, position, repr(value)[:40])
     assert calls > 40
     assert call(app_url, demo, "/trace", trace_data())["success"]  # still serving
+
+
+def test_app_imports_gradio_without_rewriting_its_type_stubs():
+    """#33 start-up: ``import app`` loads Gradio with its stub writer replaced (it parsed every
+    component's source on each start), and the components still build."""
+    import subprocess
+    import sys
+
+    code = ("import app, gradio as gr, gradio.component_meta as meta; gr.Textbox('x'); gr.Slider(0, 1);"
+            "print(meta.create_or_modify_pyi.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "_write_no_stubs"
+    from ui.gradio_import import skip_stub_writing
+
+    import gradio  # noqa: F401  (imported already in this process: nothing to patch)
+    assert skip_stub_writing() is False
