@@ -123,7 +123,7 @@ CSS = page_plots.CSS + """
   #main-row { flex-direction: column; }
   #input-column { display: contents; }
   #input-column > .form { display: contents; }
-  #input-column > .form > * { order: 1; }
+  #input-column > *, #input-column > .form > * { order: 1; }  /* a picture editor is not in a .form */
   #output-column { order: 2; }
   #input-column > .form > #reference-text, #settings-panel { order: 3; }
   #input-text textarea { max-height: 8em; }
@@ -530,7 +530,7 @@ def wire_live_views(demo: gr.Blocks, c: SimpleNamespace, handlers: Handlers) -> 
     # page load: the model card, or a shared view from the address (?view=…) with its trace and node
     first_fn, first_out = by_name(c, handlers.restore_model, ["pinned", "tab", "tabs", "shared"])
     restore_names = dict.fromkeys([*model_outputs(), "model", "reference_text", "keyword", "link_status", "tab",
-                                   *LIVE_OUTPUTS])
+                                   "tabs", *[tab_key(t) for t in tabs()], *LIVE_OUTPUTS])
     restore_fn, restore_out = by_name(c, handlers.restore_view, list(restore_names))
     settled(demo.load(first_fn, None, first_out, api_visibility="private", preprocess=False, **WORK).then(
         restore_fn, [c.model, c.text, c.pinned, c.tab, *options], restore_out, api_visibility="private", **live))

@@ -364,6 +364,25 @@ def test_a_link_without_settings_opens_the_model_at_its_own_defaults(app_module)
     assert values["shared"]["settings"]["end_when_complete"] is True
 
 
+def test_a_link_whose_input_fails_shows_the_models_own_tabs_and_says_so(app_module):
+    """A shared view whose input cannot be decoded leaves the page with no trace: the tabs are the
+    model's (from its first example), not every tab, and nothing claims views of an earlier run."""
+    import base64
+    import zlib
+
+    from ui.handlers import STALE, tab_key
+
+    raw = json.dumps({"model": "tiny-hull", "text": "random 2 seed 1", "settings": {}})
+    value = base64.urlsafe_b64encode(zlib.compress(raw.encode("utf-8"))).decode()
+    values = app_module.handlers.restore_view(POINTER, TEXT, 0, None, *OPTIONS,
+                                              request=SimpleNamespace(query_params={"view": value}))
+    assert values["model"] == "tiny-hull" and "could not be decoded" in values["link_status"]
+    assert values["status"].startswith("⚠") and "random N needs" in values["status"]
+    assert STALE not in values["status"] and values.get("state") is None
+    shown = {key: update["visible"] for key, update in values.items() if key.startswith("tab:")}
+    assert shown[tab_key("Convex hull")] is True and shown[tab_key("Keyword")] == "hidden"
+
+
 def test_every_endpoint_survives_a_fuzz_of_hostile_values(app_url, app_module):
     """Each named endpoint, each of its inputs in turn replaced by a hostile value: every reply is an
     answer (a result or a named message), never an internal error, and the server keeps serving."""

@@ -133,12 +133,13 @@ def notices_markdown(notices: list[str]) -> str:
 
 
 def guarded(status: str = "status", cleared: Optional[dict[str, Any]] = None, toast: bool = True,
-            stale: str = "", api_error: bool = False, kind: str = "work") -> Callable:
+            stale: Any = "", api_error: bool = False, kind: str = "work") -> Callable:
     """Run a handler under the work budget of its ``kind`` (:func:`ui.budget.limited`: its compute
     limits and wall time) and turn its errors into a message in its ``status`` output (and a warning
     toast unless ``toast`` is off, as for the live trace, which would raise one per keystroke); other
     outputs keep their values except ``cleared`` ones, which get the given value; ``stale`` is
-    appended to the message to say what the kept outputs still show. With ``api_error`` (API-only
+    appended to the message to say what the kept outputs still show (or a function of the handler's
+    arguments that returns it). With ``api_error`` (API-only
     events) the message is raised as ``gr.Error`` instead: the request fails and ``gradio_client``
     raises it."""
     def wrap(handler: Callable) -> Callable:
@@ -156,7 +157,8 @@ def guarded(status: str = "status", cleared: Optional[dict[str, Any]] = None, to
                 message = "internal error while handling this request (details are in the server log)"
             if api_error:
                 raise gr.Error(message, print_exception=False)
-            return {status: f"⚠ {markdown_text(message)}{stale}", **(cleared or {})}
+            kept = stale(*args, **kwargs) if callable(stale) else stale
+            return {status: f"⚠ {markdown_text(message)}{kept}", **(cleared or {})}
         return run
     return wrap
 
@@ -473,6 +475,7 @@ class Handlers:
         spent = budget.current()
         self.traces = TraceStore(int(spent.trace_store_mb * budget.MB), spent.trace_idle_s)  # every visitor's
         self.live_runs = LiveRuns()
+        self.example_tabs: dict[str, dict[str, bool]] = {}  # model → which tabs its first example's trace uses
 
     # -- the live trace and its views --------------------------------------------------------
     def render(self, trace: Optional[GenerationTrace], options: ViewOptions, image_format: str,
@@ -524,6 +527,12 @@ class Handlers:
         """Each tab shown when one of its views applies; the current tab stays selected when it is
         still shown, else the first shown tab is selected."""
         shown = {t: trace is None or any(v.applies(trace) for v in VIEWS if v.tab == t) for t in tabs()}
+        return Handlers.tab_updates(shown, tab)
+
+    @staticmethod
+    def tab_updates(shown: dict[str, bool], tab: Optional[str]) -> dict[str, Any]:
+        """The tab buttons for ``shown`` ({tab: whether it is shown}), the current tab kept selected
+        while it is shown, else the first shown tab selected."""
         # visible="hidden" removes the tab's button (visible=False does not, for tabs, in Gradio 6)
         values: dict[str, Any] = {tab_key(t): gr.update(visible=True if visible else "hidden")
                                   for t, visible in shown.items()}
@@ -540,7 +549,7 @@ class Handlers:
         setting outside its limits fails the request with a message naming the limit."""
         return self._trace(model, text, values, tab=None, with_json=True)
 
-    @guarded(toast=False, stale=STALE)
+    @guarded(toast=False, stale=lambda *args, **kwargs: STALE if args[-2] is not None else "")  # the page's trace
     def trace_live(self, model: Any, text: Any, *values: Any, request: gr.Request = None) -> dict:
         """:meth:`trace` for the browser's live updates: no trace JSON (only API clients read it,
         and it is 100–300 kB per keystroke), and only the open tab's views. The last four inputs:
@@ -851,6 +860,21 @@ class Handlers:
         """The decode settings ``model`` sets itself (``features.settings``; none for an unknown model)."""
         return dict(self.registry.get(model).model.features.settings) if model in self.registry.names else {}
 
+    def model_tabs(self, model: Any, tab: Optional[str]) -> dict[str, Any]:
+        """The tabs ``model``'s views use, from a trace of its first example (decoded once per model):
+        for a page with no trace of its own, which would otherwise show every tab (a shared view whose
+        input fails or gives a hint). Nothing for a model without examples."""
+        entry = self.registry.entries.get(model) if isinstance(model, str) else None
+        if entry is None or not entry.examples:
+            return {}
+        if model not in self.example_tabs:
+            with budget.limited("work"):
+                trace = run_trace(self.registry, model, entry.examples[0], {}).trace
+            if trace is None:
+                return {}
+            self.example_tabs[model] = {t: any(v.applies(trace) for v in VIEWS if v.tab == t) for t in tabs()}
+        return self.tab_updates(self.example_tabs[model], tab)
+
     def shared_view(self, request: Optional[gr.Request]) -> tuple[Optional[dict], str]:
         """The view state in the page address (None when there is none), every setting it leaves
         out at its model's own default (:func:`links.settings_with_defaults`), and a message about it."""
@@ -911,6 +935,11 @@ class Handlers:
         live = self.trace_live(shown, text, *settings, pinned, repeat_n, show_pruned, image_format, layer, head,
                                mask, focus, sink, span, link.get("reference", ""), link.get("keyword", ""), tab,
                                shared, None, "", request=request)
+        if state and "decoded_from" not in live and str(live.get("status", "")).startswith("⚠"):  # its input failed
+            live = {**live, **self.model_tabs(shown, tab)}
+            message = "⚠ opened a shared view, but its input could not be decoded: the status line says why"
+        elif state and live.get("state") is None:  # its input gave a hint (no tokens)
+            live = {**live, **self.model_tabs(shown, tab)}
         return {**values, **live, "shared": shared if live.get("shared", shared) else None, "link_status": message,
                 **({"tab": tab} if state and tab in tabs() else {})}  # a tab select while loading set another
 
