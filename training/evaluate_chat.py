@@ -49,6 +49,7 @@ from training.train import Example
 
 DATA = ROOT / "data" / "chitchat" / "pairs"
 EVERYDAY = ROOT / "data" / "chitchat" / "everyday_queries.txt"
+EVERYDAY_DEV = ROOT / "data" / "chitchat" / "everyday_dev_queries.txt"  # 100 others, for choosing between runs
 CACHE = ROOT / "runs" / "chat_eval"
 OWN_DEFAULTS = ("ban_unk", "no_repeat_ngram", "repetition_penalty", "length_penalty")  # in the cache key when set
 MODELS = ["chat-seq2seq", "chat-hgfu", "chat-seq2bf", "chat-transformer"]
@@ -109,11 +110,12 @@ def score(rows: list[dict], outputs: list[list[str]], keywords: list | None = No
     return {**reply_free_scores(rows, outputs, keywords), "bleu": bleu.score}
 
 
-def everyday_rows() -> list[dict]:
-    """The everyday queries as rows with their PMI-predicted keyword (no reference reply)."""
+def everyday_rows(path: "Path | None" = None) -> list[dict]:
+    """The everyday queries (or those of ``path``, e.g. ``EVERYDAY_DEV``) as rows with their
+    PMI-predicted keyword (no reference reply)."""
     with __import__("gzip").open(DATA / "keywords.json.gz", "rt", encoding="utf-8") as f:
         table = PMITable.from_json(json.load(f))
-    queries = [line.strip() for line in EVERYDAY.read_text(encoding="utf-8").splitlines() if line.strip()]
+    queries = [line.strip() for line in (path or EVERYDAY).read_text(encoding="utf-8").splitlines() if line.strip()]
     return [{"src": q, "tgt": None, "predicted": (table.rank(tokenize(q), 1) or [("", 0)])[0][0]} for q in queries]
 
 

@@ -12,6 +12,13 @@
    epoch with the best validation NLL is kept, stored in the standard Hugging Face folder format
    (``model.safetensors`` in fp16, ``config.json``, ``tokenizer.json``) plus GenScope's app metadata
    as extra config keys and the curves in ``metrics.json``.
+4. ``--negative-weight α`` adds negative training for safe replies (He & Glass 2020, "Negative Training
+   for Neural Dialogue Response Generation"): every ``--negative-every`` steps the model greedily
+   answers ``--negative-prompts`` messages (half training messages, half LibreOffice help sentences,
+   text unlike chit-chat); each reply that is at least ``--negative-share`` of all its replies is a
+   safe reply, and every step adds α × the unlikelihood loss −log(1 − p(y_t)) of a batch of those
+   (message, safe reply) pairs to the MLE loss. ``metrics.json``'s ``negative_training`` logs each
+   refresh: how many pairs, and the share of the ten most frequent replies.
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ import json
 import math
 import random
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -33,6 +41,7 @@ from gen_models.vocab import SPECIALS as VOCAB_SPECIALS
 from gen_models.vocab import Vocab
 from training.evaluation import read_rows
 
+OTHER_PROMPTS = Path("data/enzh")  # negative training's prompts unlike chit-chat (see negative_prompts)
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
 BOS, PAD, EOS, UNK = range(4)
 
@@ -142,6 +151,47 @@ def batch_loss(model, batch: dict, smoothing: float) -> tuple[torch.Tensor, torc
     return loss, nll.detach(), int((flat_labels != -100).sum())
 
 
+def unlikelihood_loss(model, batch: dict) -> torch.Tensor:
+    """Mean token-level unlikelihood −log(1 − p(y_t | x, y_<t)) of the batch's targets (Welleck et al.
+    2020's loss, bounded unlike a negated NLL): trained against, these replies become less likely."""
+    labels = batch.pop("labels")  # (B, T)
+    log_probs = model(**batch).logits.log_softmax(-1)  # (B, T, V)
+    mask = labels != -100  # (B, T)
+    p = log_probs.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1).exp()  # (B, T)
+    return -(torch.log1p(-p.clamp(max=1 - 1e-6)) * mask).sum() / mask.sum().clamp(min=1)
+
+
+@torch.no_grad()
+def frequent_replies(model, prompts: list[list[int]], share: float, max_len: int,
+                     batch_size: int = 64) -> tuple[list[tuple[list[int], list[int]]], Counter]:
+    """The model's greedy replies to ``prompts`` that are each at least ``share`` of all its replies
+    (its safe replies), as (prompt ids, reply ids ``<s> y </s>``) pairs to train against — He & Glass
+    2020's negative training for frequent responses — and the count of every reply."""
+    model.eval()
+    replies = []
+    for start in range(0, len(prompts), batch_size):
+        batch = collate([(prompt, [BOS, EOS]) for prompt in prompts[start: start + batch_size]])
+        out = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                             num_beams=1, do_sample=False, max_length=max_len)  # (b, ≤ max_len)
+        for row in out.tolist():
+            body = [t for t in row[1:] if t not in (PAD, EOS)][: max_len - 2]  # at most max_len with <s>, </s>
+            replies.append(tuple([BOS, *body, EOS]))
+    model.train()
+    counts = Counter(replies)
+    frequent = {reply for reply, n in counts.items() if n >= share * len(replies)}
+    return [(prompt, list(reply)) for prompt, reply in zip(prompts, replies) if reply in frequent], counts
+
+
+def negative_prompts(tokenizer, data: Path, count: int, max_len: int, seed: int) -> list[list[int]]:
+    """Messages to find the model's safe replies with: half training messages, half English sentences
+    of the en→zh corpus (LibreOffice help: text unlike chit-chat, as a visitor's queries often are)."""
+    rng = random.Random(seed)
+    chat = [r["src"] for r in read_rows(data, "train")]
+    other = [r["src"].lower() for r in read_rows(OTHER_PROMPTS, "train") if 3 <= len(r["src"].split()) <= 20]
+    texts = rng.sample(chat, count // 2) + rng.sample(other, count - count // 2)
+    return [ids[: max_len - 1] + [EOS] if len(ids) > max_len else ids for ids in tokenizer(texts)["input_ids"]]
+
+
 @torch.no_grad()
 def validation_nll(model, pairs: list, max_tokens: int) -> float:
     """Mean per-token NLL of teacher-forced validation pairs."""
@@ -206,12 +256,20 @@ def train(args) -> None:
         """CPU minutes used so far."""
         return (time.process_time() - cpu_start) / 60
 
+    prompts = negative_prompts(tokenizer, args.data, args.negative_prompts, args.max_len, args.seed) \
+        if args.negative_weight else []
+    negatives, negative_log = [], []
     for epoch in range(1, args.epochs + 1):
         losses = []
         for batch in tqdm(make_batches(train_pairs, args.max_tokens, rng), desc=f"epoch {epoch}",
                           mininterval=60):
+            if prompts and schedule.last_epoch % args.negative_every == 0:
+                negatives = refresh_negatives(model, prompts, args, negative_log, spent())
             tensors = drop_target_words(collate(batch), args.target_word_dropout, dropout_rng)
             loss, _, _ = batch_loss(model, tensors, args.label_smoothing)
+            if negatives:
+                loss = loss + args.negative_weight * unlikelihood_loss(
+                    model, collate(rng.sample(negatives, min(args.negative_batch, len(negatives)))))
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
@@ -232,7 +290,7 @@ def train(args) -> None:
         training = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "extra_config"}
         metrics_path = args.out / "metrics.json"
         metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
-        metrics.update(curves=curves, training=training)
+        metrics.update(curves=curves, training=training, **({"negative_training": negative_log} if prompts else {}))
         metrics_path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
         if spent() > args.cpu_budget:
             print(f"CPU budget of {args.cpu_budget} min reached")
@@ -240,6 +298,16 @@ def train(args) -> None:
         if epoch - best_epoch >= args.patience:
             print(f"validation NLL has not improved since epoch {best_epoch}: stopping")
             break
+
+
+def refresh_negatives(model, prompts: list, args, log: list, cpu_minutes: float) -> list:
+    """The model's current safe replies to the negative prompts, logged with their shares."""
+    negatives, counts = frequent_replies(model, prompts, args.negative_share, args.max_len)
+    top = [[n / len(prompts), reply] for reply, n in counts.most_common(10)]
+    log.append({"cpu_minutes": cpu_minutes, "negative_pairs": len(negatives),
+                "top10_share": sum(share for share, _ in top), "top": [[round(s, 4), list(r)] for s, r in top]})
+    print(json.dumps({k: v for k, v in log[-1].items() if k != "top"}), flush=True)
+    return negatives
 
 
 def main() -> None:
@@ -262,6 +330,14 @@ def main() -> None:
                         help="start from this run's tokenizer and weights (a second phase, e.g. without word dropout)")
     parser.add_argument("--target-word-dropout", type=float, default=0.0,
                         help="share of decoder input words replaced by <unk> in training (0.25-0.4 for chat)")
+    parser.add_argument("--negative-weight", type=float, default=0.0,
+                        help="negative training (He & Glass 2020): weight of the unlikelihood loss on the model's "
+                             "own frequent replies (0 = off)")
+    parser.add_argument("--negative-share", type=float, default=0.01,
+                        help="a greedy reply this share of all replies to the prompts is a safe reply")
+    parser.add_argument("--negative-prompts", type=int, default=2000, help="messages decoded to find them")
+    parser.add_argument("--negative-every", type=int, default=250, help="steps between refreshes")
+    parser.add_argument("--negative-batch", type=int, default=32, help="safe-reply pairs per step")
     parser.add_argument("--clip", type=float, default=1.0)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--valid-size", type=int, default=1000)
