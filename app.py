@@ -25,6 +25,7 @@ from ui.gradio_import import skip_stub_writing  # noqa: E402
 
 skip_stub_writing()  # Gradio's import would parse every component's source to rewrite its type stubs
 import gradio as gr  # noqa: E402
+from gradio.context import LocalContext  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import torch  # noqa: E402
 
@@ -464,8 +465,14 @@ def by_name(c: SimpleNamespace, handler, outputs: list[str]):
     """``handler`` (returning {output name: value}) as a Gradio function returning {component: value},
     with the components of ``outputs``."""
     components = [c.by_name[name] for name in outputs]
+    # Gradio injects gr.Request only into positional parameters; a handler's keyword-only ``request``
+    # (after ``*values``) is filled from the event's context instead
+    keyword_request = inspect.signature(handler).parameters.get("request")
+    keyword_request = keyword_request is not None and keyword_request.kind is inspect.Parameter.KEYWORD_ONLY
 
     def run(*args, **kwargs):  # a visitor's state holds a TraceRef; handlers see the trace (None if dropped)
+        if keyword_request and kwargs.get("request") is None:
+            kwargs["request"] = LocalContext.request.get(None)
         current = next((a for a in args if isinstance(a, TraceRef)), None)  # the visitor's trace, if an input
         args = [c.traces.get(a) if isinstance(a, TraceRef) else a for a in args]
         values = handler(*args, **kwargs)

@@ -381,6 +381,11 @@ def test_a_link_whose_input_fails_shows_the_models_own_tabs_and_says_so(app_modu
     assert STALE not in values["status"] and values.get("state") is None
     shown = {key: update["visible"] for key, update in values.items() if key.startswith("tab:")}
     assert shown[tab_key("Convex hull")] is True and shown[tab_key("Keyword")] == "hidden"
+    raw = json.dumps({"model": "tiny-hull", "text": "random 2 seed 1", "pinned": "many", "settings": {}})
+    value = base64.urlsafe_b64encode(zlib.compress(raw.encode("utf-8"))).decode()
+    values = app_module.handlers.restore_view(POINTER, TEXT, 0, None, *OPTIONS,
+                                              request=SimpleNamespace(query_params={"view": value}))
+    assert "could not restore: pinned" in values["link_status"] and "could not be decoded" in values["link_status"]
 
 
 def test_every_endpoint_survives_a_fuzz_of_hostile_values(app_url, app_module):
@@ -423,3 +428,19 @@ def test_app_imports_gradio_without_rewriting_its_type_stubs():
 
     import gradio  # noqa: F401  (imported already in this process: nothing to patch)
     assert skip_stub_writing() is False
+
+
+def test_the_served_app_gives_a_live_run_its_visitors_session(app_url, app_module):
+    """``trace_live``'s ``request`` is keyword-only (after ``*values``), which Gradio does not inject:
+    the app fills it from the event, so a visitor's duplicate live runs are recognised when served
+    (not only when a test passes ``request=`` itself)."""
+    demo = app_module.demo
+    fn = next(f for f in demo.fns.values() if f.api_name == "trace_live")
+    data = [getattr(component, "value", None) for component in fn.inputs]
+    data[0], data[1] = POINTER, TEXT + " served"
+    session = uuid.uuid4().hex
+    first = call(app_url, demo, "trace_live", data, session=session)
+    assert first["success"] and "decoded in" in texts(first)
+    assert session in app_module.handlers.live_runs._latest
+    late = call(app_url, demo, "trace_live", data, session=session)  # the same run again, just after
+    assert late["success"] and "decoded in" not in texts(late)

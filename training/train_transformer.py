@@ -346,7 +346,10 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=2, help="epochs without a better validation NLL")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--extra-config", default="{}", help="JSON of app metadata merged into config.json")
-    train(parser.parse_args())
+    args = parser.parse_args()
+    if args.negative_weight and (args.negative_every < 1 or args.negative_prompts < 1 or args.negative_batch < 1):
+        parser.error("--negative-every, --negative-prompts and --negative-batch must be at least 1")
+    train(args)
 
 
 if __name__ == "__main__":

@@ -868,11 +868,14 @@ class Handlers:
         if entry is None or not entry.examples:
             return {}
         if model not in self.example_tabs:
-            with budget.limited("work"):
-                trace = run_trace(self.registry, model, entry.examples[0], {}).trace
-            if trace is None:
+            try:
+                with budget.limited("work"):
+                    trace = run_trace(self.registry, model, entry.examples[0], {}).trace
+            except Exception:  # the page loads without it (every tab shown), as before
+                LOG.exception("tabs of %s from its first example", model)
                 return {}
-            self.example_tabs[model] = {t: any(v.applies(trace) for v in VIEWS if v.tab == t) for t in tabs()}
+            self.example_tabs[model] = {t: trace is None or any(v.applies(trace) for v in VIEWS if v.tab == t)
+                                        for t in tabs()}
         return self.tab_updates(self.example_tabs[model], tab)
 
     def shared_view(self, request: Optional[gr.Request]) -> tuple[Optional[dict], str]:
@@ -937,7 +940,9 @@ class Handlers:
                                shared, None, "", request=request)
         if state and "decoded_from" not in live and str(live.get("status", "")).startswith("⚠"):  # its input failed
             live = {**live, **self.model_tabs(shown, tab)}
-            message = "⚠ opened a shared view, but its input could not be decoded: the status line says why"
+            failed = "its input could not be decoded (the status line says why)"
+            message = message.replace("✓ opened a shared view", f"⚠ opened a shared view, but {failed}") \
+                if message.startswith("✓") else f"{message or '⚠ opened a shared view'} · {failed}"
         elif state and live.get("state") is None:  # its input gave a hint (no tokens)
             live = {**live, **self.model_tabs(shown, tab)}
         return {**values, **live, "shared": shared if live.get("shared", shared) else None, "link_status": message,
