@@ -461,14 +461,18 @@ def named_components(c: SimpleNamespace) -> dict[str, gr.components.Component]:
     return names
 
 
+CONTEXT_REQUEST = {"trace_live"}
+
+
 def by_name(c: SimpleNamespace, handler, outputs: list[str]):
     """``handler`` (returning {output name: value}) as a Gradio function returning {component: value},
     with the components of ``outputs``."""
     components = [c.by_name[name] for name in outputs]
-    # Gradio injects gr.Request only into positional parameters; a handler's keyword-only ``request``
-    # (after ``*values``) is filled from the event's context instead
-    keyword_request = inspect.signature(handler).parameters.get("request")
-    keyword_request = keyword_request is not None and keyword_request.kind is inspect.Parameter.KEYWORD_ONLY
+    # Gradio injects gr.Request only into positional parameters; the live trace's keyword-only
+    # ``request`` (after ``*values``: its duplicate guard needs the visitor) is filled from the event.
+    # Not the corpus run's: its Stop / left-page check reads the queue's active jobs, which stay
+    # empty here (README, known gaps), and would stop every served run after its first example
+    keyword_request = handler.__name__ in CONTEXT_REQUEST
 
     def run(*args, **kwargs):  # a visitor's state holds a TraceRef; handlers see the trace (None if dropped)
         if keyword_request and kwargs.get("request") is None:
