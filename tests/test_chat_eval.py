@@ -99,18 +99,19 @@ def test_shipped_chat_transformer_falls_back_on_safe_replies_less_than_seq2seq()
     decodes by default): fewer replies among the model's ten most frequent than chat-seq2seq
     (37% against 53% when shipped), and more distinct bigrams."""
     from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint
-    from gen_models.decoding import DecodeSettings, generate
+    from gen_models.decoding import DecodeSettings
     from training.evaluate_chat import (EVERYDAY_DEV, distinct, everyday_rows, output_tokens_in_reading_order,
                                         safe_reply_rate)
+    from training.evaluation import decode_split
 
     if not (CHECKPOINT_ROOT / "chat-transformer" / "model.safetensors").is_file():
         pytest.skip("chat-transformer not shipped")
     rows = everyday_rows(EVERYDAY_DEV)
     measured = {}
     for name in ("chat-transformer", "chat-seq2seq"):
-        model = load_checkpoint(CHECKPOINT_ROOT / name)
-        settings = DecodeSettings.for_model(model.features, beam_size=4, max_len=30, record=False)
-        outputs = [output_tokens_in_reading_order(generate(model, r["src"], settings)) for r in rows]
+        settings = DecodeSettings.for_model(load_checkpoint(CHECKPOINT_ROOT / name).features, beam_size=4, max_len=30,
+                                            record=False)
+        outputs = [output_tokens_in_reading_order(t) for t in decode_split(name, rows, settings)[0]]
         measured[name] = (safe_reply_rate(outputs), distinct(outputs, 2))
     (transformer_safe, transformer_d2), (seq2seq_safe, seq2seq_d2) = measured["chat-transformer"], measured["chat-seq2seq"]
     assert transformer_safe <= seq2seq_safe - 0.08 and transformer_d2 > seq2seq_d2, measured

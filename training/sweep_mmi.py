@@ -14,8 +14,9 @@ from collections import Counter
 import torch
 
 from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint
-from gen_models.decoding import DecodeSettings, generate
+from gen_models.decoding import DecodeSettings
 from training.evaluate_chat import EVERYDAY_DEV, everyday_rows, output_tokens_in_reading_order, reply_free_scores
+from training.evaluation import decode_split
 
 SHOWN = ("distinct_2", "safe_reply_rate", "question_rate", "negative_rate", "repetition_rate", "mean_length")
 
@@ -27,11 +28,11 @@ def main() -> None:
     parser.add_argument("--dev", action="store_true", help="the 100 development queries instead")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    model = load_checkpoint(CHECKPOINT_ROOT / args.model)
+    features = load_checkpoint(CHECKPOINT_ROOT / args.model).features
     rows = everyday_rows(EVERYDAY_DEV if args.dev else None)
     for spec in args.settings:
-        settings = DecodeSettings.for_model(model.features, beam_size=4, max_len=30, record=False, **json.loads(spec))
-        outputs = [output_tokens_in_reading_order(generate(model, row["src"], settings)) for row in rows]
+        settings = DecodeSettings.for_model(features, beam_size=4, max_len=30, record=False, **json.loads(spec))
+        outputs = [output_tokens_in_reading_order(t) for t in decode_split(args.model, rows, settings)[0]]
         scores = reply_free_scores(rows, outputs)
         print(args.model, spec, {k: round(scores[k], 3) for k in SHOWN}, flush=True)
         print("    most frequent:", Counter(" ".join(o) for o in outputs).most_common(5), flush=True)

@@ -98,8 +98,12 @@ def encode_pairs(tokenizer, rows: list[dict], max_len: int) -> list[tuple[list[i
     """(source ids ``<s> x </s>``, target ids ``<s> y </s>``), each cut to ``max_len``."""
     src = tokenizer([r["src"] for r in rows])["input_ids"]
     tgt = tokenizer([r["tgt"] for r in rows])["input_ids"]
-    return [(s[: max_len - 1] + [EOS] if len(s) > max_len else s, t[: max_len - 1] + [EOS] if len(t) > max_len else t)
-            for s, t in zip(src, tgt)]
+    return [(cut(s, max_len), cut(t, max_len)) for s, t in zip(src, tgt)]
+
+
+def cut(ids: list[int], max_len: int) -> list[int]:
+    """``<s> … </s>`` ids cut to ``max_len``, still ending in ``</s>``."""
+    return ids[: max_len - 1] + [EOS] if len(ids) > max_len else ids
 
 
 def make_batches(pairs: list, max_tokens: int, rng: random.Random) -> list[list]:
@@ -189,7 +193,7 @@ def negative_prompts(tokenizer, data: Path, count: int, max_len: int, seed: int)
     chat = [r["src"] for r in read_rows(data, "train")]
     other = [r["src"].lower() for r in read_rows(OTHER_PROMPTS, "train") if 3 <= len(r["src"].split()) <= 20]
     texts = rng.sample(chat, count // 2) + rng.sample(other, count - count // 2)
-    return [ids[: max_len - 1] + [EOS] if len(ids) > max_len else ids for ids in tokenizer(texts)["input_ids"]]
+    return [cut(ids, max_len) for ids in tokenizer(texts)["input_ids"]]
 
 
 @torch.no_grad()

@@ -290,6 +290,17 @@ def node_choices(trace: GenerationTrace) -> list[tuple[str, int]]:
     return choices
 
 
+def tabs_shown(trace: Optional[GenerationTrace]) -> dict[str, bool]:
+    """{tab: whether one of its views applies to ``trace``} (every tab when there is none)."""
+    return {t: trace is None or any(v.applies(trace) for v in VIEWS if v.tab == t) for t in tabs()}
+
+
+def stale_if_page_has_trace(*args: Any, **kwargs: Any) -> str:
+    """:data:`STALE` for a failed live trace when the page shows an earlier trace (its page-trace
+    input, next to last); nothing when the page has none yet."""
+    return STALE if args[-2] is not None else ""
+
+
 def trace_controls(trace: Optional[GenerationTrace], layer: Any, head: Any, tab: Optional[str]) -> dict[str, Any]:
     """The controls that follow a trace: the layer / head pickers (a choice that no longer exists
     falls back to the mean), the topic picker and, for a trace, which tabs are shown (the open
@@ -526,8 +537,7 @@ class Handlers:
     def tab_visibility(trace: Optional[GenerationTrace], tab: Optional[str]) -> dict[str, Any]:
         """Each tab shown when one of its views applies; the current tab stays selected when it is
         still shown, else the first shown tab is selected."""
-        shown = {t: trace is None or any(v.applies(trace) for v in VIEWS if v.tab == t) for t in tabs()}
-        return Handlers.tab_updates(shown, tab)
+        return Handlers.tab_updates(tabs_shown(trace), tab)
 
     @staticmethod
     def tab_updates(shown: dict[str, bool], tab: Optional[str]) -> dict[str, Any]:
@@ -549,7 +559,7 @@ class Handlers:
         setting outside its limits fails the request with a message naming the limit."""
         return self._trace(model, text, values, tab=None, with_json=True)
 
-    @guarded(toast=False, stale=lambda *args, **kwargs: STALE if args[-2] is not None else "")  # the page's trace
+    @guarded(toast=False, stale=stale_if_page_has_trace)
     def trace_live(self, model: Any, text: Any, *values: Any, request: gr.Request = None) -> dict:
         """:meth:`trace` for the browser's live updates: no trace JSON (only API clients read it,
         and it is 100–300 kB per keystroke), and only the open tab's views. The last four inputs:
@@ -874,8 +884,7 @@ class Handlers:
             except Exception:  # the page loads without it (every tab shown), as before
                 LOG.exception("tabs of %s from its first example", model)
                 return {}
-            self.example_tabs[model] = {t: trace is None or any(v.applies(trace) for v in VIEWS if v.tab == t)
-                                        for t in tabs()}
+            self.example_tabs[model] = tabs_shown(trace)
         return self.tab_updates(self.example_tabs[model], tab)
 
     def shared_view(self, request: Optional[gr.Request]) -> tuple[Optional[dict], str]:
@@ -938,13 +947,12 @@ class Handlers:
         live = self.trace_live(shown, text, *settings, pinned, repeat_n, show_pruned, image_format, layer, head,
                                mask, focus, sink, span, link.get("reference", ""), link.get("keyword", ""), tab,
                                shared, None, "", request=request)
-        if state and "decoded_from" not in live and str(live.get("status", "")).startswith("⚠"):  # its input failed
+        if state and live and live.get("state") is None:  # nothing decoded: its input failed or gave a hint
             live = {**live, **self.model_tabs(shown, tab)}
-            failed = "its input could not be decoded (the status line says why)"
-            message = message.replace("✓ opened a shared view", f"⚠ opened a shared view, but {failed}") \
-                if message.startswith("✓") else f"{message or '⚠ opened a shared view'} · {failed}"
-        elif state and live.get("state") is None:  # its input gave a hint (no tokens)
-            live = {**live, **self.model_tabs(shown, tab)}
+            if "decoded_from" not in live:  # failed (a hint's reply says what it was decoded from)
+                failed = "its input could not be decoded (the status line says why)"
+                message = message.replace("✓ opened a shared view", f"⚠ opened a shared view, but {failed}") \
+                    if message.startswith("✓") else f"{message or '⚠ opened a shared view'} · {failed}"
         return {**values, **live, "shared": shared if live.get("shared", shared) else None, "link_status": message,
                 **({"tab": tab} if state and tab in tabs() else {})}  # a tab select while loading set another
 
