@@ -15,9 +15,12 @@ input with the same settings, three times (median); the ratio is latency ÷ bare
 
 Breakdown of the median key (epoch clocks of page and server, same machine):
 - to handler: key press → the live handler starts (input event, request, queue);
-- handler: the server's live trace handler (decode, figures, outputs);
+- handler: the server's live trace handler (decode, figures, outputs); handler cpu: the CPU time
+  of its thread meanwhile (the rest it waited, for the GIL or for a core);
 - transport: handler end → the page has parsed the reply (serialisation, SSE, JSON parse);
-- render: reply parsed → heatmap redrawn (Svelte update, Plotly);
+- render: reply parsed → heatmap redrawn (Svelte update, Plotly), split into to draw (reply parsed →
+  the page's draw call starts: Gradio's outputs update and its chained ``.then`` event) and plotly
+  (the draw call itself, ``Plotly.react``);
 and the bytes of the replies that one key press brought (every event it triggered).
 
 Targets (issue #33): p50 ≤ 1.5× and p90 ≤ 2.5× the bare decode per model; ≤ 20 kB per key press for
@@ -56,7 +59,14 @@ LIVE_HANDLER = "trace_live"
 # Installed before the page's own scripts: the epoch time of each key press, and of each reply the
 # page parses (Gradio's client JSON-parses every server-sent message) with its size.
 PAGE_PROBES = """
-window.__gs = {keys: [], replies: [], draws: []};
+window.__gs = {keys: [], replies: [], draws: [], calls: []};
+Object.defineProperty(window, 'gsDraw', {configurable: true, get() { return window.__gsDraw; }, set(draw) {
+  window.__gsDraw = (figures) => {  // the page's draw call, timed: [start, end]
+    const start = performance.timeOrigin + performance.now();
+    draw(figures);
+    window.__gs.calls.push([start, performance.timeOrigin + performance.now()]);
+  };
+}});
 document.addEventListener('keydown', () => window.__gs.keys.push(performance.timeOrigin + performance.now()), true);
 const parse = JSON.parse;
 JSON.parse = function (text, reviver) {
@@ -162,8 +172,12 @@ def measure_model(browser, url: str, log: Path, registry, name: str, keys: int, 
             run = runs[-1] if runs[-1]["end"] * 1e3 <= drawn_at else runs[0]
             parsed = [at for at, _ in replies if at >= run["end"] * 1e3 - 5]
             reply_at = parsed[0] if parsed else drawn_at
+            calls = [c for c in probes["calls"] if reply_at <= c[0] <= drawn_at + 1]
+            if calls:  # reply parsed -> the page's draw call -> Plotly done
+                row.update(to_draw=calls[0][0] - reply_at, plotly=calls[0][1] - calls[0][0])
             row.update(to_handler=run["start"] * 1e3 - key_at, handler=(run["end"] - run["start"]) * 1e3,
-                       transport=reply_at - run["end"] * 1e3, render=drawn_at - reply_at, handler_runs=len(runs))
+                       transport=reply_at - run["end"] * 1e3, render=drawn_at - reply_at, handler_runs=len(runs),
+                       handler_cpu=run.get("cpu", float("nan")) * 1e3)
         rows.append(row)
     page.close()
     return {"name": name, "rows": rows, "source_tokens": len(text.split())}
@@ -186,7 +200,8 @@ def report(result: dict) -> dict:
     if split:
         print(f"  breakdown, medians over {len(split)} keys: " + ", ".join(
             f"{k.replace('_', ' ')} {np.median([r[k] for r in split]):.0f} ms"
-            for k in ("to_handler", "handler", "transport", "render")))
+            for k in ("to_handler", "handler", "handler_cpu", "transport", "render", "to_draw", "plotly")
+            if all(k in r for r in split)))
     print(f"  bytes received per key press: median {np.median([r['bytes'] for r in rows]) / 1e3:.1f} kB"
           + (" (target <= 20 kB)" if result["name"].startswith("debian") else ""))
     return {"p50": p50, "ratio": float(np.median(ratios))}

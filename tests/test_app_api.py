@@ -849,3 +849,17 @@ def test_models_load_on_first_use_and_the_index_finds_the_pair_that_shares_rare_
         f.writelines(json.dumps({"src": s, "tgt": t}) + "\n" for s, t in rows)
     hits = build_index(path).search("parse my xml please")
     assert hits and hits[0].tgt == "xml parser" and all(h.score > 0 for h in hits)
+
+
+def test_the_queue_keeps_no_event_history_and_summarises_none(app_module, app_url, monkeypatch):
+    """Gradio's queue would keep the last 10,000 events and rebuild a pandas summary of them after
+    every event (for a monitoring dashboard the app does not enable): CPU per event that grows with
+    the server's history. The app starts it with a one-event history that is never summarised."""
+    queue = app_module.demo._queue
+    summaries = []
+    monkeypatch.setattr(queue, "_get_df", lambda records: summaries.append(len(records)))
+    client = new_client(app_url)
+    for text in ("libfoo: a library", "libbar: a tool", TEXT):
+        trace(client, text)
+    assert len(queue.event_analytics) <= 1
+    assert summaries == []

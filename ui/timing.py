@@ -1,7 +1,8 @@
 """Handler timings for benchmarks: with ``$GENSCOPE_TIMING_LOG`` set to a file, each handler run
-under :func:`ui.handlers.guarded` appends ``{"handler", "start", "end"}`` (epoch seconds) to it as
-one JSON line, so that ``benchmarks/bench_keystroke.py`` can split a keystroke's wait into the
-browser's and the server's parts. Unset (the default), nothing is written."""
+under :func:`ui.handlers.guarded` appends ``{"handler", "start", "end", "cpu"}`` (epoch seconds; the
+handler thread's CPU seconds) to it as one JSON line, so that ``benchmarks/bench_keystroke.py`` can
+split a keystroke's wait into the browser's and the server's parts, and the handler's into running
+and waiting (for the GIL or a core). Unset (the default), nothing is written."""
 from __future__ import annotations
 
 import contextlib
@@ -21,10 +22,10 @@ def logged(name: str) -> Iterator[None]:
     if not path:
         yield
         return
-    start = time.time()
+    start, cpu = time.time(), time.thread_time()
     try:
         yield
     finally:
-        line = json.dumps({"handler": name, "start": start, "end": time.time()})
+        line = json.dumps({"handler": name, "start": start, "end": time.time(), "cpu": time.thread_time() - cpu})
         with _LOCK, open(path, "a", encoding="utf-8") as log:
             log.write(line + "\n")
