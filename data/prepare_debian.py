@@ -98,7 +98,8 @@ def _deb822_sources(text: str):
 
 
 def find_mirror() -> tuple[str, str]:
-    """Return (mirror URI, keyring) of the machine's own bookworm main source, or Debian's default."""
+    """Return (mirror URI, keyring) of the machine's own bookworm main source, or Debian's default
+    (the same mirror serves the other suites)."""
     paths = ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*"))
     for path in paths:
         if not os.path.isfile(path) or not path.endswith((".list", ".sources")):
@@ -111,12 +112,12 @@ def find_mirror() -> tuple[str, str]:
     return DEFAULT_MIRROR, DEFAULT_KEYRING
 
 
-def write_apt_config(cache_dir: Path) -> Path:
-    """Write a private sources.list and apt.conf under cache_dir; return the apt.conf path."""
+def write_apt_config(cache_dir: Path, suite: str = SUITE) -> Path:
+    """Write a private sources.list and apt.conf (for ``suite`` main) under cache_dir; return the apt.conf path."""
     uri, keyring = find_mirror()
     for sub in ("sources.list.d", "lists/partial", "cache/archives/partial"):
         (cache_dir / sub).mkdir(parents=True, exist_ok=True)
-    line = f"[signed-by={keyring}] {uri} {SUITE} {COMPONENT}"
+    line = f"[signed-by={keyring}] {uri} {suite} {COMPONENT}"
     (cache_dir / "sources.list").write_text(f"deb {line}\ndeb-src {line}\n")
     conf = cache_dir / "apt.conf"
     conf.write_text(
@@ -130,10 +131,10 @@ def write_apt_config(cache_dir: Path) -> Path:
     return conf
 
 
-def download(cache_dir: Path) -> None:
-    """Run ``apt-get -c <private conf> update`` to fetch Packages, Sources and Translation-en."""
-    conf = write_apt_config(cache_dir)
-    print(f"Downloading {SUITE} {COMPONENT} indexes into {cache_dir} ...", flush=True)
+def download(cache_dir: Path, suite: str = SUITE) -> None:
+    """Run ``apt-get -c <private conf> update`` to fetch ``suite``'s Packages, Sources and Translation-en."""
+    conf = write_apt_config(cache_dir, suite)
+    print(f"Downloading {suite} {COMPONENT} indexes into {cache_dir} ...", flush=True)
     subprocess.run(["apt-get", "-q", "-c", str(conf), "update"], check=True)
     (cache_dir / "extracted.txt").write_text(dt.datetime.now(dt.timezone.utc).isoformat() + "\n")
 

@@ -1,6 +1,7 @@
 """Evaluate the Debian synopsis checkpoints on the held-out test split, beside two baselines.
 
     python -m training.evaluate_debian [--models debian-seq2seq debian-pointer ...] [--limit N]
+    python -m training.evaluate_debian --split new   # packages new in trixie (data/prepare_debian_new.py)
 
 Writes each checkpoint's ``metrics.json`` (``test``, ``test_unfamiliar``), its model card
 ``README.md`` (data, command, curves, metrics, 10 fixed test examples with every model's output),
@@ -9,6 +10,10 @@ its app examples into ``config.json``, and the results table ``docs/results_debi
 never starts a training package name. Shipped models left out of ``--models`` keep the test results
 stored in their ``metrics.json`` (only the fixed examples are decoded for them), so re-evaluating one
 retrained model keeps the whole table.
+
+``--split new`` scores the models on 1,000 packages that appeared after bookworm
+(``data/debian-new``; "unfamiliar" there = the source package is new too) and writes only
+``docs/results_debian_new.md``: no model card or stored metric comes from it.
 """
 from __future__ import annotations
 
@@ -36,6 +41,7 @@ from training.metrics import (
 )
 
 DATA = ROOT / "data" / "debian"
+NEW_DATA = ROOT / "data" / "debian-new"
 MODELS = ["debian-seq2seq", "debian-pointer", "debian-pointer-coverage", "debian-pointer-scst"]
 EXAMPLE_EVERY = 199
 
@@ -128,8 +134,24 @@ def examples_table(rows: list[dict], results: dict, names: list[str]) -> str:
     return "\n".join(parts)
 
 
+def evaluate_new_packages(args) -> None:
+    """Scores on packages new in trixie: a table in ``docs/results_debian_new.md``, nothing else written."""
+    rows = read_rows(NEW_DATA, "new")[: args.limit or None]
+    new_source = {i for i, r in enumerate(rows) if r["new_source"]}
+    results = evaluate(args.models, rows, new_source, DecodeSettings(beam_size=args.beam, max_len=30))
+    table = results_table(results, len(rows), len(new_source)).replace(
+        "Test split:", "Packages new in trixie (binary name not in bookworm):", 1).replace(
+        "unfamiliar package families", "new source packages", 1).replace("R-1 unfamiliar", "R-1 new source", 1)
+    print(table)
+    if not args.limit:
+        (ROOT / "docs" / "results_debian_new.md").write_text(table, encoding="utf-8")
+
+
 def main() -> None:
-    args = evaluation_args(__doc__, MODELS)
+    args = evaluation_args(__doc__, MODELS, splits=("test", "new"))
+    if args.split == "new":
+        evaluate_new_packages(args)
+        return
     rows = read_split("test")[: args.limit or None]
     train_families = {family(r["package"]) for r in read_split("train")}
     unfamiliar = {i for i, r in enumerate(rows) if family(r["package"]) not in train_families}

@@ -22,12 +22,15 @@ from gen_models.trace import GenerationTrace
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def evaluation_args(doc: str, models: list[str]) -> argparse.Namespace:
-    """The options every evaluation script takes: ``--models``, ``--limit`` (first N test rows), ``--beam``."""
+def evaluation_args(doc: str, models: list[str], splits: tuple[str, ...] = ("test",)) -> argparse.Namespace:
+    """The options every evaluation script takes: ``--models``, ``--limit`` (first N test rows), ``--beam``,
+    and ``--split`` where a script has more than one held-out set (the first is the default)."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="*", default=models)
     parser.add_argument("--limit", type=int, default=0, help="evaluate on the first N test rows only")
     parser.add_argument("--beam", type=int, default=4)
+    parser.add_argument("--split", choices=splits, default=splits[0], help=argparse.SUPPRESS if len(splits) == 1
+                        else "which held-out set: " + ", ".join(splits))
     return parser.parse_args()
 
 
