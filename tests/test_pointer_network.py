@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial import ConvexHull
 
+from gen_models.checkpoint import load_checkpoint
 from gen_models.decoding import DecodeSettings, generate
 from gen_models.models.pointer_network import (
     EOS_ID,
@@ -177,3 +179,25 @@ def test_reference_hulls_may_end_with_the_end_symbol_and_alternatives_are_possib
         chosen_before = {s.token_id for s in trace.steps[:step]}
         offered = {token_id for _, token_id in alternative_choices(trace, step)}
         assert not offered & (chosen_before | {0}) and (step > 0 or 1 not in offered)
+
+
+def test_the_hull_trainer_runs_phases_and_a_phase_cut_short(tmp_path, monkeypatch):
+    """training/train_hull.py end to end at a toy size: a first phase, then a second from its weights
+    whose curves follow on (phase 2) and which ``--stop-after`` ends before its schedule's budget."""
+    from training import train_hull
+
+    def run(*flags):
+        monkeypatch.setattr(sys, "argv", ["train_hull", "--emb-dim", "8", "--hidden-dim", "16", "--batch-size", "8",
+                                          "--max-points", "8", "--eval-every", "20", "--valid-size", "8", *flags])
+        train_hull.main()
+
+    run("--out", str(tmp_path / "a"), "--cpu-budget", "0.02")
+    run("--out", str(tmp_path / "b"), "--init", str(tmp_path / "a"), "--cpu-budget", "10", "--stop-after", "0.02",
+        "--lr", "5e-4", "--lr-floor", "0.1", "--seed", "2")
+    curves = json.loads((tmp_path / "b" / "metrics.json").read_text())["curves"]
+    first, second = [c for c in curves if c.get("phase", 1) == 1], [c for c in curves if c.get("phase") == 2]
+    assert first and second and second[0]["batches"] > first[-1]["batches"]
+    assert second[-1]["cpu_minutes"] - first[-1]["cpu_minutes"] < 0.5  # stopped long before its 10 minutes
+    assert second[-1]["lr"] > 5e-4 * 0.9  # and the rate decays over the 10 minutes, not the 0.02 run
+    model = load_checkpoint(tmp_path / "b")
+    assert DecodeSettings.for_model(model.features).end_when_complete

@@ -1,20 +1,21 @@
 """Train the convex-hull pointer network (``hull-ptrnet``) on point sets generated on the fly.
 
-    bash training/train_hull.sh     # the shipped checkpoint: the two phases below (115 CPU-minutes)
-    python -m training.train_hull --out runs/hull-phase1 --cpu-budget 55
-    python -m training.train_hull --init runs/hull-phase1 --out checkpoints/hull-ptrnet \
-        --lr 4e-4 --lr-floor 0.1 --cpu-budget 60 --seed 2
+    bash training/train_hull.sh     # the shipped checkpoint: a curriculum in three phases (89 CPU-minutes)
+    python -m training.train_hull --out runs/hull-curriculum-a --max-points 20 --lr-floor 0.5 --cpu-budget 25
+    python -m training.train_hull --init runs/hull-curriculum-a --out runs/hull-curriculum-b \
+        --lr 7e-4 --lr-floor 0.2 --cpu-budget 45 --stop-after 24.3 --seed 2
 
-With ``--init`` the run is a second phase: it goes on from that checkpoint's weights (and
-architecture) with a new learning-rate schedule and data stream, and its curves follow the first
-phase's in ``metrics.json`` (``phase``: 1, 2).
+With ``--init`` the run is a further phase: it goes on from that checkpoint's weights (and
+architecture) with a new learning-rate schedule and data stream, and its curves follow the earlier
+phases' in ``metrics.json`` (``phase``: 1, 2, …).
 
 Each batch draws n uniformly from ``--min-points``..``--max-points`` and that many points uniform in
 [0, 1]² per example (seeded); targets come from ``scipy.spatial.ConvexHull``. Every
 ``--eval-every`` batches the model is evaluated teacher-forced (NLL) and by greedy decoding (exact
 hull accuracy) on fixed validation sets (n = 5, 10, 50; seeds disjoint from training's stream);
 the checkpoint with the best mean validation accuracy is kept. The learning rate decays
-exponentially to ``--lr-floor`` × its start over the CPU budget.
+exponentially to ``--lr-floor`` × its start over the CPU budget (``--stop-after`` ends a phase
+sooner, on the same schedule).
 """
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ def train(args: argparse.Namespace) -> None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
         optimizer.step()
         batches, examples = batches + 1, examples + args.batch_size
-        done = time.process_time() - cpu_start > budget_s
+        done = time.process_time() - cpu_start > (args.stop_after or args.cpu_budget) * 60
         if batches % args.eval_every == 0 or done:
             row = {"batches": batches, "examples": examples, "train_loss": loss.item(),
                    "lr": optimizer.param_groups[0]["lr"], "minutes": (time.time() - wall_start) / 60,
@@ -132,6 +133,9 @@ def main() -> None:
     parser.add_argument("--valid-size", type=int, default=500)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cpu-budget", type=float, default=55.0, help="CPU minutes of this process")
+    parser.add_argument("--stop-after", type=float, default=None, metavar="MINUTES",
+                        help="stop after this many CPU minutes, the learning rate still decaying over "
+                             "--cpu-budget (a phase cut short)")
     parser.add_argument("--seed", type=int, default=1)
     train(parser.parse_args())
 
