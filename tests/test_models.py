@@ -156,3 +156,24 @@ def test_padded_batch_attention_ignores_padding():
     attention = internals["attention"]
     assert float(attention[1, 1:].sum()) == 0.0
     torch.testing.assert_close(attention.sum(1), torch.ones(2))
+
+
+def test_a_checkpoint_carries_its_own_length_penalty(tmp_path):
+    """``default_length_penalty`` in a seq2seq checkpoint's config is its default decoding (app, CLI,
+    API and evaluations start from it); a value given explicitly still wins; old configs lack it."""
+    from gen_models.checkpoint import CHECKPOINT_ROOT, load_checkpoint, save_checkpoint
+
+    model = tiny_model()
+    assert DecodeSettings.for_model(model.features).length_penalty == 0.0
+    model.config.default_length_penalty = 2.5
+    save_checkpoint(model, tmp_path / "own")
+    loaded = load_checkpoint(tmp_path / "own")
+    assert DecodeSettings.for_model(loaded.features).length_penalty == 2.5
+    assert DecodeSettings.for_model(loaded.features, length_penalty=0.0).length_penalty == 0.0
+    text = "w1 w2 w3 w4 w5 w6"
+    own = generate(loaded, text, DecodeSettings.for_model(loaded.features))
+    plain = generate(loaded, text, DecodeSettings.for_model(loaded.features, length_penalty=0.0))
+    assert own.settings["length_penalty"] == 2.5 and plain.settings["length_penalty"] == 0.0
+    for name in ("debian-pointer-coverage", "debian-pointer-scst"):
+        shipped = load_checkpoint(CHECKPOINT_ROOT / name)
+        assert DecodeSettings.for_model(shipped.features).length_penalty == 1.0, name

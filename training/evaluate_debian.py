@@ -2,6 +2,7 @@
 
     python -m training.evaluate_debian [--models debian-seq2seq debian-pointer ...] [--limit N]
     python -m training.evaluate_debian --split new   # packages new in trixie (data/prepare_debian_new.py)
+    python -m training.evaluate_debian --split new --length-penalty 0   # without the models' own α
 
 Writes each checkpoint's ``metrics.json`` (``test``, ``test_unfamiliar``), its model card
 ``README.md`` (data, command, curves, metrics, 10 fixed test examples with every model's output),
@@ -20,7 +21,6 @@ from __future__ import annotations
 import re
 import statistics
 
-from gen_models.decoding import DecodeSettings
 from gen_models.text import tokenize
 from training.evaluation import (
     ROOT,
@@ -81,7 +81,7 @@ def score(rows: list[dict], outputs: list[list[str]]) -> dict:
             "unk_rate": token_share(outputs, "<unk>")}
 
 
-def evaluate(names: list[str], rows: list[dict], unfamiliar: set[int], settings: DecodeSettings) -> dict:
+def evaluate(names: list[str], rows: list[dict], unfamiliar: set[int], settings: dict) -> dict:
     """{system: {"test": metrics, "test_unfamiliar": metrics, "outputs": [...]}} for baselines and models."""
     results = {}
     systems = {name: [fn(r["src"]) for r in rows] for name, fn in BASELINES.items()}
@@ -134,11 +134,19 @@ def examples_table(rows: list[dict], results: dict, names: list[str]) -> str:
     return "\n".join(parts)
 
 
+def decoding(args) -> dict:
+    """Beam ``--beam``, at most 30 tokens, over each model's own defaults (its length penalty)."""
+    values = {"beam_size": args.beam, "max_len": 30}
+    if args.length_penalty is not None:
+        values["length_penalty"] = args.length_penalty
+    return values
+
+
 def evaluate_new_packages(args) -> None:
     """Scores on packages new in trixie: a table in ``docs/results_debian_new.md``, nothing else written."""
     rows = read_rows(NEW_DATA, "new")[: args.limit or None]
     new_source = {i for i, r in enumerate(rows) if r["new_source"]}
-    results = evaluate(args.models, rows, new_source, DecodeSettings(beam_size=args.beam, max_len=30))
+    results = evaluate(args.models, rows, new_source, decoding(args))
     table = results_table(results, len(rows), len(new_source)).replace(
         "Test split:", "Packages new in trixie (binary name not in bookworm):", 1).replace(
         "unfamiliar package families", "new source packages", 1).replace("R-1 unfamiliar", "R-1 new source", 1)
@@ -148,14 +156,14 @@ def evaluate_new_packages(args) -> None:
 
 
 def main() -> None:
-    args = evaluation_args(__doc__, MODELS, splits=("test", "new"))
+    args = evaluation_args(__doc__, MODELS, splits=("test", "new"), length_penalty=True)
     if args.split == "new":
         evaluate_new_packages(args)
         return
     rows = read_split("test")[: args.limit or None]
     train_families = {family(r["package"]) for r in read_split("train")}
     unfamiliar = {i for i, r in enumerate(rows) if family(r["package"]) not in train_families}
-    settings = DecodeSettings(beam_size=args.beam, max_len=30)
+    settings = decoding(args)
     results = evaluate(args.models, rows, unfamiliar, settings)
     if not args.limit:
         fixed = list(range(0, len(rows), EXAMPLE_EVERY))[:10]
@@ -172,7 +180,7 @@ def main() -> None:
         if name in args.models:
             kept = {k: v for k, v in results[name].items() if k != "outputs"}
             kept["baselines"] = {b: results[b]["test"] for b in BASELINES}
-            save_results(name, kept, {"beam_size": args.beam, "max_len": 30})
+            save_results(name, kept, {**settings, **results[name]["decoding"]["own_settings"]})
         write_model_card(name, "model_card_debian.md", table=table, examples=examples)
 
 

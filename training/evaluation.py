@@ -22,15 +22,20 @@ from gen_models.trace import GenerationTrace
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def evaluation_args(doc: str, models: list[str], splits: tuple[str, ...] = ("test",)) -> argparse.Namespace:
+def evaluation_args(doc: str, models: list[str], splits: tuple[str, ...] = ("test",),
+                    length_penalty: bool = False) -> argparse.Namespace:
     """The options every evaluation script takes: ``--models``, ``--limit`` (first N test rows), ``--beam``,
-    and ``--split`` where a script has more than one held-out set (the first is the default)."""
+    ``--split`` where a script has more than one held-out set (the first is the default), and
+    ``--length-penalty`` where asked for."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="*", default=models)
     parser.add_argument("--limit", type=int, default=0, help="evaluate on the first N test rows only")
     parser.add_argument("--beam", type=int, default=4)
     parser.add_argument("--split", choices=splits, default=splits[0], help=argparse.SUPPRESS if len(splits) == 1
                         else "which held-out set: " + ", ".join(splits))
+    if length_penalty:
+        parser.add_argument("--length-penalty", type=float, default=None, metavar="ALPHA",
+                            help="GNMT length penalty for every model (default: each model's own)")
     return parser.parse_args()
 
 
@@ -40,19 +45,23 @@ def read_rows(data_dir: Path, split: str) -> list[dict]:
         return [json.loads(line) for line in f]
 
 
-def decode_split(name: str, rows: list[dict], settings: DecodeSettings,
+def decode_split(name: str, rows: list[dict], settings: DecodeSettings | dict,
                  score_references: bool = False) -> tuple[list[GenerationTrace], dict]:
     """Traces of checkpoint ``name`` on every row's ``src``, and decoding statistics (time: encoding
-    and search, not the reference scoring). With
+    and search, not the reference scoring). ``settings`` as a dict is laid over the model's own
+    defaults (:meth:`DecodeSettings.for_model`); a ``DecodeSettings`` is used as it is. With
     ``score_references`` each row's ``tgt`` is also scored (reference mode) and the statistics give
     the share of each verdict: "search error" where the model prefers the reference to its output."""
     model = load_checkpoint(CHECKPOINT_ROOT / name)
+    if isinstance(settings, dict):
+        settings = DecodeSettings.for_model(model.features, **settings)
     traces, times = [], []
     for row in tqdm(rows, desc=name):
         trace = generate(model, row["src"], settings, reference=row["tgt"] if score_references else None)
         traces.append(trace)
         times.append(trace.timings["encode_ms"] + trace.timings["decode_ms"] + trace.timings["companions_ms"])
-    stats = {"ms_per_input_p50": statistics.median(times), "inputs_per_s": 1e3 * len(times) / sum(times)}
+    stats = {"ms_per_input_p50": statistics.median(times), "inputs_per_s": 1e3 * len(times) / sum(times),
+             "own_settings": dict(model.features.settings)}
     if score_references:
         verdicts = Counter(t.reference["verdict"] for t in traces)
         stats["reference_verdicts"] = {v: n / len(traces) for v, n in sorted(verdicts.items())}

@@ -152,6 +152,10 @@ def build_model(args, train: list[Example]):
             marked = set_copy_only(model, copy_only_words([ex.tgt for ex in train], args.copy_only_latin_below))
             print(f"{marked} Latin-script words can only be copied")
         model.fit_corpus(Path(args.data))
+    if args.default_length_penalty is not None:
+        if not hasattr(model.config, "default_length_penalty"):
+            raise SystemExit(f"--default-length-penalty needs a seq2seq-family model, not {type(model).__name__}")
+        model.config.default_length_penalty = args.default_length_penalty
     if args.unk_rare_source_below:
         marked = set_source_unknown(model, [ex.src for ex in train], args.unk_rare_source_below)
         print(f"{marked} Latin-script words are read as <unk> by the encoder")
@@ -379,6 +383,9 @@ def main() -> None:
                         help="also evaluate (and keep the best checkpoint) every STEPS batches")
     parser.add_argument("--sort-by-target", action="store_true", help="batch examples of similar target length")
     parser.add_argument("--extra-config", default="{}", help="JSON merged into config.json")
+    parser.add_argument("--default-length-penalty", type=float, default=None, metavar="ALPHA",
+                        help="the checkpoint's own default GNMT length penalty α (seq2seq family; an "
+                             "--init-from checkpoint's value is kept unless given)")
     train(parser.parse_args())
 
 

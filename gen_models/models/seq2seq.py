@@ -52,6 +52,7 @@ class Seq2SeqConfig:
     lowercase: bool = True
     copy_only: bool = False
     rare_source_unk: bool = False
+    default_length_penalty: float = 0.0  # the checkpoint's own decoding default: GNMT length penalty α
 
 
 @dataclass
@@ -105,8 +106,11 @@ class Seq2SeqAttention(VocabModel):
 
     @property
     def features(self) -> ModelFeatures:
-        """Copies (pointer-generator subclass) and coverage as configured."""
-        return ModelFeatures(copies=self.copies, coverage=self.config.coverage, soft_inputs=True)
+        """Copies (pointer-generator subclass) and coverage as configured; a configured
+        ``default_length_penalty`` is the model's own default decoding."""
+        alpha = self.config.default_length_penalty
+        return ModelFeatures(copies=self.copies, coverage=self.config.coverage, soft_inputs=True,
+                             settings=(("length_penalty", alpha),) if alpha else ())
 
     def source_ids(self, tokens: list[str]) -> tuple[list[int], list[str]]:
         """Ids of source tokens and the source's OOV words (none: this model cannot copy)."""
