@@ -180,7 +180,7 @@ def main() -> None:
         if name in args.models:
             kept = {k: v for k, v in results[name].items() if k != "outputs"}
             kept["baselines"] = {b: results[b]["test"] for b in BASELINES}
-            save_results(name, kept, {**settings, **results[name]["decoding"]["own_settings"]})
+            save_results(name, kept, {**results[name]["decoding"]["own_settings"], **settings})
         write_model_card(name, "model_card_debian.md", table=table, examples=examples)
 
 
